@@ -1,0 +1,3 @@
+"""grade: an autograder for graded programming exercises."""
+
+__version__ = "0.1.0"

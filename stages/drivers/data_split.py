@@ -1,0 +1,110 @@
+"""Driver for stage 12 (data-split): call train_test_split and measure what it did.
+
+Properties (a partition, the training size, the caller's list unchanged) are
+computed here, in the submission's process, and compared with the same
+properties of the reference's split.  ``seed_order`` is a grader-side check for
+the exact-agreement cases: it explains why a split that differs from the
+reference's is wrong.
+"""
+import copy
+import math
+import random
+
+
+def _items(values):
+    """Spec inputs (numpy arrays or lists) as a plain list of Python items."""
+    if hasattr(values, "tolist"):
+        values = values.tolist()
+    return list(values)
+
+
+def _split(fn, dataset, train=None):
+    result = fn(dataset) if train is None else fn(dataset, float(train))
+    if not isinstance(result, (tuple, list)) or len(result) != 2:
+        raise TypeError(f"train_test_split returned {type(result).__name__}, expected (train_basket, test)")
+    return list(result[0]), list(result[1])
+
+
+def _key(item):
+    return repr(item)
+
+
+def _same_items(parts, dataset):
+    return sorted(_key(x) for part in parts for x in part) == sorted(_key(x) for x in dataset)
+
+
+def partition(fn, dataset, train, s):
+    """True when train + test hold exactly the dataset's items (nothing lost, nothing duplicated)."""
+    dataset = _items(dataset)
+    random.seed(int(s))
+    tr, te = _split(fn, list(dataset), train)
+    return _same_items((tr, te), dataset)
+
+
+def train_size(fn, dataset, train, s):
+    """The number of training items."""
+    random.seed(int(s))
+    tr, _ = _split(fn, _items(dataset), train)
+    return len(tr)
+
+
+def caller_unchanged(fn, dataset, train, s):
+    """True when the caller's list holds the same items in the same order after the call."""
+    data = _items(dataset)
+    before = copy.deepcopy(data)
+    random.seed(int(s))
+    _split(fn, data, train)
+    return data == before
+
+
+def seeded(fn, dataset, train, s):
+    """(train_basket, test) after random.seed(s), as lists."""
+    random.seed(int(s))
+    return _split(fn, _items(dataset), train)
+
+
+def default_sizes(fn, n, s):
+    """(len(train), len(test)) when train_test_split is called without a ratio."""
+    random.seed(int(s))
+    tr, te = _split(fn, list(range(int(n))))
+    return len(tr), len(te)
+
+
+MIXED = [[1, 2], (3, 4), "five", 6, 7.5, [8], ("nine",), "ten", [11, [12]], (13,), None, {"k": 14}]
+
+
+def item_types(fn, s):
+    """(a partition, every item kept with its type) on a dataset of lists, tuples, strings, numbers."""
+    random.seed(int(s))
+    dataset = copy.deepcopy(MIXED)
+    tr, te = _split(fn, dataset, 0.6)
+    kept = all(any(type(x) is type(y) and x == y for y in MIXED) for x in tr + te)
+    return _same_items((tr, te), MIXED), kept
+
+
+# --- grader-side check -----------------------------------------------------------
+
+def _plain(value):
+    """Normalised values back to plain Python (numpy arrays and scalars to lists and numbers)."""
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+def seed_order(got, expected, inputs):
+    """Exact agreement with the reference's split; otherwise say what differs."""
+    got, expected = _plain(got), _plain(expected)
+    if got == expected:
+        return None
+    if not (isinstance(got, list) and len(got) == 2):
+        return "expected the pair (train_basket, test)"
+    (tr, te), (etr, ete) = got, expected
+    if len(tr) != len(etr):
+        return (f"the training list has {len(tr)} items, expected {len(etr)}: keep drawing while "
+                f"len(train_basket) < train * len(dataset), i.e. ceil(train * n) items")
+    if sorted(map(repr, tr + te)) != sorted(map(repr, etr + ete)):
+        return "train + test is not the dataset: every item must end up in exactly one of the two lists"
+    return ("your split is a valid partition but not the seed's draw order: draw with "
+            "randrange(len(copy)) and pop")

@@ -1,0 +1,346 @@
+"""Driver for stage 10 (l2-regularization): trusted PyTorch helpers.
+
+Everything runs on the CPU with one thread and fixed seeds, so that the
+reference's process and the submission's process compute bit-for-bit the same
+thing.  Weights and data are made here from integer seeds that the spec draws
+as inputs (drawing 3 million weights as spec inputs would ship them to both
+processes and into the report): same seed, same tensors, on both sides.
+
+Calls in the spec pass the submission's objects in (``Net``, ``make_optimizer``,
+``l2_penalty``, ``train``); mistakes pass the name of a known wrong variant, which
+is computed here with trusted code on the reference's side.
+"""
+import math
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+import torch.optim as optim
+
+torch.set_num_threads(1)
+
+ARCH = (784, 700, 700, 700, 700, 700, 700, 10)
+MINI = (20, 16, 16, 16, 16, 16, 16, 10)  # same layout as Net (fc1 ... fc7), small
+BATCHES = 4
+BATCH_SIZE = 16
+TRAIN_LR = 1e-3  # the trusted optimizer handed to train(): small enough that the loss falls
+SAMPLE = 200  # entries per parameter tensor in a fingerprint
+
+
+class TrustedNet(nn.Module):
+    """fc1 ... fc7 with ReLU between and log_softmax at the end, of any widths."""
+
+    def __init__(self, widths=ARCH):
+        super().__init__()
+        self.widths = tuple(widths)
+        for i in range(len(widths) - 1):
+            setattr(self, f"fc{i + 1}", nn.Linear(widths[i], widths[i + 1]))
+
+    def forward(self, x, variant=None):
+        n = len(self.widths) - 1
+        x = x.view(-1, self.widths[0])
+        for i in range(1, n):
+            x = F.relu(getattr(self, f"fc{i}")(x))
+        x = getattr(self, f"fc{n}")(x)
+        if variant == "logits":
+            return x
+        if variant == "softmax":
+            return F.softmax(x, dim=1)
+        if variant == "log-softmax-dim0":
+            return F.log_softmax(x, dim=0)
+        return F.log_softmax(x, dim=1)
+
+
+def _seed(seed):
+    torch.manual_seed(int(seed) % (2 ** 63))
+
+
+def expected_shapes(widths=ARCH):
+    shapes = []
+    for i in range(len(widths) - 1):
+        shapes += [[widths[i + 1], widths[i]], [widths[i + 1]]]
+    return shapes
+
+
+def weights(wseed, widths=ARCH):
+    """Parameter arrays in parameter order (W1, b1, ..., W7, b7), float32.
+
+    Weights are uniform in +-sqrt(3/fan_in) (unit variance through the layers),
+    biases uniform in +-0.01.
+    """
+    rng = np.random.default_rng([int(wseed), 10])
+    arrays = []
+    for out_dim, in_dim in zip(widths[1:], widths[:-1]):
+        bound = math.sqrt(3.0 / in_dim)
+        arrays.append(rng.uniform(-bound, bound, (out_dim, in_dim)).astype(np.float32))
+        arrays.append(rng.uniform(-0.01, 0.01, out_dim).astype(np.float32))
+    return arrays
+
+
+def load(net, arrays):
+    """Copy arrays into net's parameters, matched by parameter order."""
+    params = list(net.named_parameters())
+    if len(params) != len(arrays):
+        raise ValueError(
+            f"Net has {len(params)} parameter tensors, expected {len(arrays)} "
+            "(fc1 ... fc7: a weight and a bias each)")
+    with torch.no_grad():
+        for i, ((name, p), a) in enumerate(zip(params, arrays)):
+            if tuple(p.shape) != a.shape:
+                raise ValueError(
+                    f"Net's parameter {i} ({name}) has shape {tuple(p.shape)}, expected {a.shape}: "
+                    "define fc1 ... fc7 in order, 784-700-700-700-700-700-700-10")
+            p.copy_(torch.from_numpy(a).to(p.dtype))
+    return net
+
+
+def _as_numpy(t):
+    return t.detach().to(torch.float64).cpu().numpy()
+
+
+# --- Net ---------------------------------------------------------------------
+
+def param_shapes(Net):
+    """The shapes of Net()'s parameters, in parameter order."""
+    _seed(0)
+    return [list(p.shape) for p in Net().parameters()]
+
+
+def forward(Net, x, wseed):
+    """Net() with the weights of wseed, applied to x (B, 1, 28, 28): (B, 10) log-probabilities."""
+    _seed(0)
+    net = load(Net(), weights(wseed))
+    net.eval()
+    with torch.no_grad():
+        out = net(torch.from_numpy(np.asarray(x, dtype=np.float32)))
+    if not isinstance(out, torch.Tensor):
+        raise TypeError(f"Net.forward returned {type(out).__name__}, expected a tensor")
+    return _as_numpy(out)
+
+
+def forward_variant(x, wseed, variant):
+    """A known wrong forward pass, computed with the trusted net (for mistakes)."""
+    net = load(TrustedNet(), weights(wseed))
+    with torch.no_grad():
+        return _as_numpy(net(torch.from_numpy(np.asarray(x, dtype=np.float32)), variant))
+
+
+# --- make_optimizer ------------------------------------------------------------
+
+OPTIMIZER_STEPS = 5
+
+
+def _small_model(oseed):
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 2)).double()
+    rng = np.random.default_rng([int(oseed), 11])
+    with torch.no_grad():
+        for p in model.parameters():
+            p.copy_(torch.from_numpy(rng.normal(0.0, 1.0, tuple(p.shape))))
+    # gradients of the size of weight_decay * p, so that the decay shows; the last step has none
+    grads = [[rng.normal(0.0, 2e-3, tuple(p.shape)) for p in model.parameters()]
+             for _ in range(OPTIMIZER_STEPS - 1)]
+    grads.append([np.zeros(tuple(p.shape)) for p in model.parameters()])
+    return model, grads
+
+
+def optimizer_steps(make_optimizer, oseed):
+    """make_optimizer(model) on a small float64 model, then a few steps on fixed gradients.
+
+    Returns every parameter after the steps, flattened and concatenated.
+    """
+    model, grads = _small_model(oseed)
+    opt = make_optimizer(model)
+    if not isinstance(opt, torch.optim.Optimizer):
+        raise TypeError(f"make_optimizer returned {type(opt).__name__}, expected a torch.optim optimizer")
+    params = list(model.parameters())
+    for step in grads:
+        for p, g in zip(params, step):
+            p.grad = torch.from_numpy(g.copy())
+        opt.step()
+    return np.concatenate([_as_numpy(p).ravel() for p in params])
+
+
+OPTIMIZER_VARIANTS = {
+    "adam-no-decay": lambda ps: optim.Adam(ps, lr=0.01),
+    "sgd": lambda ps: optim.SGD(ps, lr=0.01, weight_decay=0.002),
+    "sgd-no-decay": lambda ps: optim.SGD(ps, lr=0.01),
+    "adamw": lambda ps: optim.AdamW(ps, lr=0.01, weight_decay=0.002),
+    "adam-default-lr": lambda ps: optim.Adam(ps, weight_decay=0.002),
+    "adam-lr-decay-swapped": lambda ps: optim.Adam(ps, lr=0.002, weight_decay=0.01),
+}
+
+
+def optimizer_variant(oseed, variant):
+    factory = OPTIMIZER_VARIANTS[variant]
+    return optimizer_steps(lambda network: factory(network.parameters()), oseed)
+
+
+# --- l2_penalty ----------------------------------------------------------------
+
+def mini_net(pseed, zero_bias=False):
+    """A small float64 net laid out like Net (fc1 ... fc7), random weights and biases."""
+    torch.manual_seed(0)
+    net = TrustedNet(MINI).double()
+    rng = np.random.default_rng([int(pseed), 12])
+    with torch.no_grad():
+        for p in net.parameters():
+            if p.dim() > 1:
+                p.copy_(torch.from_numpy(rng.normal(0.0, 0.5, tuple(p.shape))))
+            else:
+                bias = rng.normal(0.0, 1.0, tuple(p.shape))  # drawn either way: same weights
+                p.copy_(torch.from_numpy(np.zeros_like(bias) if zero_bias else bias))
+    return net
+
+
+def _number(value, what="l2_penalty"):
+    if isinstance(value, torch.Tensor):
+        if value.numel() != 1:
+            raise ValueError(f"{what} returned a tensor of shape {tuple(value.shape)}, expected a scalar")
+        return float(value.detach().reshape(()).item())
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise TypeError(f"{what} returned {type(value).__name__}, expected a scalar tensor") from None
+
+
+def penalty_value(l2_penalty, pseed, lam):
+    """l2_penalty on a small net whose biases are zero (so only the formula counts)."""
+    return _number(l2_penalty(mini_net(pseed, zero_bias=True), float(lam)))
+
+
+def penalty_variant(pseed, lam, variant, zero_bias=True):
+    net = mini_net(pseed, zero_bias=zero_bias)
+    weights_ = [p for p in net.parameters() if p.dim() > 1]
+    squares = sum(float((w.detach() ** 2).sum()) for w in weights_)
+    lam = float(lam)
+    if variant == "sqrt":
+        return lam * math.sqrt(squares)
+    if variant == "norms":
+        return lam * sum(float(w.detach().norm()) for w in weights_)
+    if variant == "no-lambda":
+        return squares
+    if variant == "half":
+        return lam / 2 * squares
+    if variant == "biases-included":
+        return lam * sum(float((p.detach() ** 2).sum()) for p in net.parameters())
+    raise KeyError(variant)
+
+
+def penalty_weights_only(l2_penalty, pseed, lam):
+    """True when the biases do not change the penalty."""
+    lam = float(lam)
+    with_biases = _number(l2_penalty(mini_net(pseed), lam))
+    without = _number(l2_penalty(mini_net(pseed, zero_bias=True), lam))
+    return bool(abs(with_biases - without) <= 1e-9 * (1.0 + abs(without)))
+
+
+def penalty_tensor(l2_penalty, pseed, lam):
+    """(is a tensor, holds one number, requires_grad, has a grad_fn, backward reaches every weight)."""
+    net = mini_net(pseed)
+    value = l2_penalty(net, float(lam))
+    if not isinstance(value, torch.Tensor):
+        return False, False, False, False, False
+    is_scalar = value.numel() == 1
+    requires_grad = bool(value.requires_grad)
+    has_grad_fn = value.grad_fn is not None
+    reaches = False
+    if is_scalar and requires_grad:
+        value.reshape(()).backward()
+        reaches = all(p.grad is not None and bool(p.grad.abs().sum() > 0)
+                      for p in net.parameters() if p.dim() > 1)
+    return True, is_scalar, requires_grad, has_grad_fn, reaches
+
+
+# --- train ----------------------------------------------------------------------
+
+def dataset(dseed, batches=BATCHES, batch_size=BATCH_SIZE):
+    """MNIST-shaped synthetic data: 10 sparse class prototypes plus noise, normalised like MNIST."""
+    rng = np.random.default_rng([int(dseed), 13])
+    n = batches * batch_size
+    prototypes = rng.uniform(0, 1, (10, 784)) * (rng.uniform(0, 1, (10, 784)) < 0.3)
+    labels = rng.integers(0, 10, n)
+    images = np.clip(prototypes[labels] + rng.normal(0, 0.2, (n, 784)), 0, 1)
+    images = ((images - 0.1307) / 0.3081).astype(np.float32).reshape(n, 1, 28, 28)
+    return torch.from_numpy(images), torch.from_numpy(labels.astype(np.int64))
+
+
+def loader(dseed):
+    images, labels = dataset(dseed)
+    return torch.utils.data.DataLoader(
+        torch.utils.data.TensorDataset(images, labels), batch_size=BATCH_SIZE, shuffle=False)
+
+
+def _trained_setup(wseed):
+    _seed(0)
+    net = load(TrustedNet(), weights(wseed))
+    return net, optim.Adam(net.parameters(), lr=TRAIN_LR, weight_decay=0.002)
+
+
+def fingerprint(net):
+    """SAMPLE fixed entries of every parameter tensor, concatenated (float64)."""
+    rng = np.random.default_rng(14)
+    parts = []
+    for p in net.parameters():
+        flat = _as_numpy(p).ravel()
+        idx = np.sort(rng.choice(flat.size, min(flat.size, SAMPLE), replace=False))
+        parts.append(flat[idx])
+    return np.concatenate(parts)
+
+
+def _losses(result):
+    if result is None:
+        raise TypeError("train returned None: return the list of per-batch losses")
+    try:
+        return [_number(v, "train's list of losses") for v in result]
+    except TypeError as exc:
+        if "not iterable" in str(exc):
+            raise TypeError(f"train returned {type(result).__name__}: return the list of per-batch losses") from None
+        raise
+
+
+def train_epoch(train, wseed, dseed):
+    """train(net, Adam, loader) for one epoch from the weights of wseed.
+
+    Returns (a fingerprint of the parameters after the epoch, the per-batch losses).
+    """
+    net, opt = _trained_setup(wseed)
+    losses = _losses(train(net, opt, loader(dseed)))
+    return fingerprint(net), losses
+
+
+def _full_loss(net, dseed):
+    images, labels = dataset(dseed)
+    net.eval()
+    with torch.no_grad():
+        return float(F.nll_loss(net(images), labels))
+
+
+def loss_falls(train, wseed, dseed):
+    """True when one epoch of train() lowers the loss over the whole training set."""
+    net, opt = _trained_setup(wseed)
+    before = _full_loss(net, dseed)
+    train(net, opt, loader(dseed))
+    return bool(_full_loss(net, dseed) < before)
+
+
+def _variant_train(variant):
+    def train(network, optimizer, loader_):
+        network.train()
+        losses = []
+        for data, target in loader_:
+            if variant != "no-zero-grad":
+                optimizer.zero_grad()
+            loss = F.nll_loss(network(data), target)
+            loss.backward()
+            if variant != "no-step":
+                optimizer.step()
+            losses.append(loss.item())
+        return losses
+    return train
+
+
+def train_variant(wseed, dseed, variant):
+    """A known wrong train(), run like train_epoch (for mistakes): its parameter fingerprint."""
+    return train_epoch(_variant_train(variant), wseed, dseed)[0]

@@ -1,0 +1,198 @@
+"""Report renderers: Markdown, JUnit XML, Gradescope results.json (hand-written reports)."""
+
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+from grader.formats.gradescope import error_results, gradescope_results, write_results
+from grader.formats.junit import render_junit, write_junit
+from grader.formats.markdown import render_markdown
+from grader.spec import StageSpec
+
+
+def case(name, status="passed", score=1.0, max_score=1.0, hidden=False, message="", hint=None, d=0.01):
+    return {"name": name, "status": status, "score": score, "max_score": max_score, "hidden": hidden,
+            "message": message, "hint": hint, "duration_s": d}
+
+
+def make_report():
+    return {
+        "submission": "sub", "course": "nn", "seed": 7, "score": 5.0, "max_score": 12.0, "lang": "en",
+        "stages": [
+            {"number": 1, "slug": "sigmoid", "title": "Sigmoid", "status": "passed", "score": 3.0,
+             "max_score": 3.0, "message": "", "duration_s": 0.2,
+             "cases": [case("fixed"), case("hidden-random", hidden=True, score=2.0, max_score=2.0)]},
+            {"number": 5, "slug": "mae-rmse", "title": "MAE and RMSE", "status": "failed", "score": 2.0,
+             "max_score": 5.0, "message": "", "duration_s": 0.3,
+             "cases": [case("mae", score=2.0, max_score=2.0),
+                       case("rmse", "failed", 0.0, 2.0, message='expected 0.47 got 0.1 <&> "q" | pipe ```',
+                            hint="use np.sqrt(np.mean(e**2))"),
+                       case("hidden-rmse", "timeout", 0.0, 1.0, hidden=True, message="time limit 20 s")]},
+            {"number": 6, "slug": "steepest-descent", "title": "Steepest descent", "status": "error",
+             "score": 0.0, "max_score": 4.0, "message": "SyntaxError: invalid syntax (line 3)\x1b[0m\x00",
+             "duration_s": 0.1, "cases": []},
+        ],
+    }
+
+
+def spec(number, slug, cases, file="f.py", requires=()):
+    return StageSpec.model_validate({
+        "number": number, "slug": slug, "title": {"en": slug.title(), "zh": slug}, "file": file,
+        "requires": list(requires),
+        "cases": [{"name": n, "points": p, "hidden": h, "call": "f()"} for n, p, h in cases]})
+
+
+SPECS = [
+    spec(1, "sigmoid", [("fixed", 1, False), ("hidden-random", 2, True)], "activation.py"),
+    spec(5, "mae-rmse", [("mae", 2, False), ("rmse", 2, False), ("hidden-rmse", 1, True)], "metrics.py"),
+    spec(6, "steepest-descent", [("grad", 1, False), ("path", 3, True)], "steepest_descent.py"),
+]
+
+
+# --- Markdown ---------------------------------------------------------------------------
+
+def test_markdown_table_and_failures():
+    md = render_markdown(make_report(), "en")
+    assert md.startswith("## Grade report: 5 / 12 (42%)")
+    rows = [l for l in md.splitlines() if l.startswith("| ")]
+    assert len(rows) == 1 + 3  # header + one row per stage
+    assert "| 1 | sigmoid (Sigmoid) | 3 / 3 | [x] passed | 2 / 2 |" in md
+    assert "| 5 | mae-rmse (MAE and RMSE) | 2 / 5 | [ ] failed | 1 / 3 |" in md
+    assert "[!] error" in md
+    # failed cases with their messages, in fences longer than any backtick run inside
+    assert "### Cases that did not pass" in md
+    assert "**5 mae-rmse / rmse**: failed, 0 / 2" in md
+    assert "````text\nexpected 0.47 got 0.1 <&> \"q\" | pipe ```\n````" in md
+    assert "Hint: use np.sqrt(np.mean(e\\*\\*2))" in md
+    assert "hidden-rmse**: timeout, 0 / 1, hidden case" in md
+    assert "SyntaxError: invalid syntax (line 3)" in md
+    assert "fixed" not in md.split("###")[1]  # passed cases are not listed
+
+
+def test_markdown_chinese_and_all_passed():
+    rep = make_report()
+    rep["stages"] = rep["stages"][:1]
+    md = render_markdown(rep, "zh")
+    assert md.startswith("## 评分报告")
+    assert "| # | 关卡 | 得分 | 状态 | 通过用例 |" in md
+    assert "[x] 通过" in md
+    assert "所有已评分的用例均已通过" in md
+    assert "### " not in md
+
+
+def test_markdown_truncates_long_messages_and_lists():
+    rep = make_report()
+    many = [case(f"c{i}", "failed", 0, 1, message="x" * 5000) for i in range(200)]
+    rep["stages"][1]["cases"] = many
+    md = render_markdown(rep, "en", max_chars=20_000)
+    assert len(md) <= 20_000
+    assert "[truncated]" in md
+    assert "more not shown" in md
+    assert "x" * 700 not in md
+
+
+def test_markdown_table_cells_are_escaped():
+    rep = make_report()
+    rep["stages"][0]["title"] = "a | b\nc"
+    md = render_markdown(rep)
+    assert "sigmoid (a \\| b c)" in md
+
+
+def test_markdown_no_stages():
+    md = render_markdown({"score": 0, "max_score": 0, "stages": []}, "en")
+    assert "No stage was graded" in md
+
+
+# --- JUnit ------------------------------------------------------------------------------
+
+def test_junit_structure(tmp_path):
+    path = write_junit(make_report(), tmp_path / "out" / "junit.xml")
+    root = ET.parse(path).getroot()
+    assert root.tag == "testsuites"
+    assert (root.get("tests"), root.get("failures"), root.get("errors")) == ("6", "1", "2")
+    suites = root.findall("testsuite")
+    assert [s.get("name") for s in suites] == ["1-sigmoid", "5-mae-rmse", "6-steepest-descent"]
+    s1, s5, s6 = suites
+    assert [tc.get("name") for tc in s1.findall("testcase")] == ["fixed", "hidden-random"]
+    assert all(tc.get("classname") == "sigmoid" for tc in s1.findall("testcase"))
+    assert s1.find("testcase").get("time") == "0.010"
+    assert s1.find(".//failure") is None and s1.find(".//error") is None
+    assert (s5.get("tests"), s5.get("failures"), s5.get("errors")) == ("3", "1", "1")
+    rmse = s5.find("testcase[@name='rmse']")
+    fail = rmse.find("failure")
+    assert fail.get("message") == 'expected 0.47 got 0.1 <&> "q" | pipe ```'  # escaping round-trips
+    assert "Hint: use np.sqrt(np.mean(e**2))" in fail.text
+    err = s5.find("testcase[@name='hidden-rmse']/error")
+    assert err.get("type") == "timeout"
+    # a stage error without cases is one errored testcase
+    tcs = s6.findall("testcase")
+    assert len(tcs) == 1 and tcs[0].get("classname") == "steepest-descent"
+    e6 = tcs[0].find("error")
+    assert e6.get("message") == "SyntaxError: invalid syntax (line 3)"  # ANSI and NUL removed
+    props = {p.get("name"): p.get("value") for p in s5.find("properties")}
+    assert props["score"] == "2.0" and props["max_score"] == "5.0"
+
+
+def test_junit_multiline_message_attribute():
+    rep = make_report()
+    rep["stages"][1]["cases"][1]["message"] = "line one\nline two"
+    root = ET.fromstring(render_junit(rep).encode())
+    fail = root.find(".//testcase[@name='rmse']/failure")
+    assert fail.get("message") == "line one"
+    assert "line one\nline two" in fail.text
+
+
+# --- Gradescope -------------------------------------------------------------------------
+
+VISIBILITY = {"visible", "hidden", "after_due_date", "after_published"}
+
+
+def check_gradescope(results: dict, specs) -> None:
+    """results.json against Gradescope's format (docs/specs.md of gradescope/autograder_samples)."""
+    assert isinstance(results["score"], float)
+    assert isinstance(results["execution_time"], (int, float))
+    assert isinstance(results["output"], str)
+    assert results["stdout_visibility"] in VISIBILITY
+    assert isinstance(results["tests"], list)
+    for t in results["tests"]:
+        assert set(t) >= {"name", "number", "score", "max_score", "status", "output", "visibility"}
+        assert isinstance(t["name"], str) and isinstance(t["number"], str) and isinstance(t["output"], str)
+        assert isinstance(t["score"], float) and isinstance(t["max_score"], float)
+        assert 0 <= t["score"] <= t["max_score"]
+        assert t["status"] in ("passed", "failed")
+        assert t["visibility"] in VISIBILITY
+    assert results["score"] == pytest.approx(sum(t["score"] for t in results["tests"]))
+    assert sum(t["max_score"] for t in results["tests"]) == pytest.approx(sum(s.max_score for s in specs))
+    hidden = {f"{s.number} {s.slug} / {c.name}" for s in specs for c in s.cases if c.hidden}
+    for t in results["tests"]:
+        assert (t["visibility"] == "after_due_date") == (t["name"] in hidden)
+    json.dumps(results)  # serialisable
+
+
+def test_gradescope_results_format():
+    res = gradescope_results(make_report(), SPECS, execution_time=1.234)
+    check_gradescope(res, SPECS)
+    assert res["score"] == 5.0
+    names = [t["name"] for t in res["tests"]]
+    assert names[:3] == ["1 sigmoid / fixed", "1 sigmoid / hidden-random", "5 mae-rmse / mae"]
+    assert [t["number"] for t in res["tests"]][:2] == ["1.1", "1.2"]
+    rmse = res["tests"][3]
+    assert rmse["status"] == "failed" and "expected 0.47" in rmse["output"] and "Hint:" in rmse["output"]
+    # the errored stage: each of its cases failed with the stage's message
+    sd = [t for t in res["tests"] if t["name"].startswith("6 ")]
+    assert [t["max_score"] for t in sd] == [1.0, 3.0]
+    assert all(t["status"] == "failed" and "SyntaxError" in t["output"] for t in sd)
+    assert "SyntaxError" in res["output"]
+
+
+def test_gradescope_error_results_written(tmp_path):
+    res = error_results("RuntimeError: boom", SPECS, execution_time=0.5)
+    check_gradescope(res, SPECS)
+    assert res["score"] == 0.0 and "boom" in res["output"]
+    path = write_results(res, tmp_path / "results" / "results.json")
+    assert json.loads(path.read_text()) == res
+    assert error_results("x")["tests"] == []
