@@ -242,7 +242,8 @@ def _isolate(job: dict) -> None:
 def _student_traceback(exc: BaseException, filename: str) -> tuple[str, int | None]:
     """The traceback from the submission's first frame on, and the line in the file."""
     frames = traceback.extract_tb(exc.__traceback__)
-    keep = [i for i, f in enumerate(frames) if not f.filename.endswith("child.py")]
+    keep = [i for i, f in enumerate(frames)
+            if not f.filename.endswith("child.py") and not f.filename.startswith("<frozen")]
     frames = traceback.StackSummary.from_list(frames[keep[0]:] if keep else [])
     line = None
     for f in frames:
@@ -265,7 +266,9 @@ def _error(exc: BaseException, filename: str) -> dict:
 
 def _warnings(caught) -> list[str]:
     out = []
-    for w in caught[:20]:
+    for w in caught:
+        if issubclass(w.category, ResourceWarning) or len(out) >= 20:
+            continue
         out.append(f"{w.category.__name__}: {w.message} ({os.path.basename(w.filename)}, line {w.lineno})")
     return out
 
@@ -348,6 +351,7 @@ def _run(job: dict) -> None:
         if p and not any(os.path.realpath(p) == h or os.path.realpath(p).startswith(h + os.sep) for h in hidden)
     ]
     sys.argv = [filename]
+    sys.dont_write_bytecode = True
     if job.get("torch"):
         import torch
 

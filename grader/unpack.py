@@ -122,7 +122,7 @@ def _extract(zf: zipfile.ZipFile, dest: Path, limits: Limits) -> None:
         if info.create_system == 3 and mode:  # unix attributes are present
             if stat.S_ISLNK(mode):
                 raise UnpackError(f"member {name!r} is a symbolic link")
-            if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+            if stat.S_IFMT(mode) not in (0, stat.S_IFREG, stat.S_IFDIR):
                 raise UnpackError(f"member {name!r} is not a regular file")
         if info.flag_bits & 0x1:
             raise UnpackError(f"member {name!r} is encrypted")

@@ -196,3 +196,194 @@ def test_gradescope_error_results_written(tmp_path):
     path = write_results(res, tmp_path / "results" / "results.json")
     assert json.loads(path.read_text()) == res
     assert error_results("x")["tests"] == []
+
+
+# --- end to end, with the engine ------------------------------------------------------
+
+import os
+import re
+import shutil
+import stat
+import subprocess
+import sys
+import zipfile
+
+import grader
+from grader.course import load_course
+
+REPO = Path(grader.__file__).resolve().parent.parent
+
+
+def run_grade(*args, cwd, env=None, timeout=300):
+    full_env = {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/tmp"), "PYTHONPATH": str(REPO)}
+    full_env.update(env or {})
+    return subprocess.run([sys.executable, "-m", "grader", *args], cwd=cwd, env=full_env,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory):
+    """Reports of the reference and of a broken copy, stages 1 and 5, one grading each."""
+    from grader.formats.classroom import grade_to_dict
+
+    root = tmp_path_factory.mktemp("e2e")
+    broken = root / "broken"
+    shutil.copytree(REPO / "reference", broken)
+    (broken / "activation.py").write_text("class ActivationFunction(object)\n    pass\n")
+    text = (broken / "metrics.py").read_text()
+    (broken / "metrics.py").write_text(re.sub(r"RMSE = .*", "RMSE = np.sqrt(error.dot(error)) / count", text, 1))
+    course = load_course(None)
+    specs = [course.find(1), course.find(5)]
+    return {
+        "specs": specs,
+        "full": grade_to_dict(REPO / "reference", course.root, specs, seed=5),
+        "broken": grade_to_dict(broken, course.root, specs, seed=5),
+        "broken_path": broken,
+    }
+
+
+def test_markdown_and_junit_of_real_reports(graded):
+    md = render_markdown(graded["broken"], "en")
+    assert "| 1 | sigmoid" in md and "[!] error" in md and "syntax error" in md
+    assert "rmse" in md and "Hint:" in md  # the known-mistake hint of the seed's RMSE formula
+    zh = render_markdown(graded["broken"], "zh")
+    assert zh.startswith("## 评分报告")
+    root = ET.fromstring(render_junit(graded["full"]).encode())
+    n_cases = sum(len(s.cases) for s in graded["specs"])
+    assert root.get("tests") == str(n_cases) and root.get("failures") == "0" and root.get("errors") == "0"
+    root = ET.fromstring(render_junit(graded["broken"]).encode())
+    assert int(root.get("errors")) >= len(graded["specs"][0].cases)
+    assert int(root.get("failures")) >= 1
+
+
+def test_gradescope_results_of_real_reports(graded):
+    specs = graded["specs"]
+    full = gradescope_results(graded["full"], specs)
+    check_gradescope(full, specs)
+    assert full["score"] == graded["full"]["score"] == 21
+    assert all(t["status"] == "passed" for t in full["tests"])
+    broken = gradescope_results(graded["broken"], specs)
+    check_gradescope(broken, specs)
+    assert broken["score"] == pytest.approx(graded["broken"]["score"])
+    assert 0 < broken["score"] < 21
+    assert "syntax error" in broken["output"]
+
+
+def test_gradescope_command_writes_results(tmp_path, graded):
+    res = tmp_path / "results" / "results.json"
+    proc = run_grade("gradescope", str(graded["broken_path"]), "--stage", "1,5", "--results", str(res),
+                     "--seed", "5", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(res.read_text())
+    check_gradescope(data, graded["specs"])
+    assert data["score"] == pytest.approx(graded["broken"]["score"])
+
+
+def test_gradescope_command_writes_results_when_grading_fails(tmp_path):
+    res = tmp_path / "results.json"
+    proc = run_grade("gradescope", str(REPO / "reference"), "--course", str(tmp_path / "no-course"),
+                     "--results", str(res), cwd=tmp_path)
+    assert proc.returncode == 1
+    data = json.loads(res.read_text())
+    check_gradescope(data, [])
+    assert data["score"] == 0.0 and "could not grade" in data["output"]
+
+
+def test_gradescope_failure_keeps_the_specs_points(tmp_path, monkeypatch):
+    import argparse
+
+    from grader.formats import gradescope
+
+    def boom(*a, **k):
+        raise RuntimeError("engine exploded")
+
+    monkeypatch.setattr(gradescope, "grade_to_dict", boom)
+    res = tmp_path / "r.json"
+    args = argparse.Namespace(path=str(REPO / "reference"), stages=["1", "5"], results=str(res), course=None,
+                              lang="en", seed=None, run_as=None, package=None)
+    assert gradescope.run(args) == 1
+    data = json.loads(res.read_text())
+    course = load_course(None)
+    specs = [course.find(1), course.find(5)]
+    check_gradescope(data, specs)
+    assert data["score"] == 0 and all(t["status"] == "failed" for t in data["tests"])
+    assert "engine exploded" in data["tests"][0]["output"]
+
+
+def build_zip(tmp_path, *stages):
+    out = tmp_path / "autograder.zip"
+    args = ["gradescope", "--package", str(out)]
+    for s in stages:
+        args += ["--stage", s]
+    proc = run_grade(*args, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    return out
+
+
+def test_gradescope_package_layout(tmp_path):
+    out = build_zip(tmp_path, "1", "5")
+    with zipfile.ZipFile(out) as zf:
+        names = zf.namelist()
+        assert "setup.sh" in names and "run_autograder" in names  # at the zip's top level
+        for name in ("setup.sh", "run_autograder"):
+            mode = zf.getinfo(name).external_attr >> 16
+            assert mode & stat.S_IXUSR
+        assert "grade/grader/engine.py" in names and "grade/grader/child.py" in names
+        assert "course/stages/05_mae_rmse.yaml" in names and "course/reference/metrics.py" in names
+        assert not any("__pycache__" in n for n in names)
+        setup = zf.read("setup.sh").decode()
+        runner = zf.read("run_autograder").decode()
+    assert "torch" not in setup.split("# no stage")[0].split("pip install --upgrade pip")[1]
+    assert "adduser student" in setup
+    assert "--stage 1 --stage 5" in runner and "--run-as" in runner
+    # a torch stage installs the pinned CPU wheel before the other dependencies
+    setup_t = zipfile.ZipFile(build_zip(tmp_path, "10")).read("setup.sh").decode()
+    torch_at = setup_t.index("torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu")
+    assert torch_at < setup_t.index("'numpy")
+
+
+def test_gradescope_run_autograder(tmp_path):
+    """Unpack the zip as Gradescope does and run run_autograder on a submission."""
+    out = build_zip(tmp_path, "1", "5")
+    root = tmp_path / "autograder"
+    (root / "source").mkdir(parents=True)
+    with zipfile.ZipFile(out) as zf:
+        zf.extractall(root / "source")
+    shutil.copytree(REPO / "reference", root / "submission")
+    env = {"PATH": os.environ["PATH"], "GRADE_AUTOGRADER_ROOT": str(root), "GRADE_PYTHON_BIN": sys.executable,
+           "GRADE_RUN_AS": ""}
+    proc = subprocess.run(["bash", str(root / "source" / "run_autograder")], cwd=root, env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads((root / "results" / "results.json").read_text())
+    course = load_course(None)
+    check_gradescope(data, [course.find(1), course.find(5)])
+    assert data["score"] == 21.0
+    # a grader that cannot start still leaves a results.json
+    env["GRADE_PYTHON_BIN"] = "/bin/false"
+    proc = subprocess.run(["bash", str(root / "source" / "run_autograder")], cwd=root, env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0
+    data = json.loads((root / "results" / "results.json").read_text())
+    assert data["score"] == 0.0 and data["tests"] == [] and "failed to start" in data["output"]
+
+
+def test_run_as_is_applied_only_where_the_engine_can_switch(monkeypatch):
+    from grader.formats.classroom import _set_run_as
+
+    class Box:
+        run_as = 65534
+
+    class G:
+        sandbox = Box()
+
+    g = G()
+    monkeypatch.setattr(os, "geteuid", lambda: 0)
+    _set_run_as(g, "root")
+    assert g.sandbox.run_as == 0  # the named user's uid replaces the engine's default
+    g.sandbox.run_as = None  # the engine found Python unreachable for other users: leave it
+    _set_run_as(g, "root")
+    assert g.sandbox.run_as is None
+    g.sandbox.run_as = 65534
+    _set_run_as(g, "no-such-user-here")
+    assert g.sandbox.run_as == 65534

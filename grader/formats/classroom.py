@@ -106,8 +106,9 @@ def _set_run_as(grader: Any, user: str) -> None:
         print(f"grade: no user {user!r}: student code runs as the engine's default user", file=sys.stderr)
         return
     sandbox = getattr(grader, "sandbox", None)
-    if os.geteuid() != 0 or sandbox is None or not hasattr(sandbox, "run_as"):
-        print(f"grade: not root (or the engine cannot switch users): --run-as {user} ignored", file=sys.stderr)
+    if os.geteuid() != 0 or sandbox is None or getattr(sandbox, "run_as", None) is None:
+        # Not root, or the engine found that an unprivileged user could not run this Python.
+        print(f"grade: student code cannot be switched to user {user!r} here; --run-as ignored", file=sys.stderr)
         return
     sandbox.run_as = uid
 
@@ -189,6 +190,9 @@ def classroom_result(report: Mapping[str, Any], specs: Sequence[Any], *, per: st
                                        _test_code(sub_label, spec, seed, case.name), spec.file, 0))
                 else:
                     msg = _case_line(c) if c.get("status") != "passed" else ""
+                    stage_msg = str((st or {}).get("message") or "")
+                    if msg and st.get("status") == "error" and stage_msg and stage_msg not in msg:
+                        msg += f"\n{stage_msg}"  # why the case did not run (import error, ...)
                     tests.append(_test(f"{spec.number} {spec.slug} / {case.name}",
                                        CLASSROOM_STATUS.get(c.get("status"), "error"), c.get("score", 0), msg,
                                        _test_code(sub_label, spec, seed, case.name), spec.file,

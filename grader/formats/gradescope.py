@@ -90,7 +90,8 @@ def gradescope_results(report: Mapping[str, Any], specs: Sequence[Any], *, lang:
         st = by_number.get(spec.number) or {}
         got = {c.get("name"): c for c in st.get("cases") or []}
         stage_msg = str(st.get("message") or ("stage not graded" if not st else ""))
-        if st.get("status") in ("error", None) and stage_msg and not got:
+        stage_error = st.get("status") in ("error", None) and bool(stage_msg)
+        if stage_error:  # the file is missing, does not import, ...: say why once, on top
             notes.append(f"Stage {spec.number} {spec.slug}: {_cut(stage_msg, 1000)}")
         for i, case in enumerate(spec.cases, start=1):
             c = got.get(case.name)
@@ -98,8 +99,11 @@ def gradescope_results(report: Mapping[str, Any], specs: Sequence[Any], *, lang:
                 tests.append(_test(spec, i, case.name, case.hidden, 0, case.points, False,
                                    _cut(stage_msg or "not graded")))
             else:
+                out = _case_output(c)
+                if stage_error and c.get("status") != "passed" and stage_msg not in out:
+                    out = _cut(f"{out}\n{stage_msg}")
                 tests.append(_test(spec, i, case.name, bool(c.get("hidden", case.hidden)), c.get("score", 0),
-                                   case.points, c.get("status") == "passed", _case_output(c)))
+                                   case.points, c.get("status") == "passed", out))
     stages = ", ".join(f"{s.number} {s.slug}" for s in specs)
     head = ("已评分关卡" if lang == "zh" else "Graded stages") + f": {stages}."
     if report.get("seed") is not None:
@@ -141,11 +145,11 @@ set -euxo pipefail
 SRC=/autograder/source
 export DEBIAN_FRONTEND=noninteractive
 
-# Python >= 3.11 with venv support (Ubuntu 22.04's python3 is 3.10).
+# Python >= 3.10 with venv support (the Ubuntu 22.04 base image has 3.10).
 apt-get update
 PY=""
-for cand in python3.13 python3.12 python3.11 python3; do
-  if command -v "$cand" >/dev/null && "$cand" -c 'import sys; sys.exit(sys.version_info < (3, 11))'; then
+for cand in python3.13 python3.12 python3.11 python3.10 python3; do
+  if command -v "$cand" >/dev/null && "$cand" -c 'import sys; sys.exit(sys.version_info < (3, 10))'; then
     PY=$(command -v "$cand"); break
   fi
 done
@@ -166,9 +170,12 @@ if ! id -u __USER__ >/dev/null 2>&1; then
     || useradd --no-create-home --shell /usr/sbin/nologin __USER__
 fi
 chmod +x "$SRC/run_autograder"
-# Student code (run as __USER__) needs the Python environment, never the grader or course.
+# Student code needs the Python environment, never the grader's or the course's files:
+# other users may pass through the folders (the grader checks that its Python is reachable)
+# but not list or read them.
 chmod -R a+rX /autograder/venv
-chmod -R o= "$SRC"
+find "$SRC" -type d -exec chmod o=x {} +
+find "$SRC" -type f -exec chmod o= {} +
 """
 
 RUN_AUTOGRADER = r"""#!/usr/bin/env bash
@@ -217,19 +224,21 @@ def _add_tree(zf: zipfile.ZipFile, src: Path, prefix: str) -> int:
     return n
 
 
-def _requirements(project_root: Optional[Path]) -> list[str]:
-    """What setup.sh pip-installs besides torch: the project itself when it has a pyproject."""
-    if project_root is not None and (project_root / "pyproject.toml").is_file():
-        return ["/autograder/source/grade"]
-    from importlib import metadata
+FALLBACK_DEPS = ["numpy>=1.24", "pyyaml>=6.0", "jinja2>=3.1", "pydantic>=2.5", "sympy>=1.12", "matplotlib>=3.7"]
 
-    reqs = []
-    for name in ("numpy", "pyyaml", "jinja2", "pydantic"):
+
+def _requirements(project_root: Optional[Path]) -> list[str]:
+    """What setup.sh pip-installs besides torch: the project's dependencies (pyproject.toml)."""
+    if project_root is not None and (project_root / "pyproject.toml").is_file():
         try:
-            reqs.append(f"{name}=={metadata.version(name)}")
-        except metadata.PackageNotFoundError:
-            reqs.append(name)
-    return reqs
+            import tomllib
+        except ImportError:  # Python 3.10
+            return list(FALLBACK_DEPS)
+        data = tomllib.loads((project_root / "pyproject.toml").read_text(encoding="utf-8"))
+        deps = data.get("project", {}).get("dependencies")
+        if deps:
+            return [d.split(";")[0].strip() for d in deps]
+    return list(FALLBACK_DEPS)
 
 
 def build_package(out: Path, course: Any, specs: Sequence[Any], *, stage_refs: Sequence[str] = (),
@@ -255,10 +264,6 @@ def build_package(out: Path, course: Any, specs: Sequence[Any], *, stage_refs: S
     with zipfile.ZipFile(buf, "w") as zf:
         _add_file(zf, "setup.sh", setup.encode(), executable=True)
         _add_file(zf, "run_autograder", runner.encode(), executable=True)
-        if project is not None:
-            for name in ("pyproject.toml", "README.md", "LICENSE"):
-                if (project / name).is_file():
-                    _add_file(zf, f"grade/{name}", (project / name).read_bytes())
         _add_tree(zf, pkg, "grade/grader")
         root = Path(course.root)
         for sub in ("stages", "reference", "student_template"):

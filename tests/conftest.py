@@ -1,0 +1,80 @@
+"""Shared helpers: build submissions from the reference workspace and grade them.
+
+One Grader per seed is shared by the whole test session, so the reference runs once per
+stage and every grading reuses the warm fork servers.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Optional
+
+import pytest
+
+from grader.engine import Grader
+
+ROOT = Path(__file__).resolve().parent.parent
+REFERENCE = ROOT / "reference"
+TEMPLATE = ROOT / "student_template"
+
+_graders: dict[int, Grader] = {}
+
+
+def grader_for(seed: int = 12345, lang: str = "en") -> Grader:
+    key = (seed, lang)
+    if key not in _graders:
+        _graders[key] = Grader(seed=seed, lang=lang, workers=2)
+    return _graders[key]
+
+
+def pytest_sessionfinish(session, exitstatus):
+    for g in _graders.values():
+        g.close()
+    _graders.clear()
+
+
+def make_submission(tmp_path: Path, files: dict[str, str], base: Optional[Path] = REFERENCE) -> Path:
+    """A workspace seeded from `base` (reference/ by default) with `files` replaced or added."""
+    n = 0
+    while (tmp_path / f"submission{n or ''}").exists():
+        n += 1
+    sub = tmp_path / f"submission{n or ''}"
+    if base is not None:
+        shutil.copytree(base, sub, ignore=shutil.ignore_patterns("__pycache__"))
+    else:
+        sub.mkdir()
+    for name, text in files.items():
+        (sub / name).parent.mkdir(parents=True, exist_ok=True)
+        (sub / name).write_text(text, encoding="utf-8")
+    return sub
+
+
+def variant(filename: str, old: str, new: str, count: int = 1) -> str:
+    """The reference file's text with `old` replaced by `new` (which must be present)."""
+    text = (REFERENCE / filename).read_text(encoding="utf-8")
+    assert old in text, f"{old!r} is not in reference/{filename}"
+    return text.replace(old, new, count)
+
+
+def grade_stage(submission: Path, stage, seed: int = 12345, lang: str = "en") -> dict:
+    """The stage entry of the report (with details), graded with a shared session Grader."""
+    report = grader_for(seed, lang).grade(submission, [stage])
+    return report.to_dict(details=True)["stages"][0]
+
+
+def failed(stage: dict) -> set[str]:
+    return {c["name"] for c in stage["cases"] if c["status"] != "passed"}
+
+
+def case(stage: dict, name: str) -> dict:
+    for c in stage["cases"]:
+        if c["name"] == name:
+            return c
+    raise KeyError(name)
+
+
+@pytest.fixture
+def sub(tmp_path):
+    """sub({"metrics.py": text}) -> submission folder."""
+    return lambda files, base=REFERENCE: make_submission(tmp_path, files, base)
