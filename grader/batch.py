@@ -128,13 +128,14 @@ def prepare(student: Student, unpack_dir: Path, stage_files: frozenset[str]) -> 
             has_stage = any((root / f).exists() for f in stage_files)
             if len(zips) == 1 and not has_stage and not any(p.is_dir() for p in entries):
                 root = unzip(zips[0])
+        unpacked = unpack_dir / student.file_id
+        base = (unpacked if unpacked.exists() else student.source).resolve()
         root = find_submission_root(root, stage_files)
-        base = student.source.resolve() if student.kind == "folder" else (unpack_dir / student.file_id).resolve()
         for f in sorted(stage_files):
             p = root / f
             if p.is_symlink():
                 raise UnpackError(f"{f} is a symbolic link; submit the file itself")
-            if p.exists() and not str(p.resolve()).startswith(str(base)):
+            if p.exists() and base not in p.resolve().parents:
                 raise UnpackError(f"{f} lies outside the student's folder")
         student.root = root
     except UnpackError as e:
@@ -235,6 +236,30 @@ def _group_errors(errors: list[tuple[str, str]]) -> str:
         groups.setdefault(msg, []).append(label)
     parts = [f"stage {', '.join(labels)}: {msg}" for msg, labels in groups.items()]
     return _one_line("; ".join(parts), 240)
+
+
+_ZH_REASONS = [
+    (re.compile(r"^unpack failed: "), "解压失败:"),
+    (re.compile(r"^grader failed to start: "), "评分器无法启动:"),
+    (re.compile(r"^grader failed: "), "评分器出错:"),
+    (re.compile(r"^cannot read the submission: "), "无法读取提交:"),
+    (re.compile(r"^interrupted$"), "已中断"),
+    (re.compile(r"^not graded$"), "未评分"),
+    (re.compile(r"^no stage files found \(expected (.*)\)$"), r"未找到任何关卡文件(应为 \1)"),
+    (re.compile(r"^(\S+) is a symbolic link; submit the file itself$"), r"\1 是符号链接;请提交文件本身"),
+    (re.compile(r"^(\S+) lies outside the student's folder$"), r"\1 位于学生文件夹之外"),
+    (re.compile(r"^grader did not finish within (\d+) s$"), r"评分器在 \1 秒内未完成"),
+    (re.compile(r"(^|; )stage "), r"\1关卡 "),
+]
+
+
+def localize_reason(reason: str, lang: str) -> str:
+    """The batch's own reasons in the report language (the engine's are already)."""
+    if lang != "zh" or not reason:
+        return reason
+    for pattern, repl in _ZH_REASONS:
+        reason = pattern.sub(repl, reason)
+    return reason
 
 
 def _one_line(text: str, limit: int = 160) -> str:
@@ -494,6 +519,9 @@ def run_batch(class_dir: Path, out: Optional[Path] = None, *, stages: Sequence[s
             if st.error:
                 row.update(status=STATUS_ERROR, reason=st.error)
             elif st.file_id in payloads:
+                for part in payloads[st.file_id].values():
+                    if isinstance(part, dict):  # the student's own path, not a temporary copy
+                        part["submission"] = str(st.source)
                 row.update(summarize(payloads[st.file_id]["report"], stage_max))
                 if row["status"] == STATUS_NOT_GRADED:
                     row["reason"] = "no stage files found (expected " + ", ".join(sorted(stage_files)) + ")"
@@ -502,6 +530,7 @@ def run_batch(class_dir: Path, out: Optional[Path] = None, *, stages: Sequence[s
                 row.update(status=STATUS_ERROR, reason=crash[st.file_id])
             else:
                 row["reason"] = "interrupted" if interrupted else "not graded"
+            row["reason"] = localize_reason(row["reason"], lang)
             return row
 
         # Students that need no grading are reported first.
@@ -523,7 +552,7 @@ def run_batch(class_dir: Path, out: Optional[Path] = None, *, stages: Sequence[s
 
         rows = []
         for st in students:
-            if st.file_id not in rows_by_id or interrupted and rows_by_id[st.file_id]["reason"] == "not graded":
+            if st.file_id not in rows_by_id:
                 rows_by_id[st.file_id] = make_row(st)
             rows.append(rows_by_id[st.file_id])
 

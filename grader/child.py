@@ -473,6 +473,68 @@ def reap_leftovers() -> int:
     return killed
 
 
+PIDS_CGROUP = "/sys/fs/cgroup/pids"
+
+
+def make_pids_cgroup(name: str, limit: int) -> str | None:
+    """A cgroup (v1 pids controller) for one run, when the machine lets us make one.
+
+    It caps how many processes the run can have (a fork bomb is contained even for root)
+    and lists every process of the run, however it detached itself, so all can be killed.
+    """
+    path = os.path.join(PIDS_CGROUP, name)
+    try:
+        os.mkdir(path)
+        with open(os.path.join(path, "pids.max"), "w") as fh:
+            fh.write(str(limit))
+        return path
+    except OSError:
+        try:
+            os.rmdir(path)
+        except OSError:
+            pass
+        return None
+
+
+def join_cgroup(path: str | None) -> None:
+    if path:
+        try:
+            with open(os.path.join(path, "cgroup.procs"), "w") as fh:
+                fh.write(str(os.getpid()))
+        except OSError:
+            pass
+
+
+def empty_cgroup(path: str | None) -> int:
+    """Kill every process left in the run's cgroup, then remove it."""
+    if not path:
+        return 0
+    killed = 0
+    for _ in range(200):
+        try:
+            with open(os.path.join(path, "cgroup.procs")) as fh:
+                pids = [int(p) for p in fh.read().split()]
+        except OSError:
+            break
+        if not pids:
+            break
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+                killed += 1
+            except ProcessLookupError:
+                pass
+        reap_leftovers()
+        time.sleep(0.005)
+    for _ in range(100):
+        try:
+            os.rmdir(path)
+            break
+        except OSError:
+            time.sleep(0.01)
+    return killed
+
+
 def _reply(data: dict) -> None:
     sys.stdout.write(json.dumps(data) + "\n")
     sys.stdout.flush()
@@ -492,16 +554,18 @@ def serve(preload: list[str]) -> None:
     except Exception:
         pass
     _reply({"ready": os.getpid()})
-    for line in sys.stdin:
+    for n, line in enumerate(sys.stdin):
         if not line.strip():
             continue
         job = json.loads(line)
+        cgroup = None if job["trusted"] else make_pids_cgroup(f"grade-{os.getpid()}-{n}", job["limits"]["nproc"])
         pid = os.fork()
         if pid == 0:
+            join_cgroup(cgroup)
             run_job(job)
         _reply({"started": pid})
         _, status, usage = os.wait4(pid, 0)
-        leftovers = reap_leftovers()
+        leftovers = empty_cgroup(cgroup) + reap_leftovers()
         _reply({
             "exited": pid,
             "code": os.WEXITSTATUS(status) if os.WIFEXITED(status) else None,

@@ -22,7 +22,7 @@ from typing import Any, Optional, Sequence, Union
 import numpy as np
 
 from grader import checks
-from grader.course import PACKAGE_DIR, Course, load_course
+from grader.course import PACKAGE_DIR, Course, bundled_course, load_course
 from grader.inputs import draw_inputs
 from grader.messages import size_text, t
 from grader.sandbox import Job, Limits, Outcome, Sandbox, SandboxError
@@ -71,6 +71,7 @@ class Grader:
         self._refs = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="reference")
         self._runs = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="student")
         self._drivers: dict[str, types.ModuleType] = {}
+        self._draws: dict[str, list[Draw]] = {}
 
     # -- session ----------------------------------------------------------------------------
 
@@ -123,6 +124,13 @@ class Grader:
             return self._expected[spec.slug]
 
     def draws(self, spec: StageSpec) -> list[Draw]:
+        """Every case's inputs for this session's seed (drawn once, shared by all runs)."""
+        with self._lock:
+            if spec.slug not in self._draws:
+                self._draws[spec.slug] = self._make_draws(spec)
+            return self._draws[spec.slug]
+
+    def _make_draws(self, spec: StageSpec) -> list[Draw]:
         out = []
         for i, case in enumerate(spec.cases):
             for rep in range(case.repeat):
@@ -147,13 +155,12 @@ class Grader:
             support=[self.course.support_file(n) for n in spec.support],
             driver_source=driver.read_text(encoding="utf-8") if driver else None,
             torch=spec.needs_torch,
-            forbidden=[self.course.root / "stages", self.course.reference, PACKAGE_DIR],
+            forbidden=[self.course.root / "stages", self.course.reference, PACKAGE_DIR,
+                       bundled_course() / "stages", bundled_course() / "reference"],
         )
 
     def _run_reference(self, spec: StageSpec) -> Expected:
         draws = self.draws(spec)
-        if spec.needs_torch and not torch_available():
-            return Expected(draws, {}, error="torch")
         outcome = self.sandbox.run(self._job(spec, self.course.reference, draws, trusted=True))
         imp = outcome.imported or {}
         if imp.get("error") or outcome.imported is None:
@@ -181,17 +188,18 @@ class Grader:
         if not (submission / spec.file).is_file():
             msg = t(lang, "missing_file", file=spec.file)
             return self._stage(spec, "error", msg, self._all_cases(spec, "error", t(lang, "not_run", why=msg)))
-        expected = self._expected_for(spec).result()
-        if expected.error == "torch":
+        if spec.needs_torch and not torch_available():
             msg = t(lang, "needs_torch")
             return self._stage(spec, "error", msg, self._all_cases(spec, "error", msg))
-        if expected.error:
-            return self._stage(spec, "error", expected.error, self._all_cases(spec, "error", expected.error))
+        reference = self._expected_for(spec)  # runs alongside the student's run
         try:
-            outcome = self.sandbox.run(self._job(spec, submission, expected.draws, trusted=False))
+            outcome = self.sandbox.run(self._job(spec, submission, self.draws(spec), trusted=False))
         except (SandboxError, OSError) as exc:
             msg = t(lang, "sandbox_failed", why=str(exc))
             return self._stage(spec, "error", msg, self._all_cases(spec, "error", msg))
+        expected = reference.result()
+        if expected.error:
+            return self._stage(spec, "error", expected.error, self._all_cases(spec, "error", expected.error))
         return self._judge(spec, expected, outcome)
 
     def _stop_message(self, spec: StageSpec, outcome: Outcome) -> tuple[str, str]:

@@ -105,7 +105,9 @@ def svg_histogram(bins: Sequence[tuple[str, int]], label: str, lang: str = "en",
              f'width="{width}" height="{height}" role="img" aria-label="{escape(label)}">']
     parts.append(f'<line x1="{left}" y1="{top + plot_h}" x2="{width - right}" y2="{top + plot_h}" class="axis"/>')
     every = 1 if n <= 12 else math.ceil(n / 10)
-    small = n > 11
+    # Range bins are labelled by their lower bound (the tooltip gives the range).
+    ticks = [lab.split("–")[0] for lab, _ in bins]
+    small = n > 11 or max((len(x) for x in ticks), default=0) * 6.5 > step
     for i, (lab, count) in enumerate(bins):
         h = plot_h * count / peak
         x = left + i * step + (step - bar_w) / 2
@@ -118,7 +120,7 @@ def svg_histogram(bins: Sequence[tuple[str, int]], label: str, lang: str = "en",
             parts.append(f'<text class="count" x="{x + bar_w / 2:.1f}" y="{y - 4:.1f}">{count}</text>')
         if i % every == 0 or i == n - 1:
             parts.append(f'<text class="tick{" small" if small else ""}" x="{x + bar_w / 2:.1f}" '
-                         f'y="{top + plot_h + 14}">{escape(lab)}</text>')
+                         f'y="{top + plot_h + 14}">{escape(ticks[i])}</text>')
     parts.append("</svg>")
     return Markup("".join(parts))
 
@@ -189,6 +191,7 @@ def failure_stats(rows: Sequence[dict], payloads: dict, columns: Sequence[Any], 
                 where = f"{st.get('number')} {st.get('slug', '')}"
                 if st.get("status") == "error" and st.get("message"):
                     items.append((st["message"], where))
+                    continue  # its cases only echo it ("not run: ...")
                 for c in st.get("cases", []):
                     if c.get("status") != "passed" and c.get("message"):
                         items.append((c["message"], f"{where} / {c.get('name')}"))
@@ -213,7 +216,10 @@ def failure_stats(rows: Sequence[dict], payloads: dict, columns: Sequence[Any], 
 
 
 def hint_stats(rows: Sequence[dict], payloads: dict, columns: Sequence[Any], limit: int = 20) -> list[dict]:
-    """Hints shown on failed cases (known mistakes first when the details say so), by students."""
+    """Hints shown on failed cases, by students who got them; known mistakes first.
+
+    A hint is grouped per stage (the same advice on several cases counts a student once);
+    the known mistake's name comes from the case details the engine records."""
     wanted = {s.number for s in columns}
     groups: dict[tuple, dict] = {}
     for row in rows:
@@ -232,15 +238,17 @@ def hint_stats(rows: Sequence[dict], payloads: dict, columns: Sequence[Any], lim
                     mistake = c["details"].get("mistake")
                 if isinstance(mistake, dict):
                     mistake = mistake.get("name")
-                key = (st.get("number"), c.get("name"), str(hint))
+                key = (st.get("number"), str(hint))
                 g = groups.setdefault(key, {"stage": st.get("number"), "slug": st.get("slug", ""),
-                                            "case": c.get("name"), "hint": str(hint), "mistake": mistake,
+                                            "cases": [], "hint": str(hint), "mistake": None,
                                             "students": set()})
                 g["mistake"] = g["mistake"] or mistake
+                if c.get("name") not in g["cases"]:
+                    g["cases"].append(c.get("name"))
                 g["students"].add(row["file"])
     out = [{**{k: v for k, v in g.items() if k != "students"}, "count": len(g["students"])}
            for g in groups.values()]
-    out.sort(key=lambda d: (d["mistake"] is None, -d["count"], d["stage"] or 0, d["case"] or ""))
+    out.sort(key=lambda d: (d["mistake"] is None, -d["count"], d["stage"] or 0, d["cases"]))
     return out[:limit]
 
 

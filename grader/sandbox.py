@@ -111,16 +111,21 @@ class ForkServer:
             cwd="/",
         )
         self.ready = False
+        self._buffer = b""
 
     def _read(self, deadline: Optional[float]) -> Optional[dict]:
+        """The server's next message, or None when the deadline passes first."""
         fd = self.proc.stdout.fileno()
-        timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
-        readable, _, _ = select.select([fd], [], [], timeout)
-        if not readable:
-            return None
-        line = self.proc.stdout.readline()
-        if not line:
-            raise SandboxError("the sandbox's fork server stopped unexpectedly")
+        while b"\n" not in self._buffer:
+            timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
+            readable, _, _ = select.select([fd], [], [], timeout)
+            if not readable:
+                return None
+            chunk = os.read(fd, 65536)
+            if not chunk:
+                raise SandboxError("the sandbox's fork server stopped unexpectedly")
+            self._buffer += chunk
+        line, self._buffer = self._buffer.split(b"\n", 1)
         return json.loads(line)
 
     def _wait_ready(self) -> None:
@@ -198,7 +203,7 @@ class Sandbox:
     def __init__(self, workers: int = 2, fork_server: bool = True):
         self.workers = max(1, workers)
         self.fork_server = fork_server
-        self.root = Path(tempfile.mkdtemp(prefix="grade-"))
+        self.root = Path(tempfile.mkdtemp(prefix="run-", dir=runs_folder()))
         os.chmod(self.root, 0o711)
         self._ids = itertools.count()
         self._pools: dict[tuple[str, ...], queue.Queue] = {}
@@ -300,7 +305,7 @@ class Sandbox:
             "trusted": job.trusted,
             "torch": job.torch,
             "driver_source": job.driver_source,
-            "forbidden": [str(p) for p in job.forbidden] + [str(self.root)],
+            "forbidden": [str(p) for p in job.forbidden] + [str(runs_folder())],
             "run_as_uid": self.run_as,
             "run_as_gid": self.run_as,
             "env": {
@@ -384,6 +389,13 @@ def collect(folder: Path, report: dict) -> Outcome:
     )
     outcome._raw = raw
     return outcome
+
+
+def runs_folder() -> Path:
+    """The parent of every sandbox's runs on this machine; no run may read another's."""
+    path = Path(tempfile.gettempdir()) / f"grade-runs-{os.geteuid()}"
+    path.mkdir(mode=0o711, exist_ok=True)
+    return path
 
 
 def python_readable_by_others() -> bool:

@@ -18,6 +18,7 @@ SLUG = r"^[a-z0-9]+(-[a-z0-9]+)*$"
 GENERATORS = ("array", "normal", "uniform", "integers", "labels", "one_hot", "choice", "expr")
 GENERATOR_OPTIONS = {"shape", "dtype", "round"}
 BUILTIN_CHECKS = ("allclose", "exact", "text")
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when available: 5x faster
 
 
 class SpecError(Exception):
@@ -249,7 +250,7 @@ def _format_error(err: dict) -> str:
 def load_spec(path: Path) -> StageSpec:
     """Read and validate one stage spec; raise SpecError naming the file and field."""
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_LOADER)
     except yaml.YAMLError as exc:
         where = getattr(exc, "problem_mark", None)
         line = f" (line {where.line + 1})" if where else ""

@@ -15,7 +15,7 @@ import re
 import shutil
 import sys
 from pathlib import Path
-from typing import Any, Optional, Sequence
+from typing import Any, Sequence
 
 __all__ = ["register", "run", "plan_workspace", "init_workspace", "WorkspaceError"]
 
@@ -120,7 +120,7 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
                     "(all when no --stage), their support files and the GitHub Classroom workflow. "
                     "Existing files are never overwritten.")
     p.add_argument("dir", help="the folder to create or fill")
-    p.add_argument("--stage", "-s", dest="stages", action="append", default=[],
+    p.add_argument("--stage", "-s", dest="stages", action="extend", nargs="+", default=[], metavar="N|SLUG",
                    help="stage number or slug; repeatable, or comma separated")
     p.add_argument("--course", default=None, help="course folder (default: the bundled course)")
     p.set_defaults(func=run)

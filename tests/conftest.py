@@ -78,3 +78,20 @@ def case(stage: dict, name: str) -> dict:
 def sub(tmp_path):
     """sub({"metrics.py": text}) -> submission folder."""
     return lambda files, base=REFERENCE: make_submission(tmp_path, files, base)
+
+
+def make_course(root: Path, stage_files=("05_mae_rmse.yaml",), **limits) -> Path:
+    """A small course: the given stage specs (with `limits` overridden) and the reference."""
+    import yaml
+
+    (root / "stages").mkdir(parents=True)
+    for name in stage_files:
+        spec = yaml.safe_load((ROOT / "stages" / name).read_text(encoding="utf-8"))
+        if limits:
+            spec["limits"] = {**spec.get("limits", {}), **limits}
+        (root / "stages" / name).write_text(yaml.safe_dump(spec, allow_unicode=True), encoding="utf-8")
+    for sub in ("drivers", "support"):
+        if (ROOT / "stages" / sub).is_dir():
+            shutil.copytree(ROOT / "stages" / sub, root / "stages" / sub)
+    shutil.copytree(REFERENCE, root / "reference", ignore=shutil.ignore_patterns("__pycache__"))
+    return root

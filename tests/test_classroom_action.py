@@ -265,7 +265,10 @@ def run_action(tmp_path: Path, workspace: Path, inputs: dict) -> tuple[dict, str
                               capture_output=True, text=True, timeout=300)
         assert proc.returncode == 0, f"step {step.get('name')} failed:\n{proc.stdout}\n{proc.stderr}"
         if "id" in step:
-            ctx["steps"][step["id"]] = parse_outputs(out.read_text())
+            text = out.read_text()
+            ctx["steps"][step["id"]] = parse_outputs(text)
+            if step["id"] == "grade":  # `result` is one line: result=<base64>
+                assert sum(line.startswith("result=") for line in text.splitlines()) == 1
     return ctx["steps"]["grade"], summary.read_text(), temp
 
 
@@ -295,14 +298,6 @@ def submissions(tmp_path_factory):
 
 
 STAGES = "1 5"
-
-
-def grade_report(sub: Path) -> dict:
-    from grader.formats.classroom import grade_to_dict
-    from grader.course import load_course
-
-    course = load_course(None)
-    return grade_to_dict(sub, course.root, [course.find("1"), course.find("5")], seed=11)
 
 
 @pytest.mark.parametrize("kind", ["full", "partial", "broken"])
@@ -351,7 +346,9 @@ def test_action_grades_workspace(tmp_path, submissions, kind, per):
     assert "| 5 | mae-rmse" in summary
     for name in ("report.json", "report.html", "report.md", "junit.xml"):
         assert (temp / "grade-report" / name).is_file()
+    assert "mae-rmse" in (temp / "grade-report" / "report.html").read_text()
     assert outputs["report-dir"] == str(temp / "grade-report")
+    assert all(t["test_code"].startswith("grade . --stage ") for t in result["tests"])
 
 
 def test_action_needs_torch_check(tmp_path):

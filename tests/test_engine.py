@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import REFERENCE, ROOT, case, failed, grade_stage, make_submission, variant
+from conftest import REFERENCE, ROOT, case, failed, grade_stage, make_course, make_submission, variant
 from grader.course import load_course
 from grader.engine import Grader
 from grader.spec import SpecError
@@ -23,13 +23,7 @@ MET = "metrics.py"
 @pytest.fixture(scope="module")
 def fast_course(tmp_path_factory):
     """Stage 5 alone, with a 2 s time limit and a 200 MB memory limit."""
-    root = tmp_path_factory.mktemp("course")
-    (root / "stages").mkdir()
-    spec = yaml.safe_load((ROOT / "stages" / "05_mae_rmse.yaml").read_text())
-    spec["limits"] = {"time_s": 2, "memory_mb": 200}
-    (root / "stages" / "05_mae_rmse.yaml").write_text(yaml.safe_dump(spec, allow_unicode=True))
-    shutil.copytree(REFERENCE, root / "reference")
-    return root
+    return make_course(tmp_path_factory.mktemp("course"), time_s=2, memory_mb=200)
 
 
 @pytest.fixture(scope="module")

@@ -105,7 +105,10 @@ def test_little_endian_reading_fails_as_the_spec_expects(tmp_path):
     wrong = _load("little_endian_reader", wrong_file)
 
     rng = np.random.default_rng(9)
-    for shape in [(1,), (7,), (1, 1, 1), (5, 4, 3), (20, 28, 28)]:
+    shapes = [(1,), (7,), (200,), (1, 1, 1), (5, 4, 3), (20, 28, 28), (130, 2, 2), (3, 129, 1)]
+    shapes += [tuple(int(v) for v in rng.integers(1, [51, 29, 29])) for _ in range(20)]
+    shapes += [(int(rng.integers(1, 1001)),) for _ in range(20)]
+    for shape in shapes:
         path = tmp_path / "data.idx"
         path.write_bytes(idx_bytes(rng.integers(0, 256, size=shape)))
         function = wrong.train_labels_ana if len(shape) == 1 else wrong.train_images_ana

@@ -209,7 +209,7 @@ def classroom_result(report: Mapping[str, Any], specs: Sequence[Any], *, per: st
                 continue
             cases = st.get("cases") or []
             lines = []
-            if st.get("message") and st.get("status") != "passed":
+            if st.get("message") and st.get("status") == "error":  # why the stage could not run
                 lines.append(str(st["message"]))
             n_pass = sum(1 for c in cases if c.get("status") == "passed")
             if cases:
@@ -286,7 +286,7 @@ def render_html(report: Mapping[str, Any], lang: str = "en") -> str:
     except ImportError:
         engine_html = None
     if engine_html is not None:
-        return engine_html(dict(report))
+        return engine_html(dict(report), lang)
     from grader.formats.markdown import render_markdown
 
     body = html.escape(render_markdown(report, lang))
@@ -305,7 +305,7 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
                     "$GITHUB_OUTPUT, a Markdown summary to $GITHUB_STEP_SUMMARY and the reports to "
                     "--report-dir. Exits 0 whatever the score: the reporter step fails the job.")
     p.add_argument("path", nargs="?", default=".", help="the workspace to grade (default: .)")
-    p.add_argument("--stage", "--stages", dest="stages", action="append", default=[],
+    p.add_argument("--stage", "--stages", "-s", dest="stages", action="extend", nargs="+", default=[], metavar="N|SLUG",
                    help="stage numbers or slugs, repeatable or space/comma separated (default: the "
                         "stages whose file is present)")
     p.add_argument("--per", choices=("stage", "case"), default="stage",
@@ -323,6 +323,19 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     return p
 
 
+def _label(path: Path) -> str:
+    """How the test code names the workspace: relative to the repository root on a runner."""
+    ws = os.environ.get("GITHUB_WORKSPACE")
+    if ws:
+        try:
+            rel = os.path.relpath(os.path.abspath(path), os.path.abspath(ws))
+        except ValueError:
+            rel = ".."
+        if not rel.startswith(".."):
+            return rel
+    return str(path)
+
+
 def _append(path: Optional[str], text: str) -> None:
     if not path:
         return
@@ -337,7 +350,7 @@ def run(args: argparse.Namespace) -> int:
     refs = parse_stage_list(args.stages)
     output = args.output or os.environ.get("GITHUB_OUTPUT")
     summary = args.summary or os.environ.get("GITHUB_STEP_SUMMARY")
-    sub_label = args.path
+    sub_label = _label(path)
 
     specs: list[Any] = []
     course = None

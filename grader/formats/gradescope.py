@@ -283,7 +283,7 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
                     "grading fails), or with --package build the autograder zip to upload.")
     p.add_argument("path", nargs="?", default=DEFAULT_SUBMISSION,
                    help=f"the submission folder (default: {DEFAULT_SUBMISSION})")
-    p.add_argument("--stage", "-s", dest="stages", action="append", default=[],
+    p.add_argument("--stage", "-s", dest="stages", action="extend", nargs="+", default=[], metavar="N|SLUG",
                    help="stage number or slug; repeatable or comma separated (default: the stages "
                         "whose file is present)")
     p.add_argument("--results", default=DEFAULT_RESULTS, help=f"where to write (default: {DEFAULT_RESULTS})")

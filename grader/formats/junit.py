@@ -85,7 +85,7 @@ def render_junit(report: Mapping[str, Any]) -> str:
                              f"{fmt_points(c.get('score', 0))}/{fmt_points(c.get('max_score', 0))}")
             tests, failures, errors = tests + 1, failures + f, errors + e
             time += float(c.get("duration_s", 0) or 0)
-        if cases and st.get("message") and st.get("status") != "passed":
+        if cases and st.get("message") and st.get("status") == "error":
             ET.SubElement(suite, "system-err").text = _clean(st["message"])
         stage_time = float(st.get("duration_s", 0) or 0) or time
         suite.set("tests", str(tests))

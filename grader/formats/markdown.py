@@ -136,7 +136,8 @@ def render_markdown(report: Mapping[str, Any], lang: str = "en", *,
     head = [f"## {t['title']}: {fmt_points(score)} / {fmt_points(max_score)} ({_pct(score, max_score)})", ""]
     meta = []
     if report.get("submission"):
-        meta.append(f"{t['submission']}: `{_cell(report['submission']).replace(chr(96), '')}`")
+        sub = re.sub(r"\s+", " ", _plain(report["submission"])).replace("`", "'")
+        meta.append(f"{t['submission']}: `{sub}`")
     if report.get("course"):
         meta.append(f"{t['course']}: {_cell(report['course'])}")
     if report.get("seed") is not None:
@@ -164,7 +165,7 @@ def render_markdown(report: Mapping[str, Any], lang: str = "en", *,
     blocks: list[str] = []
     for st in stages:
         label = f"{st.get('number', '')} {st.get('slug', '')}".strip()
-        if st.get("status") != "passed" and st.get("message"):
+        if st.get("status") == "error" and st.get("message"):  # why the stage could not run
             blocks.append(f"**{_inline(label, 200, t)}**: {t['stage_message']} "
                           f"({t.get(st.get('status', ''), st.get('status', ''))})\n\n"
                           + _fenced(st["message"], message_chars, t))
