@@ -403,6 +403,10 @@ def test_digits_sigmoid_instead_of_relu_fails_with_hint(sub):
     stage = grade_stage(sub({DIG: wrong}), "digits-forward")
     assert failed(stage) == ALL_DIG
     assert all("sigmoid" in h and "ReLU" in h for h in _hints(stage, ALL_DIG))
+    hidden_only = variant(DIG, "        self.a2 = relu(self.z2)\n", "        self.a2 = sigmoid(self.z2)\n")
+    stage = grade_stage(sub({DIG: hidden_only}), "digits-forward")
+    assert failed(stage) == ALL_DIG
+    assert all("sigmoid" in h and "ReLU" in h for h in _hints(stage, ALL_DIG))
 
 
 def test_digits_attributes_not_stored_lose_only_the_layer_cases(sub):

@@ -46,10 +46,12 @@ def sigmoid_a2(W1, b1, X):
     return 1.0 / (1.0 + np.exp(-(W1 @ X.T + b1)))
 
 
-def sigmoid_labels(W1, b1, W2, b2, X):
-    """Labels of the network with sigmoid activations instead of ReLU."""
+def sigmoid_labels(W1, b1, W2, b2, X, output_layer=True):
+    """Labels of the network with a sigmoid instead of ReLU in the hidden
+    layer, and in the output layer too when `output_layer`."""
     a2 = sigmoid_a2(W1, b1, X)
-    a3 = 1.0 / (1.0 + np.exp(-(W2 @ a2 + b2)))
+    z3 = W2 @ a2 + b2
+    a3 = 1.0 / (1.0 + np.exp(-z3)) if output_layer else np.maximum(0, z3)
     return np.argmax(a3, axis=0).astype(np.int64)
 
 
