@@ -292,7 +292,10 @@ class Grader:
             return t(lang, "syntax_error", file=spec.file, line=line or "?", msg=error["message"].split(" (")[0])
         if error["type"] == "SystemExit":
             return t(lang, "import_exit", file=spec.file, where=where)
-        return t(lang, "import_error", file=spec.file, kind=error["type"], msg=error["message"], where=where)
+        msg = t(lang, "import_error", file=spec.file, kind=error["type"], msg=error["message"], where=where)
+        if error["type"] in ("ModuleNotFoundError", "ImportError"):
+            return msg + t(lang, "import_module")
+        return msg + t(lang, "import_toplevel")
 
     def _details(self, case: Case, draw: Draw, rec: dict, ref: dict, outcome: Outcome) -> dict:
         out: dict[str, Any] = {

@@ -44,6 +44,11 @@ CATALOG: dict[str, tuple[str, str]] = {
     "import_exit": ("{file} called sys.exit() while being imported{where}; remove it or guard it with "
                     "`if __name__ == '__main__':`",
                     "{file} 在导入时调用了 sys.exit(){where};请删除,或放到 `if __name__ == '__main__':` 之下"),
+    "import_toplevel": (" - code at the top level of the file runs when the grader imports it: move it under "
+                        "`if __name__ == '__main__':`",
+                        " —— 文件顶层的代码会在评测器导入时执行:请把它放到 `if __name__ == '__main__':` 之下"),
+    "import_module": (" - the grading environment provides numpy, sympy, matplotlib and (for PyTorch stages) torch",
+                      " —— 评测环境提供 numpy、sympy、matplotlib 以及(PyTorch 关卡的)torch"),
     "at_line": (" (line {line})", "(第 {line} 行)"),
     "not_run": ("not run: {why}", "未运行:{why}"),
     "import_failed": ("the file could not be imported", "文件无法导入"),

@@ -181,13 +181,16 @@ class ForkServer:
                     except (ProcessLookupError, PermissionError):
                         pass
 
-    def close(self) -> None:
+    def stop(self) -> None:
         try:
             self.proc.stdin.close()
         except OSError:
             pass
+
+    def close(self) -> None:
+        self.stop()
         try:
-            self.proc.wait(timeout=2)
+            self.proc.wait(timeout=0.5)
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
@@ -253,7 +256,10 @@ class Sandbox:
         self._pools[server.preload].put(server)
 
     def close(self) -> None:
-        for server in list(self._all):
+        servers = list(self._all)
+        for server in servers:  # all at once: each exits as soon as its stdin closes
+            server.stop()
+        for server in servers:
             server.close()
         shutil.rmtree(self.root, ignore_errors=True)
 

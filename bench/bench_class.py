@@ -1,0 +1,159 @@
+"""Benchmark `grade batch` on a generated class: jobs and fork server vs fresh Python.
+
+    .venv/bin/python bench/bench_class.py [--students 100] [--fresh-students N] [--stages 1-14]
+
+Generates N students x every stage (half correct, a quarter half-done, a quarter
+unfinished: the course's reference and template files), grades the class with `--force`
+under four configurations and prints one table:
+
+    fork server, --jobs 1 | fork server, default jobs | fresh Python, --jobs 1 | fresh Python, default jobs
+
+with wall time, students per second, speed-up against the fresh-Python --jobs 1 baseline,
+and the per-run overhead on numpy stages (a stage's time minus the time inside student code,
+`run_s`). Fresh Python per run is slow (an interpreter, numpy and for stage 10 torch are
+imported for every run), so by default those two runs grade the first 30 students only and
+per-student figures are compared; `--fresh-students 0` grades the whole class there too.
+Not a test; takes a few minutes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))
+
+from grader.batch import run_batch  # noqa: E402
+from grader.course import load_course  # noqa: E402
+
+
+def make_bench_class(dest: Path, n: int, files: tuple[str, ...]) -> Path:
+    from test_batch import make_class  # the tests' generator
+
+    kinds = {}
+    for i in range(n):
+        kind = "correct" if i % 2 == 0 else ("half" if i % 4 == 1 else "template")
+        kinds[f"student{i:03d}"] = kind
+    return make_class(dest, kinds, files=files)
+
+
+def subset(src: Path, dest: Path, n: int) -> Path:
+    dest.mkdir(parents=True)
+    for p in sorted(src.iterdir())[:n]:
+        shutil.copytree(p, dest / p.name)
+    return dest
+
+
+def measure(name: str, class_dir: Path, out: Path, *, jobs: int, fork_server: bool, stages, seed: int,
+            numpy_stages: set[int]) -> dict:
+    t0 = time.perf_counter()
+    res = run_batch(class_dir, out, stages=stages, jobs=jobs, force=True, seed=seed, fork_server=fork_server,
+                    quiet=True)
+    wall = time.perf_counter() - t0
+    import json
+
+    doc = json.loads((out / "gradebook.json").read_text(encoding="utf-8"))
+    overheads, runs, run_s = [], 0, 0.0
+    for s in doc["students"]:
+        for st in (s.get("report") or {}).get("stages", []):
+            runs += 1
+            run_s += st.get("run_s", 0.0)
+            if st["number"] in numpy_stages and st["status"] != "error":
+                overheads.append(st["duration_s"] - st["run_s"])
+    n = len(res.rows)
+    return {"name": name, "jobs": jobs, "fork": fork_server, "students": n, "runs": runs, "wall": wall,
+            "per_student": wall / max(n, 1), "run_s": run_s,
+            "overhead_ms": 1000 * statistics.fmean(overheads) if overheads else float("nan"),
+            "overhead_med_ms": 1000 * statistics.median(overheads) if overheads else float("nan"),
+            "errors": sum(r["status"] == "error" for r in res.rows)}
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--students", type=int, default=100)
+    p.add_argument("--fresh-students", type=int, default=30,
+                   help="students graded in the fresh-Python runs (0: the whole class)")
+    p.add_argument("--stages", default=None, help="e.g. 1-5 or 1,5,6 (default: every stage)")
+    p.add_argument("--jobs", type=int, default=None, help="the 'default jobs' figure (default: one per core)")
+    p.add_argument("--seed", type=int, default=2024)
+    p.add_argument("--keep", action="store_true", help="keep the generated class and outputs")
+    args = p.parse_args(argv)
+
+    course = load_course(None)
+    if args.stages:
+        wanted = set()
+        for part in args.stages.split(","):
+            lo, _, hi = part.partition("-")
+            wanted |= set(range(int(lo), int(hi or lo) + 1))
+        specs = [s for s in course.stages if s.number in wanted]
+    else:
+        specs = list(course.stages)
+    stages = [str(s.number) for s in specs] if args.stages else ()
+    files = tuple(sorted({s.file for s in specs}))
+    numpy_stages = {s.number for s in specs if not s.needs_torch}
+    default_jobs = args.jobs or os.cpu_count() or 1
+
+    work = Path(tempfile.mkdtemp(prefix="grade-bench-"))
+    try:
+        t = time.perf_counter()
+        full = make_bench_class(work / "class", args.students, files)
+        n_fresh = args.fresh_students or args.students
+        small = full if n_fresh >= args.students else subset(full, work / "class-fresh", n_fresh)
+        print(f"{args.students} students x {len(specs)} stages ({', '.join(files)}); "
+              f"generated in {time.perf_counter() - t:.1f} s; {os.cpu_count()} cores; seed {args.seed}",
+              file=sys.stderr)
+        plan = [
+            ("fork server", full, 1, True),
+            ("fork server", full, default_jobs, True),
+            ("fresh Python", small, 1, False),
+            ("fresh Python", small, default_jobs, False),
+        ]
+        results = []
+        for i, (name, cls, jobs, fork) in enumerate(plan):
+            print(f"  {name}, --jobs {jobs}, {sum(1 for _ in cls.iterdir())} students ...", file=sys.stderr,
+                  end="", flush=True)
+            r = measure(name, cls, work / f"out{i}", jobs=jobs, fork_server=fork, stages=stages,
+                        seed=args.seed, numpy_stages=numpy_stages)
+            print(f" {r['wall']:.1f} s", file=sys.stderr)
+            results.append(r)
+    finally:
+        if not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
+        else:
+            print(f"kept: {work}", file=sys.stderr)
+
+    base = results[2]  # fresh Python, --jobs 1
+    print()
+    print(f"{'configuration':<28} {'students':>8} {'wall s':>8} {'s/student':>10} {'students/s':>10} "
+          f"{'speed-up':>9} {'overhead/run':>13} {'(median)':>9}")
+    for r in results:
+        label = f"{r['name']}, --jobs {r['jobs']}"
+        speed = base["per_student"] / r["per_student"]
+        print(f"{label:<28} {r['students']:>8} {r['wall']:>8.1f} {r['per_student']:>10.3f} "
+              f"{r['students'] / r['wall']:>10.2f} {speed:>8.2f}x {r['overhead_ms']:>10.0f} ms "
+              f"{r['overhead_med_ms']:>6.0f} ms")
+    f1, fN, p1, pN = results
+    print()
+    print("ratios (per student):")
+    print(f"  fork server vs fresh Python, --jobs 1:      {p1['per_student'] / f1['per_student']:.2f}x faster")
+    print(f"  fork server vs fresh Python, --jobs {default_jobs}:      {pN['per_student'] / fN['per_student']:.2f}x faster")
+    print(f"  --jobs {default_jobs} vs --jobs 1, fork server:         {f1['wall'] / fN['wall']:.2f}x faster")
+    print(f"  --jobs {default_jobs} vs --jobs 1, fresh Python:        {p1['wall'] / pN['wall']:.2f}x faster")
+    print(f"  per-run overhead on numpy stages, fresh / fork: "
+          f"{p1['overhead_ms'] / f1['overhead_ms']:.1f}x ({p1['overhead_ms']:.0f} ms vs {f1['overhead_ms']:.0f} ms)")
+    print("  (overhead/run = a stage's duration minus the time inside student code, numpy stages only;"
+          " the fresh-Python runs grade the first "
+          f"{base['students']} students)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
