@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Optional, Sequence, TextIO
 
-from grader.unpack import UnpackError, find_submission_root, is_junk, safe_unzip
+from grader.unpack import Limits, UnpackError, find_submission_root, is_junk, safe_unzip
 
 __all__ = ["register", "run", "main", "run_batch", "BatchResult", "Student"]
 
@@ -41,6 +41,9 @@ CACHE_FORMAT = 1
 PRESENTATION_FILES = {"batch.py", "gradebook.py", "overview.py", "unpack.py", "cli.py",
                       "report_html.py", "overview.html.j2", "report.html.j2"}
 LMS_SUFFIXES = ("_assignsubmission_file_", "_assignsubmission_onlinetext_", "_assignsubmission_file")
+
+# A whole class's archive: many students, each with their own (checked) zip inside.
+CLASS_ZIP_LIMITS = Limits(max_members=100_000, max_file_bytes=200 * 1024 * 1024, max_total_bytes=4 * 1024**3)
 
 STATUS_GRADED = "graded"
 STATUS_ERROR = "error"
@@ -292,7 +295,7 @@ class Progress:
     def __init__(self, total: int, stream: TextIO, quiet: bool = False):
         self.total, self.stream, self.quiet = total, stream, quiet
         self.tty = bool(getattr(stream, "isatty", lambda: False)()) and not quiet
-        self.done = self.failures = self.cached = 0
+        self.done = self.failures = self.cached = self.not_graded = 0
         self.start = time.monotonic()
         self.graded_done = 0
         self.to_grade = total
@@ -310,8 +313,10 @@ class Progress:
 
     def student(self, row: dict, cached: bool) -> None:
         self.done += 1
-        if row["status"] != STATUS_GRADED:
+        if row["status"] == STATUS_ERROR:
             self.failures += 1
+        elif row["status"] == STATUS_NOT_GRADED:
+            self.not_graded += 1
         if cached:
             self.cached += 1
         else:
@@ -319,6 +324,8 @@ class Progress:
         if self.quiet:
             return
         if self.tty:
+            if row["status"] != STATUS_GRADED:  # problems scroll above the bar
+                self.stream.write(f"\r\x1b[K{row['id']}: {row['status']} - {row['reason']}\n")
             self._bar(force=True)
         else:
             w = len(str(self.total))
@@ -349,7 +356,8 @@ class Progress:
         filled = int(width * frac)
         bar = "█" * filled + "░" * (width - filled)
         el = int(time.monotonic() - self.start)
-        self.stream.write(f"\r\x1b[Kgrading {bar} {self.done}/{self.total}  failures {self.failures}"
+        ng = f"  not graded {self.not_graded}" if self.not_graded else ""
+        self.stream.write(f"\r\x1b[Kgrading {bar} {self.done}/{self.total}  failures {self.failures}{ng}"
                           f"  elapsed {el // 60}:{el % 60:02d}  ETA {self._eta()}")
         self.stream.flush()
 
@@ -440,8 +448,11 @@ def run_batch(class_dir: Path, out: Optional[Path] = None, *, stages: Sequence[s
     t0 = time.monotonic()
     stream = stream if stream is not None else sys.stderr
     class_dir = Path(class_dir)
-    if not class_dir.is_dir():
-        raise ValueError(f"{class_dir}: not a folder")
+    class_zip = None
+    if class_dir.is_file() and class_dir.suffix.lower() == ".zip":
+        class_zip = class_dir  # an LMS's "download all submissions" archive
+    elif not class_dir.is_dir():
+        raise ValueError(f"{class_dir}: not a folder (or a .zip of the class)")
     out = Path(out) if out else _default_out(class_dir)
     out.mkdir(parents=True, exist_ok=True)
     cache_dir = out / ".cache"
@@ -466,6 +477,26 @@ def run_batch(class_dir: Path, out: Optional[Path] = None, *, stages: Sequence[s
         seed = state.get("seed") if isinstance(state.get("seed"), int) else random.randrange(1, 2**31)
     env_key = environment_key(course.root, seed, stage_numbers, lang, fork_server)
 
+    class_tmp = None
+    if class_zip is not None:
+        class_tmp = tempfile.TemporaryDirectory(prefix="grade-class-")
+        try:
+            class_dir = safe_unzip(class_zip, Path(class_tmp.name) / "class", CLASS_ZIP_LIMITS)
+        except UnpackError as e:
+            class_tmp.cleanup()
+            raise ValueError(f"{class_zip}: cannot unpack the class archive: {e}") from None
+    try:
+        return _run(class_dir, out, cache_dir, course, selected, stage_numbers, jobs, force, seed, lang,
+                    fork_server, stream, quiet, student_timeout_s, grader_factory, env_key, t0)
+    finally:
+        if class_tmp is not None:
+            class_tmp.cleanup()
+
+
+def _run(class_dir: Path, out: Path, cache_dir: Path, course: Any, selected: list, stage_numbers: Optional[list],
+         jobs: int, force: bool, seed: int, lang: str, fork_server: bool, stream: TextIO, quiet: bool,
+         student_timeout_s: Optional[float], grader_factory: Optional[Callable[..., Any]], env_key: str,
+         t0: float) -> BatchResult:
     students, notes = discover(class_dir, exclude=[out])
     progress = Progress(len(students), stream, quiet=quiet)
     for n in notes:
@@ -778,8 +809,10 @@ def run(args: argparse.Namespace) -> int:
     if not getattr(args, "quiet", False):
         n = len(res.rows)
         errs = sum(r["status"] == STATUS_ERROR for r in res.rows)
-        print(f"{n} students: {res.graded} graded, {res.cached} unchanged (cached), {errs} with errors; "
-              f"seed {res.seed}; {res.wall_s:.1f} s", file=sys.stderr)
+        ng = sum(r["status"] == STATUS_NOT_GRADED for r in res.rows)
+        print(f"{n} students: {res.graded} graded now, {res.cached} unchanged (cached); {errs} with errors, "
+              f"{ng} not graded; seed {res.seed} (reused by the next run here); {res.wall_s:.1f} s",
+              file=sys.stderr)
         print(f"gradebook: {res.out_dir / 'gradebook.csv'}", file=sys.stderr)
         print(f"overview:  {res.out_dir / 'index.html'}", file=sys.stderr)
         if res.interrupted:

@@ -48,7 +48,7 @@ def _numeric(value: Any, lang: str) -> tuple[Optional[np.ndarray], Optional[str]
     return arr, None
 
 
-def allclose(got: Any, expected: Any, tol: Tolerance, lang: str) -> Optional[str]:
+def allclose(got: Any, expected: Any, tol: Tolerance, lang: str, reveal: bool = True) -> Optional[str]:
     exp = np.asarray(expected, dtype=np.float64)
     arr, problem = _numeric(got, lang)
     if problem:
@@ -67,6 +67,8 @@ def allclose(got: Any, expected: Any, tol: Tolerance, lang: str) -> Optional[str
     if bad_finite.any():
         idx = np.unravel_index(int(np.argmax(bad_finite)), arr.shape) if arr.ndim else ()
         what = "NaN" if np.isnan(arr[bad_finite]).any() else "inf"
+        if not reveal:
+            return t(lang, "nonfinite_hidden", what=what, n=int(bad_finite.sum()), total=arr.size, idx=_index(idx))
         return t(lang, "nonfinite", what=what, n=int(bad_finite.sum()), total=arr.size, idx=_index(idx),
                  exp=show(float(exp[idx])), got=show(float(arr[idx])))
     special_mismatch = ~exp_finite & ~((np.isnan(exp) & np.isnan(arr)) | (exp == arr))
@@ -80,10 +82,18 @@ def allclose(got: Any, expected: Any, tol: Tolerance, lang: str) -> Optional[str
         excess = np.where(bad, np.where(bound > 0, diff / bound, np.inf), -1.0)
         rel = np.where(exp != 0, diff / np.abs(exp), np.where(diff > 0, np.inf, 0.0))
     worst = np.unravel_index(int(np.argmax(excess)), arr.shape) if arr.ndim else ()
+    if arr.size == 1:
+        key = "scalar" if reveal else "scalar_hidden"
+        return t(lang, key, exp=show(float(exp[worst])), got=show(float(arr[worst])), abs=float(diff[worst]),
+                 rel=float(rel[worst]), rtol=tol.rtol, atol=tol.atol)
+    if reveal:
+        worst_line = t(lang, "worst", idx=_index(worst), exp=show(float(exp[worst])), got=show(float(arr[worst])))
+    else:
+        worst_line = t(lang, "worst_hidden", idx=_index(worst), got=show(float(arr[worst])))
     lines = [
         t(lang, "tol_header", rtol=tol.rtol, atol=tol.atol),
         t(lang, "mismatched", bad=int(bad.sum()), total=arr.size, pct=100.0 * bad.sum() / arr.size),
-        t(lang, "worst", idx=_index(worst), exp=show(float(exp[worst])), got=show(float(arr[worst]))),
+        worst_line,
         t(lang, "max_abs", v=float(diff.max())),
         t(lang, "max_rel", v=float(np.max(rel[exp_finite])) if exp_finite.any() else float("nan")),
     ]
@@ -104,24 +114,24 @@ def _family(x: Any) -> str:
     return type(x).__name__
 
 
-def exact(got: Any, expected: Any, lang: str, path: str = "result") -> Optional[str]:
+def exact(got: Any, expected: Any, lang: str, path: str = "result", reveal: bool = True) -> Optional[str]:
     """Equal values of the same family; lists and tuples are both sequences."""
     if got is None and expected is not None:
         return t(lang, "none")
     if isinstance(got, np.ndarray) and got.ndim == 0:
         got = got[()]
     if isinstance(expected, np.ndarray) or (isinstance(got, np.ndarray) and isinstance(expected, (list, tuple))):
-        return _exact_array(got, np.asarray(expected), lang, path)
+        return _exact_array(got, np.asarray(expected), lang, path, reveal)
     fam_exp, fam_got = _family(expected), _family(got)
     if fam_exp == "sequence" and fam_got == "array":
-        return _exact_array(got, np.asarray(expected), lang, path)
+        return _exact_array(got, np.asarray(expected), lang, path, reveal)
     if fam_exp != fam_got and not {fam_exp, fam_got} <= {"int", "float"}:
         return t(lang, "exact_type", path=path, exp=type(expected).__name__, got=f"{type(got).__name__} {show(got)}")
     if fam_exp == "sequence":
         if len(got) != len(expected):
             return t(lang, "exact_len", path=path, exp=len(expected), got=len(got))
         for i, (g, e) in enumerate(zip(got, expected)):
-            problem = exact(g, e, lang, f"{path}[{i}]")
+            problem = exact(g, e, lang, f"{path}[{i}]", reveal)
             if problem:
                 return problem
         return None
@@ -129,16 +139,18 @@ def exact(got: Any, expected: Any, lang: str, path: str = "result") -> Optional[
         if set(got) != set(expected):
             return t(lang, "exact_keys", path=path, exp=sorted(expected), got=sorted(got))
         for k in expected:
-            problem = exact(got[k], expected[k], lang, f"{path}[{k!r}]")
+            problem = exact(got[k], expected[k], lang, f"{path}[{k!r}]", reveal)
             if problem:
                 return problem
         return None
     if got != expected and not (fam_exp == "float" and np.isnan(expected) and np.isnan(got)):
+        if not reveal:
+            return t(lang, "exact_diff_hidden", path=path, got=show(got))
         return t(lang, "exact_diff", path=path, exp=show(expected), got=show(got))
     return None
 
 
-def _exact_array(got: Any, exp: np.ndarray, lang: str, path: str) -> Optional[str]:
+def _exact_array(got: Any, exp: np.ndarray, lang: str, path: str, reveal: bool = True) -> Optional[str]:
     arr, problem = _numeric(got, lang) if exp.dtype.kind in "biuf" else (np.asarray(got), None)
     if problem:
         return problem
@@ -150,6 +162,9 @@ def _exact_array(got: Any, exp: np.ndarray, lang: str, path: str) -> Optional[st
     if not np.any(bad):
         return None
     idx = np.unravel_index(int(np.argmax(bad)), arr.shape) if arr.ndim else ()
+    if not reveal:
+        return t(lang, "array_diff_hidden", path=path, bad=int(np.sum(bad)), total=arr.size, idx=_index(idx),
+                 got=show(arr[idx]))
     return t(lang, "array_diff", path=path, bad=int(np.sum(bad)), total=arr.size, idx=_index(idx),
              exp=show(exp[idx]), got=show(arr[idx]))
 
@@ -159,26 +174,27 @@ def _lines(text: str) -> list[str]:
     return [line for line in lines if line]
 
 
-def text(got: Any, expected: Any, lang: str) -> Optional[str]:
+def text(got: Any, expected: Any, lang: str, reveal: bool = True) -> Optional[str]:
     if not isinstance(got, str):
         return t(lang, "exact_type", path="output", exp="str", got=type(got).__name__)
     g, e = _lines(got), _lines(expected)
     for n, (gl, el) in enumerate(zip(g, e), start=1):
         if gl != el:
-            return t(lang, "text_line", n=n, exp=el, got=gl)
+            return t(lang, "text_line", n=n, exp=el, got=gl) if reveal else t(lang, "text_line_hidden", n=n, got=gl)
     if len(g) != len(e):
         return t(lang, "text_lines", exp=len(e), got=len(g))
     return None
 
 
 def run_check(name: str, got: Any, expected: Any, tol: Tolerance, lang: str,
-              custom: Optional[Callable] = None, inputs: Optional[dict] = None) -> Optional[str]:
+              custom: Optional[Callable] = None, inputs: Optional[dict] = None, reveal: bool = True) -> Optional[str]:
+    """Run a named check; `reveal=False` (hidden cases) keeps expected values out of the message."""
     if name == "allclose":
-        return allclose(got, expected, tol, lang)
+        return allclose(got, expected, tol, lang, reveal)
     if name == "exact":
-        return exact(got, expected, lang)
+        return exact(got, expected, lang, reveal=reveal)
     if name == "text":
-        return text(got, expected, lang)
+        return text(got, expected, lang, reveal)
     if custom is None:
         raise KeyError(name)
     return custom(got, expected, inputs or {})

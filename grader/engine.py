@@ -371,7 +371,8 @@ class Grader:
             check = check_of(case, output)
             tol = resolve_tolerance(spec, case, output)
             custom = self._driver_check(spec, check) if check.startswith("driver.") else None
-            problem = checks.run_check(check, got[output.name], exp[output.name], tol, lang, custom, draw.inputs)
+            problem = checks.run_check(check, got[output.name], exp[output.name], tol, lang, custom, draw.inputs,
+                                       reveal=not case.hidden)
             if problem is None:
                 continue
             if len(case.outputs) > 1:

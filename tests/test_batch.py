@@ -646,6 +646,18 @@ def test_cli_stage_selection_and_zh(graded, tmp_path):
                        "--out", str(tmp_path / "g2")]) == 2
 
 
+def test_whole_class_zip(graded, tmp_path):
+    """An LMS's "download all submissions" archive: one zip, a folder (or zip) per student."""
+    src = make_class(tmp_path / "src" / "export", {"s1": "correct", "s2": "partial"}, files=("metrics.py",))
+    _zip_folder(src / "s1", src / "s3.zip")
+    _zip_folder(src.parent, tmp_path / "export.zip")  # export/s1/..., export/s2/..., export/s3.zip
+    res = run_batch(tmp_path / "export.zip", None, course_dir=graded["course"], stages=["5"], seed=1, quiet=True)
+    assert res.out_dir == tmp_path / "grades"
+    rows = {r["id"]: r for r in res.rows}
+    assert set(rows) == {"s1", "s2", "s3"}
+    assert rows["s1"]["total"] == rows["s3"]["total"] == _max(5) and rows["s2"]["total"] < _max(5)
+
+
 def test_ctrl_c_keeps_what_finished(graded, tmp_path):
     class_dir = make_class(tmp_path / "cls", {"a-fast": "correct", "b-hang": "hang", "c-hang": "hang",
                                               "d-hang": "hang"}, files=("activation.py",))
