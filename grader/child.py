@@ -452,6 +452,17 @@ def _children(me: int) -> list[int]:
     return pids
 
 
+def _kill(pids: list[int]) -> int:
+    killed = 0
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGKILL)
+            killed += 1
+        except ProcessLookupError:
+            pass
+    return killed
+
+
 def reap_leftovers() -> int:
     """Kill every remaining child (orphans of the job come to us as subreaper)."""
     me, killed = os.getpid(), 0
@@ -459,12 +470,7 @@ def reap_leftovers() -> int:
         pids = _children(me)
         if not pids:
             break
-        for pid in pids:
-            try:
-                os.kill(pid, signal.SIGKILL)
-                killed += 1
-            except ProcessLookupError:
-                pass
+        killed += _kill(pids)
         for pid in pids:
             try:
                 os.waitpid(pid, 0)
@@ -518,12 +524,7 @@ def empty_cgroup(path: str | None) -> int:
             break
         if not pids:
             break
-        for pid in pids:
-            try:
-                os.kill(pid, signal.SIGKILL)
-                killed += 1
-            except ProcessLookupError:
-                pass
+        killed += _kill(pids)
         reap_leftovers()
         time.sleep(0.005)
     for _ in range(100):
@@ -545,6 +546,9 @@ def serve(preload: list[str]) -> None:
 
     if "torch" in preload:
         import torch
+        import torch._dynamo  # noqa: F401 - optimizers import it lazily (~1.5 s); pay it once here
+        import torch.nn.functional  # noqa: F401
+        import torch.optim  # noqa: F401
 
         torch.set_num_threads(1)
     try:

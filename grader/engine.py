@@ -8,7 +8,9 @@ threads at once.
 
 from __future__ import annotations
 
+import functools
 import importlib.util
+import inspect
 import re
 import secrets
 import threading
@@ -102,6 +104,8 @@ class Grader:
     def grade(self, submission: Union[str, Path], stages: Optional[Sequence[Union[str, int]]] = None) -> Report:
         sub = Path(submission).resolve()
         specs = self.select(sub, stages)
+        if any(s.needs_torch for s in specs) and torch_available():
+            self.sandbox.warm(("numpy", "torch"))
         for spec in specs:
             self._expected_for(spec)  # start the reference runs early
         futures = [self._runs.submit(self.grade_stage, sub, spec) for spec in specs]
@@ -371,6 +375,8 @@ class Grader:
             check = check_of(case, output)
             tol = resolve_tolerance(spec, case, output)
             custom = self._driver_check(spec, check) if check.startswith("driver.") else None
+            if custom is not None and "lang" in inspect.signature(custom).parameters:
+                custom = functools.partial(custom, lang=lang)
             problem = checks.run_check(check, got[output.name], exp[output.name], tol, lang, custom, draw.inputs,
                                        reveal=not case.hidden)
             if problem is None:

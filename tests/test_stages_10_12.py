@@ -44,7 +44,7 @@ def test_reference_full_marks_and_template_zero(sub):
             assert "not implemented yet" in c["message"] or "early_stop is not defined" in c["message"], c
 
 
-def test_templates_import_and_keep_the_interface():
+def test_templates_keep_everything_outside_the_blanks():
     """The template files are the reference with only the Begin/End blanks replaced."""
     for name in (L2, ES, DS):
         ref = (TEMPLATE.parent / "reference" / name).read_text(encoding="utf-8")

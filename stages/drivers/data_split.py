@@ -93,18 +93,34 @@ def _plain(value):
     return value
 
 
-def seed_order(got, expected, inputs):
+_MESSAGES = {
+    "pair": ("expected the pair (train_basket, test)", "应返回二元组 (train_basket, test)"),
+    "size": ("the training list has {got} items, expected {exp}: keep drawing while "
+             "len(train_basket) < train * len(dataset), i.e. ceil(train * n) items",
+             "训练集有 {got} 个样本,应为 {exp} 个:当 len(train_basket) < train * len(dataset) 时继续抽取,"
+             "即 ceil(train * n) 个"),
+    "partition": ("train + test is not the dataset: every item must end up in exactly one of the two lists",
+                  "train + test 不等于原数据集:每个样本必须恰好出现在其中一个列表中"),
+    "order": ("your split is a valid partition but not the seed's draw order: draw with "
+              "randrange(len(copy)) and pop",
+              "你的划分是有效的划分,但与随机种子下的抽取顺序不同:请用 randrange(len(copy)) 抽取并 pop"),
+}
+
+
+def seed_order(got, expected, inputs, lang="en"):
     """Exact agreement with the reference's split; otherwise say what differs."""
+    def say(key, **kw):
+        en, zh = _MESSAGES[key]
+        return (zh if lang == "zh" else en).format(**kw)
+
     got, expected = _plain(got), _plain(expected)
     if got == expected:
         return None
     if not (isinstance(got, list) and len(got) == 2):
-        return "expected the pair (train_basket, test)"
+        return say("pair")
     (tr, te), (etr, ete) = got, expected
     if len(tr) != len(etr):
-        return (f"the training list has {len(tr)} items, expected {len(etr)}: keep drawing while "
-                f"len(train_basket) < train * len(dataset), i.e. ceil(train * n) items")
+        return say("size", got=len(tr), exp=len(etr))
     if sorted(map(repr, tr + te)) != sorted(map(repr, etr + ete)):
-        return "train + test is not the dataset: every item must end up in exactly one of the two lists"
-    return ("your split is a valid partition but not the seed's draw order: draw with "
-            "randrange(len(copy)) and pop")
+        return say("partition")
+    return say("order")
