@@ -231,3 +231,30 @@ def test_stages_lists_the_course():
     res = run_cli("stages")
     assert res.returncode == 0
     assert "steepest-descent" in res.stdout and "mae-rmse" in res.stdout
+
+
+# --- PyTorch stays out of the way ------------------------------------------------------------
+
+def test_numpy_stage_never_imports_torch_in_grader_or_submission(tmp_path):
+    probe = body("import sys\n    print('TORCH IN CHILD' if 'torch' in sys.modules else 'NO TORCH IN CHILD')\n"
+                 "    RMSE = np.sqrt(error.dot(error) / count)")
+    sub = make_submission(tmp_path, {MET: probe})
+    code = ("import sys, json, io, contextlib\nfrom grader.cli import main\nbuf = io.StringIO()\n"
+            f"with contextlib.redirect_stdout(buf):\n    code = main([{str(sub)!r}, '--stage', '5', '--format', 'json'])\n"
+            "print(json.dumps({'torch': 'torch' in sys.modules, 'code': code}))")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert json.loads(res.stdout.strip().splitlines()[-1]) == {"torch": False, "code": 0}, res.stderr
+    stage = grade_stage(sub, "mae-rmse")
+    out = case(stage, "rmse-small")["details"]["output"]
+    assert "NO TORCH IN CHILD" in out
+
+
+def test_torch_stage_without_torch_says_how_to_install(monkeypatch, tmp_path):
+    import grader.engine
+
+    monkeypatch.setattr(grader.engine, "torch_available", lambda: False)
+    with Grader(seed=1) as g:
+        stage = g.grade(REFERENCE, ["l2-regularization"]).to_dict()["stages"][0]
+    assert stage["status"] == "error" and stage["score"] == 0 and stage["max_score"] > 0
+    assert "needs PyTorch" in stage["message"] and "grade[torch]" in stage["message"]
+    assert all("needs PyTorch" in c["message"] for c in stage["cases"])
