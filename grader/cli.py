@@ -15,13 +15,10 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 from grader import __version__
+from grader.errors import SpecError, UsageError
 
 # Modules that add subcommands: each has register(subparsers) and sets func=run(args) -> int.
 SUBCOMMAND_MODULES = ("grader.batch", "grader.workspace", "grader.formats.gradescope", "grader.formats.classroom")
-
-
-class UsageError(Exception):
-    pass
 
 
 def add_common(parser: argparse.ArgumentParser) -> None:
@@ -55,12 +52,16 @@ def grade_parser() -> argparse.ArgumentParser:
 
 
 def run_grade(args: argparse.Namespace) -> int:
-    from grader.engine import Grader
+    from grader.sandbox import Sandbox
 
     submission = Path(args.submission)
     if not submission.is_dir():
         raise UsageError(f"{submission}: no such folder (give the folder that holds your .py files)")
-    with Grader(course=args.course, seed=args.seed, lang=args.lang) as grader:
+    sandbox = Sandbox(workers=1)
+    sandbox.warm()  # the fork servers import numpy while this process imports the rest
+    from grader.engine import Grader
+
+    with Grader(course=args.course, seed=args.seed, lang=args.lang, sandbox=sandbox) as grader:
         try:
             specs = grader.select(submission.resolve(), args.stage)
         except KeyError as exc:
@@ -134,8 +135,6 @@ def subcommands() -> dict[str, argparse.ArgumentParser]:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    from grader.spec import SpecError
-
     try:
         if argv and not argv[0].startswith("-") and argv[0] in _subcommand_names():
             parsers = subcommands()
@@ -149,6 +148,16 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except KeyboardInterrupt:
         print("grade: interrupted", file=sys.stderr)
         return 130
+
+
+def entry() -> None:
+    """The `grade` command: run, flush, and leave without the interpreter's slow teardown."""
+    code = main()
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    finally:
+        os._exit(code)
 
 
 def _subcommand_names() -> set[str]:

@@ -56,10 +56,18 @@ def torch_available() -> bool:
     return importlib.util.find_spec("torch") is not None
 
 
+def missing_requirement(spec: StageSpec) -> Optional[str]:
+    """The first module the stage requires that is not installed."""
+    for name in spec.requires:
+        if (not torch_available()) if name == "torch" else importlib.util.find_spec(name) is None:
+            return name
+    return None
+
+
 class Grader:
     def __init__(self, course: Union[str, Path, Course, None] = None, seed: Optional[int] = None,
-                 lang: str = "en", workers: int = 2, fork_server: bool = True):
-        self.sandbox = Sandbox(workers=workers, fork_server=fork_server)
+                 lang: str = "en", workers: int = 2, fork_server: bool = True, sandbox: Optional[Sandbox] = None):
+        self.sandbox = sandbox or Sandbox(workers=workers, fork_server=fork_server)
         self.sandbox.warm()  # fork servers import numpy while the course loads
         try:
             self.course = course if isinstance(course, Course) else load_course(course)
@@ -104,8 +112,8 @@ class Grader:
     def grade(self, submission: Union[str, Path], stages: Optional[Sequence[Union[str, int]]] = None) -> Report:
         sub = Path(submission).resolve()
         specs = self.select(sub, stages)
-        if any(s.needs_torch for s in specs) and torch_available():
-            self.sandbox.warm(("numpy", "torch"))
+        for preload in {("numpy", *sorted(s.requires)) for s in specs if s.requires and not missing_requirement(s)}:
+            self.sandbox.warm(preload)  # start their fork servers now, alongside the numpy ones
         for spec in specs:
             self._expected_for(spec)  # start the reference runs early
         futures = [self._runs.submit(self.grade_stage, sub, spec) for spec in specs]
@@ -158,7 +166,7 @@ class Grader:
             limits=Limits(time_s=spec.limits.time_s * factor, memory_mb=int(spec.limits.memory_mb * factor)),
             support=[self.course.support_file(n) for n in spec.support],
             driver_source=driver.read_text(encoding="utf-8") if driver else None,
-            torch=spec.needs_torch,
+            requires=tuple(spec.requires),
             forbidden=[self.course.root / "stages", self.course.reference, PACKAGE_DIR,
                        bundled_course() / "stages", bundled_course() / "reference"],
         )
@@ -192,8 +200,9 @@ class Grader:
         if not (submission / spec.file).is_file():
             msg = t(lang, "missing_file", file=spec.file)
             return self._stage(spec, "error", msg, self._all_cases(spec, "error", t(lang, "not_run", why=msg)))
-        if spec.needs_torch and not torch_available():
-            msg = t(lang, "needs_torch")
+        missing = missing_requirement(spec)
+        if missing:
+            msg = t(lang, "needs_torch") if missing == "torch" else t(lang, "needs_module", name=missing)
             return self._stage(spec, "error", msg, self._all_cases(spec, "error", msg))
         reference = self._expected_for(spec)  # runs alongside the student's run
         try:

@@ -80,6 +80,8 @@ CATALOG: dict[str, tuple[str, str]] = {
                      "{file} 中没有定义 {name!r};请检查名称和拼写"),
     "needs_torch": ("needs PyTorch, which is not installed: install the extra (pip install 'grade[torch]')",
                     "本关需要 PyTorch,但未安装:请安装扩展(pip install 'grade[torch]')"),
+    "needs_module": ("needs the Python package {name!r}, which is not installed here",
+                     "本关需要 Python 包 {name!r},但当前环境未安装"),
     "reference_failed": ("the reference solution failed on case {case} ({why}); this is a course problem: "
                          "tell your instructor", "参考答案在用例 {case} 上出错({why});这是课程本身的问题,请告知教师"),
     "sandbox_failed": ("the grader could not run this stage: {why}", "评测器无法运行本关:{why}"),

@@ -66,7 +66,7 @@ class Job:
     trusted: bool = False  # the reference: no audit hook, no privilege drop
     support: list[Path] = field(default_factory=list)
     driver_source: Optional[str] = None
-    torch: bool = False
+    requires: tuple[str, ...] = ()  # modules the fork server preloads (e.g. torch, sympy)
     forbidden: list[Path] = field(default_factory=list)
 
 
@@ -85,6 +85,7 @@ class Outcome:
     output: str
     runner_error: Optional[str] = None
     missing_file: bool = False
+    timeline: dict = field(default_factory=dict)  # wall-clock marks of the run's phases
 
     def output_between(self, start: Optional[int], end: Optional[int]) -> str:
         if start is None:
@@ -255,12 +256,13 @@ class Sandbox:
                 self._all.append(server)
         self._pools[server.preload].put(server)
 
-    def close(self) -> None:
-        servers = list(self._all)
-        for server in servers:  # all at once: each exits as soon as its stdin closes
+    def close(self, wait: bool = False) -> None:
+        """Stop the fork servers: each exits (and tidies its cgroup) once its stdin closes."""
+        for server in list(self._all):
             server.stop()
-        for server in servers:
-            server.close()
+        if wait:
+            for server in list(self._all):
+                server.close()
         shutil.rmtree(self.root, ignore_errors=True)
 
     def __enter__(self) -> "Sandbox":
@@ -309,7 +311,7 @@ class Sandbox:
             "cases": cases,
             "seed": job.seed,
             "trusted": job.trusted,
-            "torch": job.torch,
+            "torch": "torch" in job.requires,
             "driver_source": job.driver_source,
             "forbidden": [str(p) for p in job.forbidden] + [str(runs_folder())],
             "run_as_uid": self.run_as,
@@ -322,7 +324,6 @@ class Sandbox:
                 "cpu_s": job.limits.time_s + 1,
                 "file_bytes": max(job.limits.output_bytes, job.limits.result_bytes) + (1 << 20),
                 "result_bytes": job.limits.result_bytes,
-                "nproc": 64,
             },
         }
 
@@ -330,7 +331,7 @@ class Sandbox:
         if not (job.source / job.file).is_file():
             return Outcome(None, {}, None, None, None, 0.0, 0.0, 0.0, "", missing_file=True)
         spec = self._prepare(job, folder)
-        preload = ("numpy", "torch") if job.torch else ("numpy",)
+        preload = ("numpy", *sorted(job.requires))
         server = self._acquire(preload)
         broken = False
         try:
@@ -392,6 +393,7 @@ def collect(folder: Path, report: dict) -> Outcome:
         peak_mb=report.get("peak_mb", 0.0),
         output=raw[:OUTPUT_KEEP].decode("utf-8", errors="replace"),
         runner_error=runner_error,
+        timeline={**(imported or {}).get("timeline", {}), **report.get("timeline", {})},
     )
     outcome._raw = raw
     return outcome
