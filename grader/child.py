@@ -466,6 +466,18 @@ def _kill(pids: list[int]) -> int:
     return killed
 
 
+def reap_zombies() -> int:
+    reaped = 0
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return reaped
+        if pid == 0:
+            return reaped
+        reaped += 1
+
+
 def reap_leftovers() -> int:
     """Kill every remaining child (orphans of the job come to us as subreaper)."""
     me, killed = os.getpid(), 0
@@ -598,7 +610,8 @@ def serve(preload: list[str]) -> None:
         _reply({"started": pid})
         _, status, usage = os.wait4(pid, 0)
         ended = time.time()
-        leftovers = empty_cgroup(cgroup) + reap_leftovers()
+        # With a cgroup it lists every process of the run; without one, orphans come to us.
+        leftovers = empty_cgroup(cgroup) + (reap_zombies() if cgroup else reap_leftovers())
         _reply({
             "exited": pid,
             "code": os.WEXITSTATUS(status) if os.WIFEXITED(status) else None,

@@ -167,6 +167,7 @@ class Grader:
             support=[self.course.support_file(n) for n in spec.support],
             driver_source=driver.read_text(encoding="utf-8") if driver else None,
             requires=tuple(spec.requires),
+            inputs_key=f"{spec.slug}-{self.seed}",
             forbidden=[self.course.root / "stages", self.course.reference, PACKAGE_DIR,
                        bundled_course() / "stages", bundled_course() / "reference"],
         )

@@ -5,7 +5,8 @@ numpy (and torch for torch stages) once and fork a fresh, isolated child per run
 gets a temporary folder::
 
     job-N/work/      copy of the submission + trusted support files (the cwd of the run)
-    job-N/inputs/    the case inputs (JSON + .npy), read before student code starts
+    inputs-KEY/      the case inputs (JSON + .npy), read before student code starts, written
+                     once and shared by every run of the same stage and seed
     job-N/results/   what the run sends back (JSON + .npy, never pickle)
     job-N/output.txt the run's stdout and stderr, capped
 
@@ -67,6 +68,7 @@ class Job:
     support: list[Path] = field(default_factory=list)
     driver_source: Optional[str] = None
     requires: tuple[str, ...] = ()  # modules the fork server preloads (e.g. torch, sympy)
+    inputs_key: Optional[str] = None  # runs with the same key share one copy of the inputs
     forbidden: list[Path] = field(default_factory=list)
 
 
@@ -283,21 +285,17 @@ class Sandbox:
     def _prepare(self, job: Job, folder: Path) -> dict:
         from grader.child import encode
 
-        work, inputs, results = folder / "work", folder / "inputs", folder / "results"
+        work, results = folder / "work", folder / "results"
         folder.mkdir(mode=0o700)
-        inputs.mkdir()
         copy_workspace(job.source, work)
         for path in job.support:
             shutil.copyfile(path, work / path.name)
         results.mkdir()
         output = folder / "output.txt"
         output.touch()
-        cases = []
-        for case in job.cases:
-            name = f"{case['key']}.json"
-            tree = encode(case["inputs"], str(inputs), case["key"], [1 << 30, 0])
-            (inputs / name).write_text(json.dumps(tree))
-            cases.append({k: v for k, v in case.items() if k != "inputs"} | {"inputs": name})
+        inputs = self._inputs(job)
+        cases = [{k: v for k, v in case.items() if k != "inputs"} | {"inputs": f"{case['key']}.json"}
+                 for case in job.cases]
         if self.run_as is not None and not job.trusted:
             for path in [work, results, output, *work.rglob("*")]:
                 os.chown(path, self.run_as, self.run_as)
@@ -326,6 +324,22 @@ class Sandbox:
                 "result_bytes": job.limits.result_bytes,
             },
         }
+
+    def _inputs(self, job: Job) -> Path:
+        """The job's inputs as files: written once per `inputs_key`, shared by its runs."""
+        from grader.child import encode
+
+        key = job.inputs_key or f"job-{next(self._ids)}"
+        folder = self.root / f"inputs-{key}"
+        with self._lock:
+            if not (folder / "complete").exists():
+                shutil.rmtree(folder, ignore_errors=True)
+                folder.mkdir(mode=0o755)
+                for case in job.cases:
+                    tree = encode(case["inputs"], str(folder), case["key"], [1 << 30, 0])
+                    (folder / f"{case['key']}.json").write_text(json.dumps(tree))
+                (folder / "complete").touch()
+        return folder
 
     def _run(self, job: Job, folder: Path) -> Outcome:
         if not (job.source / job.file).is_file():
