@@ -20,7 +20,6 @@ import os
 import queue
 import random
 import re
-import shutil
 import sys
 import tempfile
 import threading
@@ -453,12 +452,8 @@ def run_batch(class_dir: Path, out: Optional[Path] = None, *, stages: Sequence[s
         class_zip = class_dir  # an LMS's "download all submissions" archive
     elif not class_dir.is_dir():
         raise ValueError(f"{class_dir}: not a folder (or a .zip of the class)")
-    out = Path(out) if out else _default_out(class_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    cache_dir = out / ".cache"
-    cache_dir.mkdir(exist_ok=True)
-
     course = load_course(course_dir)
+    out = Path(out) if out else _default_out(class_dir)
     selected = []
     for ref in stages:
         for part in str(ref).split(","):
@@ -472,6 +467,9 @@ def run_batch(class_dir: Path, out: Optional[Path] = None, *, stages: Sequence[s
     stage_numbers = sorted(s.number for s in selected) or None
     jobs = max(1, int(jobs or os.cpu_count() or 1))
 
+    out.mkdir(parents=True, exist_ok=True)
+    cache_dir = out / ".cache"
+    cache_dir.mkdir(exist_ok=True)
     state = _load_state(out)
     if seed is None:
         seed = state.get("seed") if isinstance(state.get("seed"), int) else random.randrange(1, 2**31)
@@ -766,7 +764,7 @@ def _quiet_exit(exit_: Callable) -> None:
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("class_dir", metavar="CLASS_DIR", type=Path,
-                   help="one sub-folder or .zip file per student")
+                   help="one sub-folder or .zip file per student (or a .zip of the class)")
     p.add_argument("--stage", action="append", default=[], metavar="STAGE",
                    help="grade only this stage (number or slug; repeat or comma-separate)")
     p.add_argument("--out", type=Path, default=None,
@@ -783,9 +781,18 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quiet", "-q", action="store_true", help="no progress output")
 
 
+DESCRIPTION = ("Grade a whole class: every sub-folder or .zip file of CLASS_DIR is one student's "
+               "submission (CLASS_DIR may also be a .zip of the whole class). Students are graded in "
+               "parallel with one shared seed; a re-run regrades only what changed.")
+EPILOG = ("outputs in --out: gradebook.csv (one row per student: stage scores, total, max, status, "
+          "reason), gradebook.json (the same plus full reports), students/<id>.html, index.html "
+          "(class overview), .cache/ (what makes re-runs fast; safe to delete). "
+          "Ctrl-C stops and keeps what finished; exit code 130 then.")
+
+
 def register(subparsers: Any) -> argparse.ArgumentParser:
     p = subparsers.add_parser("batch", help="grade a whole class and write a gradebook",
-                              description=__doc__.split("\n\n")[0])
+                              description=DESCRIPTION, epilog=EPILOG)
     add_arguments(p)
     p.set_defaults(func=run)
     return p
@@ -804,6 +811,12 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as e:
         print(f"grade batch: {e}", file=sys.stderr)
         return 2
+    except Exception as e:  # a broken course (SpecError) is the instructor's to fix
+        from grader.spec import SpecError
+        if isinstance(e, SpecError):
+            print(f"grade batch: {e}", file=sys.stderr)
+            return 2
+        raise
     except KeyboardInterrupt:
         return 130
     if not getattr(args, "quiet", False):
@@ -822,7 +835,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    p = argparse.ArgumentParser(prog="grade batch", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="grade batch", description=DESCRIPTION, epilog=EPILOG)
     add_arguments(p)
     return run(p.parse_args(argv))
 

@@ -7,7 +7,6 @@ import datetime as _dt
 import html
 import io
 import json
-import os
 import signal
 import threading
 from pathlib import Path

@@ -12,7 +12,6 @@ with the reason when one is missing.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import sys
 import tempfile
