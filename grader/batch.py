@@ -634,29 +634,12 @@ def _json_default(o: Any) -> Any:
 
 def _make_grader(seed: int, lang: str, course: Any, jobs: int, fork_server: bool,
                  forbidden: Sequence[Path] = ()) -> Any:
-    import inspect
-
     from grader.engine import Grader
     # Other students' folders (the class, the unpacked zips, the outputs) must be out of a
     # submission's reach. Never forbid a folder that holds the sandbox's own temp folder.
     tmp = Path(tempfile.gettempdir()).resolve()
     extra = [p for p in forbidden if not (tmp == p or p in tmp.parents)]
-    kwargs: dict[str, Any] = {}
-    supported = "forbidden" in inspect.signature(Grader).parameters
-    if extra and supported:
-        kwargs["forbidden"] = extra
-    grader = Grader(course=course, seed=seed, lang=lang, workers=jobs, fork_server=fork_server, **kwargs)
-    if extra and not supported and callable(getattr(grader, "_job", None)):
-        build = grader._job
-
-        def _job(*args: Any, **kw: Any) -> Any:
-            job = build(*args, **kw)
-            if not getattr(job, "trusted", False) and hasattr(job, "forbidden"):
-                job.forbidden = list(job.forbidden) + extra
-            return job
-
-        grader._job = _job
-    return grader
+    return Grader(course=course, seed=seed, lang=lang, workers=jobs, fork_server=fork_server, forbidden=extra)
 
 
 def _grade_all(todo: list[Student], jobs: int, stage_numbers: Optional[list[int]], seed: int, lang: str,

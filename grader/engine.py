@@ -66,8 +66,11 @@ def missing_requirement(spec: StageSpec) -> Optional[str]:
 
 class Grader:
     def __init__(self, course: Union[str, Path, Course, None] = None, seed: Optional[int] = None,
-                 lang: str = "en", workers: int = 2, fork_server: bool = True, sandbox: Optional[Sandbox] = None):
+                 lang: str = "en", workers: int = 2, fork_server: bool = True, sandbox: Optional[Sandbox] = None,
+                 forbidden: Sequence[Union[str, Path]] = ()):
+        """`forbidden`: more folders no submission may read (e.g. the other students' work)."""
         self.sandbox = sandbox or Sandbox(workers=workers, fork_server=fork_server)
+        self.forbidden = [Path(p).resolve() for p in forbidden]
         self.sandbox.warm()  # fork servers import numpy while the course loads
         try:
             self.course = course if isinstance(course, Course) else load_course(course)
@@ -169,7 +172,7 @@ class Grader:
             requires=tuple(spec.requires),
             inputs_key=f"{spec.slug}-{self.seed}",
             forbidden=[self.course.root / "stages", self.course.reference, PACKAGE_DIR,
-                       bundled_course() / "stages", bundled_course() / "reference"],
+                       bundled_course() / "stages", bundled_course() / "reference", *self.forbidden],
         )
 
     def _run_reference(self, spec: StageSpec) -> Expected:
