@@ -57,7 +57,9 @@ def run_grade(args: argparse.Namespace) -> int:
     submission = Path(args.submission)
     if not submission.is_dir():
         raise UsageError(f"{submission}: no such folder (give the folder that holds your .py files)")
-    sandbox = Sandbox(workers=1)
+    # One fork server when one stage is graded (reference and student runs take turns: less
+    # contention for the CPU while everything starts), two otherwise.
+    sandbox = Sandbox(workers=1 if args.stage and len(args.stage) == 1 else 2)
     sandbox.warm()  # the fork servers import numpy while this process imports the rest
     from grader.engine import Grader
 
