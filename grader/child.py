@@ -9,7 +9,7 @@ when asked) once, then for every job line on stdin forks a fresh child that
 3. loads the job's inputs and driver, then installs an audit hook that refuses reading
    the grader's files, writing outside its working copy, sockets, subprocesses and ctypes,
 4. imports the submission, runs each case's call (seeded right before the call), and
-5. writes each case's value to ``results/`` as JSON plus ``.npy`` files (never pickle).
+5. appends each case's value to ``results/`` as a JSON line plus raw array bytes (never pickle).
 
 The server is a child subreaper: when a job ends it kills every process the job left
 behind, even ones that started their own session, then reports how the job ended.
@@ -29,7 +29,7 @@ STUDENT_NOTICE = "is not allowed in a submission"
 MAX_DEPTH = 32
 
 
-# --- value trees: JSON + .npy ---------------------------------------------------------
+# --- value trees: JSON + raw arrays-----------------------------------------------------
 
 
 class EncodeError(Exception):
@@ -67,8 +67,29 @@ def _object_array(np, arr):
     return out
 
 
-def encode(value, folder: str, prefix: str, budget: list, depth: int = 0):
-    """Turn a value into JSON-able data, saving arrays as .npy files in ``folder``."""
+class Arrays:
+    """The arrays of one record, stored next to its JSON as one raw binary blob.
+
+    The JSON holds `{"$arr": i}` where array i was; the blob holds the arrays' bytes back
+    to back, described by (dtype, shape, offset) in the JSON. Reading needs no pickle and
+    no per-array file, which keeps a run's overhead low.
+    """
+
+    def __init__(self, budget: int):
+        self.budget = budget
+        self.items: list = []
+        self.size = 0
+
+    def add(self, arr) -> int:
+        if arr.nbytes > self.budget - self.size:
+            raise EncodeError("returned more data than the grader accepts (results are capped)")
+        self.items.append(arr)
+        self.size += arr.nbytes
+        return len(self.items) - 1
+
+
+def encode(value, arrays: Arrays, depth: int = 0):
+    """Turn a value into JSON-able data, its arrays collected in ``arrays``."""
     import numpy as np
 
     if depth > MAX_DEPTH:
@@ -82,52 +103,96 @@ def encode(value, folder: str, prefix: str, budget: list, depth: int = 0):
     if _is_module(value, "torch") and hasattr(value, "detach"):
         value = value.detach().cpu().numpy()
     if _is_module(value, "sympy"):
-        return encode(_sympy_number(value), folder, prefix, budget, depth + 1)
+        return encode(_sympy_number(value), arrays, depth + 1)
     if isinstance(value, (np.generic, np.ndarray)):
         arr = np.asarray(value)
         if arr.dtype.kind == "O":
             arr = _object_array(np, arr)
         if arr.dtype.kind not in "biufcUS":
             raise EncodeError(f"returned an array of dtype {arr.dtype}, which the grader cannot compare")
-        budget[0] -= arr.nbytes
-        if budget[0] < 0:
-            raise EncodeError("returned more data than the grader accepts (results are capped)")
-        name = f"{prefix}_{budget[1]}.npy"
-        budget[1] += 1
-        np.save(os.path.join(folder, name), arr, allow_pickle=False)
-        return {"$npy": name, "scalar": isinstance(value, np.generic)}
+        return {"$arr": arrays.add(arr), "scalar": isinstance(value, np.generic)}
     if isinstance(value, (list, tuple)):
-        items = [encode(v, folder, prefix, budget, depth + 1) for v in value]
+        items = [encode(v, arrays, depth + 1) for v in value]
         return items if isinstance(value, list) else {"$tuple": items}
     if isinstance(value, dict):
-        out = {}
-        for k, v in value.items():
-            if not isinstance(k, str):
-                k = str(k)
-            out[k] = encode(v, folder, prefix, budget, depth + 1)
-        return {"$dict": out}
+        return {"$dict": {str(k): encode(v, arrays, depth + 1) for k, v in value.items()}}
     raise EncodeError(
         f"returned a {type(value).__module__}.{type(value).__qualname__} object, which the grader "
         "cannot compare; return numbers, numpy arrays, lists, tuples or dicts"
     )
 
 
-def decode(data, folder: str):
-    """The inverse of ``encode``: only known tags, arrays loaded with pickle disabled."""
+class RecordWriter:
+    """Records appended to `NAME.jsonl` (one JSON line each) and their arrays to `NAME.bin`.
+
+    Both files are opened once, so writing a record costs no file creation; a record whose
+    line is incomplete (the run was killed while writing) is simply not there.
+    """
+
+    def __init__(self, folder: str, name: str):
+        self.lines = open(os.path.join(folder, name + ".jsonl"), "a", encoding="utf-8")
+        self.blob = open(os.path.join(folder, name + ".bin"), "ab")
+        self.offset = 0
+
+    def write(self, key: str, data: dict, arrays: Arrays) -> None:
+        meta = []
+        for arr in arrays.items:
+            self.blob.write(arr.tobytes(order="C"))
+            meta.append([arr.dtype.str, list(arr.shape), self.offset])
+            self.offset += arr.nbytes
+        self.blob.flush()
+        self.lines.write(json.dumps({"key": key, "data": data, "arrays": meta}) + "\n")
+        self.lines.flush()
+
+    def close(self) -> None:
+        self.lines.close()
+        self.blob.close()
+
+
+def read_records(folder: str, name: str) -> dict[str, tuple[dict, list]]:
+    """Every complete record of `NAME.jsonl`: key -> (data, arrays)."""
     import numpy as np
 
+    try:
+        with open(os.path.join(folder, name + ".jsonl"), "rb") as fh:
+            text = fh.read()
+        with open(os.path.join(folder, name + ".bin"), "rb") as fh:
+            blob = fh.read()
+    except OSError:
+        return {}
+    out = {}
+    for line in text.split(b"\n")[:-1]:  # the last piece is empty or an unfinished line
+        try:
+            entry = json.loads(line)
+            arrays = []
+            for dtype, shape, offset in entry.get("arrays", []):
+                dt = np.dtype(str(dtype))
+                if dt.kind not in "biufcUS":
+                    raise ValueError(f"refused dtype {dt}")
+                count = int(np.prod(shape, dtype=np.int64))
+                arrays.append(np.frombuffer(blob, dtype=dt, count=count, offset=int(offset))
+                              .reshape(tuple(int(n) for n in shape)).copy())
+            out[str(entry["key"])] = (entry["data"], arrays)
+        except (ValueError, KeyError, TypeError, IndexError) as exc:
+            key = entry.get("key") if isinstance(locals().get("entry"), dict) else None
+            if key is not None:
+                out[str(key)] = ({"unreadable": str(exc)}, [])
+    return out
+
+
+def decode(data, arrays: list):
+    """The inverse of ``encode``: only known tags are accepted."""
     if isinstance(data, list):
-        return [decode(v, folder) for v in data]
+        return [decode(v, arrays) for v in data]
     if not isinstance(data, dict):
         return data
-    if "$npy" in data:
-        name = os.path.basename(str(data["$npy"]))
-        arr = np.load(os.path.join(folder, name), allow_pickle=False)
+    if "$arr" in data:
+        arr = arrays[int(data["$arr"])]
         return arr[()] if data.get("scalar") else arr
     if "$tuple" in data:
-        return tuple(decode(v, folder) for v in data["$tuple"])
+        return tuple(decode(v, arrays) for v in data["$tuple"])
     if "$dict" in data:
-        return {k: decode(v, folder) for k, v in data["$dict"].items()}
+        return {k: decode(v, arrays) for k, v in data["$dict"].items()}
     if "$float" in data:
         return float(data["$float"])
     raise ValueError(f"unknown value tag in results: {sorted(data)[:3]}")
@@ -366,10 +431,9 @@ def _run(job: dict) -> None:
         driver.__file__ = "driver.py"
         exec(compile(job["driver_source"], "driver.py", "exec"), driver.__dict__)
         sys.modules["driver"] = driver
-    cases = []
-    for case in job["cases"]:
-        with open(os.path.join(job["inputs"], case["inputs"]), encoding="utf-8") as fh:
-            cases.append((case, decode(json.load(fh), job["inputs"])))
+    stored = read_records(job["inputs"], "inputs")
+    cases = [(case, decode(*stored[case["key"]])) for case in job["cases"]]
+    out = RecordWriter(results, "results")
 
     if not job["trusted"]:
         install_audit_hook(writable=[work, results], forbidden=job["forbidden"])
@@ -390,11 +454,9 @@ def _run(job: dict) -> None:
             error = None
         except BaseException as exc:  # noqa: B036 - SystemExit at import is a verdict too
             error = _error(exc, filename)
-    _write_json(
-        os.path.join(results, "import.json"),
-        {"error": error, "duration_s": time.perf_counter() - started, "warnings": _warnings(caught),
-         "output_end": _output_offset(), "timeline": timeline},
-    )
+    out.write("import", {"error": error, "duration_s": time.perf_counter() - started,
+                         "warnings": _warnings(caught), "output_end": _output_offset(), "timeline": timeline},
+              Arrays(0))
     if error is not None:
         return
 
@@ -406,6 +468,7 @@ def _run(job: dict) -> None:
         namespace.update(base)
         namespace.update(copy.deepcopy(inputs))
         record = {"output_start": _output_offset()}
+        arrays = Arrays(job["limits"]["result_bytes"])
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             _seed_everything(case["seed"])
@@ -413,7 +476,7 @@ def _run(job: dict) -> None:
             try:
                 value = eval(case["call"], namespace)  # noqa: S307 - the spec's call, in the sandbox
                 record["duration_s"] = time.perf_counter() - started
-                record["value"] = encode(value, results, case["key"], [job["limits"]["result_bytes"], 0])
+                record["value"] = encode(value, arrays)
             except EncodeError as exc:
                 record["duration_s"] = time.perf_counter() - started
                 record["error"] = {"type": "EncodeError", "message": str(exc), "line": None, "traceback": ""}
@@ -430,11 +493,11 @@ def _run(job: dict) -> None:
                 try:
                     _seed_everything(case["seed"])
                     wrong = eval(expr, namespace)  # noqa: S307 - trusted spec code
-                    record["mistakes"][mname] = encode(wrong, results, f"{case['key']}_{mname}", [1 << 28, 0])
+                    record["mistakes"][mname] = encode(wrong, arrays)
                 except Exception as exc:
                     record["mistakes"][mname] = {"$error": f"{type(exc).__name__}: {exc}"}
         record["output_end"] = _output_offset()
-        _write_json(os.path.join(results, f"{case['key']}.json"), record)
+        out.write(case["key"], record, arrays)
 
 
 # --- the fork server ----------------------------------------------------------------------

@@ -5,9 +5,9 @@ numpy (and torch for torch stages) once and fork a fresh, isolated child per run
 gets a temporary folder::
 
     job-N/work/      copy of the submission + trusted support files (the cwd of the run)
-    inputs-KEY/      the case inputs (JSON + .npy), read before student code starts, written
+    inputs-KEY/      the case inputs (JSON lines + raw arrays), read before student code starts, written
                      once and shared by every run of the same stage and seed
-    job-N/results/   what the run sends back (JSON + .npy, never pickle)
+    job-N/results/   what the run sends back (JSON lines + raw arrays, never pickle)
     job-N/output.txt the run's stdout and stderr, capped
 
 While a run goes on, the grader watches its wall time, resident memory and output size
@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
-from grader.child import decode
+from grader.child import decode, read_records
 
 CHILD = Path(__file__).resolve().with_name("child.py")
 POLL_S = 0.01
@@ -294,8 +294,7 @@ class Sandbox:
         output = folder / "output.txt"
         output.touch()
         inputs = self._inputs(job)
-        cases = [{k: v for k, v in case.items() if k != "inputs"} | {"inputs": f"{case['key']}.json"}
-                 for case in job.cases]
+        cases = [{k: v for k, v in case.items() if k != "inputs"} for case in job.cases]
         if self.run_as is not None and not job.trusted:
             for path in [work, results, output, *work.rglob("*")]:
                 os.chown(path, self.run_as, self.run_as)
@@ -327,7 +326,7 @@ class Sandbox:
 
     def _inputs(self, job: Job) -> Path:
         """The job's inputs as files: written once per `inputs_key`, shared by its runs."""
-        from grader.child import encode
+        from grader.child import Arrays, RecordWriter, encode
 
         key = job.inputs_key or f"job-{next(self._ids)}"
         folder = self.root / f"inputs-{key}"
@@ -335,9 +334,11 @@ class Sandbox:
             if not (folder / "complete").exists():
                 shutil.rmtree(folder, ignore_errors=True)
                 folder.mkdir(mode=0o755)
+                writer = RecordWriter(str(folder), "inputs")
                 for case in job.cases:
-                    tree = encode(case["inputs"], str(folder), case["key"], [1 << 30, 0])
-                    (folder / f"{case['key']}.json").write_text(json.dumps(tree))
+                    arrays = Arrays(1 << 31)
+                    writer.write(case["key"], encode(case["inputs"], arrays), arrays)
+                writer.close()
                 (folder / "complete").touch()
         return folder
 
@@ -364,33 +365,20 @@ def collect(folder: Path, report: dict) -> Outcome:
     records: dict[str, dict] = {}
     imported = None
     runner_error = None
-    for path in results.glob("*.json"):
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            continue
+    for key, (data, arrays) in read_records(str(results), "results").items():
         if not isinstance(data, dict):
             continue
-        if path.stem == "import":
+        if key == "import":
             imported = data
-        elif path.stem == "runner_error":
-            runner_error = str(data.get("traceback", ""))[-4000:]
+        elif "unreadable" in data:
+            records[key] = {"error": {"type": "ResultError", "message": f"its result could not be read "
+                                      f"({data['unreadable']})", "line": None, "traceback": ""}}
         else:
-            records[path.stem] = data
-    for record in records.values():
-        for key in ("value",):
-            if key in record:
-                try:
-                    record[key] = decode(record[key], str(results))
-                except (OSError, ValueError, KeyError, TypeError) as exc:
-                    record.pop(key)
-                    record["error"] = {"type": "ResultError", "message": f"its result could not be read ({exc})",
-                                       "line": None, "traceback": ""}
-        for name, tree in list(record.get("mistakes", {}).items()):
-            try:
-                record["mistakes"][name] = None if isinstance(tree, dict) and "$error" in tree else decode(tree, str(results))
-            except (OSError, ValueError, KeyError, TypeError):
-                record["mistakes"][name] = None
+            records[key] = _decode_record(data, arrays)
+    try:
+        runner_error = json.loads((results / "runner_error.json").read_text())["traceback"][-4000:]
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
     try:
         with open(folder / "output.txt", "rb") as fh:
             raw = fh.read(OUTPUT_CAP + OUTPUT_KEEP)
@@ -436,6 +424,19 @@ def python_readable_by_others() -> bool:
                 return False
             path = parent
     return True
+
+
+def _decode_record(record: dict, arrays: list) -> dict:
+    try:
+        if "value" in record:
+            record["value"] = decode(record["value"], arrays)
+        for name, tree in list(record.get("mistakes", {}).items()):
+            record["mistakes"][name] = None if isinstance(tree, dict) and "$error" in tree else decode(tree, arrays)
+    except (ValueError, KeyError, TypeError, IndexError) as exc:
+        record.pop("value", None)
+        record["error"] = {"type": "ResultError", "message": f"its result could not be read ({exc})",
+                           "line": None, "traceback": ""}
+    return record
 
 
 def copy_workspace(source: Path, dest: Path) -> None:

@@ -95,3 +95,13 @@ def make_course(root: Path, stage_files=("05_mae_rmse.yaml",), **limits) -> Path
             shutil.copytree(ROOT / "stages" / sub, root / "stages" / sub)
     shutil.copytree(REFERENCE, root / "reference", ignore=shutil.ignore_patterns("__pycache__"))
     return root
+
+
+def load_module(name: str, path: Path):
+    """Import a course file (reference, driver, support) under its own module name."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

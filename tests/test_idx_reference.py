@@ -7,7 +7,6 @@ against it too.
 
 from __future__ import annotations
 
-import importlib.util
 import re
 from pathlib import Path
 
@@ -15,14 +14,12 @@ import numpy as np
 import pytest
 import yaml
 
+from conftest import load_module
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def _load(name: str, path: Path):
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+_load = load_module
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import re
 import sys
 from pathlib import Path
@@ -18,15 +17,13 @@ import numpy as np
 import pytest
 import yaml
 
+from conftest import load_module
+
 ROOT = Path(__file__).resolve().parent.parent
 SUPPORT = ROOT / "stages" / "support" / "layers.py"
 
 
-def _load(name: str, path: Path):
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+_load = load_module
 
 
 @pytest.fixture(scope="module")
