@@ -21,10 +21,21 @@ def show(x: Any) -> str:
     if isinstance(x, float):
         return repr(x)
     if isinstance(x, np.ndarray):
-        with np.printoptions(precision=8, threshold=24, edgeitems=3, linewidth=100):
-            text = np.array2string(x, separator=", ")
-        return text if x.size <= 24 else f"{text} (shape {x.shape}, {x.dtype})"
-    text = repr(x)
+        if x.size > 24:  # a summary: printing big arrays is slow and nobody reads them
+            head = ", ".join(show(v) for v in x.reshape(-1)[:4].tolist())
+            stats = ""
+            if x.dtype.kind in "biuf" and x.size:
+                stats = f", min {show(x.min().item())}, max {show(x.max().item())}"
+            return f"array of shape {x.shape}, {x.dtype}{stats}: [{head}, ...]"
+        with np.printoptions(precision=8, linewidth=100):
+            return np.array2string(x, separator=", ")
+    if isinstance(x, (list, tuple)):
+        inner = ", ".join(show(v) for v in x[:8]) + (", ..." if len(x) > 8 else "")
+        text = f"[{inner}]" if isinstance(x, list) else f"({inner}{',' if len(x) == 1 else ''})"
+    elif isinstance(x, dict):
+        text = "{" + ", ".join(f"{k!r}: {show(v)}" for k, v in list(x.items())[:8]) + "}"
+    else:
+        text = repr(x)
     return text if len(text) <= 300 else text[:297] + "..."
 
 

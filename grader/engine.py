@@ -333,7 +333,7 @@ class Grader:
                     n_draws: int) -> Optional[CaseResult]:
         """None when this draw passes; otherwise the case's verdict."""
         lang = self.lang
-        details = self._details(case, draw, rec, ref, outcome)
+        details: dict[str, Any] = {}
         hint = None
         if "error" in rec:
             err = rec["error"]
@@ -358,6 +358,7 @@ class Grader:
             if msg is None:
                 return None
             status = "failed"
+        details = {**self._details(case, draw, rec, ref, outcome), **details}  # only failing draws get details
         if n_draws > 1:
             msg = t(lang, "draw", i=draw.repeat + 1, n=n_draws, msg=msg)
         hint = hint or (case.hint.get(lang) if case.hint else None) or (spec.hint.get(lang) if spec.hint else None)
