@@ -35,6 +35,7 @@ def render_text(report: dict, color: bool = False, verbose: bool = False) -> str
             tb = stage.get("details", {}).get("traceback")
             if verbose and tb:
                 lines += ["         " + ln for ln in tb.rstrip().splitlines()[-8:]]
+        shown_hint = None
         for case in stage["cases"]:
             tag = f" ({w['hidden']})" if case["hidden"] else ""
             line = f"    {paint(case['status'], MARKS[case['status']]):<6} {case['name']}{tag}  " \
@@ -43,8 +44,9 @@ def render_text(report: dict, color: bool = False, verbose: bool = False) -> str
             if case["status"] != "passed" and stage["status"] != "error":
                 for ln in case["message"].splitlines():
                     lines.append(f"           {ln}")
-                if case.get("hint"):
+                if case.get("hint") and case["hint"] != shown_hint:
                     lines.append(f"           {w['hint']}: {case['hint']}")
+                    shown_hint = case["hint"]  # the same hint again is not repeated
                 det = case.get("details") or {}
                 if verbose and det.get("traceback"):
                     lines += ["           " + ln for ln in det["traceback"].rstrip().splitlines()[-6:]]

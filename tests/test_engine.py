@@ -258,3 +258,17 @@ def test_torch_stage_without_torch_says_how_to_install(monkeypatch, tmp_path):
     assert stage["status"] == "error" and stage["score"] == 0 and stage["max_score"] > 0
     assert "needs PyTorch" in stage["message"] and "grade[torch]" in stage["message"]
     assert all("needs PyTorch" in c["message"] for c in stage["cases"])
+
+
+def test_terminal_summary_reads_well(tmp_path):
+    from grader.report_text import render_text
+
+    sub = make_submission(tmp_path, {MET: body("RMSE = np.sqrt(error.dot(error.T)) / count")})
+    with Grader(seed=5) as g:
+        report = g.grade(sub, ["mae-rmse"]).to_dict(details=True)
+    text = render_text(report, color=False)
+    assert "FAIL   [ 5] mae-rmse" in text and "PASS   mae-small" in text
+    assert "expected 2.0766559657295187" in text          # visible case: both values
+    assert text.count("divide inside the square root") == 1  # the same hint is shown once
+    assert "--seed 5" in text
+    assert "\033[" not in text and "\033[" in render_text(report, color=True)
