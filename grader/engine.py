@@ -13,6 +13,7 @@ import importlib.util
 import inspect
 import re
 import secrets
+import signal
 import threading
 import time
 import types
@@ -27,7 +28,7 @@ from grader import checks
 from grader.course import PACKAGE_DIR, Course, bundled_course, load_course
 from grader.inputs import draw_inputs
 from grader.messages import size_text, t
-from grader.sandbox import Job, Limits, Outcome, Sandbox, SandboxError
+from grader.sandbox import OUTPUT_CAP, Job, Limits, Outcome, Sandbox, SandboxError
 from grader.spec import Case, StageSpec, check_of, resolve_tolerance
 from grader.verdict import CaseResult, Report, StageResult
 
@@ -227,15 +228,13 @@ class Grader:
         if outcome.killed == "memory":
             return "error", t(lang, "memory", limit=size_text(spec.limits.memory_mb * 2**20))
         if outcome.killed == "output":
-            return "error", t(lang, "output", limit=size_text(outcome_limit_output()))
-        import signal as _signal
-
-        if outcome.signal == _signal.SIGXCPU:
+            return "error", t(lang, "output", limit=size_text(OUTPUT_CAP))
+        if outcome.signal == signal.SIGXCPU:
             return "timeout", t(lang, "cpu", limit=spec.limits.time_s + 1)
-        if outcome.signal == _signal.SIGXFSZ:
+        if outcome.signal == signal.SIGXFSZ:
             return "error", t(lang, "output", limit="the file size limit")
         if outcome.signal is not None:
-            how = f"killed by signal {_signal.Signals(outcome.signal).name}"
+            how = f"killed by signal {signal.Signals(outcome.signal).name}"
         elif outcome.runner_error:
             how = outcome.runner_error.strip().splitlines()[-1]
         else:
@@ -420,12 +419,6 @@ class Grader:
                 exec(compile(path.read_text(encoding="utf-8"), str(path), "exec"), module.__dict__)
                 self._drivers[spec.slug] = module
         return getattr(module, check.split(".", 1)[1])
-
-
-def outcome_limit_output() -> int:
-    from grader.sandbox import OUTPUT_CAP
-
-    return OUTPUT_CAP
 
 
 def grade(submission: Union[str, Path], stages: Optional[Sequence[Union[str, int]]] = None, *,
