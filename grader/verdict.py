@@ -27,6 +27,9 @@ class Status(str, Enum):
     def __format__(self, spec: str) -> str:
         return format(self.value, spec)
 
+    def __hash__(self) -> int:  # equal to its string, so it finds "passed" in a dict
+        return hash(self.value)
+
     @classmethod
     def of(cls, value: Any) -> "Status":
         """A status from JSON; anything unknown is an error."""

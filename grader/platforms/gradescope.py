@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import io
 import json
-import os
 import stat
 import sys
 import time
@@ -31,7 +30,11 @@ import zipfile
 from pathlib import Path
 from typing import Any, Mapping, Optional, Sequence
 
-from grader.formats.classroom import grade_to_dict, needs_torch, parse_stage_list, select_stages
+from grader.fsutil import atomic_write
+from grader.messages import t
+from grader.platforms.grading import grade_report, needs_torch, select_stages
+from grader.spec import StageSpec
+from grader.verdict import CaseResult, Report, Status
 
 __all__ = ["register", "run", "gradescope_results", "error_results", "write_results", "build_package"]
 
@@ -55,18 +58,14 @@ def _cut(text: str, limit: int = OUTPUT_CHARS) -> str:
     return text if len(text) <= limit else text[:limit].rstrip() + "\n[truncated]"
 
 
-def _case_output(c: Mapping[str, Any]) -> str:
-    parts = []
-    if c.get("status") and c.get("status") != "passed":
-        parts.append(str(c["status"]))
-    if c.get("message"):
-        parts.append(str(c["message"]))
-    if c.get("hint"):
-        parts.append(f"Hint: {c['hint']}")
+def _case_output(c: CaseResult, lang: str) -> str:
+    parts = [c.status.value] if c.status != Status.PASSED else []
+    parts += [c.message] if c.message else []
+    parts += [t(lang, "platform.Hint", hint=c.hint)] if c.hint else []
     return _cut("\n".join(parts))
 
 
-def _test(spec: Any, index: int, case_name: str, hidden: bool, score: Any, max_score: Any,
+def _test(spec: StageSpec, index: int, case_name: str, hidden: bool, score: Any, max_score: Any,
           passed: bool, output: str) -> dict:
     return {
         "name": f"{spec.number} {spec.slug} / {case_name}",
@@ -80,36 +79,42 @@ def _test(spec: Any, index: int, case_name: str, hidden: bool, score: Any, max_s
     }
 
 
-def gradescope_results(report: Mapping[str, Any], specs: Sequence[Any], *, lang: str = "en",
+def _stage_tests(spec: StageSpec, st: Any, lang: str) -> tuple[list[dict], Optional[str]]:
+    """One test per case of the spec, and why the stage could not run (if it could not)."""
+    got = {c.name: c for c in (st.cases if st else [])}
+    stage_msg = st.message if st else t(lang, "platform.stage_not_graded")
+    stage_error = (st is None or st.status == Status.ERROR) and bool(stage_msg)
+    tests = []
+    for i, case in enumerate(spec.cases, start=1):
+        c = got.get(case.name)
+        if c is None:
+            tests.append(_test(spec, i, case.name, case.hidden, 0, case.points, False,
+                               _cut(stage_msg or t(lang, "platform.not_graded"))))
+            continue
+        out = _case_output(c, lang)
+        if stage_error and c.status != Status.PASSED and stage_msg not in out:
+            out = _cut(f"{out}\n{stage_msg}")
+        tests.append(_test(spec, i, case.name, c.hidden, c.score, case.points, c.status == Status.PASSED, out))
+    note = t(lang, "platform.stage_note", label=f"{spec.number} {spec.slug}", msg=_cut(stage_msg, 1000)) \
+        if stage_error else None
+    return tests, note
+
+
+def gradescope_results(report: Report, specs: Sequence[StageSpec], *, lang: str = "en",
                        execution_time: float = 0.0) -> dict:
     """results.json for a report: one test per spec case, in spec order."""
-    by_number = {st.get("number"): st for st in report.get("stages") or []}
+    by_number = {st.number: st for st in report.stages}
     tests: list[dict] = []
     notes: list[str] = []
     for spec in specs:
-        st = by_number.get(spec.number) or {}
-        got = {c.get("name"): c for c in st.get("cases") or []}
-        stage_msg = str(st.get("message") or ("stage not graded" if not st else ""))
-        stage_error = st.get("status") in ("error", None) and bool(stage_msg)
-        if stage_error:  # the file is missing, does not import, ...: say why once, on top
-            notes.append(f"Stage {spec.number} {spec.slug}: {_cut(stage_msg, 1000)}")
-        for i, case in enumerate(spec.cases, start=1):
-            c = got.get(case.name)
-            if c is None:
-                tests.append(_test(spec, i, case.name, case.hidden, 0, case.points, False,
-                                   _cut(stage_msg or "not graded")))
-            else:
-                out = _case_output(c)
-                if stage_error and c.get("status") != "passed" and stage_msg not in out:
-                    out = _cut(f"{out}\n{stage_msg}")
-                tests.append(_test(spec, i, case.name, bool(c.get("hidden", case.hidden)), c.get("score", 0),
-                                   case.points, c.get("status") == "passed", out))
-    stages = ", ".join(f"{s.number} {s.slug}" for s in specs)
-    head = ("已评分关卡" if lang == "zh" else "Graded stages") + f": {stages}."
-    if report.get("seed") is not None:
-        head += f" Seed {report['seed']}."
+        stage_tests, note = _stage_tests(spec, by_number.get(spec.number), lang)
+        tests += stage_tests
+        notes += [note] if note else []
+    head = t(lang, "platform.graded_stages", stages=", ".join(f"{s.number} {s.slug}" for s in specs))
+    if report.seed is not None:
+        head += t(lang, "platform.seed", seed=report.seed)
     return {
-        "score": sum(t["score"] for t in tests),
+        "score": sum(test["score"] for test in tests),
         "execution_time": round(float(execution_time), 2),
         "output": "\n\n".join([head] + notes),
         "output_format": "text",
@@ -118,9 +123,10 @@ def gradescope_results(report: Mapping[str, Any], specs: Sequence[Any], *, lang:
     }
 
 
-def error_results(message: str, specs: Sequence[Any] = (), *, execution_time: float = 0.0) -> dict:
+def error_results(message: str, specs: Sequence[StageSpec] = (), *, execution_time: float = 0.0,
+                  lang: str = "en") -> dict:
     """Grading failed: score 0, every spec case a failed test, the reason in `output`."""
-    text = f"The autograder could not grade this submission: {_cut(message, 2000)}"
+    text = t(lang, "platform.could_not_grade", why=_cut(message, 2000))
     tests = [_test(spec, i, case.name, case.hidden, 0, case.points, False, text)
              for spec in specs for i, case in enumerate(spec.cases, start=1)]
     return {"score": 0.0, "execution_time": round(float(execution_time), 2), "output": text,
@@ -128,12 +134,7 @@ def error_results(message: str, specs: Sequence[Any] = (), *, execution_time: fl
 
 
 def write_results(results: Mapping[str, Any], path: Path) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(results, ensure_ascii=False, indent=1), encoding="utf-8")
-    os.replace(tmp, path)
-    return path
+    return atomic_write(path, json.dumps(results, ensure_ascii=False, indent=1))
 
 
 # --- the autograder zip -----------------------------------------------------------------
@@ -301,7 +302,7 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     from grader.course import load_course
 
-    refs = parse_stage_list(args.stages)
+    refs = args.stages
     if args.package:
         try:
             course = load_course(args.course)
@@ -318,18 +319,18 @@ def run(args: argparse.Namespace) -> int:
     results_path = Path(args.results)
     specs: list[Any] = []
     try:
-        from grader.unpack import find_submission_root
+        from grader.batch.unpack import find_submission_root
 
         course = load_course(args.course)
         stage_files = {s.file for s in course.stages}
         path = find_submission_root(Path(args.path), stage_files)
         specs = select_stages(course, path, refs)
-        report = grade_to_dict(path, course.root, specs, seed=args.seed, lang=args.lang, run_as=args.run_as)
+        report = grade_report(path, course.root, specs, seed=args.seed, lang=args.lang, run_as=args.run_as)
         results = gradescope_results(report, specs, lang=args.lang, execution_time=time.monotonic() - t0)
     except BaseException as exc:  # noqa: BLE001 - results.json must be written whatever happens
         traceback.print_exc()
-        write_results(error_results(f"{type(exc).__name__}: {exc}", specs,
-                                    execution_time=time.monotonic() - t0), results_path)
+        write_results(error_results(f"{type(exc).__name__}: {exc}", specs, execution_time=time.monotonic() - t0,
+                                    lang=args.lang), results_path)
         if isinstance(exc, KeyboardInterrupt):
             raise
         return 1
