@@ -261,11 +261,11 @@ def test_torch_stage_without_torch_says_how_to_install(monkeypatch, tmp_path):
 
 
 def test_terminal_summary_reads_well(tmp_path):
-    from grader.report_text import render_text
+    from grader.report.text import render as render_text
 
     sub = make_submission(tmp_path, {MET: body("RMSE = np.sqrt(error.dot(error.T)) / count")})
     with Grader(seed=5) as g:
-        report = g.grade(sub, ["mae-rmse"]).to_dict(details=True)
+        report = g.grade(sub, ["mae-rmse"])
     text = render_text(report, color=False)
     assert "FAIL   [ 5] mae-rmse" in text and "PASS   mae-small" in text
     assert "expected 2.0766559657295187" in text          # visible case: both values

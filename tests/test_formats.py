@@ -8,10 +8,32 @@ from pathlib import Path
 
 import pytest
 
-from grader.formats.gradescope import error_results, gradescope_results, write_results
-from grader.formats.junit import render_junit, write_junit
-from grader.formats.markdown import render_markdown
+from grader.platforms import gradescope as gradescope_platform
+from grader.platforms.gradescope import error_results, write_results
+from grader.report import junit, markdown
 from grader.spec import StageSpec
+from grader.verdict import Report
+
+
+# The renderers take a Report; these tests write theirs as the JSON a report reads back from.
+def as_report(r):
+    return r if isinstance(r, Report) else Report.from_dict(r)
+
+
+def render_markdown(r, lang="en", **options):
+    return markdown.render(as_report(r), lang, **options)
+
+
+def render_junit(r):
+    return junit.render(as_report(r))
+
+
+def write_junit(r, path):
+    return junit.write(as_report(r), path)
+
+
+def gradescope_results(r, specs, **options):
+    return gradescope_platform.gradescope_results(as_report(r), specs, **options)
 
 
 def case(name, status="passed", score=1.0, max_score=1.0, hidden=False, message="", hint=None, d=0.01):
@@ -224,7 +246,7 @@ def run_grade(*args, cwd, env=None, timeout=300):
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory):
     """Reports of the reference and of a broken copy, stages 1 and 5, one grading each."""
-    from grader.formats.classroom import grade_to_dict
+    from grader.platforms.grading import grade_report
 
     root = tmp_path_factory.mktemp("e2e")
     broken = root / "broken"
@@ -236,8 +258,8 @@ def graded(tmp_path_factory):
     specs = [course.find(1), course.find(5)]
     return {
         "specs": specs,
-        "full": grade_to_dict(REPO / "reference", course.root, specs, seed=5),
-        "broken": grade_to_dict(broken, course.root, specs, seed=5),
+        "full": grade_report(REPO / "reference", course.root, specs, seed=5),
+        "broken": grade_report(broken, course.root, specs, seed=5),
         "broken_path": broken,
     }
 
@@ -260,11 +282,11 @@ def test_gradescope_results_of_real_reports(graded):
     specs = graded["specs"]
     full = gradescope_results(graded["full"], specs)
     check_gradescope(full, specs)
-    assert full["score"] == graded["full"]["score"] == 21
+    assert full["score"] == graded["full"].score == 21
     assert all(t["status"] == "passed" for t in full["tests"])
     broken = gradescope_results(graded["broken"], specs)
     check_gradescope(broken, specs)
-    assert broken["score"] == pytest.approx(graded["broken"]["score"])
+    assert broken["score"] == pytest.approx(graded["broken"].score)
     assert 0 < broken["score"] < 21
     assert "syntax error" in broken["output"]
 
@@ -276,7 +298,7 @@ def test_gradescope_command_writes_results(tmp_path, graded):
     assert proc.returncode == 0, proc.stderr
     data = json.loads(res.read_text())
     check_gradescope(data, graded["specs"])
-    assert data["score"] == pytest.approx(graded["broken"]["score"])
+    assert data["score"] == pytest.approx(graded["broken"].score)
 
 
 def test_gradescope_command_writes_results_when_grading_fails(tmp_path):
@@ -292,12 +314,12 @@ def test_gradescope_command_writes_results_when_grading_fails(tmp_path):
 def test_gradescope_failure_keeps_the_specs_points(tmp_path, monkeypatch):
     import argparse
 
-    from grader.formats import gradescope
+    from grader.platforms import gradescope
 
     def boom(*a, **k):
         raise RuntimeError("engine exploded")
 
-    monkeypatch.setattr(gradescope, "grade_to_dict", boom)
+    monkeypatch.setattr(gradescope, "grade_report", boom)
     res = tmp_path / "r.json"
     args = argparse.Namespace(path=str(REPO / "reference"), stages=["1", "5"], results=str(res), course=None,
                               lang="en", seed=None, run_as=None, package=None)
@@ -369,7 +391,7 @@ def test_gradescope_run_autograder(tmp_path):
 
 
 def test_run_as_is_applied_only_where_the_engine_can_switch(monkeypatch):
-    from grader.formats.classroom import _set_run_as
+    from grader.platforms.grading import set_run_as as _set_run_as
 
     class Box:
         run_as = 65534

@@ -4,7 +4,7 @@
   gradient, for several shapes, strides and paddings;
 * against central finite differences (no PyTorch needed);
 * the shape errors the stage specs' `error:` mistakes rely on;
-* the three copies of layers.py are byte-identical.
+* there is one layers.py (stages/support/), and `grade init` hands students that copy.
 """
 
 from __future__ import annotations
@@ -61,13 +61,19 @@ def close(a, b, tol=1e-10):
     np.testing.assert_allclose(a, b, rtol=tol, atol=tol)
 
 
-# --- the three copies ------------------------------------------------------------
+# --- one copy ---------------------------------------------------------------------
 
 
-def test_layers_copies_are_identical():
+def test_layers_has_one_copy_that_init_hands_out(tmp_path):
+    from grader.course import load_course
+    from grader.workspace import init_workspace
+
     text = SUPPORT.read_bytes()
-    assert (ROOT / "reference" / "layers.py").read_bytes() == text
-    assert (ROOT / "student_template" / "layers.py").read_bytes() == text
+    assert not (ROOT / "reference" / "layers.py").exists()
+    assert not (ROOT / "student_template" / "layers.py").exists()
+    written = init_workspace(tmp_path / "ws", load_course(None))  # the whole template
+    assert Path("layers.py") in written
+    assert (tmp_path / "ws" / "layers.py").read_bytes() == text
 
 
 # --- PyTorch autograd ------------------------------------------------------------

@@ -68,7 +68,8 @@ def _head(report: Report, w: Mapping[str, str]) -> list[str]:
             f"({_pct(report.score, report.max_score)})", ""]
     meta = []
     if report.submission:
-        meta.append(f"{w['submission']}: `{re.sub(r'\s+', ' ', report.submission).replace('`', chr(39))}`")
+        sub = re.sub(r"\s+", " ", report.submission).replace("`", "'")
+        meta.append(f"{w['submission']}: `{sub}`")
     if report.course:
         meta.append(f"{w['course']}: {_cell(report.course)}")
     if report.seed is not None:

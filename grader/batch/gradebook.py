@@ -13,12 +13,13 @@ from pathlib import Path
 from typing import Any, Optional, Sequence, TextIO
 
 from grader import __version__
-
-STRINGS = {
-    "en": {"no_report": "No report", "reason": "Reason", "back": "Back to the class overview",
-           "student": "Student"},
-    "zh": {"no_report": "没有评分报告", "reason": "原因", "back": "返回班级概览", "student": "学生"},
-}
+from grader.batch.cache import json_default
+from grader.batch.overview import render_overview
+from grader.fsutil import atomic_write
+from grader.messages import words
+from grader.report import html as html_report
+from grader.safe_text import clean, one_line
+from grader.verdict import Report
 
 
 def stage_column(spec: Any) -> str:
@@ -40,8 +41,8 @@ def csv_text(rows: Sequence[dict], columns: Sequence[Any]) -> str:
 
 
 def _csv_safe(cell: Any) -> str:
-    """Keep spreadsheet programs from running a student-chosen name as a formula."""
-    text = str(cell)
+    """No control characters, and no student-chosen name run as a formula by a spreadsheet."""
+    text = one_line(cell)
     if text[:1] in ("=", "+", "@", "\t", "\r") or (text[:1] == "-" and not _is_number(text)):
         return "'" + text
     return text
@@ -91,8 +92,11 @@ def _num(x: float) -> Any:
 
 
 def fallback_page(row: dict, lang: str, extra: str = "") -> str:
-    t = STRINGS.get(lang, STRINGS["en"])
-    e = html.escape
+    t = words(lang, "book")
+
+    def e(text: Any) -> str:
+        return html.escape(clean(text))
+
     return f"""<!DOCTYPE html>
 <html lang="{'zh-CN' if lang == 'zh' else 'en'}"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
@@ -110,11 +114,10 @@ def _student_page(row: dict, payload: Optional[dict], lang: str) -> str:
     if not payload or not (payload.get("report") or {}).get("stages"):
         return fallback_page(row, lang)
     try:
-        from grader.report_html import render_html
-        page = render_html(payload.get("details") or payload["report"], lang)
+        page = html_report.render(Report.from_dict(payload.get("details") or payload["report"]), lang)
     except Exception as e:  # a rendering bug must not lose the student's page
         return fallback_page(row, lang, f"<p><code>report rendering failed: {html.escape(repr(e))}</code></p>")
-    back = STRINGS.get(lang, STRINGS["en"])["back"]
+    back = words(lang, "book")["back"]
     link = (f'<nav style="font:14px system-ui,sans-serif;margin:.5rem 1rem">'
             f'<a href="../index.html">&larr; {html.escape(back)}</a></nav>')
     low = page.lower()
@@ -129,9 +132,6 @@ def _student_page(row: dict, payload: Optional[dict], lang: str) -> str:
 def write_outputs(out: Path, rows: Sequence[dict], payloads: dict, *, course: Any, columns: Sequence[Any],
                   seed: int, lang: str, interrupted: bool, stream: Optional[TextIO] = None) -> None:
     """Write every output file; a second Ctrl-C is held off while they are written."""
-    from grader.batch import _atomic_write, _json_default
-    from grader.overview import render_overview
-
     old = None
     if threading.current_thread() is threading.main_thread():
         try:
@@ -139,16 +139,16 @@ def write_outputs(out: Path, rows: Sequence[dict], payloads: dict, *, course: An
         except (ValueError, OSError):
             old = None
     try:
-        _atomic_write(out / "gradebook.csv", csv_text(rows, columns), encoding="utf-8-sig")
+        atomic_write(out / "gradebook.csv", csv_text(rows, columns), encoding="utf-8-sig")
         doc = json_doc(rows, payloads, course, columns, seed, lang, interrupted)
-        _atomic_write(out / "gradebook.json", json.dumps(doc, ensure_ascii=False, indent=1, default=_json_default))
+        atomic_write(out / "gradebook.json", json.dumps(doc, ensure_ascii=False, indent=1, default=json_default))
         sdir = out / "students"
         sdir.mkdir(exist_ok=True)
         keep = set()
         for r in rows:
             name = f"{r['file']}.html"
             keep.add(name)
-            _atomic_write(sdir / name, _student_page(r, payloads.get(r["file"]), lang))
+            atomic_write(sdir / name, _student_page(r, payloads.get(r["file"]), lang))
         for p in sdir.glob("*.html"):
             if p.name not in keep:
                 try:
@@ -162,7 +162,7 @@ def write_outputs(out: Path, rows: Sequence[dict], payloads: dict, *, course: An
                     p.unlink()
                 except OSError:
                     pass
-        _atomic_write(out / "index.html", render_overview(rows, payloads, columns, lang=lang, seed=seed,
+        atomic_write(out / "index.html", render_overview(rows, payloads, columns, lang=lang, seed=seed,
                                                           course=course, interrupted=interrupted))
     finally:
         if old is not None:

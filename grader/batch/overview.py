@@ -14,51 +14,8 @@ from typing import Any, Optional, Sequence
 
 from markupsafe import Markup, escape
 
-STRINGS = {
-    "en": {
-        "title": "Class overview", "students": "students", "graded": "graded", "errors": "with errors",
-        "not_graded": "not graded", "mean": "mean", "median": "median", "seed": "seed",
-        "course": "course", "generated": "generated", "interrupted":
-            "This run was interrupted: students listed as “not graded” were not graded yet. "
-            "Run the same command again to finish (finished students are kept).",
-        "distribution": "Score distribution", "total": "Total", "of": "of",
-        "percent_of_max": "% of the maximum", "submitted": "submitted", "not_submitted": "not submitted",
-        "cases": "Cases, hardest first", "stage": "Stage", "case": "Case", "hidden": "hidden",
-        "passed": "passed", "pass_rate": "pass rate", "no_cases": "No case was graded.",
-        "failures": "Most common failure messages", "message": "Message", "count": "students",
-        "where": "where", "no_failures": "No failures.",
-        "hints": "Known mistakes and hints", "hint": "Hint", "known_mistake": "known mistake",
-        "no_hints": "No hint was shown to anyone.",
-        "slowest": "Slowest submissions", "time": "grading time", "run_time": "time in student code",
-        "overhead": "overhead",
-        "all_students": "All students", "id": "Student", "max": "max", "status": "status",
-        "reason": "reason", "report": "report", "open": "open",
-        "status_graded": "graded", "status_error": "error", "status_not graded": "not graded",
-        "students_hit": "students", "variants": "variants",
-        "bars_title": "{count} students scored {label}",
-    },
-    "zh": {
-        "title": "班级概览", "students": "名学生", "graded": "已评分", "errors": "出错",
-        "not_graded": "未评分", "mean": "平均分", "median": "中位数", "seed": "随机种子",
-        "course": "课程", "generated": "生成时间", "interrupted":
-            "本次运行被中断：标为“未评分”的学生尚未评分。再次运行同一命令即可继续（已完成的结果会保留）。",
-        "distribution": "得分分布", "total": "总分", "of": "满分",
-        "percent_of_max": "占满分的百分比", "submitted": "已提交", "not_submitted": "未提交",
-        "cases": "测试用例（最难的在前）", "stage": "关卡", "case": "用例", "hidden": "隐藏",
-        "passed": "通过", "pass_rate": "通过率", "no_cases": "没有评分的用例。",
-        "failures": "最常见的失败信息", "message": "信息", "count": "人数",
-        "where": "出现位置", "no_failures": "没有失败。",
-        "hints": "已知错误与提示", "hint": "提示", "known_mistake": "已知错误",
-        "no_hints": "没有向任何人显示提示。",
-        "slowest": "最慢的提交", "time": "评分用时", "run_time": "学生代码用时", "overhead": "额外开销",
-        "all_students": "全部学生", "id": "学生", "max": "满分", "status": "状态",
-        "reason": "原因", "report": "报告", "open": "查看",
-        "status_graded": "已评分", "status_error": "出错", "status_not graded": "未评分",
-        "students_hit": "人", "variants": "种变体",
-        "bars_title": "{count} 名学生得分 {label}",
-    },
-}
-
+from grader.messages import words
+from grader.safe_text import clean_all
 
 def _fmt(v: Any) -> str:
     if v is None:
@@ -94,7 +51,7 @@ def bins_for(scores: Sequence[float], max_score: float) -> list[tuple[str, int]]
 def svg_histogram(bins: Sequence[tuple[str, int]], label: str, lang: str = "en",
                   width: int = 380, height: int = 170) -> Markup:
     """An inline SVG bar chart (no script): a <rect class="bar"> per bin, counts on top."""
-    t = STRINGS.get(lang, STRINGS["en"])
+    t = words(lang, "overview")
     n = max(len(bins), 1)
     left, right, top, bottom = 8, 8, 18, 34
     plot_w, plot_h = width - left - right, height - top - bottom
@@ -262,7 +219,7 @@ def slowest(rows: Sequence[dict], limit: int = 10) -> list[dict]:
 
 def build_context(rows: Sequence[dict], payloads: dict, columns: Sequence[Any], *, lang: str, seed: int,
                   course: Any = None, interrupted: bool = False) -> dict:
-    t = STRINGS.get(lang, STRINGS["en"])
+    t = words(lang, "overview")
     graded_rows = [r for r in rows if _report(payloads, r)]
     max_total = rows[0]["max"] if rows else sum(sum(c.points for c in s.cases) for s in columns)
     totals = [float(r["total"]) for r in graded_rows]
@@ -302,7 +259,8 @@ def build_context(rows: Sequence[dict], payloads: dict, columns: Sequence[Any], 
 def render_overview(rows: Sequence[dict], payloads: dict, columns: Sequence[Any], *, lang: str = "en",
                     seed: int = 0, course: Any = None, interrupted: bool = False) -> str:
     import jinja2
-    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(Path(__file__).parent / "templates")),
+    rows, payloads = clean_all(list(rows)), clean_all(payloads)  # ids, reasons, messages come from students
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(Path(__file__).parent.parent / "templates")),
                              autoescape=True, trim_blocks=True, lstrip_blocks=True,
                              undefined=jinja2.StrictUndefined)
     tpl = env.get_template("overview.html.j2")
