@@ -172,17 +172,25 @@ def exact(got: Any, expected: Any, tol: Optional[Tolerance] = None, inputs: Opti
         return _exact_array(got, np.asarray(expected), path)
     if fam_exp != fam_got and not {fam_exp, fam_got} <= {"int", "float"}:
         return Mismatch("type", path=path, expected=type(expected).__name__, got=f"{type(got).__name__} {show(got)}")
-    if fam_exp == "sequence":
-        if len(got) != len(expected):
-            return Mismatch("length", path=path, expected=len(expected), got=len(got))
-        return _first_problem((g, e, f"{path}[{i}]") for i, (g, e) in enumerate(zip(got, expected)))
+    if fam_exp == "sequence" or isinstance(expected, dict):
+        return _exact_container(got, expected, path)
+    return None if _same(got, expected) else Mismatch("differ", path=path, expected=expected, got=got)
+
+
+def _same(got: Any, expected: Any) -> bool:
+    """Equal, NaN equal to NaN."""
+    return got == expected or (_family(expected) == "float" and np.isnan(expected) and np.isnan(got))
+
+
+def _exact_container(got: Any, expected: Any, path: str) -> Optional[Mismatch]:
+    """A sequence or dict of the same length or keys, and equal items."""
     if isinstance(expected, dict):
         if set(got) != set(expected):
             return Mismatch("keys", path=path, expected=sorted(expected), got=sorted(got))
         return _first_problem((got[k], expected[k], f"{path}[{k!r}]") for k in expected)
-    if got != expected and not (fam_exp == "float" and np.isnan(expected) and np.isnan(got)):
-        return Mismatch("differ", path=path, expected=expected, got=got)
-    return None
+    if len(got) != len(expected):
+        return Mismatch("length", path=path, expected=len(expected), got=len(got))
+    return _first_problem((g, e, f"{path}[{i}]") for i, (g, e) in enumerate(zip(got, expected)))
 
 
 def _first_problem(items: Any) -> Optional[Mismatch]:

@@ -18,7 +18,7 @@ from grader.batch.overview import render_overview
 from grader.fsutil import atomic_write
 from grader.messages import words
 from grader.report import html as html_report
-from grader.safe_text import clean, one_line
+from grader.safe_text import clean
 from grader.verdict import Report
 
 
@@ -42,7 +42,7 @@ def csv_text(rows: Sequence[dict], columns: Sequence[Any]) -> str:
 
 def _csv_safe(cell: Any) -> str:
     """No control characters, and no student-chosen name run as a formula by a spreadsheet."""
-    text = one_line(cell)
+    text = clean(cell)
     if text[:1] in ("=", "+", "@", "\t", "\r") or (text[:1] == "-" and not _is_number(text)):
         return "'" + text
     return text

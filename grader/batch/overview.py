@@ -16,6 +16,7 @@ from markupsafe import Markup, escape
 
 from grader.messages import words
 from grader.safe_text import clean_all
+from grader.verdict import Report, StageResult, Status
 
 def _fmt(v: Any) -> str:
     if v is None:
@@ -94,38 +95,30 @@ def normalize_message(msg: str) -> str:
     return text[:300]
 
 
-def _report(payloads: dict, row: dict) -> Optional[dict]:
+def _report(payloads: dict, row: dict, details: bool = False) -> Optional[Report]:
     p = payloads.get(row["file"])
-    return p.get("report") if p else None
+    if not p:
+        return None
+    return Report.from_dict((p.get("details") if details else None) or p.get("report") or {})
 
 
-def _details(payloads: dict, row: dict) -> Optional[dict]:
-    p = payloads.get(row["file"])
-    return (p.get("details") or p.get("report")) if p else None
+def _stages(payloads: dict, row: dict, wanted: Any, details: bool = False) -> list[StageResult]:
+    rep = _report(payloads, row, details)
+    return [st for st in rep.stages if st.number in wanted] if rep else []
 
 
 def case_stats(rows: Sequence[dict], payloads: dict, columns: Sequence[Any]) -> list[dict]:
-    wanted = {s.number: s for s in columns}
+    wanted = {s.number for s in columns}
+    order = {(s.number, c.name): i for s in columns for i, c in enumerate(s.cases)}
     stats: dict[tuple[int, str], dict] = {}
-    order: dict[tuple[int, str], int] = {}
-    for s in columns:
-        for i, c in enumerate(s.cases):
-            order[(s.number, c.name)] = i
     for row in rows:
-        rep = _report(payloads, row)
-        if not rep:
-            continue
-        for st in rep.get("stages", []):
-            n = st.get("number")
-            if n not in wanted:
-                continue
-            for c in st.get("cases", []):
-                key = (n, c.get("name", "?"))
-                d = stats.setdefault(key, {"stage": n, "slug": st.get("slug", ""), "title": st.get("title", ""),
-                                           "case": key[1], "hidden": bool(c.get("hidden")),
-                                           "attempted": 0, "passed": 0, "points": c.get("max_score")})
+        for st in _stages(payloads, row, wanted):
+            for c in st.cases:
+                d = stats.setdefault((st.number, c.name), {
+                    "stage": st.number, "slug": st.slug, "title": st.title, "case": c.name, "hidden": c.hidden,
+                    "attempted": 0, "passed": 0, "points": c.max_score})
                 d["attempted"] += 1
-                d["passed"] += c.get("status") == "passed"
+                d["passed"] += c.status == Status.PASSED
     out = list(stats.values())
     for d in out:
         d["rate"] = d["passed"] / d["attempted"] if d["attempted"] else 0.0
@@ -133,26 +126,25 @@ def case_stats(rows: Sequence[dict], payloads: dict, columns: Sequence[Any]) -> 
     return out
 
 
+def _failures(stages: list[StageResult]) -> list[tuple[str, str]]:
+    """(message, where) of each stage error and failed case."""
+    items = []
+    for st in stages:
+        where = f"{st.number} {st.slug}"
+        if st.status == Status.ERROR and st.message:
+            items.append((st.message, where))
+            continue  # its cases only echo it ("not run: ...")
+        items += [(c.message, f"{where} / {c.name}") for c in st.cases if c.status != Status.PASSED and c.message]
+    return items
+
+
 def failure_stats(rows: Sequence[dict], payloads: dict, columns: Sequence[Any], limit: int = 15) -> list[dict]:
     """The most frequent failure messages (stage errors and failed cases), by students hit."""
     wanted = {s.number for s in columns}
     groups: dict[str, dict] = {}
     for row in rows:
-        rep = _report(payloads, row)
-        seen: set[str] = set()
-        items: list[tuple[str, str]] = []
-        if rep:
-            for st in rep.get("stages", []):
-                if st.get("number") not in wanted:
-                    continue
-                where = f"{st.get('number')} {st.get('slug', '')}"
-                if st.get("status") == "error" and st.get("message"):
-                    items.append((st["message"], where))
-                    continue  # its cases only echo it ("not run: ...")
-                for c in st.get("cases", []):
-                    if c.get("status") != "passed" and c.get("message"):
-                        items.append((c["message"], f"{where} / {c.get('name')}"))
-        elif row.get("status") == "error" and row.get("reason"):
+        items = _failures(_stages(payloads, row, wanted))
+        if not payloads.get(row["file"]) and row.get("status") == "error" and row.get("reason"):
             items.append((row["reason"], "-"))
         for msg, where in items:
             key = normalize_message(msg)
@@ -160,9 +152,7 @@ def failure_stats(rows: Sequence[dict], payloads: dict, columns: Sequence[Any], 
                                         "where": {}, "variants": set()})
             g["variants"].add(msg)
             g["where"][where] = g["where"].get(where, 0) + 1
-            if key not in seen:
-                g["students"].add(row["file"])
-                seen.add(key)
+            g["students"].add(row["file"])
     out = []
     for g in groups.values():
         where = sorted(g["where"].items(), key=lambda kv: -kv[1])
@@ -176,32 +166,19 @@ def hint_stats(rows: Sequence[dict], payloads: dict, columns: Sequence[Any], lim
     """Hints shown on failed cases, by students who got them; known mistakes first.
 
     A hint is grouped per stage (the same advice on several cases counts a student once);
-    the known mistake's name comes from the case details the engine records."""
+    the known mistake's name is the one the engine recorded on the case."""
     wanted = {s.number for s in columns}
     groups: dict[tuple, dict] = {}
     for row in rows:
-        rep = _details(payloads, row)
-        if not rep:
-            continue
-        for st in rep.get("stages", []):
-            if st.get("number") not in wanted:
-                continue
-            for c in st.get("cases", []):
-                hint = c.get("hint")
-                if c.get("status") == "passed" or not hint:
+        for st in _stages(payloads, row, wanted, details=True):
+            for c in st.cases:
+                if c.status == Status.PASSED or not c.hint:
                     continue
-                mistake = c.get("mistake")
-                if mistake is None and isinstance(c.get("details"), dict):
-                    mistake = c["details"].get("mistake")
-                if isinstance(mistake, dict):
-                    mistake = mistake.get("name")
-                key = (st.get("number"), str(hint))
-                g = groups.setdefault(key, {"stage": st.get("number"), "slug": st.get("slug", ""),
-                                            "cases": [], "hint": str(hint), "mistake": None,
-                                            "students": set()})
-                g["mistake"] = g["mistake"] or mistake
-                if c.get("name") not in g["cases"]:
-                    g["cases"].append(c.get("name"))
+                g = groups.setdefault((st.number, c.hint), {"stage": st.number, "slug": st.slug, "cases": [],
+                                                            "hint": c.hint, "mistake": None, "students": set()})
+                g["mistake"] = g["mistake"] or c.mistake
+                if c.name not in g["cases"]:
+                    g["cases"].append(c.name)
                 g["students"].add(row["file"])
     out = [{**{k: v for k, v in g.items() if k != "students"}, "count": len(g["students"])}
            for g in groups.values()]
@@ -217,11 +194,13 @@ def slowest(rows: Sequence[dict], limit: int = 10) -> list[dict]:
             for r in timed[:limit]]
 
 
-def build_context(rows: Sequence[dict], payloads: dict, columns: Sequence[Any], *, lang: str, seed: int,
-                  course: Any = None, interrupted: bool = False) -> dict:
+def _title(spec: Any, lang: str) -> str:
+    return spec.title.get(lang) if hasattr(spec.title, "get") else str(spec.title)
+
+
+def _histograms(graded_rows: list[dict], columns: Sequence[Any], max_total: float, lang: str) -> list[dict]:
+    """The total's distribution (in % of the maximum), then each stage's."""
     t = words(lang, "overview")
-    graded_rows = [r for r in rows if _report(payloads, r)]
-    max_total = rows[0]["max"] if rows else sum(sum(c.points for c in s.cases) for s in columns)
     totals = [float(r["total"]) for r in graded_rows]
     hists = []
     if graded_rows and max_total:
@@ -232,24 +211,37 @@ def build_context(rows: Sequence[dict], payloads: dict, columns: Sequence[Any], 
     for s in columns:
         smax = sum(c.points for c in s.cases)
         scores = [float(r["scores"][s.number]) for r in graded_rows if r["scores"].get(s.number) is not None]
-        title = s.title.get(lang) if hasattr(s.title, "get") else str(s.title)
-        hists.append({"title": f"{s.number} · {title}", "max": smax, "n": len(scores),
+        hists.append({"title": f"{s.number} · {_title(s, lang)}", "max": smax, "n": len(scores),
                       "missing": len(graded_rows) - len(scores),
-                      "svg": svg_histogram(bins_for(scores, smax), title, lang), "id": f"hist-{s.slug}"})
-    stage_titles = {s.number: (s.title.get(lang) if hasattr(s.title, "get") else str(s.title)) for s in columns}
-    cases = case_stats(rows, payloads, columns)
+                      "svg": svg_histogram(bins_for(scores, smax), _title(s, lang), lang), "id": f"hist-{s.slug}"})
+    return hists
+
+
+def _center(totals: list[float]) -> dict:
+    if not totals:
+        return {"mean": None, "median": None}
+    return {"mean": statistics.fmean(totals), "median": statistics.median(totals)}
+
+
+def build_context(rows: Sequence[dict], payloads: dict, columns: Sequence[Any], *, lang: str, seed: int,
+                  course: Any = None, interrupted: bool = False) -> dict:
+    graded_rows = [r for r in rows if payloads.get(r["file"])]
+    max_total = rows[0]["max"] if rows else sum(sum(c.points for c in s.cases) for s in columns)
+    totals = [float(r["total"]) for r in graded_rows]
+    stage_titles = {s.number: _title(s, lang) for s in columns}
+    cases = case_stats(rows, payloads, columns)  # each with its stage's title
     for c in cases:
         c["stage_title"] = stage_titles.get(c["stage"], c["slug"])
-    counts = {k: sum(r["status"] == k for r in rows) for k in ("graded", "error", "not graded")}
     return {
-        "t": t, "lang": lang, "html_lang": "zh-CN" if lang == "zh" else "en",
-        "seed": seed, "course": Path(course.root).name if course is not None and hasattr(course, "root") else "",
+        "t": words(lang, "overview"), "lang": lang, "html_lang": "zh-CN" if lang == "zh" else "en",
+        "seed": seed, "course": Path(course.root).name if hasattr(course, "root") else "",
         "generated": _dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M"),
-        "interrupted": interrupted, "n": len(rows), "counts": counts,
-        "mean": statistics.fmean(totals) if totals else None,
-        "median": statistics.median(totals) if totals else None, "max_total": max_total,
-        "hists": hists, "cases": cases, "failures": failure_stats(rows, payloads, columns),
-        "hints": hint_stats(rows, payloads, columns), "slowest": slowest(rows),
+        "interrupted": interrupted, "n": len(rows),
+        "counts": {k: sum(r["status"] == k for r in rows) for k in ("graded", "error", "not graded")},
+        **_center(totals), "max_total": max_total,
+        "hists": _histograms(graded_rows, columns, max_total, lang), "cases": cases,
+        "failures": failure_stats(rows, payloads, columns), "hints": hint_stats(rows, payloads, columns),
+        "slowest": slowest(rows),
         "columns": [{"number": s.number, "slug": s.slug, "title": stage_titles[s.number],
                      "max": sum(c.points for c in s.cases)} for s in columns],
         "rows": rows, "fmt": _fmt,

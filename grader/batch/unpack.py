@@ -16,6 +16,7 @@ import stat
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from typing import Optional
 
 __all__ = ["UnpackError", "Limits", "safe_unzip", "find_submission_root", "is_junk"]
 
@@ -107,7 +108,27 @@ def safe_unzip(zip_path: Path, dest: Path, limits: Limits = DEFAULT_LIMITS) -> P
     return unwrap_single_folder(dest)
 
 
-def _extract(zf: zipfile.ZipFile, dest: Path, limits: Limits) -> None:
+def _check_member(info: zipfile.ZipInfo, name: str, limits: Limits) -> None:
+    """Refuse a link, a device, an encrypted or a too large member."""
+    mode = info.external_attr >> 16
+    if info.create_system == 3 and mode:  # unix attributes are present
+        if stat.S_ISLNK(mode):
+            raise UnpackError(f"member {name!r} is a symbolic link")
+        if stat.S_IFMT(mode) not in (0, stat.S_IFREG, stat.S_IFDIR):
+            raise UnpackError(f"member {name!r} is not a regular file")
+    if info.flag_bits & 0x1:
+        raise UnpackError(f"member {name!r} is encrypted")
+    if info.file_size > limits.max_file_bytes:
+        raise UnpackError(f"member {name!r} is too large when unpacked "
+                          f"({_human(info.file_size)} > {_human(limits.max_file_bytes)})")
+
+
+def _too_much(limits: Limits) -> UnpackError:
+    return UnpackError(f"content too large when unpacked (more than {_human(limits.max_total_bytes)})")
+
+
+def _plan(zf: zipfile.ZipFile, limits: Limits) -> list[tuple[zipfile.ZipInfo, tuple[str, ...]]]:
+    """The members to unpack, each checked, with their safe path parts."""
     infos = zf.infolist()
     if len(infos) > limits.max_members:
         raise UnpackError(f"too many members ({len(infos)} > {limits.max_members})")
@@ -118,26 +139,36 @@ def _extract(zf: zipfile.ZipFile, dest: Path, limits: Limits) -> None:
         parts = _safe_parts(name)
         if not parts or is_junk("/".join(parts)):
             continue
-        mode = info.external_attr >> 16
-        if info.create_system == 3 and mode:  # unix attributes are present
-            if stat.S_ISLNK(mode):
-                raise UnpackError(f"member {name!r} is a symbolic link")
-            if stat.S_IFMT(mode) not in (0, stat.S_IFREG, stat.S_IFDIR):
-                raise UnpackError(f"member {name!r} is not a regular file")
-        if info.flag_bits & 0x1:
-            raise UnpackError(f"member {name!r} is encrypted")
-        if info.file_size > limits.max_file_bytes:
-            raise UnpackError(f"member {name!r} is too large when unpacked "
-                              f"({_human(info.file_size)} > {_human(limits.max_file_bytes)})")
+        _check_member(info, name, limits)
         declared += info.file_size
         if declared > limits.max_total_bytes:
-            raise UnpackError(f"content too large when unpacked "
-                              f"(more than {_human(limits.max_total_bytes)})")
+            raise _too_much(limits)
         plan.append((info, parts))
+    return plan
 
+
+def _copy(zf: zipfile.ZipFile, info: zipfile.ZipInfo, target: Path, limits: Limits, total: int) -> int:
+    """Inflate one member into `target`, counting what is really inflated (sizes in the
+    header can lie); the new total."""
+    written = 0
+    with zf.open(info) as src, open(target, "xb") as out:
+        for chunk in iter(lambda: src.read(1 << 16), b""):
+            written += len(chunk)
+            total += len(chunk)
+            if written > limits.max_file_bytes:
+                raise UnpackError(f"member {info.filename!r} is too large when unpacked "
+                                  f"(> {_human(limits.max_file_bytes)})")
+            if total > limits.max_total_bytes:
+                raise _too_much(limits)
+            out.write(chunk)
+    os.chmod(target, 0o644)
+    return total
+
+
+def _extract(zf: zipfile.ZipFile, dest: Path, limits: Limits) -> None:
     root = dest.resolve()
     total = 0
-    for info, parts in plan:
+    for info, parts in _plan(zf, limits):
         target = dest.joinpath(*parts)
         # Belt and braces: the resolved parent must stay inside dest.
         if not str(target.parent.resolve()).startswith(str(root)):
@@ -150,23 +181,7 @@ def _extract(zf: zipfile.ZipFile, dest: Path, limits: Limits) -> None:
         target.parent.mkdir(parents=True, exist_ok=True)
         if target.exists() or target.is_symlink():
             raise UnpackError(f"member {info.filename!r} appears twice")
-        written = 0
-        # Sizes in the header can lie: count what is really inflated.
-        with zf.open(info) as src, open(target, "xb") as out:
-            while True:
-                chunk = src.read(1 << 16)
-                if not chunk:
-                    break
-                written += len(chunk)
-                total += len(chunk)
-                if written > limits.max_file_bytes:
-                    raise UnpackError(f"member {info.filename!r} is too large when unpacked "
-                                      f"(> {_human(limits.max_file_bytes)})")
-                if total > limits.max_total_bytes:
-                    raise UnpackError(f"content too large when unpacked "
-                                      f"(more than {_human(limits.max_total_bytes)})")
-                out.write(chunk)
-        os.chmod(target, 0o644)
+        total = _copy(zf, info, target, limits, total)
 
 
 def _entries(folder: Path) -> list[Path]:
@@ -184,6 +199,14 @@ def unwrap_single_folder(folder: Path) -> Path:
     return folder
 
 
+def _only_subfolder(folder: Path) -> Optional[Path]:
+    """The one sub-folder of a folder that holds no Python file, else None."""
+    entries = _entries(folder)
+    subdirs = [p for p in entries if p.is_dir() and not p.is_symlink() and not p.name.startswith(".")]
+    has_py = any(p.is_file() and p.suffix == ".py" for p in entries)
+    return subdirs[0] if len(subdirs) == 1 and not has_py else None
+
+
 def find_submission_root(folder: Path, stage_files: set[str] | frozenset[str] = frozenset()) -> Path:
     """The folder to grade inside a student's folder.
 
@@ -194,11 +217,8 @@ def find_submission_root(folder: Path, stage_files: set[str] | frozenset[str] = 
     for _ in range(5):
         if stage_files and any((cur / f).exists() or (cur / f).is_symlink() for f in stage_files):
             return cur
-        subdirs = [p for p in _entries(cur) if p.is_dir() and not p.is_symlink()
-                   and not p.name.startswith(".")]
-        files = [p for p in _entries(cur) if p.is_file() and p.suffix == ".py"]
-        if len(subdirs) == 1 and not files:
-            cur = subdirs[0]
-            continue
-        break
+        sub = _only_subfolder(cur)
+        if sub is None:
+            break
+        cur = sub
     return folder if stage_files else cur
