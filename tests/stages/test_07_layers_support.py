@@ -19,7 +19,7 @@ import yaml
 
 from conftest import load_module
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 SUPPORT = ROOT / "stages" / "support" / "layers.py"
 
 

@@ -16,7 +16,7 @@ import yaml
 
 from conftest import load_module
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 _load = load_module

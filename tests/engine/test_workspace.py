@@ -9,7 +9,7 @@ import yaml
 from grader.cli import main
 from grader.course import load_course
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "student_template"
 SUPPORT = ROOT / "stages" / "support"
 WORKFLOW = Path(".github/workflows/classroom.yml")
