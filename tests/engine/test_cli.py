@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
 
-from conftest import REFERENCE, ROOT, make_submission
+from conftest import REFERENCE, make_submission
 from helpers import MET, body
 from test_spec import _course_with
 

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import hashlib
-import shutil
+import json
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from conftest import REFERENCE, ROOT, case, failed, grade_stage, make_course, make_submission
+from conftest import REFERENCE, case, failed, grade_stage, make_course, make_submission
 from grader.engine import Grader
 from helpers import MET, body
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from reports import make_report, render_markdown
+from reports import case, make_report, render_markdown
 
 
 def test_markdown_table_and_failures():
