@@ -151,12 +151,12 @@ class Grader:
         outcome = self.sandbox.run(self._job(spec, self.course.reference, draws, trusted=True))
         imp = outcome.imported or {}
         if imp.get("error") or outcome.imported is None:
-            why = (imp.get("error") or {}).get("message") or outcome.runner_error or outcome.killed or "it did not run"
+            why = (imp.get("error") or {}).get("message") or outcome.runner_error or outcome.killed or t(self.lang, "did_not_run")
             return Expected(draws, {}, error=t(self.lang, "reference_failed", case="(import)", why=why))
         for d in draws:
             rec = outcome.cases.get(d.key)
             if rec is None or "error" in rec:
-                why = (rec or {}).get("error", {}).get("message") or outcome.killed or "no result"
+                why = (rec or {}).get("error", {}).get("message") or outcome.killed or t(self.lang, "no_result")
                 return Expected(draws, {}, error=t(self.lang, "reference_failed", case=spec.cases[d.case_index].name,
                                                    why=why))
         return Expected(draws, outcome.cases)

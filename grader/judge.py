@@ -93,13 +93,13 @@ def stop_message(spec: StageSpec, outcome: Outcome, lang: str) -> tuple[Status, 
     if outcome.signal == signal.SIGXCPU:
         return Status.TIMEOUT, t(lang, "cpu", limit=spec.limits.time_s + 1)
     if outcome.signal == signal.SIGXFSZ:
-        return Status.ERROR, t(lang, "output", limit="the file size limit")
+        return Status.ERROR, t(lang, "output", limit=t(lang, "file_size_limit"))
     if outcome.signal is not None:
-        how = f"killed by signal {signal.Signals(outcome.signal).name}"
+        how = t(lang, "killed_by", signal=signal.Signals(outcome.signal).name)
     elif outcome.runner_error:
         how = outcome.runner_error.strip().splitlines()[-1]
     else:
-        how = f"exit code {outcome.exit_code}, e.g. os._exit()"
+        how = t(lang, "exit_code", code=outcome.exit_code)
     return Status.ERROR, t(lang, "crashed", how=how)
 
 

@@ -10,7 +10,7 @@ import json
 import signal
 import threading
 from pathlib import Path
-from typing import Any, Optional, Sequence, TextIO
+from typing import Any, Optional, Sequence
 
 from grader import __version__
 from grader.batch.cache import json_default
@@ -130,7 +130,7 @@ def _student_page(row: dict, payload: Optional[dict], lang: str) -> str:
 
 
 def write_outputs(out: Path, rows: Sequence[dict], payloads: dict, *, course: Any, columns: Sequence[Any],
-                  seed: int, lang: str, interrupted: bool, stream: Optional[TextIO] = None) -> None:
+                  seed: int, lang: str, interrupted: bool) -> None:
     """Write every output file; a second Ctrl-C is held off while they are written."""
     old = None
     if threading.current_thread() is threading.main_thread():

@@ -157,7 +157,7 @@ class BatchRun:
             rows = [self.rows_by_id.get(st.file_id) or self.make_row(st) for st in students]
             cache.save_state(self.out, self.seed, self.lang)
             write_outputs(self.out, rows, self.payloads, course=self.course, columns=self.columns, seed=self.seed,
-                          lang=self.lang, interrupted=self.interrupted, stream=stream if not quiet else None)
+                          lang=self.lang, interrupted=self.interrupted)
         return BatchResult(rows=rows, out_dir=self.out, interrupted=self.interrupted, graded=graded,
                            cached=len(self.from_cache), seed=self.seed, notes=notes)
 
@@ -201,39 +201,59 @@ def _select(course: Course, stages: Sequence[str]) -> list:
         raise ValueError(e.args[0]) from None
 
 
-def run_batch(class_dir: Path, out: Optional[Path] = None, *, stages: Sequence[str] = (),
-              jobs: Optional[int] = None, force: bool = False, seed: Optional[int] = None,
-              lang: str = "en", course_dir: Optional[Path] = None, fork_server: bool = True,
-              stream: Optional[TextIO] = None, quiet: bool = False,
-              student_timeout_s: Optional[float] = None,
-              grader_factory: Optional[Callable[..., Any]] = None) -> BatchResult:
-    """Grade every student of `class_dir`; write the outputs; return the rows.
+@dataclass
+class BatchOptions:
+    """run_batch's keyword arguments."""
 
-    Raises ValueError for a bad class folder or stage. KeyboardInterrupt is caught: what
-    finished is kept and written, the rest is listed as not graded (result.interrupted)."""
+    stages: Sequence[str] = ()
+    jobs: Optional[int] = None
+    force: bool = False
+    seed: Optional[int] = None
+    lang: str = "en"
+    course_dir: Optional[Path] = None
+    fork_server: bool = True
+    stream: Optional[TextIO] = None
+    quiet: bool = False
+    student_timeout_s: Optional[float] = None
+    grader_factory: Optional[Callable[..., Any]] = None
+
+
+def _new_run(class_dir: Path, out: Optional[Path], opts: BatchOptions) -> BatchRun:
     from grader.course import load_course
 
+    course = load_course(opts.course_dir)
+    out = Path(out) if out else _default_out(class_dir)
+    selected = _select(course, opts.stages)
+    (out / ".cache").mkdir(parents=True, exist_ok=True)
+    seed = opts.seed
+    if seed is None:
+        state = cache.load_state(out)
+        seed = state.get("seed") if isinstance(state.get("seed"), int) else random.randrange(1, 2**31)
+    return BatchRun(class_dir=class_dir, out=out, course=course, selected=selected,
+                    jobs=max(1, int(opts.jobs or os.cpu_count() or 1)), seed=seed, lang=opts.lang, force=opts.force,
+                    fork_server=opts.fork_server, student_timeout_s=opts.student_timeout_s or 0.0,
+                    grader_factory=opts.grader_factory or make_grader)
+
+
+def run_batch(class_dir: Path, out: Optional[Path] = None, **options: Any) -> BatchResult:
+    """Grade every student of `class_dir`; write the outputs; return the rows.
+
+    Keyword arguments: those of BatchOptions (stages, jobs, force, seed, lang, course_dir,
+    fork_server, stream, quiet, student_timeout_s, grader_factory).
+    Raises ValueError for a bad class folder or stage. KeyboardInterrupt is caught: what
+    finished is kept and written, the rest is listed as not graded (result.interrupted)."""
+    opts = BatchOptions(**options)
     t0 = time.monotonic()
     class_dir = Path(class_dir)
     is_zip = class_dir.is_file() and class_dir.suffix.lower() == ".zip"  # an LMS's "download all"
     if not is_zip and not class_dir.is_dir():
         raise ValueError(f"{class_dir}: not a folder (or a .zip of the class)")
-    course = load_course(course_dir)
-    out = Path(out) if out else _default_out(class_dir)
-    selected = _select(course, stages)
-    (out / ".cache").mkdir(parents=True, exist_ok=True)
-    state = cache.load_state(out)
-    if seed is None:
-        seed = state.get("seed") if isinstance(state.get("seed"), int) else random.randrange(1, 2**31)
-    run = BatchRun(class_dir=class_dir, out=out, course=course, selected=selected,
-                   jobs=max(1, int(jobs or os.cpu_count() or 1)), seed=seed, lang=lang, force=force,
-                   fork_server=fork_server, student_timeout_s=student_timeout_s or 0.0,
-                   grader_factory=grader_factory or make_grader)
-    env_key = cache.environment_key(course.root, seed, run.stage_numbers, lang)
+    run = _new_run(class_dir, out, opts)
+    env_key = cache.environment_key(run.course.root, run.seed, run.stage_numbers, run.lang)
     with tempfile.TemporaryDirectory(prefix="grade-class-") as class_tmp:
         if is_zip:
             run.class_dir = _unzip_class(class_dir, Path(class_tmp) / "class")
-        result = run.run(stream if stream is not None else sys.stderr, quiet, env_key)
+        result = run.run(opts.stream if opts.stream is not None else sys.stderr, opts.quiet, env_key)
     result.wall_s = time.monotonic() - t0
     return result
 
