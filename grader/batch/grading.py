@@ -9,13 +9,30 @@ import threading
 import time
 import traceback
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Optional, Sequence
+from typing import Any, Callable, Optional, Protocol, Sequence
 
 from grader.batch.discover import Student
-from grader.batch.rows import reason
+from grader.batch.rows import Reason, reason
 
-if TYPE_CHECKING:
-    from grader.batch.run import BatchRun
+
+class BatchRun(Protocol):
+    """What grading reads of a batch run (grader.batch.run.BatchRun), and where results go."""
+
+    seed: int
+    lang: str
+    course: Any
+    jobs: int
+    fork_server: bool
+    forbidden: list[Path]
+    student_timeout_s: float
+    progress: Any
+    grader_factory: Callable[..., Any]
+
+    @property
+    def stage_numbers(self) -> Optional[list[int]]: ...
+
+    def finish(self, st: Student, payload: Optional[dict] = None, crash: Optional[Reason] = None,
+               cached: bool = False) -> None: ...
 
 
 def make_grader(seed: int, lang: str, course: Any, jobs: int, fork_server: bool,
@@ -65,7 +82,7 @@ class _Pool:
     """Worker threads around one grader; more threads than sandbox workers keep the workers
     busy while a thread does its bookkeeping (Grader.grade is thread-safe)."""
 
-    def __init__(self, grader: Any, run: "BatchRun", todo: list[Student]):
+    def __init__(self, grader: Any, run: BatchRun, todo: list[Student]):
         self.grader, self.todo = grader, todo
         self.jobs: "queue.Queue[Optional[Student]]" = queue.Queue()
         self.results: "queue.Queue" = queue.Queue()
@@ -101,7 +118,7 @@ class _Pool:
             closer.join(timeout=60 if clean else 10)
 
 
-def _start(run: "BatchRun", todo: list[Student]) -> Optional[Any]:
+def _start(run: BatchRun, todo: list[Student]) -> Optional[Any]:
     """The grader entered, or None when it cannot start (every student then gets a row)."""
     try:
         grader = run.grader_factory(run.seed, run.lang, run.course, min(run.jobs, len(todo)), run.fork_server,
@@ -115,7 +132,7 @@ def _start(run: "BatchRun", todo: list[Student]) -> Optional[Any]:
         return None
 
 
-def grade_all(run: "BatchRun", todo: list[Student]) -> int:
+def grade_all(run: BatchRun, todo: list[Student]) -> int:
     """Grade `todo`; each student's result goes to run.finish. The number graded."""
     grader = _start(run, todo)
     if grader is None:
@@ -150,7 +167,7 @@ def grade_all(run: "BatchRun", todo: list[Student]) -> int:
     return graded
 
 
-def _time_out(run: "BatchRun", pool: _Pool, started: dict[str, float], pending: set[str]) -> None:
+def _time_out(run: BatchRun, pool: _Pool, started: dict[str, float], pending: set[str]) -> None:
     """Students over their time limit: an error row each, and a fresh thread for the stuck one's slot."""
     run.progress.tick()
     now = time.monotonic()
