@@ -15,7 +15,7 @@ from typing import Optional, Sequence
 
 from grader import __version__
 from grader.errors import SpecError, UsageError
-from grader.messages import LANGS
+from grader.messages import LANGS, t
 from grader.verdict import Report
 
 # The subcommands: name -> the module that adds it (register(subparsers), func=run(args) -> int);
@@ -65,7 +65,7 @@ def run_grade(args: argparse.Namespace) -> int:
 
     submission = Path(args.submission)
     if not submission.is_dir():
-        raise UsageError(f"{submission}: no such folder (give the folder that holds your .py files)")
+        raise UsageError(t(args.lang, "cli.no_folder", path=submission))
     # One fork server when one stage is graded (reference and student runs take turns: less
     # contention for the CPU while everything starts), two otherwise.
     sandbox = Sandbox(workers=1 if args.stage and len(args.stage) == 1 else 2)
@@ -79,7 +79,7 @@ def run_grade(args: argparse.Namespace) -> int:
             raise UsageError(exc.args[0]) from None
         if not specs:
             files = ", ".join(sorted({s.file for s in grader.course.stages}))
-            raise UsageError(f"{submission}: no stage file found (expected one of: {files}); use --stage to choose")
+            raise UsageError(t(args.lang, "cli.no_stage_file", path=submission, files=files))
         report = grader.grade(submission, [s.slug for s in specs])
     emit(report, args)
     return 0 if report.full_marks else 1

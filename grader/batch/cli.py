@@ -9,7 +9,7 @@ from typing import Any, Optional, Sequence
 
 from grader.batch.rows import STATUS_ERROR, STATUS_NOT_GRADED
 from grader.batch.run import run_batch
-from grader.messages import LANGS
+from grader.messages import LANGS, t
 from grader.spec import SpecError
 
 DESCRIPTION = ("Grade a whole class: every sub-folder or .zip file of CLASS_DIR is one student's "
@@ -48,17 +48,15 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     return p
 
 
-def _summary(res: Any) -> None:
-    n = len(res.rows)
-    errs = sum(r["status"] == STATUS_ERROR for r in res.rows)
-    ng = sum(r["status"] == STATUS_NOT_GRADED for r in res.rows)
-    print(f"{n} students: {res.graded} graded now, {res.cached} unchanged (cached); {errs} with errors, "
-          f"{ng} not graded; seed {res.seed} (reused by the next run here); {res.wall_s:.1f} s", file=sys.stderr)
-    print(f"gradebook: {res.out_dir / 'gradebook.csv'}", file=sys.stderr)
-    print(f"overview:  {res.out_dir / 'index.html'}", file=sys.stderr)
+def _summary(res: Any, lang: str) -> None:
+    lines = [t(lang, "batch.summary", n=len(res.rows), graded=res.graded, cached=res.cached,
+               errors=sum(r["status"] == STATUS_ERROR for r in res.rows),
+               not_graded=sum(r["status"] == STATUS_NOT_GRADED for r in res.rows), seed=res.seed, wall=res.wall_s),
+             t(lang, "batch.gradebook_at", path=res.out_dir / "gradebook.csv"),
+             t(lang, "batch.overview_at", path=res.out_dir / "index.html")]
     if res.interrupted:
-        print("interrupted: students not graded are listed as such; run again to finish "
-              "(finished students are cached)", file=sys.stderr)
+        lines.append(t(lang, "batch.interrupted_note"))
+    print("\n".join(lines), file=sys.stderr)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -77,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         return 130
     if not quiet:
-        _summary(res)
+        _summary(res, args.lang)
     return 130 if res.interrupted else 0
 
 

@@ -238,7 +238,7 @@ def run(args: argparse.Namespace) -> int:
         course = load_course(args.course)
         specs = select_stages(course, path, args.stages)
     except Exception as exc:  # a broken course or an unknown stage: still write a result
-        message = f"grade could not start: {exc}"
+        message = t(args.lang, "platform.could_not_start", why=exc)
         if args.needs_torch:
             print("false")
             print(message, file=sys.stderr)
@@ -252,7 +252,7 @@ def run(args: argparse.Namespace) -> int:
         report = grade_report(path, course.root, specs, seed=args.seed, lang=args.lang)
     except Exception as exc:
         traceback.print_exc()
-        return _finish_error(f"grading failed: {type(exc).__name__}: {exc}", specs, args, output,
+        return _finish_error(t(args.lang, "platform.grading_failed", why=f"{type(exc).__name__}: {exc}"), specs, args, output,
                              summary, sub_label)
     result = classroom_result(report, specs, per=args.per, lang=args.lang, sub_label=sub_label)
     append_text(output, f"result={encode_result(result)}\n")
