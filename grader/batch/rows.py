@@ -10,6 +10,7 @@ from typing import Any, Optional
 
 from grader.messages import t
 from grader.safe_text import one_line
+from grader.verdict import Report, StageResult, Status
 
 STATUS_GRADED = "graded"
 STATUS_ERROR = "error"
@@ -36,37 +37,35 @@ def num(x: float) -> float | int:
     return int(x) if x == int(x) else x
 
 
-def summarize(report: dict, stage_max: dict[int, float], lang: str = "en") -> dict:
-    """Row fields from a report dict: per-stage scores, total, status and reason."""
+def summarize(report: Report, stage_max: dict[int, float], lang: str = "en") -> dict:
+    """Row fields from a report: per-stage scores, total, status and reason."""
     scores: dict[int, Optional[float]] = {n: None for n in stage_max}
-    for st in report.get("stages", []):
-        if st.get("number") in scores or not stage_max:
-            scores[st.get("number")] = num(st.get("score", 0) or 0)
-    errors = _errors(report.get("stages", []), lang)
-    if not report.get("stages"):
+    for st in report.stages:
+        if st.number in scores or not stage_max:
+            scores[st.number] = num(st.score)
+    errors = _errors(report.stages, lang)
+    if not report.stages:
         status, why = STATUS_NOT_GRADED, t(lang, "batch.no_stage_files_short")
     elif errors:
         status, why = STATUS_ERROR, _group_errors(errors, lang)
     else:
         status, why = STATUS_GRADED, ""
     return {"scores": scores, "total": num(sum(v for v in scores.values() if v)), "status": status,
-            "reason": why,
-            "duration_s": round(sum(float(st.get("duration_s") or 0) for st in report.get("stages", [])), 3),
-            "run_s": round(sum(float(st.get("run_s") or 0) for st in report.get("stages", [])), 3)}
+            "reason": why, "duration_s": round(sum(st.duration_s for st in report.stages), 3),
+            "run_s": round(sum(st.run_s for st in report.stages), 3)}
 
 
-def _errors(stages: list[dict], lang: str) -> list[tuple[str, str]]:
+def _errors(stages: list[StageResult], lang: str) -> list[tuple[str, str]]:
     """(stage label, message) for each stage that errored or had a case time out."""
     errors = []
     for st in stages:
-        label = f"{st.get('number')} {st.get('slug', '')}".strip()
-        if st.get("status") == "error":
-            errors.append((label, one_line(st.get("message") or "error", 160)))
+        label = f"{st.number} {st.slug}".strip()
+        if st.status == Status.ERROR:
+            errors.append((label, one_line(st.message or "error", 160)))
             continue
-        timeout = next((c for c in st.get("cases", []) if c.get("status") == "timeout"), None)
+        timeout = next((c for c in st.cases if c.status == Status.TIMEOUT), None)
         if timeout is not None:
-            msg = timeout.get("message") or t(lang, "batch.case_timeout", name=timeout.get("name"))
-            errors.append((label, one_line(msg, 160)))
+            errors.append((label, one_line(timeout.message or t(lang, "batch.case_timeout", name=timeout.name), 160)))
     return errors
 
 

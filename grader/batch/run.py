@@ -23,6 +23,7 @@ from grader.batch.progress import Progress
 from grader.batch.rows import STATUS_ERROR, STATUS_NOT_GRADED, Reason, num, reason, summarize
 from grader.batch.unpack import Limits, UnpackError, safe_unzip
 from grader.course import Course
+from grader.verdict import Report
 
 # A whole class's archive: many students, each with their own (checked) zip inside.
 CLASS_ZIP_LIMITS = Limits(max_members=100_000, max_file_bytes=200 * 1024 * 1024, max_total_bytes=4 * 1024**3)
@@ -92,7 +93,8 @@ class BatchRun:
             for part in self.payloads[st.file_id].values():
                 if isinstance(part, dict):  # the student's own path, not a temporary copy
                     part["submission"] = str(st.source)
-            row.update(summarize(self.payloads[st.file_id]["report"], stage_max, self.lang), max=max_total)
+            report = Report.from_dict(self.payloads[st.file_id]["report"])
+            row.update(summarize(report, stage_max, self.lang), max=max_total)
             if row["status"] == STATUS_NOT_GRADED:
                 files = ", ".join(sorted({s.file for s in self.selected or self.course.stages}))
                 row["reason"] = reason("batch.no_stage_files", files=files).text(self.lang)

@@ -33,6 +33,7 @@ from grader.course import load_course  # noqa: E402
 from grader.batch.gradebook import csv_text  # noqa: E402
 from grader.batch.overview import bins_for, case_stats, render_overview, svg_histogram  # noqa: E402
 from grader.batch.unpack import Limits, UnpackError, find_submission_root, safe_unzip  # noqa: E402
+from grader.verdict import Report  # noqa: E402
 
 COURSE = load_course(None)
 REF = COURSE.reference
@@ -361,13 +362,13 @@ def _report(score_a=2.0, b_status="passed", stage_error=None):
 
 def test_summarize_rows():
     mx = {1: 2, 2: 3}
-    ok = summarize(_report(), mx)
+    ok = summarize(Report.from_dict(_report()), mx)
     assert ok["scores"] == {1: 2, 2: 3} and ok["total"] == 5 and ok["status"] == "graded" and ok["reason"] == ""
-    err = summarize(_report(score_a=1.0, stage_error="SyntaxError in two.py, line 3"), mx)
+    err = summarize(Report.from_dict(_report(score_a=1.0, stage_error="SyntaxError in two.py, line 3")), mx)
     assert err["status"] == "error" and err["total"] == 1 and "stage 2 two: SyntaxError" in err["reason"]
-    slow = summarize(_report(b_status="timeout"), mx)
+    slow = summarize(Report.from_dict(_report(b_status="timeout")), mx)
     assert slow["status"] == "error" and "time limit" in slow["reason"]
-    none = summarize({"stages": []}, mx)
+    none = summarize(Report.from_dict({"stages": []}), mx)
     assert none["status"] == "not graded" and none["scores"] == {1: None, 2: None}
 
 
@@ -396,7 +397,7 @@ def test_overview_from_hand_written_reports():
     payloads = {k: {"report": v, "details": v} for k, v in reports.items()}
     rows = []
     for k, v in reports.items():
-        r = {"id": k, "file": k, "max": 5, **summarize(v, {1: 2, 2: 3})}
+        r = {"id": k, "file": k, "max": 5, **summarize(Report.from_dict(v), {1: 2, 2: 3})}
         rows.append(r)
     rows.append({"id": "zip<b>", "file": "zipb", "max": 5, "scores": {1: None, 2: None}, "total": 0,
                  "status": "error", "reason": "unpack failed: member '../x' escapes", "duration_s": 0, "run_s": 0})
