@@ -360,7 +360,9 @@ class Grader:
         details = {**self._details(case, draw, rec, ref, outcome), **details}  # only failing draws get details
         if n_draws > 1:
             msg = t(lang, "draw", i=draw.repeat + 1, n=n_draws, msg=msg)
-        hint = hint or (case.hint.get(lang) if case.hint else None) or (spec.hint.get(lang) if spec.hint else None)
+        unstarted = "error" in rec and (rec["error"]["type"] == "NotImplementedError" or "missing_name" in details)
+        if not unstarted:  # hints only for what happened: an unstarted function is told so, nothing more
+            hint = hint or (case.hint.get(lang) if case.hint else None) or (spec.hint.get(lang) if spec.hint else None)
         return CaseResult(case.name, status, 0.0, float(case.points), case.hidden, msg, hint, details=details)
 
     def _split(self, case: Case, value: Any) -> tuple[Optional[dict], Optional[str]]:

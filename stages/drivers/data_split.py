@@ -49,11 +49,15 @@ def train_size(fn, dataset, train, s):
 
 
 def caller_unchanged(fn, dataset, train, s):
-    """True when the caller's list holds the same items in the same order after the call."""
+    """True when the caller's list holds the same items in the same order after the call.
+
+    Only the caller's list is looked at (what the function returns is other cases'
+    business), so this case fails for that reason alone and its hint is about it.
+    """
     data = _items(dataset)
     before = copy.deepcopy(data)
     random.seed(int(s))
-    _split(fn, data, train)
+    fn(data, float(train))
     return data == before
 
 
