@@ -264,3 +264,27 @@ def test_untouched_template_gets_not_implemented_and_no_hint(spec, lang):
         assert case["status"] == "error", case
         assert head in case["message"], case
         assert not case.get("hint"), case
+
+
+def test_a_missing_class_is_told_so_without_advice(sub):
+    text = (ROOT / "reference" / "early_stopping.py").read_text(encoding="utf-8")
+    stage = grade_stage(sub({"early_stopping.py": text.replace("EarlyStopping", "EarlyStop")}), "early-stopping")
+    assert COURSE.find("early-stopping").hint is not None        # a stage hint that must not show here
+    missing = [c for c in stage["cases"] if "does not define 'EarlyStopping'" in c["message"]]
+    assert len(missing) >= 5 and not any(c["hint"] for c in missing)
+
+
+def test_data_split_returning_nothing_is_not_told_it_changed_the_callers_list(sub):
+    text = (ROOT / "reference" / "data_split.py").read_text(encoding="utf-8")
+    text = text.replace("    return train_basket, dataset_copy\n", "    pass\n")
+    stage = grade_stage(sub({"data_split.py": text}), "data-split")
+    statuses = {c["name"]: c["status"] for c in stage["cases"]}
+    assert statuses["caller-unchanged"] == "passed"          # that case looks at the caller's list only
+    assert statuses["partition"] == statuses["seed-example"] == "error"
+
+
+def test_a_real_failure_still_gets_its_case_hint(sub):
+    text = (ROOT / "reference" / "data_split.py").read_text(encoding="utf-8")
+    stage = grade_stage(sub({"data_split.py": text.replace("list(dataset)", "dataset")}), "data-split")
+    unchanged = next(c for c in stage["cases"] if c["name"] == "caller-unchanged")
+    assert unchanged["status"] == "failed" and "copy the template makes" in unchanged["hint"]

@@ -162,7 +162,7 @@ def test_steepest_wrong_gradient_is_named(sub):
     stage = grade_stage(sub({SD: wrong}), "steepest-descent")
     # exact_step uses grad, and so does the path
     assert failed(stage) == ALL_SD
-    assert "derivative of 2*x1^2 is 4*x1" in case(stage, "grad-random")["hint"]
+    assert "loses the coefficient" in case(stage, "grad-random")["hint"]
 
 
 def test_steepest_hard_coded_seed_path_fails_hidden_paths(sub):
@@ -237,12 +237,12 @@ def test_tinynet_padding_zero_fails_everything_with_hint(sub):
     s = sub({NET: wrong})
     fwd = grade_stage(s, "tinynet-forward")
     assert failed(fwd) == ALL_FWD
-    assert all("padding 1" in h for h in _hints(fwd, ALL_FWD))
+    assert all("padding that keeps the size" in h for h in _hints(fwd, ALL_FWD))
     assert "MaxPool window 2x2" in case(fwd, "forward-batch-2-one-hot")["message"]
     assert failed(grade_stage(s, "tinynet-backward")) == ALL_BWD
     sgd = grade_stage(s, "tinynet-sgd")
     assert failed(sgd) == ALL_SGD
-    assert "padding 1" in case(sgd, "sgd-weight-decay")["hint"]
+    assert "padding that keeps the size" in case(sgd, "sgd-weight-decay")["hint"]
 
 
 def test_tinynet_first_padding_zero_gets_the_padding_hint(sub):
@@ -250,7 +250,7 @@ def test_tinynet_first_padding_zero_gets_the_padding_hint(sub):
     fwd = grade_stage(sub({NET: wrong}), "tinynet-forward")
     assert failed(fwd) == ALL_FWD
     assert "expects 48 input features per sample, got 12" in case(fwd, "forward-one-hot")["message"]
-    assert "padding 1" in case(fwd, "forward-one-hot")["hint"]
+    assert "padding that keeps the size" in case(fwd, "forward-one-hot")["hint"]
 
 
 def test_tinynet_second_pool_stride_one_fails_with_hint(sub):
@@ -258,11 +258,11 @@ def test_tinynet_second_pool_stride_one_fails_with_hint(sub):
     s = sub({NET: wrong})
     fwd = grade_stage(s, "tinynet-forward")
     assert failed(fwd) == ALL_FWD
-    assert all("stride 2" in h and "MaxPool" in h for h in _hints(fwd, ALL_FWD))
+    assert all("halve" in h and "MaxPool" in h for h in _hints(fwd, ALL_FWD))
     assert "got 108" in case(fwd, "forward-one-hot")["message"]
     bwd = grade_stage(s, "tinynet-backward")
     assert failed(bwd) == ALL_BWD
-    assert "stride 2" in case(bwd, "backward-one-hot")["hint"]
+    assert "halve" in case(bwd, "backward-one-hot")["hint"]
 
 
 def test_tinynet_outputs_swapped_is_named(sub):
@@ -326,7 +326,7 @@ def test_tinynet_seed_nine_argument_train_one_iter_loses_only_the_decay_cases(su
     assert "weight_decay" not in signature + code
     sgd = grade_stage(sub({NET: seed}), "tinynet-sgd")
     assert failed(sgd) == DECAY
-    assert all("weight_decay=0.0" in h for h in _hints(sgd, DECAY))
+    assert all("template's signature" in h for h in _hints(sgd, DECAY))
     assert "10 were given" in case(sgd, "sgd-weight-decay")["message"]
 
 
@@ -368,7 +368,7 @@ def test_idx_little_endian_headers_fail_with_hint(sub):
     wrong = _replace(variant(IDX, "'>iiii'", "'<iiii'", count=2), "'>ii'", "'<ii'", count=2)
     stage = grade_stage(sub({IDX: wrong}), "mnist-idx")
     assert failed(stage) == ALL_IDX
-    assert all("big-endian" in h and "'>iiii'" in h for h in _hints(stage, ALL_IDX))
+    assert all("big-endian" in h and "byte-order character" in h for h in _hints(stage, ALL_IDX))
 
 
 def test_idx_native_byte_order_fails_with_the_same_hint(sub):
@@ -421,7 +421,7 @@ def test_digits_argmax_wrong_axis_is_named(sub):
     wrong = variant(DIG, "p = np.argmax(out, axis=0)", "p = np.argmax(out, axis=1)")
     stage = grade_stage(sub({DIG: wrong}), "digits-forward")
     assert failed(stage) == {"labels-small", "labels-random", "labels-mnist-size"}
-    assert "axis 0" in case(stage, "labels-random")["hint"]
+    assert "each column" in case(stage, "labels-random")["hint"]
 
 
 @pytest.mark.parametrize("seed", [1, 2])

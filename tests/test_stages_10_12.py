@@ -138,7 +138,7 @@ def test_l2_missing_zero_grad_loses_the_training_case(sub):
     stage = grade_stage(sub({L2: wrong}), "l2-regularization")
     # gradients pile up from the second batch on; the loss still falls, so only the epoch is wrong
     assert failed(stage) == {"train-epoch"}
-    assert "optimizer.zero_grad()" in case(stage, "train-epoch")["hint"]
+    assert "clear them" in case(stage, "train-epoch")["hint"]
     assert "piled up" in case(stage, "train-epoch")["hint"]
 
 
@@ -227,7 +227,7 @@ def test_early_stopping_late_stop_loses_every_decision(sub):
     stage = grade_stage(sub({ES: wrong}), "early-stopping")
     # module-early-stop compares early_stop with the submission's own class: only its configuration counts
     assert failed(stage) == ALL_11 - {"module-early-stop"}
-    assert "counter is >= patience" in case(stage, "min-mode-fixed")["hint"]
+    assert "docstring at the top of early_stopping.py" in case(stage, "min-mode-fixed")["hint"]
 
 
 def test_early_stopping_seed_reset_loses_only_reset(sub):
@@ -244,7 +244,7 @@ def test_early_stopping_module_object_in_the_wrong_mode(sub):
                     "\nearly_stop = EarlyStopping(mode='min', patience=3)")
     stage = grade_stage(sub({ES: wrong}), "early-stopping")
     assert failed(stage) == {"module-early-stop"}
-    assert "mode='max', patience=3" in case(stage, "module-early-stop")["hint"]
+    assert "comment above it" in case(stage, "module-early-stop")["hint"]
 
 
 def test_early_stopping_state_dict_without_the_counter(sub):
@@ -288,8 +288,8 @@ def test_data_split_shuffle_keeps_the_partition_points(sub):
     stage = grade_stage(sub({DS: SHUFFLE_SPLIT}), "data-split")
     assert failed(stage) == {"seed-example", "seed-agreement"}
     for name in ("seed-example", "seed-agreement"):
-        assert "valid partition but not the seed's draw order" in case(stage, name)["message"]
-        assert "randrange(len(dataset_copy))" in case(stage, name)["hint"]
+        assert "valid partition but not the seeded draws" in case(stage, name)["message"]
+        assert "randrange" in case(stage, name)["hint"]
 
 
 def test_data_split_emptying_the_callers_list(sub):
