@@ -57,6 +57,11 @@ def torch_available() -> bool:
     return importlib.util.find_spec("torch") is not None
 
 
+def unstarted(rec: dict, details: dict) -> bool:
+    """The case met a function not written yet (NotImplementedError) or a name the file does not define."""
+    return rec.get("error", {}).get("type") == "NotImplementedError" or "missing_name" in details
+
+
 def missing_requirement(spec: StageSpec) -> Optional[str]:
     """The first module the stage requires that is not installed."""
     for name in spec.requires:
@@ -360,8 +365,9 @@ class Grader:
         details = {**self._details(case, draw, rec, ref, outcome), **details}  # only failing draws get details
         if n_draws > 1:
             msg = t(lang, "draw", i=draw.repeat + 1, n=n_draws, msg=msg)
-        unstarted = "error" in rec and (rec["error"]["type"] == "NotImplementedError" or "missing_name" in details)
-        if not unstarted:  # hints only for what happened: an unstarted function is told so, nothing more
+        if unstarted(rec, details):  # hints only for what happened: an unstarted function is told so, nothing more
+            hint = None
+        else:
             hint = hint or (case.hint.get(lang) if case.hint else None) or (spec.hint.get(lang) if spec.hint else None)
         return CaseResult(case.name, status, 0.0, float(case.points), case.hidden, msg, hint, details=details)
 
