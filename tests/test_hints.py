@@ -10,8 +10,9 @@ against it:
 - no solution line (whitespace ignored), nor the expression an assignment or a `return`
   of such a line computes, when it is longer than a trivial token (>= 12 characters) and
   not part of the template's code (`exact_step(x, p)` is the function's own name);
-- no run of 6 code tokens taken from a solution line (a recipe in other spacing or with
-  other names around it), unless the template's own code has that run too;
+- no run of 5 code tokens taken from a solution line (a recipe in other spacing, with
+  `self.` left out or other names around it) that names something longer than one letter
+  (`x + t * p` is the maths of the exercise), unless the template's code has that run too;
 - no numeric constant of the solution lines (sign ignored; 0 and 1 and numbers the
   template's code already holds are not the solution's);
 - no string constant of the solution lines (e.g. a struct format), unless the template's
@@ -40,7 +41,7 @@ from grader.messages import t
 
 COURSE = load_course(ROOT)
 MIN_LINE = 12
-NGRAM = 6
+NGRAM = 5
 TRIVIAL_NUMBERS = {0.0, 1.0}
 TOKEN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*|\d+(?:\.\d*)?(?:[eE][-+]?\d+)?|[^\sA-Za-z0-9_]")
 NUMBER_IN_TEXT = re.compile(r"(?<![\w.])\d+(?:\.\d+)?(?:[eE][-+]?\d+)?(?!\w|\.\d)")
@@ -97,8 +98,15 @@ def constants(lines: list[str]) -> tuple[set[float], set[str]]:
     return numbers, strings
 
 
+def code_tokens(text: str) -> list[str]:
+    """Identifiers, numbers and single symbols, with `self.` left out (a hint writes `a2`, the code `self.a2`)."""
+    return TOKEN.findall(re.sub(r"\bself\s*\.\s*", "", text))
+
+
 def ngrams(tokens: list[str], n: int = NGRAM) -> set[tuple[str, ...]]:
-    return {tuple(tokens[i:i + n]) for i in range(len(tokens) - n + 1)}
+    """Runs of n tokens that name something longer than one letter (`x + t * p` is maths, not code)."""
+    runs = {tuple(tokens[i:i + n]) for i in range(len(tokens) - n + 1)}
+    return {r for r in runs if any(len(tok) > 1 and (tok[0].isalpha() or tok[0] == "_") for tok in r)}
 
 
 @dataclass
@@ -126,8 +134,8 @@ def solution(file: str) -> Solution:
             text = compact(text)
             if len(text) >= MIN_LINE and not re.fullmatch(r"return\w+", text) and text not in given:
                 out.lines.append(text)
-    template_grams = set().union(*(ngrams(TOKEN.findall(x)) for x in tpl))
-    out.grams = set().union(*(ngrams(TOKEN.findall(x)) for x in new)) - template_grams
+    template_grams = set().union(*(ngrams(code_tokens(x)) for x in tpl))
+    out.grams = set().union(*(ngrams(code_tokens(x)) for x in new)) - template_grams
     numbers, strings = constants(new)
     given_numbers, given_strings = constants(tpl)
     out.numbers = numbers - given_numbers - TRIVIAL_NUMBERS
@@ -188,7 +196,7 @@ def problems(file: str, text: str) -> list[str]:
     """What of the solution of `file` this text gives away."""
     sol = solution(file)
     out = [f"holds the solution code {line!r}" for line in sol.lines if line in compact(text)]
-    grams = ngrams(TOKEN.findall(text)) & sol.grams
+    grams = ngrams(code_tokens(text)) & sol.grams
     out += [f"holds the solution's code tokens {' '.join(g)!r}" for g in sorted(grams)[:1]]
     for number in NUMBER_IN_TEXT.findall(text):
         if abs(float(number)) in sol.numbers:
@@ -220,6 +228,7 @@ def test_the_solution_of_a_file_is_what_the_template_leaves_out():
     ("l2_regularization.py", "每次: optimizer.zero_grad()、output = network(data)、loss = F.nll_loss(output, target)"),
     ("mnist_idx.py", "read the header with '>iiii'"),
     ("tinynet.py", "conv1 = Convolution(W, b, stride=1, pad=1)"),
+    ("digits_network.py", "Compute a1 = X.T, z2 = W1.a1 + b1, a2 = relu(z2) and take the argmax"),
 ])
 def test_the_checker_catches_answers(file, text):
     assert problems(file, text)
