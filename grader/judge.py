@@ -185,9 +185,17 @@ def _judge_draw(run: _Run, case: Case, draw: Draw, rec: dict, n_draws: int) -> O
         status = Status.FAILED
     if n_draws > 1:
         msg = t(lang, "draw", i=draw.repeat + 1, n=n_draws, msg=msg)
-    hint = hint or (case.hint.get(lang) if case.hint else None) or (spec.hint.get(lang) if spec.hint else None)
+    if unstarted(rec, missing):
+        hint = None  # hints only for what happened: an unstarted function gets "not implemented" alone
+    else:
+        hint = hint or (case.hint.get(lang) if case.hint else None) or (spec.hint.get(lang) if spec.hint else None)
     return CaseResult(case.name, status, 0.0, float(case.points), case.hidden, msg, hint,
                       details=_details(case, draw, rec, ref, run.outcome), mistake=mistake, missing_name=missing)
+
+
+def unstarted(rec: dict, missing_name: Optional[str]) -> bool:
+    """The student has not started this function: not implemented, or not defined at all."""
+    return rec.get("error", {}).get("type") == "NotImplementedError" or missing_name is not None
 
 
 def _error_words(spec: StageSpec, case: Case, err: dict, lang: str) -> tuple[str, Optional[str]]:

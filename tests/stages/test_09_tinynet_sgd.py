@@ -54,7 +54,7 @@ def test_tinynet_seed_nine_argument_train_one_iter_loses_only_the_decay_cases(su
     assert "weight_decay" not in signature + code
     sgd = grade_stage(sub({NET: seed}), "tinynet-sgd")
     assert failed(sgd) == DECAY
-    assert all("weight_decay=0.0" in h for h in hints_of(sgd, DECAY))
+    assert all("template's signature" in h for h in hints_of(sgd, DECAY))
     assert "10 were given" in case(sgd, "sgd-weight-decay")["message"]
 
 

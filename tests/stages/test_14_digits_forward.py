@@ -40,4 +40,4 @@ def test_digits_argmax_wrong_axis_is_named(sub):
     wrong = variant(DIG, "p = np.argmax(out, axis=0)", "p = np.argmax(out, axis=1)")
     stage = grade_stage(sub({DIG: wrong}), "digits-forward")
     assert failed(stage) == {"labels-small", "labels-random", "labels-mnist-size"}
-    assert "axis 0" in case(stage, "labels-random")["hint"]
+    assert "each column" in case(stage, "labels-random")["hint"]
