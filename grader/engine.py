@@ -27,6 +27,7 @@ import numpy as np
 from grader import checks
 from grader.course import PACKAGE_DIR, Course, bundled_course, load_course
 from grader.inputs import draw_inputs
+from grader.kit import read_frozen
 from grader.messages import size_text, t
 from grader.sandbox import OUTPUT_CAP, Job, Limits, Outcome, Sandbox, SandboxError
 from grader.spec import Case, StageSpec, check_of, resolve_tolerance
@@ -79,6 +80,8 @@ class Grader:
             self.sandbox.close()
             raise
         self.seed = int(seed) if seed is not None else secrets.randbelow(2**31)
+        if self.course.frozen is not None:  # a student kit: its public cases were drawn with its seed
+            self.seed = self.course.kit_seed
         self.lang = lang
         self._expected: dict[str, Future] = {}
         self._lock = threading.Lock()
@@ -178,6 +181,8 @@ class Grader:
 
     def _run_reference(self, spec: StageSpec) -> Expected:
         draws = self.draws(spec)
+        if self.course.frozen is not None:
+            return self._frozen_expected(spec, draws)
         outcome = self.sandbox.run(self._job(spec, self.course.reference, draws, trusted=True))
         imp = outcome.imported or {}
         if imp.get("error") or outcome.imported is None:
@@ -190,6 +195,16 @@ class Grader:
                 return Expected(draws, {}, error=t(self.lang, "reference_failed", case=spec.cases[d.case_index].name,
                                                    why=why))
         return Expected(draws, outcome.cases)
+
+    def _frozen_expected(self, spec: StageSpec, draws: list[Draw]) -> Expected:
+        """A student kit: the reference's records frozen at release, instead of running reference/."""
+        records = read_frozen(self.course.frozen, spec.slug)
+        missing = [d for d in draws if d.key not in records]
+        if missing:
+            why = f"{self.course.frozen.name}/{spec.slug}.jsonl has no record {missing[0].key}"
+            return Expected(draws, {}, error=t(self.lang, "reference_failed",
+                                               case=spec.cases[missing[0].case_index].name, why=why))
+        return Expected(draws, records)
 
     # -- one stage ----------------------------------------------------------------------------
 
@@ -397,7 +412,7 @@ class Grader:
             if len(case.outputs) > 1:
                 problem = t(lang, "in_output", name=output.name, msg=problem)
             for mistake in case.mistakes:
-                if mistake.value is None or (mistake.output or case.outputs[0].name) != output.name:
+                if mistake.error is not None or (mistake.output or case.outputs[0].name) != output.name:
                     continue
                 wrong = ref.get("mistakes", {}).get(mistake.name)
                 if wrong is not None and len(case.outputs) > 1 and mistake.output is None:

@@ -86,6 +86,19 @@ CATALOG: dict[str, tuple[str, str]] = {
                          "tell your instructor", "参考答案在用例 {case} 上出错({why});这是课程本身的问题,请告知教师"),
     "sandbox_failed": ("the grader could not run this stage: {why}", "评测器无法运行本关:{why}"),
     "stage_passed": ("all {n} cases passed", "全部 {n} 个用例通过"),
+    # courses and student kits (grader/course.py, grader/kit.py)
+    "no_course": ("no course found: give one with --course DIR (a course folder or a student kit), set "
+                  "GRADE_COURSE=DIR, or run inside a student kit (a folder with kit.json); the grader "
+                  "package itself ships no course",
+                  "没有找到课程:请用 --course DIR 指定(课程文件夹或学生包),或设置 GRADE_COURSE=DIR,"
+                  "或在学生包(含 kit.json 的文件夹)内运行;评测器本身不附带课程"),
+    "kit_note": ("Graded against the student kit {kit}: public cases only. The hidden cases run only "
+                 "when you submit, so this score is not your final grade.",
+                 "本次按学生包 {kit} 评测:只含公开用例。隐藏用例只在提交时运行,所以这个分数不是最终成绩。"),
+    "kit_not_bundle": ("{root} is a student kit (public cases only, no reference): build from the "
+                       "autograder bundle (the autograder/ folder written by `grade release`)",
+                       "{root} 是学生包(只有公开用例,没有参考答案):请使用自动评测包"
+                       "(`grade release` 写出的 autograder/ 文件夹)"),
     "stage_failed": ("{failed} of {n} cases did not pass", "{n} 个用例中有 {failed} 个未通过"),
 }
 
