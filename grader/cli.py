@@ -18,7 +18,7 @@ from grader import __version__
 from grader.errors import SpecError, UsageError
 
 # Modules that add subcommands: each has register(subparsers) and sets func=run(args) -> int.
-SUBCOMMAND_MODULES = ("grader.batch", "grader.workspace", "grader.formats.gradescope", "grader.formats.classroom")
+SUBCOMMAND_MODULES = ("grader.batch", "grader.workspace", "grader.release", "grader.formats.gradescope", "grader.formats.classroom")
 
 
 def add_common(parser: argparse.ArgumentParser) -> None:
@@ -52,18 +52,20 @@ def grade_parser() -> argparse.ArgumentParser:
 
 
 def run_grade(args: argparse.Namespace) -> int:
+    from grader.course import course_root
     from grader.sandbox import Sandbox
 
     submission = Path(args.submission)
     if not submission.is_dir():
         raise UsageError(f"{submission}: no such folder (give the folder that holds your .py files)")
+    course = course_root(args.course, near=submission)  # --course, $GRADE_COURSE, a kit around it, the checkout
     # One fork server when one stage is graded (reference and student runs take turns: less
     # contention for the CPU while everything starts), two otherwise.
     sandbox = Sandbox(workers=1 if args.stage and len(args.stage) == 1 else 2)
     sandbox.warm()  # the fork servers import numpy while this process imports the rest
     from grader.engine import Grader
 
-    with Grader(course=args.course, seed=args.seed, lang=args.lang, sandbox=sandbox) as grader:
+    with Grader(course=course, seed=args.seed, lang=args.lang, sandbox=sandbox) as grader:
         try:
             specs = grader.select(submission.resolve(), args.stage)
         except KeyError as exc:
@@ -163,4 +165,4 @@ def entry() -> None:
 
 
 def _subcommand_names() -> set[str]:
-    return {"stages", "batch", "init", "gradescope", "classroom"}
+    return {"stages", "batch", "init", "gradescope", "classroom", "release"}

@@ -27,7 +27,7 @@ import numpy as np
 from grader import checks
 from grader.course import PACKAGE_DIR, Course, bundled_course, load_course
 from grader.inputs import draw_inputs
-from grader.kit import read_frozen
+from grader.kit import kit_notes, read_frozen
 from grader.messages import size_text, t
 from grader.sandbox import OUTPUT_CAP, Job, Limits, Outcome, Sandbox, SandboxError
 from grader.spec import Case, StageSpec, check_of, resolve_tolerance
@@ -126,6 +126,7 @@ class Grader:
         futures = [self._runs.submit(self.grade_stage, sub, spec) for spec in specs]
         report = Report(submission=str(submission), course=str(self.course.root), seed=self.seed, lang=self.lang)
         report.stages = [f.result() for f in futures]
+        report.notes = kit_notes(self.course, self.lang)
         return report
 
     def grade_stage(self, submission: Path, spec: StageSpec) -> StageResult:
@@ -141,6 +142,10 @@ class Grader:
             if spec.slug not in self._expected:
                 self._expected[spec.slug] = self._refs.submit(self._run_reference, spec)
             return self._expected[spec.slug]
+
+    def expected(self, spec: StageSpec) -> Expected:
+        """The reference's records for this session's draws (`grade release` freezes them)."""
+        return self._expected_for(spec).result()
 
     def draws(self, spec: StageSpec) -> list[Draw]:
         """Every case's inputs for this session's seed (drawn once, shared by all runs)."""

@@ -13,6 +13,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from grader.messages import t
 from grader.child import Arrays, EncodeError, RecordWriter, decode, encode, read_records
 
 KIT_FORMAT = 1
@@ -52,6 +53,11 @@ def read_frozen(folder: Path, slug: str) -> dict[str, dict]:
         except (ValueError, KeyError, TypeError, IndexError, AttributeError):
             continue
     return out
+
+
+def kit_notes(course: Any, lang: str) -> list[str]:
+    """What a report graded against a student kit must say: hidden cases run only at submission."""
+    return [t(lang, "kit_note", kit=course.root)] if course.frozen is not None else []
 
 
 def write_kit_file(path: Path, course_name: str, seed: int, stages: list[dict]) -> None:

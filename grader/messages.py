@@ -99,6 +99,20 @@ CATALOG: dict[str, tuple[str, str]] = {
                        "autograder bundle (the autograder/ folder written by `grade release`)",
                        "{root} 是学生包(只有公开用例,没有参考答案):请使用自动评测包"
                        "(`grade release` 写出的 autograder/ 文件夹)"),
+    "kit_readme": (
+        "# Student kit\n\n"
+        "Your exercise files are in `student_template/`. Create your workspace and grade it:\n\n"
+        "    grade init my-work --course .\n"
+        "    grade my-work/              # inside this folder the kit is found by itself\n"
+        "    grade my-work/ --course PATH/TO/THIS/KIT   # from anywhere else\n\n"
+        "This kit holds the public cases only, with their expected values (`frozen/`). The hidden "
+        "cases run only when you submit; the score you see here is not your final grade.",
+        "# 学生包\n\n"
+        "练习文件在 `student_template/` 中。创建工作区并评测:\n\n"
+        "    grade init my-work --course .\n"
+        "    grade my-work/              # 在本文件夹内会自动找到学生包\n"
+        "    grade my-work/ --course 学生包路径   # 在其他位置时\n\n"
+        "本学生包只含公开用例及其期望值(`frozen/`)。隐藏用例只在提交时运行;这里看到的分数不是最终成绩。"),
     "stage_failed": ("{failed} of {n} cases did not pass", "{n} 个用例中有 {failed} 个未通过"),
 }
 

@@ -53,4 +53,5 @@ def render_text(report: dict, color: bool = False, verbose: bool = False) -> str
     lines.append("")
     lines.append(f"{w['total']}: {_fmt(report['score'])}/{_fmt(report['max_score'])}   "
                  f"{w['seed']}: {report['seed']}   ({w['reproduce']} --seed {report['seed']})")
+    lines += report.get("notes") or []
     return "\n".join(lines)

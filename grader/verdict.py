@@ -64,6 +64,7 @@ class Report:
     seed: int
     lang: str
     stages: list[StageResult] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # said once under the summary (e.g. a kit's limits)
 
     @property
     def score(self) -> float:
@@ -83,4 +84,5 @@ class Report:
             "score": self.score, "max_score": self.max_score, "lang": self.lang,
             "grader_version": __version__,
             "stages": [s.to_dict(details) for s in self.stages],
+            "notes": list(self.notes),
         }

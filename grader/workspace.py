@@ -1,4 +1,7 @@
-"""``grade init DIR [--stage ...]``: a student workspace from the course's template.
+"""``grade init DIR [--stage ...]``: a student workspace from the template of a course or a kit.
+
+A student kit (``grade release``) is laid out like a course (``student_template/``,
+``stages/support/``), so both work the same way; inside a kit, the kit is found by itself.
 
 Copies, from the course's ``student_template/``, the files of the chosen stages (all
 stages when none is named), the support files those stages list under ``support:`` (taken
@@ -122,7 +125,8 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("dir", help="the folder to create or fill")
     p.add_argument("--stage", "-s", dest="stages", action="extend", nargs="+", default=[], metavar="N|SLUG",
                    help="stage number or slug; repeatable, or comma separated")
-    p.add_argument("--course", default=None, help="course folder (default: the bundled course)")
+    p.add_argument("--course", default=None,
+                   help="course folder or student kit (default: $GRADE_COURSE, the kit DIR is in, or the checkout's)")
     p.set_defaults(func=run)
     return p
 
@@ -132,7 +136,7 @@ def run(args: argparse.Namespace) -> int:
 
     refs = [r for v in args.stages for r in re.split(r"[\s,]+", str(v)) if r]
     try:
-        course = load_course(getattr(args, "course", None))
+        course = load_course(getattr(args, "course", None), near=args.dir)  # or the kit DIR is made in
         written = init_workspace(Path(args.dir), course, refs)
     except WorkspaceError as exc:
         print(f"grade init: {exc}", file=sys.stderr)

@@ -144,6 +144,7 @@ def render_markdown(report: Mapping[str, Any], lang: str = "en", *,
         meta.append(f"{t['seed']}: {_cell(report['seed'])}")
     if meta:
         head += [" · ".join(meta), ""]
+    head += [line for note in report.get("notes") or [] for line in (f"> {_plain(note)}", "")]
 
     if not stages:
         return "\n".join(head + [t["no_stages"], ""])
