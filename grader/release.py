@@ -136,7 +136,7 @@ def _write_specs(course: Course, dest: Path) -> tuple[list[StageSpec], list[dict
         if kit is None:
             continue
         path = dest / "stages" / spec.path.name
-        path.write_text(yaml.safe_dump(kit, sort_keys=False, allow_unicode=True), encoding="utf-8")
+        path.write_text(yaml.safe_dump(kit, sort_keys=False, allow_unicode=True, default_flow_style=None, width=100), encoding="utf-8")
         load_spec(path)  # the kit's spec must load as written
         public = StageSpec.model_validate(public_data(raw, keep_values=True)).model_copy(update={"path": spec.path})
         full.append(public)
