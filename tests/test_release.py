@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 import json
 import re
+import shutil
 import zipfile
 from pathlib import Path
 
@@ -200,3 +201,18 @@ def test_gradescope_package_from_the_bundle_not_from_the_kit(released, tmp_path,
     assert "course/reference/activation.py" in names and "course/stages/01_sigmoid.yaml" in names
     assert main(["gradescope", "--package", str(tmp_path / "kit.zip"), "--course", str(student)]) == 2
     assert "autograder" in capsys.readouterr().err
+
+
+def test_the_classroom_action_grades_against_a_kit_in_the_repository(released, tmp_path):
+    from test_classroom_action import reporter_totals, run_action
+
+    student, _ = released
+    workspace = tmp_path / "ws"
+    shutil.copytree(REFERENCE, workspace)
+    shutil.copytree(student, workspace / "kit", ignore=shutil.ignore_patterns("work"))
+    outputs, summary, _ = run_action(tmp_path, workspace, {"stages": "1 5", "course-path": "kit"})
+    total, maximum, status = reporter_totals(outputs["result"])
+    course = load_course(student)
+    public = sum(c.points for n in (1, 5) for c in course.find(n).cases)
+    assert total == maximum == public and status == "pass"
+    assert "hidden cases run only" in summary
