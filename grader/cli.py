@@ -108,7 +108,7 @@ def emit(data: dict, args: argparse.Namespace) -> None:
 def run_stages(args: argparse.Namespace) -> int:
     from grader.course import load_course
 
-    course = load_course(args.course)
+    course = load_course(args.course, near=Path.cwd())  # inside a student kit: the kit
     torch_ok = importlib.util.find_spec("torch") is not None
     print(f"course: {course.root}")
     for s in course.stages:
