@@ -216,3 +216,15 @@ def test_the_classroom_action_grades_against_a_kit_in_the_repository(released, t
     public = sum(c.points for n in (1, 5) for c in course.find(n).cases)
     assert total == maximum == public and status == "pass"
     assert "hidden cases run only" in summary
+
+
+def test_a_kit_with_a_missing_frozen_record_says_so(released, tmp_path):
+    student, _ = released
+    broken = tmp_path / "kit"
+    shutil.copytree(student, broken, ignore=shutil.ignore_patterns("work"))
+    lines = (broken / "frozen" / "sigmoid.jsonl").read_text().splitlines(keepends=True)
+    (broken / "frozen" / "sigmoid.jsonl").write_text("".join(lines[1:]))
+    with Grader(course=broken) as g:
+        stage = g.grade(REFERENCE, [1]).to_dict()["stages"][0]
+    assert stage["status"] == "error" and stage["score"] == 0
+    assert "sigmoid.jsonl has no record" in stage["message"]
