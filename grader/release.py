@@ -94,7 +94,8 @@ def prune_driver(source: str, roots: set[str]) -> str:
     """The driver without the top-level functions, classes and constants no root needs.
 
     Known-mistake helpers (wrong variants computed with reference algorithms) and data only
-    hidden cases use are dropped; imports and top-level statements with effects stay.
+    hidden cases use are dropped. Imports and top-level statements that define nothing
+    (calls, `if`, loops) stay, with what they use; an assignment nothing uses goes.
     """
     body = ast.parse(source).body
     kept = set(roots)
