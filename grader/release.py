@@ -42,20 +42,19 @@ class ReleaseError(Exception):
 # --- specs: public cases only --------------------------------------------------------------
 
 
-def public_data(raw: dict, keep_values: bool) -> Optional[dict]:
+def public_data(raw: dict) -> Optional[dict]:
     """A spec's YAML data with its hidden cases left out; None when no case is public.
 
-    Without `keep_values` a known mistake's `value` (reference-side code) becomes `frozen: true`.
+    A known mistake's `value` (reference-side code) becomes `frozen: true`.
     """
     cases = [dict(c) for c in raw.get("cases", []) if not c.get("hidden")]
     if not cases:
         return None
-    if not keep_values:
-        for case in cases:
-            case["mistakes"] = [{**{k: v for k, v in m.items() if k != "value"}, "frozen": True} if "value" in m
-                                else m for m in case.get("mistakes", [])]
-            if not case["mistakes"]:
-                del case["mistakes"]
+    for case in cases:
+        case["mistakes"] = [{**{k: v for k, v in m.items() if k != "value"}, "frozen": True} if "value" in m
+                            else m for m in case.get("mistakes", [])]
+        if not case["mistakes"]:
+            del case["mistakes"]
     return {**raw, "cases": cases}
 
 
@@ -127,20 +126,26 @@ def _fresh(folder: Path) -> None:
         raise ReleaseError(f"{folder} already exists and is not empty; not overwriting it")
 
 
+def _with_mistake_values(kit: StageSpec, cases: list) -> StageSpec:
+    """The kit's spec as written (its cases draw the inputs), with the mistakes' values back for freezing."""
+    return kit.model_copy(update={"cases": [k.model_copy(update={"mistakes": c.mistakes})
+                                            for k, c in zip(kit.cases, cases)]})
+
+
 def _write_specs(course: Course, dest: Path) -> tuple[list[StageSpec], list[dict]]:
-    """Write the kit's public specs; return the same specs with mistake values (for freezing)."""
+    """Write the kit's public specs; return them as read back, with the mistakes' values (for freezing)."""
     (dest / "stages").mkdir(parents=True)
     full, summary = [], []
     for spec in course.stages:
         raw = read_yaml(spec.path)
-        kit = public_data(raw, keep_values=False)
+        kit = public_data(raw)
         if kit is None:
             continue
         path = dest / "stages" / spec.path.name
-        path.write_text(yaml.safe_dump(kit, sort_keys=False, allow_unicode=True, default_flow_style=None, width=100), encoding="utf-8")
-        load_spec(path)  # the kit's spec must load as written
-        public = StageSpec.model_validate(public_data(raw, keep_values=True)).model_copy(update={"path": spec.path})
-        full.append(public)
+        path.write_text(yaml.safe_dump(kit, sort_keys=False, allow_unicode=True, default_flow_style=None,
+                                       width=100), encoding="utf-8")
+        public = _with_mistake_values(load_spec(path), [c for c in spec.cases if not c.hidden])
+        full.append(public.model_copy(update={"path": spec.path}))
         summary.append({"number": spec.number, "slug": spec.slug, "file": spec.file,
                         "public_cases": len(public.cases), "hidden_cases": len(spec.cases) - len(public.cases)})
     return full, summary
