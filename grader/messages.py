@@ -99,6 +99,10 @@ CATALOG: dict[str, tuple[str, str]] = {
                        "autograder bundle (the autograder/ folder written by `grade release`)",
                        "{root} 是学生包(只有公开用例,没有参考答案):请使用自动评测包"
                        "(`grade release` 写出的 autograder/ 文件夹)"),
+    "release_done": ("Wrote the student kit {student} (hand it out) and the autograder bundle {bundle} (keep it).",
+                     "已写出学生包 {student}(发给学生)和自动评测包 {bundle}(自己保留)。"),
+    "release_exists": ("{folder} already exists and is not empty; not overwriting it",
+                       "{folder} 已存在且不为空;不会覆盖它"),
     "kit_readme": (
         "# Student kit\n\n"
         "Your exercise files are in `student_template/`. Create your workspace and grade it:\n\n"

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import os
 import secrets
 import shutil
 import sys
@@ -121,9 +122,9 @@ def prune_driver(source: str, roots: set[str]) -> str:
 # --- the release ---------------------------------------------------------------------------
 
 
-def _fresh(folder: Path) -> None:
+def _fresh(folder: Path, lang: str) -> None:
     if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
-        raise ReleaseError(f"{folder} already exists and is not empty; not overwriting it")
+        raise ReleaseError(t(lang, "release_exists", folder=folder))
 
 
 def _with_mistake_values(kit: StageSpec, cases: list) -> StageSpec:
@@ -175,14 +176,15 @@ def _freeze(course: Course, specs: list[StageSpec], seed: int, dest: Path) -> No
             write_frozen(dest / FROZEN_DIR, spec.slug, expected.records)
 
 
-def release(course_dir: Optional[str], out: Path, seed: Optional[int] = None) -> tuple[Path, Path]:
+def release(course_dir: Optional[str], out: Path, seed: Optional[int] = None,
+            lang: str = "en") -> tuple[Path, Path]:
     """Write OUT/student and OUT/autograder; return both folders."""
     course = load_course(course_dir)
     if course.frozen is not None:
-        raise ReleaseError(t("en", "kit_not_bundle", root=course.root))
+        raise ReleaseError(t(lang, "kit_not_bundle", root=course.root))
     student, bundle = Path(out) / "student", Path(out) / "autograder"
-    _fresh(student)
-    _fresh(bundle)
+    _fresh(student, lang)
+    _fresh(bundle, lang)
     seed = secrets.randbelow(2**31) if seed is None else int(seed)
     for part in COURSE_PARTS:
         if (course.root / part).is_dir():
@@ -206,15 +208,16 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("course", nargs="?", default=None, help="the course folder (default: $GRADE_COURSE or the checkout's)")
     p.add_argument("--out", required=True, metavar="DIR", help="where to write student/ and autograder/")
     p.add_argument("--seed", type=int, default=None, help="the seed of the public cases' inputs (default: random)")
+    p.add_argument("--lang", choices=("en", "zh"), default=os.environ.get("GRADE_LANG", "en"))
     p.set_defaults(func=run)
     return p
 
 
 def run(args: argparse.Namespace) -> int:
     try:
-        student, bundle = release(args.course, Path(args.out), args.seed)
+        student, bundle = release(args.course, Path(args.out), args.seed, args.lang)
     except (ReleaseError, SpecError, OSError) as exc:
         print(f"grade release: {exc}", file=sys.stderr)
         return 2
-    print(f"Wrote the student kit {student} and the autograder bundle {bundle}.")
+    print(t(args.lang, "release_done", student=student, bundle=bundle))
     return 0
