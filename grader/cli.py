@@ -26,6 +26,7 @@ SUBCOMMANDS = {
     "init": "grader.workspace",
     "gradescope": "grader.platforms.gradescope",
     "classroom": "grader.platforms.classroom",
+    "release": "grader.release",
 }
 
 
@@ -61,18 +62,20 @@ def grade_parser() -> argparse.ArgumentParser:
 
 
 def run_grade(args: argparse.Namespace) -> int:
+    from grader.course import course_root
     from grader.sandbox import Sandbox
 
     submission = Path(args.submission)
     if not submission.is_dir():
         raise UsageError(t(args.lang, "cli.no_folder", path=submission))
+    course = course_root(args.course, near=submission)  # --course, $GRADE_COURSE, a kit around it, the checkout
     # One fork server when one stage is graded (reference and student runs take turns: less
     # contention for the CPU while everything starts), two otherwise.
     sandbox = Sandbox(workers=1 if args.stage and len(args.stage) == 1 else 2)
     sandbox.warm()  # the fork servers import numpy while this process imports the rest
     from grader.engine import Grader
 
-    with Grader(course=args.course, seed=args.seed, lang=args.lang, sandbox=sandbox) as grader:
+    with Grader(course=course, seed=args.seed, lang=args.lang, sandbox=sandbox) as grader:
         try:
             specs = grader.select(submission.resolve(), args.stage)
         except KeyError as exc:
@@ -105,7 +108,7 @@ def emit(report: Report, args: argparse.Namespace) -> None:
 def run_stages(args: argparse.Namespace) -> int:
     from grader.course import load_course
 
-    course = load_course(args.course)
+    course = load_course(args.course, near=Path.cwd())  # inside a student kit: the kit
     torch_ok = importlib.util.find_spec("torch") is not None
     print(f"course: {course.root}")
     for s in course.stages:

@@ -22,6 +22,7 @@ from typing import Any, Optional, Sequence, Union
 from grader import judge
 from grader.course import PACKAGE_DIR, Course, bundled_course, load_course
 from grader.inputs import Draw, make_draws
+from grader.kit import kit_notes, read_frozen
 from grader.messages import t
 from grader.sandbox import Job, Limits, Outcome, Sandbox, SandboxError
 from grader.spec import StageSpec
@@ -63,6 +64,8 @@ class Grader:
             self.sandbox.close()
             raise
         self.seed = int(seed) if seed is not None else secrets.randbelow(2**31)
+        if self.course.frozen is not None:  # a student kit: its public cases were drawn with its seed
+            self.seed = self.course.kit_seed
         self.lang = lang
         self._expected: dict[str, Future] = {}
         self._lock = threading.Lock()
@@ -102,6 +105,7 @@ class Grader:
         futures = [self._runs.submit(self.grade_stage, sub, spec) for spec in specs]
         report = Report(submission=str(submission), course=str(self.course.root), seed=self.seed, lang=self.lang)
         report.stages = [f.result() for f in futures]
+        report.notes = kit_notes(self.course, self.lang)
         return report
 
     def grade_stage(self, submission: Path, spec: StageSpec) -> StageResult:
@@ -117,6 +121,10 @@ class Grader:
             if spec.slug not in self._expected:
                 self._expected[spec.slug] = self._refs.submit(self._run_reference, spec)
             return self._expected[spec.slug]
+
+    def expected(self, spec: StageSpec) -> Expected:
+        """The reference's records for this session's draws (`grade release` freezes them)."""
+        return self._expected_for(spec).result()
 
     def draws(self, spec: StageSpec) -> list[Draw]:
         """Every case's inputs for this session's seed (drawn once, shared by all runs)."""
@@ -148,6 +156,8 @@ class Grader:
 
     def _run_reference(self, spec: StageSpec) -> Expected:
         draws = self.draws(spec)
+        if self.course.frozen is not None:
+            return self._frozen_expected(spec, draws)
         outcome = self.sandbox.run(self._job(spec, self.course.reference, draws, trusted=True))
         imp = outcome.imported or {}
         if imp.get("error") or outcome.imported is None:
@@ -160,6 +170,16 @@ class Grader:
                 return Expected(draws, {}, error=t(self.lang, "reference_failed", case=spec.cases[d.case_index].name,
                                                    why=why))
         return Expected(draws, outcome.cases)
+
+    def _frozen_expected(self, spec: StageSpec, draws: list[Draw]) -> Expected:
+        """A student kit: the reference's records frozen at release, instead of running reference/."""
+        records = read_frozen(self.course.frozen, spec.slug)
+        missing = [d for d in draws if d.key not in records]
+        if missing:
+            why = f"{self.course.frozen.name}/{spec.slug}.jsonl has no record {missing[0].key}"
+            return Expected(draws, {}, error=t(self.lang, "reference_failed",
+                                               case=spec.cases[missing[0].case_index].name, why=why))
+        return Expected(draws, records)
 
     # -- one stage ----------------------------------------------------------------------------
 

@@ -269,7 +269,7 @@ def _compare(run: _Run, case: Case, draw: Draw, value: Any,
 def _known_mistake(case: Case, output: str, got: Any, ref: dict, check: str, tol: Any, lang: str) -> Any:
     """The known mistake (spec `mistakes:`) whose wrong value the student returned."""
     for mistake in case.mistakes:
-        if mistake.value is None or (mistake.output or case.outputs[0].name) != output:
+        if mistake.error is not None or (mistake.output or case.outputs[0].name) != output:
             continue
         wrong = ref.get("mistakes", {}).get(mistake.name)
         if wrong is not None and len(case.outputs) > 1 and mistake.output is None:

@@ -203,6 +203,12 @@ CATALOG: dict[str, dict[str, str]] = {
         'batch.gradebook_at': 'gradebook: {path}',
         'batch.overview_at': 'overview:  {path}',
         'batch.interrupted_note': 'interrupted: students not graded are listed as such; run again to finish (finished students are cached)',
+        'no_course': 'no course found: give one with --course DIR (a course folder or a student kit), set GRADE_COURSE=DIR, or run inside a student kit (a folder with kit.json); the grader package itself ships no course',
+        'kit_note': 'Graded against the student kit {kit}: public cases only. The hidden cases run only when you submit, so this score is not your final grade.',
+        'kit_not_bundle': '{root} is a student kit (public cases only, no reference): build from the autograder bundle (the autograder/ folder written by `grade release`)',
+        'release_done': 'Wrote the student kit {student} (hand it out) and the autograder bundle {bundle} (keep it).',
+        'release_exists': '{folder} already exists and is not empty; not overwriting it',
+        'kit_readme': '# Student kit\n\nYour exercise files are in `student_template/`. Create your workspace and grade it:\n\n    grade init my-work --course .\n    grade my-work/              # inside this folder the kit is found by itself\n    grade my-work/ --course PATH/TO/THIS/KIT   # from anywhere else\n\nThis kit holds the public cases only, with their expected values (`frozen/`). The hidden cases run only when you submit; the score you see here is not your final grade.',
     },
     "zh": {
         'none': '返回了 None:没有得到任何结果(是否漏写了 `return`?)',
@@ -397,6 +403,12 @@ CATALOG: dict[str, dict[str, str]] = {
         'batch.gradebook_at': '成绩册:{path}',
         'batch.overview_at': '概览:  {path}',
         'batch.interrupted_note': '已中断:未评分的学生已如实列出;再次运行即可继续(已完成的结果已缓存)',
+        'no_course': '没有找到课程:请用 --course DIR 指定(课程文件夹或学生包),或设置 GRADE_COURSE=DIR,或在学生包(含 kit.json 的文件夹)内运行;评测器本身不附带课程',
+        'kit_note': '本次按学生包 {kit} 评测:只含公开用例。隐藏用例只在提交时运行,所以这个分数不是最终成绩。',
+        'kit_not_bundle': '{root} 是学生包(只有公开用例,没有参考答案):请使用自动评测包(`grade release` 写出的 autograder/ 文件夹)',
+        'release_done': '已写出学生包 {student}(发给学生)和自动评测包 {bundle}(自己保留)。',
+        'release_exists': '{folder} 已存在且不为空;不会覆盖它',
+        'kit_readme': '# 学生包\n\n练习文件在 `student_template/` 中。创建工作区并评测:\n\n    grade init my-work --course .\n    grade my-work/              # 在本文件夹内会自动找到学生包\n    grade my-work/ --course 学生包路径   # 在其他位置时\n\n本学生包只含公开用例及其期望值(`frozen/`)。隐藏用例只在提交时运行;这里看到的分数不是最终成绩。',
     },
 }
 

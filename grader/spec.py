@@ -80,12 +80,13 @@ class Mistake(Strict):
     name: str = Field(pattern=SLUG)
     value: Optional[str] = None
     error: Optional[str] = None
+    frozen: bool = False  # in a student kit: `value` was computed at release and dropped
     output: Optional[str] = None
     hint: Text
 
     @model_validator(mode="after")
     def _one_kind(self) -> "Mistake":
-        if (self.value is None) == (self.error is None):
+        if [self.value is not None, self.error is not None, self.frozen].count(True) != 1:
             raise ValueError("a mistake needs exactly one of `value` (a wrong formula) or `error` (a regex)")
         if self.value is not None:
             _compiles(self.value, "value")

@@ -58,4 +58,5 @@ def render(report: Report, lang: str | None = None, *, color: bool = False, verb
     w = out.w
     out.lines += ["", f"{w['total']}: {_fmt(report.score)}/{_fmt(report.max_score)}   "
                       f"{w['seed']}: {report.seed}   ({w['reproduce']} --seed {report.seed})"]
+    out.lines += list(report.notes)
     return "\n".join(out.lines)
