@@ -29,6 +29,7 @@ from grader.course import PACKAGE_DIR, Course, bundled_course, load_course
 from grader.inputs import draw_inputs
 from grader.messages import size_text, t
 from grader.sandbox import OUTPUT_CAP, Job, Limits, Outcome, Sandbox, SandboxError
+from grader.sources import Source, find_source, read_source
 from grader.spec import Case, StageSpec, check_of, resolve_tolerance
 from grader.verdict import CaseResult, Report, StageResult
 
@@ -111,7 +112,7 @@ class Grader:
                 if spec not in chosen:
                     chosen.append(spec)
             return chosen
-        return [s for s in self.course.stages if (submission / s.file).is_file()]
+        return [s for s in self.course.stages if find_source(submission, s.file)]
 
     def grade(self, submission: Union[str, Path], stages: Optional[Sequence[Union[str, int]]] = None) -> Report:
         sub = Path(submission).resolve()
@@ -202,7 +203,8 @@ class Grader:
 
     def _grade_stage(self, submission: Path, spec: StageSpec) -> StageResult:
         lang = self.lang
-        if not (submission / spec.file).is_file():
+        source = read_source(submission, spec.file)
+        if source is None or source.text is None:
             msg = t(lang, "missing_file", file=spec.file)
             return self._stage(spec, "error", msg, self._all_cases(spec, "error", t(lang, "not_run", why=msg)))
         missing = missing_requirement(spec)
@@ -218,7 +220,7 @@ class Grader:
         expected = reference.result()
         if expected.error:
             return self._stage(spec, "error", expected.error, self._all_cases(spec, "error", expected.error))
-        return self._judge(spec, expected, outcome)
+        return self._judge(spec, expected, outcome, source)
 
     def _stop_message(self, spec: StageSpec, outcome: Outcome) -> tuple[str, str]:
         """Why a run ended early: (case status, message)."""
@@ -241,17 +243,19 @@ class Grader:
             how = f"exit code {outcome.exit_code}, e.g. os._exit()"
         return "error", t(lang, "crashed", how=how)
 
-    def _judge(self, spec: StageSpec, expected: Expected, outcome: Outcome) -> StageResult:
+    def _judge(self, spec: StageSpec, expected: Expected, outcome: Outcome,
+               source: Optional[Source] = None) -> StageResult:
         lang = self.lang
         imp = outcome.imported
         details = {"file": spec.file, "peak_mb": round(outcome.peak_mb, 1), "wall_s": round(outcome.wall_s, 4),
                    "warnings": (imp or {}).get("warnings", []),
-                   "output": outcome.output_between(0, (imp or {}).get("output_end"))}
+                   "output": outcome.output_between(0, (imp or {}).get("output_end")),
+                   "notes": [n.text(lang) for n in source.notes] if source else []}
         if imp is None or imp.get("error"):
             if imp is None:
                 _, msg = self._stop_message(spec, outcome)
             else:
-                msg = self._import_message(spec, imp["error"])
+                msg = self._import_message(spec, imp["error"], source)
                 details["traceback"] = imp["error"].get("traceback", "")
             result = self._stage(spec, "error", msg,
                                  self._all_cases(spec, "error", t(lang, "not_run", why=t(lang, "import_failed"))))
@@ -274,7 +278,7 @@ class Grader:
                     verdict = CaseResult(case.name, status, 0.0, float(case.points), case.hidden, msg)
                     break
                 duration += rec.get("duration_s", 0.0)
-                verdict = self._judge_draw(spec, case, d, rec, expected.records[d.key], outcome, len(draws))
+                verdict = self._judge_draw(spec, case, d, rec, expected.records[d.key], outcome, len(draws), source)
                 if verdict is not None:
                     break
             if verdict is None:
@@ -301,10 +305,12 @@ class Grader:
         result.details = details
         return result
 
-    def _import_message(self, spec: StageSpec, error: dict) -> str:
+    def _import_message(self, spec: StageSpec, error: dict, source: Optional[Source] = None) -> str:
         lang, line = self.lang, error.get("line")
-        where = t(lang, "at_line", line=line) if line else ""
+        where = source.where(line, lang) if source else t(lang, "at_line", line=line) if line else ""
         if error["type"] in ("SyntaxError", "IndentationError", "TabError"):
+            if source is not None and source.location(line):
+                return t(lang, "syntax_error_at", file=source.path.name, where=where, msg=error["message"].split(" (")[0])
             return t(lang, "syntax_error", file=spec.file, line=line or "?", msg=error["message"].split(" (")[0])
         if error["type"] == "SystemExit":
             return t(lang, "import_exit", file=spec.file, where=where)
@@ -329,14 +335,14 @@ class Grader:
         return out
 
     def _judge_draw(self, spec: StageSpec, case: Case, draw: Draw, rec: dict, ref: dict, outcome: Outcome,
-                    n_draws: int) -> Optional[CaseResult]:
+                    n_draws: int, source: Optional[Source] = None) -> Optional[CaseResult]:
         """None when this draw passes; otherwise the case's verdict."""
         lang = self.lang
         details: dict[str, Any] = {}
         hint = None
         if "error" in rec:
             err = rec["error"]
-            where = t(lang, "at_line", line=err["line"]) if err.get("line") else ""
+            where = source.where(err.get("line"), lang) if source else t(lang, "at_line", line=err["line"]) if err.get("line") else ""
             if err["type"] == "NotImplementedError":
                 msg = t(lang, "not_implemented", where=where)
             elif err["type"] == "EncodeError":

@@ -87,6 +87,24 @@ CATALOG: dict[str, tuple[str, str]] = {
     "sandbox_failed": ("the grader could not run this stage: {why}", "评测器无法运行本关:{why}"),
     "stage_passed": ("all {n} cases passed", "全部 {n} 个用例通过"),
     "stage_failed": ("{failed} of {n} cases did not pass", "{n} 个用例中有 {failed} 个未通过"),
+    # student files as handed in (grader/sources.py)
+    "syntax_error_at": ("{file} has a syntax error{where}: {msg}", "{file} 有语法错误{where}:{msg}"),
+    "at_cell_line": (" (cell {cell}, line {line})", "(第 {cell} 个单元格第 {line} 行)"),
+    "note_notebook": ("graded the code cells of {file}, in order", "按顺序评测了 {file} 中的代码单元格"),
+    "note_notebook_unreadable": ("{file} is not a readable Jupyter notebook ({why})",
+                                 "{file} 不是可读取的 Jupyter 笔记本({why})"),
+    "note_magic": ("cell {cell}, line {line}: dropped the IPython magic `{code}`",
+                   "第 {cell} 个单元格第 {line} 行:已去掉 IPython 魔法命令 `{code}`"),
+    "note_shell": ("cell {cell}, line {line}: dropped the shell command `{code}`",
+                   "第 {cell} 个单元格第 {line} 行:已去掉 shell 命令 `{code}`"),
+    "note_cell_magic": ("cell {cell} starts with the cell magic `{magic}`: the whole cell was left out",
+                        "第 {cell} 个单元格以单元格魔法命令 `{magic}` 开头:整个单元格未参与评测"),
+    "note_gbk": ("{file} is not UTF-8; it was read as GBK (GB18030). Save it as UTF-8 to be safe",
+                 "{file} 不是 UTF-8 编码,已按 GBK(GB18030)读取。建议另存为 UTF-8"),
+    "note_undecodable": ("{file} is neither UTF-8 nor GBK; unreadable characters were replaced. Save it as UTF-8",
+                         "{file} 既不是 UTF-8 也不是 GBK 编码,无法识别的字符已被替换。请另存为 UTF-8"),
+    "note_case": ("found {found}; expected {expected}. It was graded, but rename it: names are case-sensitive",
+                  "找到了 {found};应为 {expected}。已照常评测,但请改名:文件名区分大小写"),
 }
 
 

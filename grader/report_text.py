@@ -8,9 +8,10 @@ COLORS = {"passed": "32", "failed": "31", "error": "35", "timeout": "33"}
 MARKS = {"passed": "PASS", "failed": "FAIL", "error": "ERROR", "timeout": "TIME"}
 WORDS = {
     "en": {"seed": "seed", "total": "Total", "hint": "hint", "reproduce": "reproduce with", "hidden": "hidden",
-           "output": "printed", "warnings": "warning"},
+           "output": "printed", "warnings": "warning",
+           "note": "note"},
     "zh": {"seed": "随机种子", "total": "总分", "hint": "提示", "reproduce": "复现命令", "hidden": "隐藏用例",
-           "output": "输出", "warnings": "警告"},
+           "output": "输出", "warnings": "警告", "note": "说明"},
 }
 
 
@@ -30,6 +31,8 @@ def render_text(report: dict, color: bool = False, verbose: bool = False) -> str
         head = f"[{stage['number']:>2}] {stage['slug']}  {stage['title']}"
         score = f"{_fmt(stage['score'])}/{_fmt(stage['max_score'])}"
         lines.append(f"{paint(stage['status'], MARKS[stage['status']]):<6} {head}  {score}")
+        for note in (stage.get("details") or {}).get("notes", []):
+            lines.append(f"       {w['note']}: {note}")
         if stage["status"] == "error":
             lines.append(f"       {stage['message']}")
             tb = stage.get("details", {}).get("traceback")
