@@ -10,7 +10,9 @@ import argparse
 import importlib
 import json
 import os
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 from typing import Optional, Sequence
 
@@ -55,15 +57,18 @@ def run_grade(args: argparse.Namespace) -> int:
     from grader.sandbox import Sandbox
 
     submission = Path(args.submission)
-    if not submission.is_dir():
-        raise UsageError(f"{submission}: no such folder (give the folder that holds your .py files)")
+    if not submission.is_dir() and not submission.is_file():
+        raise UsageError(f"{submission}: no such folder or file (give the folder that holds your .py files)")
     # One fork server when one stage is graded (reference and student runs take turns: less
     # contention for the CPU while everything starts), two otherwise.
     sandbox = Sandbox(workers=1 if args.stage and len(args.stage) == 1 else 2)
     sandbox.warm()  # the fork servers import numpy while this process imports the rest
     from grader.engine import Grader
 
-    with Grader(course=args.course, seed=args.seed, lang=args.lang, sandbox=sandbox) as grader:
+    with Grader(course=args.course, seed=args.seed, lang=args.lang, sandbox=sandbox) as grader, \
+            tempfile.TemporaryDirectory(prefix="grade-file-") as tmp:
+        if submission.is_file():  # one .py or .ipynb: graded in a folder, under the stage's file name
+            submission = place_single_file(grader, submission, args.stage, Path(tmp))
         try:
             specs = grader.select(submission.resolve(), args.stage)
         except KeyError as exc:
@@ -75,6 +80,22 @@ def run_grade(args: argparse.Namespace) -> int:
     data = report.to_dict(details=True)
     emit(data, args)
     return 0 if report.full_marks else 1
+
+
+def place_single_file(grader, path: Path, stages: Optional[Sequence[str]], folder: Path) -> Path:
+    """Copy a lone submission file into `folder` under the name its stage expects; return the folder."""
+    from grader.sources import single_file_name
+
+    try:
+        specs = [grader.course.find(ref) for ref in stages] if stages else grader.course.stages
+    except KeyError as exc:
+        raise UsageError(exc.args[0]) from None
+    name = single_file_name(path, [s.file for s in specs])
+    if name is None:
+        files = ", ".join(sorted({s.file for s in specs}))
+        raise UsageError(f"{path}: not a stage file (expected one of: {files}); use --stage to choose")
+    shutil.copyfile(path, folder / name)
+    return folder
 
 
 def emit(data: dict, args: argparse.Namespace) -> None:

@@ -196,3 +196,22 @@ def prepare_sources(folder: Path, expected_files: Iterable[str]) -> list[Note]:
         if source.text is not None and not target.is_dir():
             target.write_text(source.text, encoding="utf-8", newline="\n")
     return notes
+
+
+# -- a single file handed in ------------------------------------------------------------------------
+
+def single_file_name(path: Path, stage_files: Iterable[str]) -> Optional[str]:
+    """The name a lone file takes in a submission folder, or None when no stage file fits.
+
+    Its own name when it is a stage file or that file's notebook (in any case); otherwise,
+    when exactly one stage file is asked for, that file's name (``.ipynb`` kept).
+    """
+    files = sorted(set(stage_files))
+    suffix = NOTEBOOK if Path(path).suffix.lower() == NOTEBOOK else ".py"
+    for filename in files:
+        wanted = Path(filename).stem + suffix
+        if Path(path).name.lower() == wanted.lower():
+            return wanted
+    if len(files) == 1:
+        return Path(files[0]).stem + suffix
+    return None
