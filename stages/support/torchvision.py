@@ -190,10 +190,10 @@ transforms = _submodule("torchvision.transforms", Compose=Compose, ToTensor=ToTe
 __getattr__ = _missing("torchvision")
 __version__ = "0.0-grader-stand-in"
 
-_REAL = _real_torchvision() if __name__ == "torchvision" else None
-if _REAL is not None:
-    sys.modules["torchvision"] = _REAL
-else:
-    sys.modules.setdefault("torchvision", sys.modules[__name__])
-    sys.modules["torchvision.datasets"] = datasets
-    sys.modules["torchvision.transforms"] = transforms
+if __name__ == "torchvision":  # imported by a run (loaded under another name, e.g. by tests, it registers nothing)
+    _REAL = _real_torchvision()
+    if _REAL is not None:
+        sys.modules["torchvision"] = _REAL
+    else:
+        sys.modules["torchvision.datasets"] = datasets
+        sys.modules["torchvision.transforms"] = transforms
