@@ -24,7 +24,7 @@ from typing import Any, Optional, Sequence, Union
 
 import numpy as np
 
-from grader import checks
+from grader import advice, checks, describe
 from grader.course import PACKAGE_DIR, Course, bundled_course, load_course
 from grader.inputs import draw_inputs
 from grader.messages import size_text, t
@@ -315,9 +315,9 @@ class Grader:
         if error["type"] == "SystemExit":
             return t(lang, "import_exit", file=spec.file, where=where)
         msg = t(lang, "import_error", file=spec.file, kind=error["type"], msg=error["message"], where=where)
-        if error["type"] in ("ModuleNotFoundError", "ImportError"):
-            return msg + t(lang, "import_module")
-        return msg + t(lang, "import_toplevel")
+        msg += advice.import_advice(error, source.text if source else None, spec.toplevel_ok, lang)
+        hint = advice.error_mistake_hint([m for c in spec.cases for m in c.mistakes], error, lang)
+        return f"{msg}\n{hint}" if hint else msg
 
     def _details(self, case: Case, draw: Draw, rec: dict, ref: dict, outcome: Outcome) -> dict:
         out: dict[str, Any] = {
@@ -351,6 +351,9 @@ class Grader:
                     and m.group(1) in case.call:
                 msg = t(lang, "missing_name", file=spec.file, name=m.group(1))
                 details["missing_name"] = m.group(1)
+            elif describe.raised_by_driver(err):  # the grader's driver refused the value: not the student's error
+                msg = t(lang, "driver_rejected", msg=err["message"])
+                details["driver_refused"] = True
             else:
                 msg = t(lang, "exception", kind=err["type"], msg=err["message"], where=where)
             for mistake in case.mistakes:
@@ -366,7 +369,9 @@ class Grader:
         details = {**self._details(case, draw, rec, ref, outcome), **details}  # only failing draws get details
         if n_draws > 1:
             msg = t(lang, "draw", i=draw.repeat + 1, n=n_draws, msg=msg)
-        hint = hint or (case.hint.get(lang) if case.hint else None) or (spec.hint.get(lang) if spec.hint else None)
+        if hint is None and advice.case_hint_applies(rec.get("error"), bool(details.get("missing_name")),
+                                                     bool(details.get("driver_refused"))):
+            hint = (case.hint.get(lang) if case.hint else None) or (spec.hint.get(lang) if spec.hint else None)
         return CaseResult(case.name, status, 0.0, float(case.points), case.hidden, msg, hint, details=details)
 
     def _split(self, case: Case, value: Any) -> tuple[Optional[dict], Optional[str]]:
@@ -400,6 +405,7 @@ class Grader:
                                        reveal=not case.hidden)
             if problem is None:
                 continue
+            problem = describe.with_kind(problem, got[output.name], exp[output.name], lang)
             if len(case.outputs) > 1:
                 problem = t(lang, "in_output", name=output.name, msg=problem)
             for mistake in case.mistakes:

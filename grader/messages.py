@@ -87,6 +87,10 @@ CATALOG: dict[str, tuple[str, str]] = {
     "sandbox_failed": ("the grader could not run this stage: {why}", "评测器无法运行本关:{why}"),
     "stage_passed": ("all {n} cases passed", "全部 {n} 个用例通过"),
     "stage_failed": ("{failed} of {n} cases did not pass", "{n} 个用例中有 {failed} 个未通过"),
+    # kinds of returned values (grader/describe.py)
+    "kind_extra_items": ("returned {kind}; return only the array", "返回了{kind};只返回数组即可"),
+    "kind_instead": ("returned {kind} where {exp} is expected", "返回了{kind},而应返回{exp}"),
+    "driver_rejected": ("what came back cannot be used: {msg}", "返回的结果无法使用:{msg}"),
     # student files as handed in (grader/sources.py)
     "syntax_error_at": ("{file} has a syntax error{where}: {msg}", "{file} 有语法错误{where}:{msg}"),
     "at_cell_line": (" (cell {cell}, line {line})", "(第 {cell} 个单元格第 {line} 行)"),
