@@ -68,3 +68,24 @@ def case_hint_applies(error: Optional[dict], missing_name: bool, driver_refused:
     if missing_name or driver_refused:
         return False
     return not (error and error.get("type") in UNSTARTED)
+
+
+_MISSING = (
+    ("NameError", re.compile(r"name '(\w+)' is not defined")),
+    ("AttributeError", re.compile(r"object has no attribute '(\w+)'")),
+)
+
+
+def missing_name(error: dict, call: str) -> Optional[str]:
+    """The function/method the case calls that the submission does not define, if that is the error.
+
+    A NameError for a name in the call, or an AttributeError for `.name` in it (a method that
+    was never written, e.g. ActivationFunction().tanh).
+    """
+    for kind, pattern in _MISSING:
+        if error.get("type") != kind or (kind == "AttributeError" and error.get("line")):
+            continue  # an AttributeError inside the student's own code is theirs to read as it is
+        m = pattern.search(str(error.get("message", "")))
+        if m and (m.group(1) in call if kind == "NameError" else f".{m.group(1)}" in call):
+            return m.group(1)
+    return None

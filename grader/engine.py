@@ -347,10 +347,9 @@ class Grader:
                 msg = t(lang, "not_implemented", where=where)
             elif err["type"] == "EncodeError":
                 msg = t(lang, "encode", msg=err["message"])
-            elif err["type"] == "NameError" and (m := re.search(r"name '(\w+)' is not defined", err["message"])) \
-                    and m.group(1) in case.call:
-                msg = t(lang, "missing_name", file=spec.file, name=m.group(1))
-                details["missing_name"] = m.group(1)
+            elif missing := advice.missing_name(err, case.call):
+                msg = t(lang, "missing_name", file=spec.file, name=missing)
+                details["missing_name"] = missing
             elif describe.raised_by_driver(err):  # the grader's driver refused the value: not the student's error
                 msg = t(lang, "driver_rejected", msg=err["message"])
                 details["driver_refused"] = True
