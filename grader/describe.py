@@ -75,14 +75,17 @@ def kind_problem(got: Any, expected: Any, lang: str) -> Optional[str]:
     return t(lang, "kind_instead", kind=kind(got), exp="an ndarray")
 
 
-def with_kind(problem: str, got: Any, expected: Any, lang: str) -> str:
-    """A failed check's message, led by the kind of value when that is the real problem."""
+def with_kind(problem: str, got: Any, expected: Any, lang: str) -> tuple[str, bool]:
+    """A failed check's message, led by the kind of value when that is the real problem.
+
+    Returns (message, whether the kind alone is the problem: then hints about the formula do not apply).
+    """
     named = kind_problem(got, expected, lang)
-    if named is None or named == problem or problem.startswith(named):
-        return problem
+    if named is None:
+        return problem, False
     if isinstance(got, (list, tuple)) and _numeric_sequence(got):
-        return f"{problem}\n{named}"  # the numbers decide; the kind is said as well
-    return named
+        return f"{problem}\n{named}", False  # the numbers decide; the kind is said as well
+    return named, True
 
 
 _LAST_FRAME = re.compile(r'^\s*File "([^"]+)", line \d+', re.M)

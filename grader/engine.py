@@ -369,7 +369,7 @@ class Grader:
         if n_draws > 1:
             msg = t(lang, "draw", i=draw.repeat + 1, n=n_draws, msg=msg)
         if hint is None and advice.case_hint_applies(rec.get("error"), bool(details.get("missing_name")),
-                                                     bool(details.get("driver_refused"))):
+                                                     bool(details.get("driver_refused") or details.get("wrong_kind"))):
             hint = (case.hint.get(lang) if case.hint else None) or (spec.hint.get(lang) if spec.hint else None)
         return CaseResult(case.name, status, 0.0, float(case.points), case.hidden, msg, hint, details=details)
 
@@ -404,7 +404,7 @@ class Grader:
                                        reveal=not case.hidden)
             if problem is None:
                 continue
-            problem = describe.with_kind(problem, got[output.name], exp[output.name], lang)
+            problem, details["wrong_kind"] = describe.with_kind(problem, got[output.name], exp[output.name], lang)
             if len(case.outputs) > 1:
                 problem = t(lang, "in_output", name=output.name, msg=problem)
             for mistake in case.mistakes:

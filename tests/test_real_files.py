@@ -96,6 +96,7 @@ def test_tuple_return_is_named_and_fails(sub):
     c = case(result, "small-vector")
     assert c["status"] == "failed"
     assert "returned a tuple of 2 items (ndarray, tuple); return only the array" in c["message"], c["message"]
+    assert not c["hint"]  # the formula is not the problem: no hint about it
 
 
 def test_none_return_is_named(sub):
@@ -208,3 +209,17 @@ def test_top_level_import_torch_in_stage_1(sub):
     pytest.importorskip("torch")
     result = grade_stage(sub({"activation.py": "import torch\n" + ACTIVATION}), 1)
     assert result["score"] == result["max_score"], result["message"]
+
+
+def test_kind_helpers():
+    import numpy as np
+    from grader.describe import kind, kind_problem, raised_by_driver, with_kind
+    arr = np.zeros(3)
+    assert kind((arr, (3,))) == "a tuple of 2 items (ndarray, tuple)"
+    assert kind(None) == "None" and kind([1.0]) == "a list of 1 item (float)" and kind(arr) == "an ndarray of shape (3,)"
+    assert kind_problem([1.0, 2.0, 3.0], arr, "en") == "returned a list of 3 items (float, float, float) where an ndarray is expected"
+    assert kind_problem(arr, arr, "en") is None and kind_problem(None, 1.0, "en") is None  # a scalar: not an array stage
+    assert with_kind("x", "text", arr, "en") == ("returned a str where an ndarray is expected", True)
+    assert raised_by_driver({"traceback": 'File "metrics.py", line 3, in f\n  File "driver.py", line 9, in g\nTypeError: x'})
+    assert not raised_by_driver({"traceback": 'File "driver.py", line 9, in g\n  File "metrics.py", line 3, in f\nE: x'})
+    assert not raised_by_driver({})
