@@ -13,7 +13,7 @@ DS = "data_split.py"
 
 ALL_10 = {"net-architecture", "net-forward", "net-forward-hidden", "optimizer-adam", "l2-penalty-value",
           "l2-penalty-hidden", "l2-penalty-weights-only", "l2-penalty-differentiable", "train-epoch",
-          "train-loss-falls"}
+          "train-returns-losses", "train-loss-falls"}
 ALL_11 = {"min-mode-fixed", "max-mode-fixed", "ties-fixed", "min-mode-random", "max-mode-random", "dict-metrics",
           "defaults", "state-dict-round-trip", "reset", "module-early-stop"}
 ALL_12 = {"seed-example", "partition", "train-size", "caller-unchanged", "seed-agreement", "default-ratio",
@@ -137,7 +137,8 @@ def test_l2_missing_zero_grad_loses_the_training_case(sub):
     wrong = variant(L2, "        optimizer.zero_grad()\n", "")
     stage = grade_stage(sub({L2: wrong}), "l2-regularization")
     # gradients pile up from the second batch on; the loss still falls, so only the epoch is wrong
-    assert failed(stage) == {"train-epoch"}
+    assert failed(stage) == {"train-epoch", "train-returns-losses"}
+    assert "piled up" in case(stage, "train-returns-losses")["hint"]
     assert "optimizer.zero_grad()" in case(stage, "train-epoch")["hint"]
     assert "piled up" in case(stage, "train-epoch")["hint"]
 

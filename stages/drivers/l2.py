@@ -469,6 +469,6 @@ def _variant_train(variant):
     return train
 
 
-def train_variant(wseed, dseed, variant):
-    """A known wrong train(), run like train_epoch (for mistakes): its parameter fingerprint."""
-    return train_epoch(_variant_train(variant), wseed, dseed)[0]
+def train_variant(wseed, dseed, variant, part=0):
+    """A known wrong train(), run like train_epoch (for mistakes): its parameter fingerprint (part 1: its losses)."""
+    return train_epoch(_variant_train(variant), wseed, dseed)[part]
