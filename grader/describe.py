@@ -88,14 +88,21 @@ def with_kind(problem: str, got: Any, expected: Any, lang: str) -> tuple[str, bo
     return named, True
 
 
-_LAST_FRAME = re.compile(r'^\s*File "([^"]+)", line \d+', re.M)
+_FRAME = re.compile(r'^\s*File "([^"]+)", line \d+', re.M)
 
 
-def raised_by_driver(error: dict, driver_name: str = "driver.py") -> bool:
-    """Whether an exception was raised in the grader's driver itself (its last frame is the driver's).
+def raised_by_driver(error: dict, student_file: str, driver_name: str = "driver.py") -> bool:
+    """Whether an exception came from the grader's driver rather than from the student's code.
 
-    Such an exception describes the student's value (or is the grader's own failure); it is
-    never reported as "your code raised ...". The traceback is text from the run, only read.
+    Walking the traceback from the innermost frame outwards, library frames (numpy, torch...)
+    are passed over; the first frame that is the driver's or the student file's decides. Such an
+    exception describes the student's value (or is the grader's own failure); it is never
+    reported as "your code raised ...". The traceback is text from the run, only read.
     """
-    frames = _LAST_FRAME.findall(str(error.get("traceback") or ""))
-    return bool(frames) and frames[-1].rsplit("/", 1)[-1] == driver_name
+    for path in reversed(_FRAME.findall(str(error.get("traceback") or ""))):
+        name = path.replace("\\", "/").rsplit("/", 1)[-1]
+        if name == student_file:
+            return False
+        if name == driver_name:
+            return True
+    return False

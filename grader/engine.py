@@ -350,7 +350,7 @@ class Grader:
             elif missing := advice.missing_name(err, case.call):
                 msg = t(lang, "missing_name", file=spec.file, name=missing)
                 details["missing_name"] = missing
-            elif describe.raised_by_driver(err):  # the grader's driver refused the value: not the student's error
+            elif describe.raised_by_driver(err, spec.file):  # the grader's driver refused the value: not the student's error
                 msg = t(lang, "driver_rejected", msg=err["message"])
                 details["driver_refused"] = True
             else:

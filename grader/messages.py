@@ -90,7 +90,7 @@ CATALOG: dict[str, tuple[str, str]] = {
     # kinds of returned values (grader/describe.py)
     "kind_extra_items": ("returned {kind}; return only the array", "返回了{kind};只返回数组即可"),
     "kind_instead": ("returned {kind} where {exp} is expected", "返回了{kind},而应返回{exp}"),
-    "driver_rejected": ("what came back cannot be used: {msg}", "返回的结果无法使用:{msg}"),
+    "driver_rejected": ("not what the stage needs: {msg}", "不符合本关的要求:{msg}"),
     # student files as handed in (grader/sources.py)
     "syntax_error_at": ("{file} has a syntax error{where}: {msg}", "{file} 有语法错误{where}:{msg}"),
     "at_cell_line": (" (cell {cell}, line {line})", "(第 {cell} 个单元格第 {line} 行)"),
