@@ -243,14 +243,17 @@ class Grader:
             how = f"exit code {outcome.exit_code}, e.g. os._exit()"
         return "error", t(lang, "crashed", how=how)
 
+    def _stage_details(self, spec: StageSpec, outcome: Outcome, source: Optional[Source]) -> dict:
+        imp = outcome.imported or {}
+        return {"file": spec.file, "peak_mb": round(outcome.peak_mb, 1), "wall_s": round(outcome.wall_s, 4),
+                "warnings": imp.get("warnings", []), "output": outcome.output_between(0, imp.get("output_end")),
+                "notes": [n.text(self.lang) for n in source.notes] if source else []}
+
     def _judge(self, spec: StageSpec, expected: Expected, outcome: Outcome,
                source: Optional[Source] = None) -> StageResult:
         lang = self.lang
         imp = outcome.imported
-        details = {"file": spec.file, "peak_mb": round(outcome.peak_mb, 1), "wall_s": round(outcome.wall_s, 4),
-                   "warnings": (imp or {}).get("warnings", []),
-                   "output": outcome.output_between(0, (imp or {}).get("output_end")),
-                   "notes": [n.text(lang) for n in source.notes] if source else []}
+        details = self._stage_details(spec, outcome, source)
         if imp is None or imp.get("error"):
             if imp is None:
                 _, msg = self._stop_message(spec, outcome)
