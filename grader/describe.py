@@ -30,19 +30,22 @@ def type_name(value: Any) -> str:
     return type(value).__name__
 
 
-def kind(value: Any) -> str:
+def _article(word: str) -> str:
+    return "an" if word[:1] in "aeiou" else "a"
+
+
+def kind(value: Any, lang: str = "en") -> str:
     """The kind of a value, with the kinds of a sequence's items: 'a tuple of 2 items (ndarray, tuple)'."""
+    name = type_name(value)
     if value is None:
         return "None"
     if isinstance(value, (list, tuple)):
         items = ", ".join(type_name(v) for v in value[:ITEMS_NAMED]) + (", ..." if len(value) > ITEMS_NAMED else "")
-        article = "an" if type_name(value)[0] in "aeiou" else "a"
-        return f"{article} {type_name(value)} of {len(value)} item{'s' * (len(value) != 1)}" + (
-            f" ({items})" if value else "")
+        return t(lang, "kind_sequence", a=_article(name), name=name, n=len(value), s="s" * (len(value) != 1),
+                 items=f" ({items})" if value else "")
     if isinstance(value, np.ndarray):
-        return f"an ndarray of shape {value.shape}"
-    name = type_name(value)
-    return f"{'an' if name[0] in 'aeiou' else 'a'} {name}"
+        return t(lang, "kind_array", shape=value.shape)
+    return t(lang, "kind_value", a=_article(name), name=name)
 
 
 def _numeric_sequence(value: Any) -> bool:
@@ -71,8 +74,8 @@ def kind_problem(got: Any, expected: Any, lang: str) -> Optional[str]:
         return None
     if isinstance(got, (list, tuple)) and any(isinstance(v, np.ndarray) and v.ndim for v in got) \
             and not _numeric_sequence(got):
-        return t(lang, "kind_extra_items", kind=kind(got))
-    return t(lang, "kind_instead", kind=kind(got), exp="an ndarray")
+        return t(lang, "kind_extra_items", kind=kind(got, lang))
+    return t(lang, "kind_instead", kind=kind(got, lang), exp=t(lang, "kind_value", a="an", name="ndarray"))
 
 
 def with_kind(problem: str, got: Any, expected: Any, lang: str) -> tuple[str, bool]:

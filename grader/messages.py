@@ -88,6 +88,9 @@ CATALOG: dict[str, tuple[str, str]] = {
     "stage_passed": ("all {n} cases passed", "全部 {n} 个用例通过"),
     "stage_failed": ("{failed} of {n} cases did not pass", "{n} 个用例中有 {failed} 个未通过"),
     # kinds of returned values (grader/describe.py)
+    "kind_sequence": ("{a} {name} of {n} item{s}{items}", "包含 {n} 个元素的 {name}{items}"),
+    "kind_array": ("an ndarray of shape {shape}", "形状为 {shape} 的 ndarray"),
+    "kind_value": ("{a} {name}", "{name}"),
     "kind_extra_items": ("returned {kind}; return only the array", "返回了{kind};只返回数组即可"),
     "kind_instead": ("returned {kind} where {exp} is expected", "返回了{kind},而应返回{exp}"),
     "driver_rejected": ("not what the stage needs: {msg}", "不符合本关的要求:{msg}"),

@@ -220,6 +220,8 @@ def test_kind_helpers():
     assert kind_problem([1.0, 2.0, 3.0], arr, "en") == "returned a list of 3 items (float, float, float) where an ndarray is expected"
     assert kind_problem(arr, arr, "en") is None and kind_problem(None, 1.0, "en") is None  # a scalar: not an array stage
     assert with_kind("x", "text", arr, "en") == ("returned a str where an ndarray is expected", True)
+    assert kind((arr, 1), "zh") == "包含 2 个元素的 tuple (ndarray, int)"
+    assert kind_problem("x", arr, "zh") == "返回了str,而应返回ndarray"
     tb = '  File "{}", line 3, in f\n'
     assert raised_by_driver({"traceback": tb.format("metrics.py") + tb.format("/w/driver.py")}, "metrics.py")
     assert not raised_by_driver({"traceback": tb.format("driver.py") + tb.format("/w/metrics.py")}, "metrics.py")
