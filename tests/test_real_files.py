@@ -230,3 +230,11 @@ def test_kind_helpers():
     assert raised_by_driver({"traceback": tb.format("metrics.py") + tb.format("driver.py") + lib}, "metrics.py")
     assert not raised_by_driver({"traceback": tb.format("driver.py") + tb.format("metrics.py") + lib}, "metrics.py")
     assert not raised_by_driver({}, "metrics.py")
+
+
+def test_early_stopping_tuple_decision_is_named_not_turned_into_true(sub):
+    text = variant("early_stopping.py", "            return True\n        return False\n",
+                   "            return True, self.patience\n        return False, 0\n")
+    result = grade_stage(sub({"early_stopping.py": text}), 11)
+    c = next(c for c in result["cases"] if c["status"] != "passed")
+    assert "tuple" in c["message"], c["message"]
