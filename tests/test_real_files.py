@@ -238,3 +238,11 @@ def test_early_stopping_tuple_decision_is_named_not_turned_into_true(sub):
     result = grade_stage(sub({"early_stopping.py": text}), 11)
     c = next(c for c in result["cases"] if c["status"] != "passed")
     assert "tuple" in c["message"], c["message"]
+
+
+@pytest.mark.xfail(reason="needs the bubblewrap sandbox", strict=False)
+def test_top_level_import_torch_in_early_stopping(sub):
+    pytest.importorskip("torch")
+    text = "import torch\n" + (REFERENCE / "early_stopping.py").read_text(encoding="utf-8")
+    result = grade_stage(sub({"early_stopping.py": text}), 11)
+    assert result["score"] == result["max_score"], result["message"]

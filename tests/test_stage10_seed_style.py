@@ -260,3 +260,25 @@ def test_module_level_sgd_optimizer_is_graded_and_fails(tmp_path):
     result = grade_stage(sub, 10)
     c = case(result, "optimizer-adam")
     assert c["status"] == "failed" and "SGD" in c["hint"]
+
+
+@pytest.mark.parametrize("installed, expected", [
+    ("from . import datasets, transforms\n", "real"),                          # a working torchvision: used
+    ("raise OSError('operator torchvision::nms does not exist')\n", "stand-in"),  # a CUDA build: the stand-in
+])
+def test_a_working_torchvision_is_preferred_to_the_stand_in(tmp_path, installed, expected):
+    site, work = tmp_path / "site" / "torchvision", tmp_path / "work"
+    site.mkdir(parents=True)
+    work.mkdir()
+    (site / "__init__.py").write_text("KIND = 'real'\n" + installed, encoding="utf-8")
+    (site / "datasets.py").write_text("MNIST = object\n", encoding="utf-8")
+    (site / "transforms.py").write_text("class ToTensor:\n    pass\n", encoding="utf-8")
+    (work / "torchvision.py").write_bytes(STAND_IN.read_bytes())
+    script = ("import torchvision, torchvision.transforms\n"
+              "print(getattr(torchvision, 'KIND', None) or 'stand-in', torchvision.transforms.ToTensor.__module__)\n")
+    env = {**os.environ, "PYTHONPATH": str(site.parent)}
+    proc = subprocess.run([sys.executable, "-c", script], cwd=work, env=env, capture_output=True, text=True,
+                          timeout=120)
+    kind, module = proc.stdout.split()
+    assert kind == expected, proc.stderr
+    assert module == ("torchvision.transforms" if expected == "real" else "torchvision")
