@@ -77,6 +77,8 @@ def run_grade(args: argparse.Namespace) -> int:
             files = ", ".join(sorted({s.file for s in grader.course.stages}))
             raise UsageError(f"{submission}: no stage file found (expected one of: {files}); use --stage to choose")
         report = grader.grade(submission, [s.slug for s in specs])
+        if Path(args.submission).is_file():
+            report.submission = str(args.submission)  # the file handed in, not the temporary folder
     data = report.to_dict(details=True)
     emit(data, args)
     return 0 if report.full_marks else 1

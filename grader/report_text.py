@@ -8,8 +8,7 @@ COLORS = {"passed": "32", "failed": "31", "error": "35", "timeout": "33"}
 MARKS = {"passed": "PASS", "failed": "FAIL", "error": "ERROR", "timeout": "TIME"}
 WORDS = {
     "en": {"seed": "seed", "total": "Total", "hint": "hint", "reproduce": "reproduce with", "hidden": "hidden",
-           "output": "printed", "warnings": "warning",
-           "note": "note"},
+           "output": "printed", "warnings": "warning", "note": "note"},
     "zh": {"seed": "随机种子", "total": "总分", "hint": "提示", "reproduce": "复现命令", "hidden": "隐藏用例",
            "output": "输出", "warnings": "警告", "note": "说明"},
 }

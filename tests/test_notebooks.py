@@ -127,3 +127,15 @@ def test_cli_grades_a_notebook_and_a_single_file(tmp_path):
     other.write_text("x = 1\n", encoding="utf-8")
     proc = run_cli(str(other))
     assert proc.returncode == 2 and "not a stage file" in proc.stderr
+
+
+def test_notes_reach_the_text_and_html_reports(tmp_path):
+    from conftest import grader_for
+    from grader.report_html import render_html
+    from grader.report_text import render_text
+
+    sub = _submission(tmp_path, WITH_MAGIC)
+    data = grader_for().grade(sub, [1]).to_dict(details=True)
+    text, html = render_text(data), render_html(data)
+    assert "note: cell 1, line 1: dropped the IPython magic `%matplotlib inline`" in text
+    assert "dropped the shell command `!pip install numpy`" in html
