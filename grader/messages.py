@@ -108,6 +108,8 @@ CATALOG: dict[str, tuple[str, str]] = {
                         "第 {cell} 个单元格以单元格魔法命令 `{magic}` 开头:整个单元格未参与评测"),
     "note_gbk": ("{file} is not UTF-8; it was read as GBK (GB18030). Save it as UTF-8 to be safe",
                  "{file} 不是 UTF-8 编码,已按 GBK(GB18030)读取。建议另存为 UTF-8"),
+    "note_utf16": ("{file} is saved as UTF-16; it was read as such. Save it as UTF-8 to be safe",
+                   "{file} 以 UTF-16 编码保存,已按 UTF-16 读取。建议另存为 UTF-8"),
     "note_undecodable": ("{file} is neither UTF-8 nor GBK; unreadable characters were replaced. Save it as UTF-8",
                          "{file} 既不是 UTF-8 也不是 GBK 编码,无法识别的字符已被替换。请另存为 UTF-8"),
     "note_case": ("found {found}; expected {expected}. It was graded, but rename it: names are case-sensitive",

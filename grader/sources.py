@@ -98,7 +98,11 @@ def decode(data: bytes, name: str) -> tuple[str, list[Note]]:
     """
     notes: list[Note] = []
     try:
-        text = data.decode("utf-8-sig")
+        if data[:2] in (b"\xff\xfe", b"\xfe\xff"):  # UTF-16 with its BOM (Notepad's "Unicode")
+            text = data.decode("utf-16")
+            notes.append(note("note_utf16", file=name))
+        else:
+            text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
         try:
             text = data.decode("gb18030")
@@ -126,12 +130,11 @@ def _cell_lines(cell_no: int, source: str, notes: list[Note]) -> list[tuple[str,
     kept = []
     for i, line in enumerate(lines, start=1):
         stripped = line.lstrip()
-        if stripped.startswith("%"):
-            notes.append(note("note_magic", cell=cell_no, line=i, code=_quote(stripped)))
-        elif stripped.startswith("!"):
-            notes.append(note("note_shell", cell=cell_no, line=i, code=_quote(stripped)))
-        else:
-            kept.append((line, i))
+        if stripped.startswith(("%", "!")):
+            key = "note_magic" if stripped.startswith("%") else "note_shell"
+            notes.append(note(key, cell=cell_no, line=i, code=_quote(stripped)))
+            line = line[: len(line) - len(stripped)] + "pass"  # keeps a block that held only this line valid
+        kept.append((line, i))
     return kept
 
 

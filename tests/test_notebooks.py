@@ -35,11 +35,12 @@ def _submission(tmp_path: Path, cells) -> Path:
 def test_notebook_text_keeps_code_cells_in_order_and_maps_lines(tmp_path):
     sub = _submission(tmp_path, [("code", "import numpy as np"), ("markdown", "text"), ("code", "x = 1\n%time y = 2\nz = 3")])
     source = read_source(sub, "activation.py")
-    assert source.text.splitlines() == ["import numpy as np", "", "x = 1", "z = 3", ""]
+    assert source.text.splitlines() == ["import numpy as np", "", "x = 1", "pass", "z = 3", ""]
     assert source.location(1) == (1, 1)
     assert source.location(3) == (3, 1)
-    assert source.location(4) == (3, 3)  # the dropped magic shifts nothing in the student's numbering
-    assert "cell 3, line 3" in source.where(4, "en")
+    assert source.location(5) == (3, 3)
+    assert "cell 3, line 3" in source.where(5, "en")
+    assert source.where(5, "zh") == "(第 3 个单元格第 3 行)"
     keys = [n.key for n in source.notes]
     assert keys == ["note_notebook", "note_magic"]
 
@@ -54,6 +55,13 @@ def test_cell_magic_drops_the_cell_and_shell_lines_are_noted(tmp_path):
     assert any("%%time" in s and "cell 4" in s for s in texts)
     assert any("`!ls -l`" in s and "cell 6, line 2" in s for s in texts)
     assert all(n.text("zh") for n in source.notes)
+
+
+def test_a_block_whose_body_was_a_shell_line_stays_valid(tmp_path):
+    sub = _submission(tmp_path, [("code", "for i in range(2):\n    !echo hi\ny = 1")])
+    source = read_source(sub, "activation.py")
+    compile(source.text, "activation.py", "exec")
+    assert [n.key for n in source.notes] == ["note_notebook", "note_shell"]
 
 
 def test_unreadable_notebook_is_a_note_not_a_crash(tmp_path):

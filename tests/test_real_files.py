@@ -25,6 +25,8 @@ def test_decode_bom_crlf_gbk_and_garbage():
     assert decode("\ufeffx = 1\r\ny = 2\r\n".encode("utf-8"), "a.py") == ("x = 1\ny = 2\n", [])
     text, notes = decode(GBK_COMMENT.encode("gbk"), "a.py")
     assert text == GBK_COMMENT and [n.key for n in notes] == ["note_gbk"]
+    text, notes = decode("x = 1  # 注释\r\n".encode("utf-16"), "a.py")
+    assert text == "x = 1  # 注释\n" and [n.key for n in notes] == ["note_utf16"]
     text, notes = decode(b"x = 1  # \x81\x30\xff\xfe\n", "a.py")  # neither UTF-8 nor GB18030
     assert text.startswith("x = 1") and [n.key for n in notes] == ["note_undecodable"]
 
