@@ -310,17 +310,24 @@ class Grader:
 
     def _import_message(self, spec: StageSpec, error: dict, source: Optional[Source] = None) -> str:
         lang, line = self.lang, error.get("line")
-        where = source.where(line, lang) if source else t(lang, "at_line", line=line) if line else ""
+        where = self._where(source, line)
         if error["type"] in ("SyntaxError", "IndentationError", "TabError"):
-            if source is not None and source.location(line):
-                return t(lang, "syntax_error_at", file=source.path.name, where=where, msg=error["message"].split(" (")[0])
-            return t(lang, "syntax_error", file=spec.file, line=line or "?", msg=error["message"].split(" (")[0])
+            text = error["message"].split(" (")[0]
+            if source is not None and source.location(line):  # a notebook: "cell N, line M"
+                return t(lang, "syntax_error_at", file=source.path.name, where=where, msg=text)
+            return t(lang, "syntax_error", file=spec.file, line=line or "?", msg=text)
         if error["type"] == "SystemExit":
             return t(lang, "import_exit", file=spec.file, where=where)
         msg = t(lang, "import_error", file=spec.file, kind=error["type"], msg=error["message"], where=where)
         msg += advice.import_advice(error, source.text if source else None, spec.toplevel_ok, lang)
         hint = advice.error_mistake_hint([m for c in spec.cases for m in c.mistakes], error, lang)
         return f"{msg}\n{hint}" if hint else msg
+
+    def _where(self, source: Optional[Source], line: Optional[int]) -> str:
+        """" (line N)", or " (cell N, line M)" in a notebook; empty without a line."""
+        if source is not None:
+            return source.where(line, self.lang)
+        return t(self.lang, "at_line", line=line) if line else ""
 
     def _details(self, case: Case, draw: Draw, rec: dict, ref: dict, outcome: Outcome) -> dict:
         out: dict[str, Any] = {
@@ -345,7 +352,7 @@ class Grader:
         hint = None
         if "error" in rec:
             err = rec["error"]
-            where = source.where(err.get("line"), lang) if source else t(lang, "at_line", line=err["line"]) if err.get("line") else ""
+            where = self._where(source, err.get("line"))
             if err["type"] == "NotImplementedError":
                 msg = t(lang, "not_implemented", where=where)
             elif err["type"] == "EncodeError":
@@ -353,7 +360,7 @@ class Grader:
             elif missing := advice.missing_name(err, case.call):
                 msg = t(lang, "missing_name", file=spec.file, name=missing)
                 details["missing_name"] = missing
-            elif describe.raised_by_driver(err, spec.file):  # the grader's driver refused the value: not the student's error
+            elif describe.raised_by_driver(err, spec.file):  # the driver refused the value: not the student's error
                 msg = t(lang, "driver_rejected", msg=err["message"])
                 details["driver_refused"] = True
             else:

@@ -24,7 +24,8 @@ ACTIVATION = (REFERENCE / "activation.py").read_text(encoding="utf-8")
 HEAD, _, CLASS = ACTIVATION.partition("class ActivationFunction")
 CLEAN = [("markdown", "# Activation functions"), ("code", HEAD.strip()), ("code", "class ActivationFunction" + CLASS)]
 WITH_MAGIC = [("code", "%matplotlib inline\n!pip install numpy"), *CLEAN[:2],
-              ("code", "%%time\nprint('timing')"), CLEAN[2], ("code", "af = ActivationFunction()\n!ls -l\naf.sigmoid(0.0)")]
+              ("code", "%%time\nprint('timing')"), CLEAN[2],
+              ("code", "af = ActivationFunction()\n!ls -l\naf.sigmoid(0.0)")]
 
 
 def _submission(tmp_path: Path, cells) -> Path:
@@ -33,7 +34,8 @@ def _submission(tmp_path: Path, cells) -> Path:
 
 
 def test_notebook_text_keeps_code_cells_in_order_and_maps_lines(tmp_path):
-    sub = _submission(tmp_path, [("code", "import numpy as np"), ("markdown", "text"), ("code", "x = 1\n%time y = 2\nz = 3")])
+    cells = [("code", "import numpy as np"), ("markdown", "text"), ("code", "x = 1\n%time y = 2\nz = 3")]
+    sub = _submission(tmp_path, cells)
     source = read_source(sub, "activation.py")
     assert source.text.splitlines() == ["import numpy as np", "", "x = 1", "pass", "z = 3", ""]
     assert source.location(1) == (1, 1)

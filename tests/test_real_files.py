@@ -70,7 +70,8 @@ def test_prepare_rewrites_the_copy_as_utf8(tmp_path):
 def test_wrong_case_name_is_found_and_noted(tmp_path):
     sub = make_submission(tmp_path, {"Activation.py": ACTIVATION}, base=None)
     assert find_source(sub, "activation.py") == sub / "Activation.py"
-    assert read_source(sub, "activation.py").notes[0].text("en").startswith("found Activation.py; expected activation.py")
+    note = read_source(sub, "activation.py").notes[0].text("en")
+    assert note.startswith("found Activation.py; expected activation.py")
     result = grade_stage(sub, 3)
     assert result["score"] == result["max_score"]
     assert any("expected activation.py" in n for n in result["details"]["notes"])
@@ -152,7 +153,8 @@ def test_step_function_right_but_different_passes(sub):
 
 
 def test_nonzero_count_mae_and_rmse_get_their_hint(sub):
-    text = variant("metrics.py", "    MAE = np.sum(error) / count\n", "    MAE = np.sum(error) / len(error.nonzero()[0])\n")
+    text = variant("metrics.py", "    MAE = np.sum(error) / count\n",
+                   "    MAE = np.sum(error) / len(error.nonzero()[0])\n")
     text = text.replace("    RMSE = np.sqrt(error.dot(error) / count)\n",
                         "    RMSE = np.sqrt(error.dot(error) / len(error.nonzero()[0]))\n")
     result = grade_stage(sub({"metrics.py": text}), 5)
@@ -218,9 +220,12 @@ def test_kind_helpers():
     from grader.describe import kind, kind_problem, raised_by_driver, with_kind
     arr = np.zeros(3)
     assert kind((arr, (3,))) == "a tuple of 2 items (ndarray, tuple)"
-    assert kind(None) == "None" and kind([1.0]) == "a list of 1 item (float)" and kind(arr) == "an ndarray of shape (3,)"
-    assert kind_problem([1.0, 2.0, 3.0], arr, "en") == "returned a list of 3 items (float, float, float) where an ndarray is expected"
-    assert kind_problem(arr, arr, "en") is None and kind_problem(None, 1.0, "en") is None  # a scalar: not an array stage
+    assert kind(None) == "None" and kind([1.0]) == "a list of 1 item (float)"
+    assert kind(arr) == "an ndarray of shape (3,)"
+    assert kind_problem([1.0, 2.0, 3.0], arr, "en") == \
+        "returned a list of 3 items (float, float, float) where an ndarray is expected"
+    assert kind_problem(arr, arr, "en") is None
+    assert kind_problem(None, 1.0, "en") is None  # a scalar expected: not an array stage
     assert with_kind("x", "text", arr, "en") == ("returned a str where an ndarray is expected", True)
     assert kind((arr, 1), "zh") == "包含 2 个元素的 tuple (ndarray, int)"
     assert kind_problem("x", arr, "zh") == "返回了str,而应返回ndarray"

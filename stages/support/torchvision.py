@@ -88,7 +88,8 @@ class Normalize:
         mean = torch.as_tensor(self.mean, dtype=tensor.dtype).reshape(-1, 1, 1)
         std = torch.as_tensor(self.std, dtype=tensor.dtype).reshape(-1, 1, 1)
         if (std == 0).any():
-            raise ValueError("std evaluated to zero after conversion to the tensor's dtype, leading to division by zero.")
+            raise ValueError("std evaluated to zero after conversion to the tensor's dtype, "
+                             "leading to division by zero.")
         out = tensor if self.inplace else tensor.clone()
         return out.sub_(mean).div_(std)
 
