@@ -253,3 +253,9 @@ def test_top_level_import_torch_in_early_stopping(sub):
     text = "import torch\n" + (REFERENCE / "early_stopping.py").read_text(encoding="utf-8")
     result = grade_stage(sub({"early_stopping.py": text}), 11)
     assert result["score"] == result["max_score"], result["message"]
+
+
+def test_mnist_parser_returning_a_tuple_is_named(sub):
+    text = variant("mnist_idx.py", "    return img\n", "    return img, image_num\n")
+    c = next(c for c in grade_stage(sub({"mnist_idx.py": text}), 13)["cases"] if c["status"] != "passed")
+    assert "returned a tuple of 2 items (ndarray, int); return only the array" in c["message"], c["message"]
