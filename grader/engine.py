@@ -25,6 +25,7 @@ from grader.inputs import Draw, make_draws
 from grader.kit import kit_notes, read_frozen
 from grader.messages import t
 from grader.sandbox import Job, Limits, Outcome, Sandbox, SandboxError
+from grader.sources import find_source, read_source
 from grader.spec import StageSpec
 from grader.verdict import Report, StageResult
 
@@ -93,7 +94,7 @@ class Grader:
         """The stages to grade: those asked for, or every stage whose file is present."""
         if refs:
             return self.course.select(refs)
-        return [s for s in self.course.stages if (submission / s.file).is_file()]
+        return [s for s in self.course.stages if find_source(submission, s.file)]
 
     def grade(self, submission: Union[str, Path], stages: Optional[Sequence[Union[str, int]]] = None) -> Report:
         sub = Path(submission).resolve()
@@ -185,7 +186,8 @@ class Grader:
 
     def _grade_stage(self, submission: Path, spec: StageSpec) -> StageResult:
         lang = self.lang
-        if not (submission / spec.file).is_file():
+        source = read_source(submission, spec.file)  # the file, a notebook standing in for it, any case
+        if source is None or source.text is None:
             msg = t(lang, "missing_file", file=spec.file)
             return judge.not_run(spec, lang, msg, t(lang, "not_run", why=msg))
         missing = missing_requirement(spec)
@@ -201,7 +203,7 @@ class Grader:
         if expected.error:
             return judge.not_run(spec, lang, expected.error)
         return judge.judge(spec, expected.draws, expected.records, outcome, lang,
-                           custom=functools.partial(self._driver_check, spec))
+                           custom=functools.partial(self._driver_check, spec), source=source)
 
     def _run_student(self, spec: StageSpec, submission: Path) -> Outcome:
         return self.sandbox.run(self._job(spec, submission, self.draws(spec), trusted=False))

@@ -152,6 +152,7 @@ class StageSpec(Strict):
     limits: Limits = Limits()
     tolerance: Tolerance = Tolerance()
     hint: Optional[Text] = None
+    toplevel_ok: bool = False  # the file must compute at its top level (M-P neuron's y): never advise moving it
     cases: list[Case] = Field(min_length=1)
     path: Optional[Path] = Field(default=None, exclude=True)
 
