@@ -29,6 +29,7 @@ SUBCOMMANDS = {
     "gradescope": "grader.platforms.gradescope",
     "classroom": "grader.platforms.classroom",
     "release": "grader.release",
+    "worker-setup": "grader.cluster",
 }
 
 

@@ -21,6 +21,7 @@ from typing import Any, Optional, Sequence, Union
 
 from grader import judge
 from grader.course import PACKAGE_DIR, Course, bundled_course, load_course
+from grader.import_once import ImportMemo, run_by_file
 from grader.inputs import Draw, make_draws
 from grader.kit import kit_notes, read_frozen
 from grader.messages import t
@@ -103,15 +104,16 @@ class Grader:
             self.sandbox.warm(preload)  # start their fork servers now, alongside the numpy ones
         for spec in specs:
             self._expected_for(spec)  # start the reference runs early
-        futures = [self._runs.submit(self.grade_stage, sub, spec) for spec in specs]
+        memo = ImportMemo()  # one import per file: the stages of a file share a failed import
+        futures = run_by_file(specs, lambda spec: self._runs.submit(self.grade_stage, sub, spec, memo))
         report = Report(submission=str(submission), course=str(self.course.root), seed=self.seed, lang=self.lang)
         report.stages = [f.result() for f in futures]
         report.notes = kit_notes(self.course, self.lang)
         return report
 
-    def grade_stage(self, submission: Path, spec: StageSpec) -> StageResult:
+    def grade_stage(self, submission: Path, spec: StageSpec, memo: Optional[ImportMemo] = None) -> StageResult:
         started = time.perf_counter()
-        result = self._grade_stage(submission, spec)
+        result = self._grade_stage(submission, spec, memo)
         result.duration_s = time.perf_counter() - started
         return result
 
@@ -184,7 +186,7 @@ class Grader:
 
     # -- one stage ----------------------------------------------------------------------------
 
-    def _grade_stage(self, submission: Path, spec: StageSpec) -> StageResult:
+    def _grade_stage(self, submission: Path, spec: StageSpec, memo: Optional[ImportMemo] = None) -> StageResult:
         lang = self.lang
         source = read_source(submission, spec.file)  # the file, a notebook standing in for it, any case
         if source is None or source.text is None:
@@ -196,7 +198,7 @@ class Grader:
                                  else t(lang, "needs_module", name=missing))
         reference = self._expected_for(spec)  # runs alongside the student's run
         try:
-            outcome = self._run_student(spec, submission)
+            outcome = self._run_student(spec, submission, memo)
         except (SandboxError, OSError) as exc:
             return judge.not_run(spec, lang, t(lang, "sandbox_failed", why=str(exc)))
         expected = reference.result()
@@ -205,8 +207,11 @@ class Grader:
         return judge.judge(spec, expected.draws, expected.records, outcome, lang,
                            custom=functools.partial(self._driver_check, spec), source=source)
 
-    def _run_student(self, spec: StageSpec, submission: Path) -> Outcome:
-        return self.sandbox.run(self._job(spec, submission, self.draws(spec), trusted=False))
+    def _run_student(self, spec: StageSpec, submission: Path, memo: Optional[ImportMemo] = None) -> Outcome:
+        """The student's run; with a `memo`, a failed import of the same file by another stage stands in."""
+        def start() -> Outcome:
+            return self.sandbox.run(self._job(spec, submission, self.draws(spec), trusted=False))
+        return memo.run(spec, start) if memo is not None else start()
 
     def _driver_check(self, spec: StageSpec, check: str):
         """A `driver.NAME` check: trusted course code, run here in the grader."""

@@ -228,6 +228,32 @@ CATALOG: dict[str, dict[str, str]] = {
         'note_utf16': '{file} is saved as UTF-16; it was read as such. Save it as UTF-8 to be safe',
         'note_undecodable': '{file} is neither UTF-8 nor GBK; unreadable characters were replaced. Save it as UTF-8',
         'note_case': 'found {found}; expected {expected}. It was graded, but rename it: names are case-sensitive',
+        # grading on a Dask cluster (grader.cluster)
+        'cluster.needs_dask': "grading on a cluster needs Dask: pip install 'grade[dask]'",
+        'cluster.unreachable': 'cannot reach the Dask scheduler at {address} ({why})',
+        'cluster.no_workers': ('the Dask scheduler at {address} has no workers after {wait:g} s; start them with '
+                               '`dask worker {address} --nthreads 1 --nworkers N` (see `grade worker-setup`)'),
+        'cluster.mismatch': ('worker {worker} has course {w_course} and grader {w_grader}, but this machine has course '
+                             '{course} and grader {grader}; install the same grader version and course on every worker '
+                             '(or set GRADE_COURSE there), restart the workers and run again'),
+        'cluster.worker_died': ('the grading worker died twice while grading this submission (it was retried once '
+                                'on another worker)'),
+        'cluster.retries': ('note: the Dask scheduler runs a task {n} more times after its worker dies; start it with '
+                            'DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES=1 to give up after the second death '
+                            '(see `grade worker-setup`)'),
+        'cluster.too_large': 'the submission folder is larger than {mb} MB',
+        'cluster.unreadable': 'cannot read the submission: {why}',
+        'cluster.setup': (
+            "# 1. On every grading machine (Linux), the same grader and the same course as this one:\n"
+            "pip install 'grade[dask,torch]=={version}'   # or: pip install -e '/path/to/grade[dask,torch]'\n"
+            "export GRADE_COURSE={course}\n"
+            "# 2. One machine runs the scheduler (a task whose worker dies runs once more, then is given up):\n"
+            "DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES=1 dask scheduler --port 8786\n"
+            "# 3. Every grading machine runs one single-threaded worker process per core:\n"
+            "dask worker tcp://SCHEDULER:8786 --nthreads 1 --nworkers $(nproc)\n"
+            "# 4. Here: grade the class on the cluster (cache, gradebook and reports are written here):\n"
+            "grade batch CLASS_DIR --scheduler tcp://SCHEDULER:8786\n"
+            "# this machine: course {course_hash}, grader {grader_hash}; every worker must report the same\n"),
     },
     "zh": {
         'none': '返回了 None:没有得到任何结果(是否漏写了 `return`?)',
@@ -447,6 +473,30 @@ CATALOG: dict[str, dict[str, str]] = {
         'note_utf16': '{file} 以 UTF-16 编码保存,已按 UTF-16 读取。建议另存为 UTF-8',
         'note_undecodable': '{file} 既不是 UTF-8 也不是 GBK 编码,无法识别的字符已被替换。请另存为 UTF-8',
         'note_case': '找到了 {found};应为 {expected}。已照常评测,但请改名:文件名区分大小写',
+        # 在 Dask 集群上评分(grader.cluster)
+        'cluster.needs_dask': "在集群上评分需要 Dask:pip install 'grade[dask]'",
+        'cluster.unreachable': '无法连接 {address} 上的 Dask 调度器({why})',
+        'cluster.no_workers': ('{address} 上的 Dask 调度器在 {wait:g} 秒后仍没有 worker;请用 '
+                               '`dask worker {address} --nthreads 1 --nworkers N` 启动(见 `grade worker-setup`)'),
+        'cluster.mismatch': ('worker {worker} 的课程为 {w_course}、评分器为 {w_grader},而本机的课程为 {course}、评分器为 '
+                             '{grader};请在每个 worker 上安装相同版本的评分器和相同的课程(或在那里设置 GRADE_COURSE),'
+                             '重启 worker 后再运行'),
+        'cluster.worker_died': '评分 worker 在评此提交时两次崩溃(已在另一个 worker 上重试过一次)',
+        'cluster.retries': ('注意:worker 崩溃后 Dask 调度器会再运行该任务 {n} 次;启动调度器时请设置 '
+                            'DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES=1,第二次崩溃后即放弃(见 `grade worker-setup`)'),
+        'cluster.too_large': '提交的文件夹大于 {mb} MB',
+        'cluster.unreadable': '无法读取提交:{why}',
+        'cluster.setup': (
+            "# 1. 每台评分机器(Linux)安装与本机相同的评分器和相同的课程:\n"
+            "pip install 'grade[dask,torch]=={version}'   # 或:pip install -e '/path/to/grade[dask,torch]'\n"
+            "export GRADE_COURSE={course}\n"
+            "# 2. 一台机器运行调度器(worker 崩溃的任务再运行一次,然后放弃):\n"
+            "DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES=1 dask scheduler --port 8786\n"
+            "# 3. 每台评分机器每个核心运行一个单线程 worker 进程:\n"
+            "dask worker tcp://SCHEDULER:8786 --nthreads 1 --nworkers $(nproc)\n"
+            "# 4. 在本机:在集群上为全班评分(缓存、成绩册和报告都写在本机):\n"
+            "grade batch CLASS_DIR --scheduler tcp://SCHEDULER:8786\n"
+            "# 本机:课程 {course_hash},评分器 {grader_hash};每个 worker 必须与此相同\n"),
     },
 }
 

@@ -60,20 +60,31 @@ def _dist_version(name: str) -> str:
         return "-"
 
 
-def environment_key(course_root: Path, seed: int, stages: Optional[Sequence[int]], lang: str) -> str:
-    """What every student's cache key shares: course, grader, seed, stages, language."""
+def course_hash(course_root: Path) -> str:
+    """The course's content: stage specs, drivers, support files, reference, a kit's frozen values and seed."""
     h = hashlib.sha256()
-    h.update(f"format={CACHE_FORMAT}\nseed={seed}\nstages={list(stages) if stages else '*'}\nlang={lang}\n".encode())
-    h.update(f"python={sys.version_info[:3]} numpy={_dist_version('numpy')} torch={_dist_version('torch')}\n".encode())
-    h.update(b"course\0")
     for sub in ("stages", "reference", "frozen"):  # frozen/: a student kit's expected values
         if (course_root / sub).is_dir():
             h.update(sub.encode() + b"\0")
             _hash_tree(course_root / sub, h)
     if (course_root / "kit.json").is_file():  # a student kit's release seed replaces `seed`
         h.update(b"kit\0" + (course_root / "kit.json").read_bytes())
-    h.update(b"grader\0")
+    return h.hexdigest()
+
+
+def grader_hash() -> str:
+    """The grading code (not its presentation) and the Python, numpy and torch it runs on."""
+    h = hashlib.sha256()
+    h.update(f"python={sys.version_info[:3]} numpy={_dist_version('numpy')} torch={_dist_version('torch')}\n".encode())
     _hash_tree(PACKAGE, h, skip=lambda rel: rel.startswith(PRESENTATION) or rel.startswith("_course/"))
+    return h.hexdigest()
+
+
+def environment_key(course_root: Path, seed: int, stages: Optional[Sequence[int]], lang: str) -> str:
+    """What every student's cache key shares: course, grader, seed, stages, language."""
+    h = hashlib.sha256()
+    h.update(f"format={CACHE_FORMAT}\nseed={seed}\nstages={list(stages) if stages else '*'}\nlang={lang}\n".encode())
+    h.update(f"course={course_hash(course_root)}\ngrader={grader_hash()}\n".encode())
     return h.hexdigest()
 
 

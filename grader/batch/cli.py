@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 from typing import Any, Optional, Sequence
@@ -10,6 +11,7 @@ from typing import Any, Optional, Sequence
 from grader.batch.rows import STATUS_ERROR, STATUS_NOT_GRADED
 from grader.batch.run import run_batch
 from grader.messages import LANGS, t
+from grader.errors import UsageError
 from grader.spec import SpecError
 
 DESCRIPTION = ("Grade a whole class: every sub-folder or .zip file of CLASS_DIR is one student's "
@@ -38,6 +40,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-fork-server", dest="fork_server", action="store_false",
                    help="start a fresh Python for every run (slower; for debugging)")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress output")
+    p.add_argument("--scheduler", metavar="ADDRESS", default=os.environ.get("DASK_SCHEDULER_ADDRESS") or None,
+                   help="grade on a Dask cluster (default: $DASK_SCHEDULER_ADDRESS; see `grade worker-setup`)")
 
 
 def register(subparsers: Any) -> argparse.ArgumentParser:
@@ -59,6 +63,15 @@ def _summary(res: Any, lang: str) -> None:
     print("\n".join(lines), file=sys.stderr)
 
 
+def _cluster(address: Optional[str], quiet: bool) -> Any:
+    """Grading on the Dask cluster at `address` (None: here, and Dask is not imported)."""
+    if not address:
+        return None
+    from grader.cluster import ClusterGrading  # imports Dask only when it connects
+
+    return ClusterGrading(address, stream=None if quiet else sys.stderr)
+
+
 def run(args: argparse.Namespace) -> int:
     if getattr(args, "jobs", None) is not None and args.jobs < 1:
         print("grade batch: --jobs must be at least 1", file=sys.stderr)
@@ -68,8 +81,9 @@ def run(args: argparse.Namespace) -> int:
         res = run_batch(args.class_dir, args.out, stages=args.stage or (), jobs=args.jobs,
                         force=args.force, seed=args.seed, lang=args.lang,
                         course_dir=getattr(args, "course", None),
-                        fork_server=getattr(args, "fork_server", True), quiet=quiet)
-    except (ValueError, SpecError) as e:  # a broken course is the instructor's to fix
+                        fork_server=getattr(args, "fork_server", True), quiet=quiet,
+                        grade_many=_cluster(getattr(args, "scheduler", None), quiet))
+    except (ValueError, SpecError, UsageError) as e:  # a broken course is the instructor's to fix
         print(f"grade batch: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -45,8 +45,8 @@ def make_grader(seed: int, lang: str, course: Any, jobs: int, fork_server: bool,
     return Grader(course=course, seed=seed, lang=lang, workers=jobs, fork_server=fork_server, forbidden=extra)
 
 
-def _grade_one(grader: Any, student: Student, stages: Optional[list[int]], files: dict[int, str]) -> dict:
-    root = Path(student.root)
+def grade_folder(grader: Any, root: Path, stages: Optional[list[int]], files: dict[int, str]) -> dict:
+    """One student's payload, {"report": report dict, "details": the same with details}."""
     chosen = stages
     if stages is not None:
         # Only the asked-for stages the student submitted: a missing file is a blank cell, not an error.
@@ -65,7 +65,7 @@ def _worker(grader: Any, jobs: "queue.Queue[Optional[Student]]", results: "queue
             return
         results.put(("start", student, time.monotonic()))
         try:
-            results.put(("done", student, _grade_one(grader, student, stages, files)))
+            results.put(("done", student, grade_folder(grader, Path(student.root), stages, files)))
         except BaseException as e:  # an engine failure must not lose the student
             tb = traceback.format_exception_only(type(e), e)[-1].strip()
             results.put(("crash", student, reason("batch.grader_failed", why=tb)))

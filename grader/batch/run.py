@@ -13,7 +13,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Optional, Sequence, TextIO
+from typing import Any, Callable, Iterable, Optional, Sequence, TextIO
 
 from grader.batch import cache
 from grader.batch.discover import Student, discover, prepare
@@ -56,6 +56,7 @@ class BatchRun:
     fork_server: bool = True
     student_timeout_s: float = 0.0
     grader_factory: Callable[..., Any] = make_grader
+    grade_many: Optional[Callable[..., Iterable]] = None  # grading elsewhere, e.g. grader.cluster
     progress: Optional[Progress] = None
     forbidden: list[Path] = field(default_factory=list)
     payloads: dict[str, Any] = field(default_factory=dict)   # file_id -> {"report", "details"}
@@ -178,10 +179,23 @@ class BatchRun:
             return 0
         self.student_timeout_s = self.student_timeout_s or _student_timeout(self.selected or self.course.stages)
         try:
-            return grade_all(self, todo)
+            return grade_all(self, todo) if self.grade_many is None else self._grade_elsewhere(todo)
         except KeyboardInterrupt:
             self.interrupted = True
             return 0
+
+    def _grade_elsewhere(self, todo: list[Student]) -> int:
+        """`grade_many(todo, stages=, seed=, lang=, course=)` yields (student, "done", payload) or
+        (student, "crash", Reason) as each finishes; the rest of the run is unchanged."""
+        graded = 0
+        for st, kind, value in self.grade_many(todo, stages=self.stage_numbers, seed=self.seed, lang=self.lang,
+                                               course=self.course):
+            if kind == "done":
+                graded += 1
+                self.finish(st, payload=value)
+            else:
+                self.finish(st, crash=value)
+        return graded
 
 
 def _student_timeout(stages: Sequence[Any]) -> float:
@@ -218,6 +232,7 @@ class BatchOptions:
     quiet: bool = False
     student_timeout_s: Optional[float] = None
     grader_factory: Optional[Callable[..., Any]] = None
+    grade_many: Optional[Callable[..., Iterable]] = None
 
 
 def _new_run(class_dir: Path, out: Optional[Path], opts: BatchOptions) -> BatchRun:
@@ -234,14 +249,15 @@ def _new_run(class_dir: Path, out: Optional[Path], opts: BatchOptions) -> BatchR
     return BatchRun(class_dir=class_dir, out=out, course=course, selected=selected,
                     jobs=max(1, int(opts.jobs or os.cpu_count() or 1)), seed=seed, lang=opts.lang, force=opts.force,
                     fork_server=opts.fork_server, student_timeout_s=opts.student_timeout_s or 0.0,
-                    grader_factory=opts.grader_factory or make_grader)
+                    grader_factory=opts.grader_factory or make_grader, grade_many=opts.grade_many)
 
 
 def run_batch(class_dir: Path, out: Optional[Path] = None, **options: Any) -> BatchResult:
     """Grade every student of `class_dir`; write the outputs; return the rows.
 
     Keyword arguments: those of BatchOptions (stages, jobs, force, seed, lang, course_dir,
-    fork_server, stream, quiet, student_timeout_s, grader_factory).
+    fork_server, stream, quiet, student_timeout_s, grader_factory, grade_many: grades the
+    students that need it instead of local threads, see BatchRun._grade_elsewhere).
     Raises ValueError for a bad class folder or stage. KeyboardInterrupt is caught: what
     finished is kept and written, the rest is listed as not graded (result.interrupted)."""
     opts = BatchOptions(**options)

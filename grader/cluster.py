@@ -1,0 +1,386 @@
+"""Grading a class on a Dask cluster: ``grade batch CLASS --scheduler ADDRESS``.
+
+Each student is one task. The client (``grade batch``) keeps everything a local batch
+keeps (discovery, unpacking, the cache, the gradebook, the reports, the overview): only
+the grading moves. A submission travels as zip bytes, is unpacked on a worker into a
+temporary folder, graded by that worker process's one warm ``Grader`` (course loaded,
+reference results for the batch's seed computed once) and removed; the report comes back
+as JSON text. Results are yielded as the tasks complete, so the progress bar follows them.
+
+A task whose worker dies is run again elsewhere by the scheduler (its
+``allowed-failures``, which should be 1); a submission that kills its worker twice gets an
+error row. Before grading, and again in every task, the worker's course and grader are
+compared with the client's (content hashes): a worker that differs is refused.
+
+Nothing here imports Dask at module level: without ``--scheduler`` Dask is never imported.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import functools
+import io
+import json
+import os
+import shutil
+import sys
+import tempfile
+import threading
+import traceback
+import zipfile
+from pathlib import Path
+from typing import Any, Callable, Iterable, Iterator, Optional, TextIO
+
+from grader.batch.cache import course_hash, grader_hash, json_default
+from grader.batch.discover import Student
+from grader.batch.grading import grade_folder
+from grader.batch.rows import Reason, reason
+from grader.batch.unpack import is_junk, safe_unzip
+from grader.errors import UsageError
+from grader.messages import LANGS, t
+from grader.safe_text import one_line
+from grader.sandbox import COPY_CAP
+
+PLUGIN_NAME = "grade-warm-graders"
+SKIP_DIRS = ("__pycache__", ".git", ".venv", "node_modules")
+CONNECT_TIMEOUT_S = 30
+# What the scheduler needs (set in its environment, see `grade worker-setup`): a task whose
+# worker dies runs once more, then fails.
+SCHEDULER_CONFIG = {"distributed.scheduler.allowed-failures": 1}
+WORKERS_WAIT_S = 60
+
+
+class ClusterError(UsageError):
+    """The cluster cannot grade this batch (unreachable, no workers, a worker that differs)."""
+
+
+class TooLarge(ValueError):
+    """A submission folder over the sandbox's copy limit: it is not sent."""
+
+
+# --------------------------------------------------------------------------- identity
+
+@functools.lru_cache(maxsize=8)
+def _course_hash(root: str) -> str:
+    return course_hash(Path(root))
+
+
+@functools.lru_cache(maxsize=1)
+def _grader_id() -> str:
+    """This process's grader, hashed once: the code it loaded (later edits on disk do not run)."""
+    return grader_hash()[:16]
+
+
+def worker_course(course_dir: Optional[str]) -> Optional[str]:
+    """The client's course folder when this machine has it at the same place, else None
+    (the worker's own: $GRADE_COURSE). The hashes decide whether they agree."""
+    return course_dir if course_dir and (Path(course_dir) / "stages").is_dir() else None
+
+
+def fingerprint(course_dir: Optional[str] = None) -> dict:
+    """This process's course and grader, as short content hashes ("-": no course here)."""
+    from grader.course import load_course
+
+    try:
+        course = _course_hash(str(load_course(worker_course(course_dir)).root))[:16]
+    except Exception:  # no course on this machine, or a broken one: it cannot match
+        course = "-"
+    return {"course": course, "grader": _grader_id()}
+
+
+def mismatch_message(worker: str, theirs: dict, mine: dict, lang: str) -> str:
+    return t(lang, "cluster.mismatch", worker=worker, w_course=theirs.get("course"), w_grader=theirs.get("grader"),
+             course=mine["course"], grader=mine["grader"])
+
+
+# --------------------------------------------------------------------------- submissions as bytes
+
+def pack(root: Path) -> bytes:
+    """The submission folder as zip bytes: regular files only, as the sandbox would copy them."""
+    buf, total = io.BytesIO(), 0
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+        for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
+            here = Path(dirpath)
+            dirnames[:] = sorted(d for d in dirnames if d not in SKIP_DIRS and not (here / d).is_symlink())
+            for name in sorted(filenames):
+                path = here / name
+                rel = path.relative_to(root).as_posix()
+                if path.is_symlink() or not path.is_file() or is_junk(rel):
+                    continue
+                total += path.stat().st_size
+                if total > COPY_CAP:
+                    raise TooLarge(rel)
+                z.write(path, rel)
+    return buf.getvalue()
+
+
+def unpack(data: bytes, folder: Path) -> Path:
+    """Zip bytes from the client into `folder`/work (checked as any student zip)."""
+    archive = folder / "submission.zip"
+    archive.write_bytes(data)
+    try:
+        return safe_unzip(archive, folder / "work")
+    finally:
+        archive.unlink()
+
+
+# --------------------------------------------------------------------------- worker side
+
+class WarmGraders:
+    """One worker process's warm Graders, by (course, grader, seed, lang, stages)."""
+
+    def __init__(self, keep: int = 2):
+        self.keep = keep
+        self._graders: "collections.OrderedDict[tuple, Any]" = collections.OrderedDict()
+        self._lock = threading.Lock()
+        # Submissions are unpacked here. No run may read this machine's worker folders (the
+        # sandbox forbids their parent), so no student reads another's, whichever worker has it.
+        self.parent = Path(tempfile.gettempdir()) / f"grade-workers-{os.geteuid()}"
+        self.parent.mkdir(mode=0o700, exist_ok=True)
+        _remove_orphans(self.parent)
+        self.scratch = Path(tempfile.mkdtemp(prefix=f"worker-{os.getpid()}-", dir=self.parent))
+
+    def get(self, key: tuple, course_dir: Optional[str], seed: int, lang: str) -> Any:
+        from grader.engine import Grader
+
+        with self._lock:
+            if key not in self._graders:
+                self._graders[key] = Grader(course=course_dir, seed=seed, lang=lang, workers=1,
+                                            forbidden=[self.parent])
+                while len(self._graders) > self.keep:
+                    self._graders.popitem(last=False)[1].close()
+            self._graders.move_to_end(key)
+            return self._graders[key]
+
+    def close(self) -> None:
+        with self._lock:
+            for grader in self._graders.values():
+                grader.close()
+            self._graders.clear()
+        shutil.rmtree(self.scratch, ignore_errors=True)
+
+
+def _remove_orphans(parent: Path) -> None:
+    """Remove the folders of worker processes that died without tidying up (`worker-PID-*`)."""
+    for folder in parent.glob("worker-*-*"):
+        try:
+            os.kill(int(folder.name.split("-")[1]), 0)
+        except ProcessLookupError:
+            shutil.rmtree(folder, ignore_errors=True)
+        except (ValueError, PermissionError):
+            pass
+
+
+_fallback: Optional[WarmGraders] = None
+
+
+def _worker() -> Any:
+    try:
+        from distributed import get_worker
+
+        return get_worker()
+    except (ImportError, ValueError):
+        return None
+
+
+def _warm_graders() -> WarmGraders:
+    """The worker plugin's Graders; a process-wide set when the task runs without the plugin."""
+    global _fallback
+    worker = _worker()
+    plugin = worker.plugins.get(PLUGIN_NAME) if worker is not None else None
+    if plugin is not None and plugin.graders is not None:
+        return plugin.graders
+    if _fallback is None:
+        _fallback = WarmGraders()
+    return _fallback
+
+
+def grade_submission(data: bytes, request: dict) -> str:
+    """The task: one submission (zip bytes) graded on this worker.
+
+    `request`: course_dir, seed, lang, stages (numbers or None), expect (the client's
+    fingerprint). Returns JSON text: {"done": payload}, {"crash": why the grader failed} or
+    {"mismatch": this worker's fingerprint, "worker": its address}."""
+    mine = fingerprint(request["course_dir"])
+    if mine != request["expect"]:
+        worker = _worker()
+        return json.dumps({"mismatch": mine, "worker": worker.address if worker is not None else "?"})
+    course_dir = worker_course(request["course_dir"])
+    key = (mine["course"], mine["grader"], request["seed"], request["lang"], tuple(request["stages"] or ()))
+    warm = _warm_graders()
+    try:
+        grader = warm.get(key, course_dir, request["seed"], request["lang"])
+        files = {s.number: s.file for s in grader.course.stages}
+        with tempfile.TemporaryDirectory(dir=warm.scratch) as tmp:
+            payload = grade_folder(grader, unpack(data, Path(tmp)), request["stages"], files)
+        return json.dumps({"done": payload}, default=json_default)
+    except Exception as e:  # an engine failure must not lose the student
+        return json.dumps({"crash": traceback.format_exception_only(type(e), e)[-1].strip()})
+
+
+# --------------------------------------------------------------------------- client side
+
+def connect(address: str, lang: str = "en") -> Any:
+    """A Dask client with the warm-Grader plugin registered on every worker, present and future."""
+    try:
+        from distributed import Client
+    except ImportError:
+        raise ClusterError(t(lang, "cluster.needs_dask")) from None
+    from grader.cluster_plugin import WarmGradersPlugin
+
+    try:
+        client = Client(address, timeout=CONNECT_TIMEOUT_S)
+    except (OSError, TimeoutError, ValueError) as e:
+        raise ClusterError(t(lang, "cluster.unreachable", address=address, why=one_line(str(e), 200))) from None
+    client.register_plugin(WarmGradersPlugin(), name=PLUGIN_NAME)
+    return client
+
+
+def check_workers(client: Any, course_root: Path, lang: str) -> dict:
+    """The client's fingerprint, once every connected worker has been found to share it."""
+    mine = fingerprint(str(course_root))
+    try:
+        client.wait_for_workers(1, timeout=WORKERS_WAIT_S)
+    except TimeoutError:
+        raise ClusterError(t(lang, "cluster.no_workers", address=client.scheduler.address,
+                             wait=WORKERS_WAIT_S)) from None
+    for worker, theirs in sorted(client.run(fingerprint, str(course_root)).items()):
+        if theirs != mine:
+            raise ClusterError(mismatch_message(worker, theirs, mine, lang))
+    return mine
+
+
+def _failed(why: Any) -> Reason:
+    return reason("batch.grader_failed", why=one_line(str(why), 200))
+
+
+def _result(future: Any, expect: dict, lang: str) -> tuple[str, Any]:
+    """("done", payload) or ("crash", Reason) for a finished task; ClusterError when the
+    worker differs from this client."""
+    from distributed import KilledWorker
+
+    try:
+        data = json.loads(future.result())
+    except KilledWorker:  # the scheduler ran it twice and both workers died
+        return "crash", reason("cluster.worker_died")
+    except Exception as e:  # the task itself could not run
+        return "crash", _failed(traceback.format_exception_only(type(e), e)[-1].strip())
+    if not isinstance(data, dict):
+        return "crash", _failed("no report")
+    if "mismatch" in data:
+        raise ClusterError(mismatch_message(str(data.get("worker")), dict(data["mismatch"]), expect, lang))
+    if "crash" in data or not isinstance(data.get("done"), dict):
+        return "crash", _failed(data.get("crash", "no report"))
+    return "done", data["done"]
+
+
+class _Submitter:
+    """Packs and submits students while the cluster has a free worker thread for them."""
+
+    def __init__(self, client: Any, students: Iterable[Student], request: dict, task: Callable[[bytes, dict], str]):
+        from distributed import as_completed
+
+        self.client, self.request, self.task = client, request, task
+        self.queue = iter(students)
+        self.pending = as_completed()
+        self.owner: dict[str, Student] = {}
+        self.refused: list[tuple[Student, str, Any]] = []
+
+    def top_up(self) -> None:
+        free = max(1, sum(self.client.nthreads().values())) - self.pending.count()
+        while free > 0:
+            st = next(self.queue, None)
+            if st is None:
+                return
+            try:
+                data = pack(Path(st.root))
+            except TooLarge:
+                self.refused.append((st, "crash", reason("cluster.too_large", mb=COPY_CAP >> 20)))
+                continue
+            except OSError as e:
+                self.refused.append((st, "crash", reason("cluster.unreadable", why=one_line(str(e), 200))))
+                continue
+            future = self.client.submit(self.task, data, self.request, pure=False,
+                                        key=f"grade-{st.file_id}-{st.key or id(st)}"[:120])
+            self.owner[future.key] = st
+            self.pending.add(future)
+            free -= 1
+
+    def drain(self) -> Iterator[tuple[Student, str, Any]]:
+        while self.refused:
+            yield self.refused.pop()
+
+
+def grade_on_cluster(client: Any, students: Iterable[Student], request: dict, lang: str = "en",
+                     task: Callable[[bytes, dict], str] = grade_submission) -> Iterator[tuple[Student, str, Any]]:
+    """Grade `students` on the cluster; yield (student, "done" | "crash", payload | Reason) as
+    tasks complete.
+
+    No more tasks are out than the cluster has worker threads: each task then runs alone on
+    its worker, so a worker's death is blamed on the submission it was grading and no other
+    (the scheduler runs that one once more elsewhere, see SCHEDULER_CONFIG). It also bounds
+    the client's memory: a submission is packed only when a thread is free for it."""
+    sub = _Submitter(client, students, request, task)
+    sub.top_up()
+    yield from sub.drain()
+    for future in sub.pending:
+        st = sub.owner.pop(future.key)
+        kind, value = _result(future, request["expect"], lang)
+        future.release()
+        yield st, kind, value
+        sub.top_up()
+        yield from sub.drain()
+
+
+class ClusterGrading:
+    """A `grade_many` for grader.batch.run_batch: grades the batch on the cluster at `address`."""
+
+    def __init__(self, address: str, task: Callable[[bytes, dict], str] = grade_submission,
+                 stream: Optional[TextIO] = None):
+        self.address, self.task, self.stream = address, task, stream
+
+    def __call__(self, todo: list[Student], *, stages: Optional[list[int]], seed: int, lang: str,
+                 course: Any) -> Iterator[tuple[Student, str, Any]]:
+        client = connect(self.address, lang)
+        try:
+            expect = check_workers(client, course.root, lang)
+            self._note_retries(client, lang)
+            request = {"course_dir": str(course.root), "seed": seed, "lang": lang, "stages": stages,
+                       "expect": expect}
+            for st, kind, value in grade_on_cluster(client, todo, request, lang, self.task):
+                if kind == "done":
+                    for part in value.values():
+                        if isinstance(part, dict):
+                            part["course"] = str(course.root)  # as a local batch writes it
+                yield st, kind, value
+        finally:
+            client.close()
+
+    def _note_retries(self, client: Any, lang: str) -> None:
+        import dask.config
+
+        theirs = {k: client.run_on_scheduler(dask.config.get, k) for k in SCHEDULER_CONFIG}
+        if theirs != SCHEDULER_CONFIG and self.stream is not None:
+            self.stream.write(t(lang, "cluster.retries", n=theirs["distributed.scheduler.allowed-failures"]) + "\n")
+
+
+# --------------------------------------------------------------------------- grade worker-setup
+
+def register(subparsers: Any) -> argparse.ArgumentParser:
+    p = subparsers.add_parser("worker-setup", help="print how to start a Dask cluster for `grade batch --scheduler`")
+    p.add_argument("--course", metavar="DIR", help="course folder (default: $GRADE_COURSE)")
+    p.add_argument("--lang", choices=LANGS, default=os.environ.get("GRADE_LANG", "en"))
+    p.set_defaults(func=run_setup)
+    return p
+
+
+def run_setup(args: argparse.Namespace) -> int:
+    from grader import __version__
+    from grader.course import load_course
+
+    course = load_course(args.course)
+    fp = fingerprint(str(course.root))
+    sys.stdout.write(t(args.lang, "cluster.setup", version=__version__, course=course.root,
+                       course_hash=fp["course"], grader_hash=fp["grader"]))
+    return 0
