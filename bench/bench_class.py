@@ -31,6 +31,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT / "tests" / "engine"))  # test_batch: the class generator
 
 from grader.batch import run_batch  # noqa: E402
 from grader.course import load_course  # noqa: E402
