@@ -137,7 +137,7 @@ def hang_ratio(work: Path, n: int, files: tuple[str, ...], stages: list[str], se
         import_once.ImportMemo.reuse = saved
 
 
-def main(argv=None) -> int:
+def parse(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--students", type=int, default=40)
     p.add_argument("--stages", default="1-5", help="e.g. 1-5 or 1,5,6")
@@ -147,14 +147,20 @@ def main(argv=None) -> int:
     p.add_argument("--parts", default="scaling,client,hang", help="which parts to run")
     p.add_argument("--cores-per-machine", type=int, default=8, help="for the projection")
     p.add_argument("--seed", type=int, default=2024)
-    args = p.parse_args(argv)
+    return p.parse_args(argv)
 
-    course = load_course(None)
-    lo, _, hi = args.stages.partition("-")
-    wanted = set(range(int(lo), int(hi or lo) + 1)) if "," not in args.stages else {int(x) for x in args.stages.split(",")}
-    specs = [s for s in course.stages if s.number in wanted]
+
+def chosen_stages(spec: str) -> list:
+    lo, _, hi = spec.partition("-")
+    wanted = set(range(int(lo), int(hi or lo) + 1)) if "," not in spec else {int(x) for x in spec.split(",")}
+    return [s for s in load_course(None).stages if s.number in wanted]
+
+
+def measure(args: argparse.Namespace, specs: list) -> tuple[list, float, float, list]:
+    """Parts 1-3: scaling rows, the client's cost per student (grading, cached), endless-loop runs."""
     stages = [str(s.number) for s in specs]
     files = tuple(sorted({s.file for s in specs}))
+    nan = float("nan")
     work = Path(tempfile.mkdtemp(prefix="grade-bench-cluster-"))
     try:
         cls = make_bench_class(work / "class", args.students, files)
@@ -162,16 +168,37 @@ def main(argv=None) -> int:
               file=sys.stderr)
         rows = scaling(cls, work, stages, args.seed, args.students) if "scaling" in args.parts else []
         per_student, cached_s = client_cost(cls, work, stages, args.seed, args.client_students) \
-            if "client" in args.parts else (float("nan"), float("nan"))
+            if "client" in args.parts else (nan, nan)
         hangs = []
         if args.hang_class and "hang" in args.parts:
             for jobs in (int(j) for j in args.hang_jobs.split(",")):
                 hangs.append((jobs, True, *hang_ratio(work, args.hang_class, files, stages, args.seed, jobs, True)))
             jobs = int(args.hang_jobs.split(",")[0])
             hangs.append((jobs, False, *hang_ratio(work, args.hang_class, files, stages, args.seed, jobs, False)))
+        return rows, per_student, cached_s, hangs
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
+
+def projection(rows: list, n: int, per_student: float, cores: int) -> None:
+    steady = [r for r in rows if r[0].startswith("cluster, 2") and "steady" in r[0]]
+    if not steady or per_student != per_student:  # the projection needs parts 1 and 2
+        return
+    rate = n / steady[0][2] / 2
+    client_rate = 1 / per_student
+    print(f"\n4. projection to 10,000 students: {rate:.2f} students/s per worker process (measured, steady), "
+          f"{cores} worker processes per machine, client at most {client_rate:.0f} students/s")
+    for machines in (1, 2, 4, 8, 16, 32, 64):
+        cluster_rate = machines * cores * rate
+        eff = min(cluster_rate, client_rate)
+        limit = "client" if client_rate < cluster_rate else "workers"
+        print(f"  {machines:>3} machines: {10000 / eff / 60:7.1f} min  (limited by the {limit})")
+
+
+def main(argv=None) -> int:
+    args = parse(argv)
+    specs = chosen_stages(args.stages)
+    rows, per_student, cached_s, hangs = measure(args, specs)
     n = args.students
     print(f"\n1. scaling: {n} students, stages {args.stages}, {os.cpu_count()} cores (shared)")
     print(f"{'configuration':<36} {'wall s':>7} {'students/s':>11} {'per worker':>11}")
@@ -186,18 +213,7 @@ def main(argv=None) -> int:
         for jobs, once, clean, hung in hangs:
             print(f"  --jobs {jobs}, import once {'on ' if once else 'off'}: {clean:6.1f} s without, {hung:6.1f} s with "
                   f"-> ratio {hung / clean:.2f}x")
-    steady = [r for r in rows if r[0].startswith("cluster, 2") and "steady" in r[0]]
-    if not steady or per_student != per_student:  # the projection needs parts 1 and 2
-        return 0
-    rate = n / steady[0][2] / 2
-    client_rate = 1 / per_student
-    print(f"\n4. projection to 10,000 students: {rate:.2f} students/s per worker process (measured, steady), "
-          f"{args.cores_per_machine} worker processes per machine, client at most {client_rate:.0f} students/s")
-    for machines in (1, 2, 4, 8, 16, 32, 64):
-        cluster_rate = machines * args.cores_per_machine * rate
-        eff = min(cluster_rate, client_rate)
-        limit = "client" if client_rate < cluster_rate else "workers"
-        print(f"  {machines:>3} machines: {10000 / eff / 60:7.1f} min  (limited by the {limit})")
+    projection(rows, n, per_student, args.cores_per_machine)
     return 0
 
 

@@ -49,6 +49,7 @@ CONNECT_TIMEOUT_S = 30
 # worker dies runs once more, then fails.
 SCHEDULER_CONFIG = {"distributed.scheduler.allowed-failures": 1}
 WORKERS_WAIT_S = 60
+COURSE_PARTS = ("stages", "reference", "frozen", "kit.json")  # what cache.course_hash reads
 
 
 class ClusterError(UsageError):
@@ -61,8 +62,20 @@ class TooLarge(ValueError):
 
 # --------------------------------------------------------------------------- identity
 
-@functools.lru_cache(maxsize=8)
 def _course_hash(root: str) -> str:
+    """The course's content hash, computed again only when a file of it changed (size, time, name)."""
+    stamp = []
+    for part in COURSE_PARTS:
+        top = os.path.join(root, part)
+        files = [top] if os.path.isfile(top) else [os.path.join(d, n) for d, _, names in os.walk(top) for n in names]
+        for path in files:
+            st = os.lstat(path)
+            stamp.append((path, st.st_size, st.st_mtime_ns))
+    return _hash_of(root, tuple(sorted(stamp)))
+
+
+@functools.lru_cache(maxsize=8)
+def _hash_of(root: str, stamp: tuple) -> str:
     return course_hash(Path(root))
 
 

@@ -194,3 +194,26 @@ def test_cli_uses_the_scheduler_from_the_environment(cluster_address, course, tm
     monkeypatch.setattr(cluster, "_grader_id", lambda: "e" * 16)
     assert main(args[:-1] + ["--force", "-q"]) == 2
     assert "same grader" in capsys.readouterr().err
+
+
+def test_worker_setup_prints_the_commands_and_this_machines_hashes(course, capsys):
+    from grader.cli import main
+
+    assert main(["worker-setup", "--course", str(course)]) == 0
+    out = capsys.readouterr().out
+    mine = cluster.fingerprint(str(course))
+    assert f"course {mine['course']}, grader {mine['grader']}" in out
+    assert "dask scheduler" in out and "--nthreads 1 --nworkers" in out and f"GRADE_COURSE={course}" in out
+    assert main(["worker-setup", "--course", str(course), "--lang", "zh"]) == 0
+    assert f"课程 {mine['course']},评分器 {mine['grader']}" in capsys.readouterr().out
+
+
+def test_a_changed_course_changes_the_fingerprint(course, tmp_path):
+    import shutil
+
+    other = tmp_path / "other"
+    shutil.copytree(course, other)
+    assert cluster.fingerprint(str(other)) == cluster.fingerprint(str(course))  # same content, other place
+    spec = next((other / "stages").glob("*.yaml"))
+    spec.write_text(spec.read_text(encoding="utf-8") + "\n# edited\n", encoding="utf-8")
+    assert cluster.fingerprint(str(other))["course"] != cluster.fingerprint(str(course))["course"]
