@@ -152,6 +152,7 @@ class StageSpec(Strict):
     tolerance: Tolerance = Tolerance()
     hint: Optional[Text] = None
     cases: list[Case] = Field(min_length=1)
+    equivalent_mutants: list[str] = []  # `grade check-course`: mutant ids (or mutated lines) that cannot be killed
     path: Optional[Path] = Field(default=None, exclude=True)
 
     @model_validator(mode="after")
