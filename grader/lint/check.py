@@ -31,7 +31,7 @@ from grader.messages import t
 from grader.spec import Limits, StageSpec
 
 DEFAULT_SEEDS = (11, 12, 13)
-DEFAULT_CAP = 30  # mutants graded per stage at most (sampled with a fixed seed)
+DEFAULT_CAP = 60  # mutants graded per stage at most (sampled with a fixed seed)
 HIDDEN_SEEDS = 8
 MUTANT_TIME_FACTOR = 10.0  # a mutant's time limit: this times the reference's run, at least MUTANT_MIN_TIME_S
 MUTANT_MIN_TIME_S = 3.0
@@ -161,11 +161,15 @@ def _template_checks(grader: Grader, course: Course, specs: list[StageSpec], lan
     prefix = t(lang, "not_implemented", where="").rstrip(" .")
     report = grader.grade(course.template, [s.slug for s in present])
     for stage in report.stages:
+        check = checks[stage.slug]
         for case in stage.cases:
             if case.score > 0:
-                checks[stage.slug].findings.append(lt(lang, "template_scores", score=case.score, case=case.name))
-            elif prefix not in case.message:
-                checks[stage.slug].findings.append(lt(lang, "template_message", case=case.name, msg=case.message))
+                check.findings.append(lt(lang, "template_scores", score=case.score, case=case.name))
+        other = [c for c in stage.cases if prefix not in c.message]
+        if len(other) == len(stage.cases):  # a finding when no case says it; a note for a case that checks output
+            check.findings.append(lt(lang, "template_message", case=other[0].name, msg=other[0].message))
+        else:
+            check.notes += [lt(lang, "template_message", case=c.name, msg=c.message) for c in other]
 
 
 def _hidden_checks(spec: StageSpec, lang: str) -> list[str]:
