@@ -18,7 +18,8 @@ from grader import __version__
 from grader.errors import SpecError, UsageError
 
 # Modules that add subcommands: each has register(subparsers) and sets func=run(args) -> int.
-SUBCOMMAND_MODULES = ("grader.batch", "grader.workspace", "grader.formats.gradescope", "grader.formats.classroom")
+SUBCOMMAND_MODULES = ("grader.batch", "grader.workspace", "grader.formats.gradescope", "grader.formats.classroom",
+                      "grader.lint.cli")
 
 
 def add_common(parser: argparse.ArgumentParser) -> None:
@@ -37,6 +38,7 @@ def grade_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="grade",
         description="Grade a submission folder. Subcommands: grade stages | batch | init | gradescope | classroom "
+                    "| check-course "
                     "(run `grade SUBCOMMAND --help`).",
     )
     p.add_argument("submission", help="the student's workspace folder")
@@ -163,4 +165,4 @@ def entry() -> None:
 
 
 def _subcommand_names() -> set[str]:
-    return {"stages", "batch", "init", "gradescope", "classroom"}
+    return {"stages", "batch", "init", "gradescope", "classroom", "check-course"}

@@ -48,6 +48,10 @@ CATALOG: dict[str, tuple[str, str]] = {
     "notes": ("Notes", "说明"),
     "survivors": ("Surviving mutants", "存活的变异体"),
     "killed_by": ("killed by", "被以下用例杀死"),
+    "mutants": ("mutants", "个变异体"),
+    "equivalent": ("declared equivalent", "已声明等价"),
+    "survives": ("survives", "存活"),
+    "seeds": ("seeds", "随机种子"),
     # similarity
     "sim_title": ("Similarity between submissions", "提交之间的相似度"),
     "sim_signal": ("Similarity is a signal for a human to look at, not a verdict: short or standard solutions "

@@ -52,7 +52,7 @@ def _mistake_cases(spec: StageSpec) -> list[tuple[Case, Case, str]]:
         for k, mistake in enumerate(m for m in case.mistakes if m.value is not None):
             output = mistake.output if len(names) > 1 else None
             call = f"_lint_answer(lambda: ({case.call}), lambda: ({mistake.value}), {output!r}, {names!r})"
-            derived = case.model_copy(update={"name": f"{case.name}-m{k}", "call": call, "mistakes": [mistake],
+            derived = case.model_copy(update={"name": f"{case.name}-m{k}", "call": call,
                                               "repeat": 1, "hint": None})
             out.append((derived, case, mistake.name))
     return out
