@@ -18,10 +18,11 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional, Sequence, Union
+from typing import Any, Callable, Optional, Sequence, Union
 
 from grader.course import Course, load_course
 from grader.engine import Grader, missing_requirement
+from grader.sandbox import Sandbox
 from grader.errors import SpecError
 from grader.inputs import draw_inputs
 from grader.lint import mistakes as mistake_course
@@ -106,13 +107,38 @@ def check_course(course_dir: Union[str, Path, None] = None, stages: Optional[Seq
             checks[spec.slug].notes.append(lt(lang, "needs", name=missing))
         else:
             runnable.append(spec)
-    walls = _reference_checks(course, runnable, seeds, lang, workers, checks)
     for spec in runnable:
         checks[spec.slug].findings += _hidden_checks(spec, lang)
-    mistake_course.check_value_mistakes(course, runnable, seeds[0], lang, workers, checks)
-    _mutation_checks(course, runnable, seeds[0], cap, walls, lang, workers, checks)
+    sandbox = Sandbox(workers=workers)  # one set of fork servers for every session below
+    try:
+        def session(of: Course, seed: int) -> Grader:
+            return Grader(course=of, seed=seed, lang=lang, workers=workers, sandbox=_KeepOpen(sandbox))
+
+        walls = _reference_checks(course, runnable, seeds, lang, session, checks)
+        # a seed of its own: the shared sandbox keeps one copy of the inputs per (stage, seed), and
+        # this session's cases differ from the course's
+        mistake_course.check_value_mistakes(course, runnable, max(seeds) + 1, lang, session, checks)
+        _mutation_checks(course, runnable, seeds[0], cap, walls, lang, session, workers, checks)
+    finally:
+        sandbox.close()
     result.duration_s = time.perf_counter() - started
     return result
+
+
+class _KeepOpen:
+    """The shared sandbox as one session sees it: closing the session leaves it running."""
+
+    def __init__(self, sandbox: Sandbox):
+        self._sandbox = sandbox
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._sandbox, name)
+
+    def close(self, *args: Any, **kwargs: Any) -> None:
+        pass
+
+
+Session = Callable[[Course, int], Grader]
 
 
 # -- reference and template ------------------------------------------------------------------
@@ -121,32 +147,31 @@ def _got(stage) -> list:
     return [json.dumps(c.details.get("got"), sort_keys=True, default=str) for c in stage.cases]
 
 
-def _reference_checks(course: Course, specs: list[StageSpec], seeds: Sequence[int], lang: str, workers: int,
+def _reference_checks(course: Course, specs: list[StageSpec], seeds: Sequence[int], lang: str, session: Session,
                       checks: dict[str, StageCheck]) -> dict[str, float]:
-    """Full marks on every seed, the same values twice with the first; the template earns zero.
+    """Full marks on every seed, the same values in two runs with the first (one session per
+    seed; with the first, the reference is graded twice and the template once).
     Returns each stage's slowest reference run (seconds), for the mutants' time limit."""
     slugs = [s.slug for s in specs]
     walls: dict[str, float] = {s: 0.0 for s in slugs}
     if not specs:
         return walls
-    first: dict[str, list] = {}
-    for k, seed in enumerate([seeds[0], *seeds]):
-        with Grader(course=course, seed=seed, lang=lang, workers=workers) as grader:
-            report = grader.grade(course.reference, slugs)
+    for k, seed in enumerate(seeds):
+        with session(course, seed) as grader:
+            reports = [grader.grade(course.reference, slugs) for _ in range(2 if k == 0 else 1)]
             if k == 0:
                 _template_checks(grader, course, specs, lang, checks)
-        for stage in report.stages:
+        for stage in [s for r in reports for s in r.stages]:
             walls[stage.slug] = max(walls[stage.slug], float(stage.details.get("wall_s", 0.0)))
             bad = [c for c in stage.cases if c.status != "passed"]
-            if bad and k > 0:
-                checks[stage.slug].findings.append(
-                    lt(lang, "ref_not_full", seed=seed, case=bad[0].name, msg=bad[0].message))
-            if k == 0:
-                first[stage.slug] = _got(stage)
-            elif k == 1:
-                for case, a, b in zip(stage.cases, first[stage.slug], _got(stage)):
+            finding = bad and lt(lang, "ref_not_full", seed=seed, case=bad[0].name, msg=bad[0].message)
+            if finding and finding not in checks[stage.slug].findings:
+                checks[stage.slug].findings.append(finding)
+        if len(reports) == 2:
+            for one, two in zip(*(r.stages for r in reports)):
+                for case, a, b in zip(one.cases, _got(one), _got(two)):
                     if a != b:
-                        checks[stage.slug].findings.append(lt(lang, "ref_nondeterministic", seed=seed, case=case.name))
+                        checks[one.slug].findings.append(lt(lang, "ref_nondeterministic", seed=seed, case=case.name))
     return walls
 
 
@@ -234,7 +259,7 @@ def _equivalent(spec: StageSpec, mutant: Mutant) -> bool:
 
 
 def _mutation_checks(course: Course, specs: list[StageSpec], seed: int, cap: int, walls: dict[str, float],
-                     lang: str, workers: int, checks: dict[str, StageCheck]) -> None:
+                     lang: str, session: Session, workers: int, checks: dict[str, StageCheck]) -> None:
     jobs = []
     for spec in specs:
         found = stage_mutants(course, spec)
@@ -246,7 +271,7 @@ def _mutation_checks(course: Course, specs: list[StageSpec], seed: int, cap: int
             checks[spec.slug].notes.append(lt(lang, "no_mutants"))
         return
     with tempfile.TemporaryDirectory(prefix="grade-mutants-") as tmp, \
-            Grader(course=_fast_course(course, walls), seed=seed, lang=lang, workers=workers) as grader:
+            session(_fast_course(course, walls), seed) as grader:
         def grade_one(k: int) -> MutantResult:
             spec, mutant = jobs[k]
             work = Path(tmp) / str(k)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import shutil
 import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 from grader.course import Course
 from grader.engine import Grader
@@ -58,8 +58,8 @@ def _mistake_cases(spec: StageSpec) -> list[tuple[Case, Case, str]]:
     return out
 
 
-def check_value_mistakes(course: Course, specs: list[StageSpec], seed: int, lang: str, workers: int,
-                         checks: dict[str, "StageCheck"]) -> None:
+def check_value_mistakes(course: Course, specs: list[StageSpec], seed: int, lang: str,
+                         session: Callable[[Course, int], Grader], checks: dict[str, "StageCheck"]) -> None:
     plans = {s.slug: _mistake_cases(s) for s in specs}
     plans = {slug: plan for slug, plan in plans.items() if plan}
     if not plans:
@@ -78,7 +78,7 @@ def check_value_mistakes(course: Course, specs: list[StageSpec], seed: int, lang
                     fh.write(helper)
             derived.append(spec.model_copy(update={"cases": [d for d, _, _ in plans[spec.slug]]}))
         copy = Course(root=root, stages=tuple(derived))
-        with Grader(course=copy, seed=seed, lang=lang, workers=workers) as grader:
+        with session(copy, seed) as grader:
             report = grader.grade(work, [s.slug for s in derived])
     for stage in report.stages:
         for verdict, (_, case, name) in zip(stage.cases, plans[stage.slug]):
