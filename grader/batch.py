@@ -437,7 +437,7 @@ def run_batch(class_dir: Path, out: Optional[Path] = None, *, stages: Sequence[s
               lang: str = "en", course_dir: Optional[Path] = None, fork_server: bool = True,
               stream: Optional[TextIO] = None, quiet: bool = False,
               student_timeout_s: Optional[float] = None,
-              grader_factory: Optional[Callable[..., Any]] = None) -> BatchResult:
+              grader_factory: Optional[Callable[..., Any]] = None, similarity: bool = False) -> BatchResult:
     """Grade every student of `class_dir`; write the outputs; return the rows.
 
     Raises ValueError for a bad class folder or stage. KeyboardInterrupt is caught: what
@@ -485,7 +485,7 @@ def run_batch(class_dir: Path, out: Optional[Path] = None, *, stages: Sequence[s
             raise ValueError(f"{class_zip}: cannot unpack the class archive: {e}") from None
     try:
         return _run(class_dir, out, cache_dir, course, selected, stage_numbers, jobs, force, seed, lang,
-                    fork_server, stream, quiet, student_timeout_s, grader_factory, env_key, t0)
+                    fork_server, stream, quiet, student_timeout_s, grader_factory, env_key, t0, similarity)
     finally:
         if class_tmp is not None:
             class_tmp.cleanup()
@@ -494,7 +494,7 @@ def run_batch(class_dir: Path, out: Optional[Path] = None, *, stages: Sequence[s
 def _run(class_dir: Path, out: Path, cache_dir: Path, course: Any, selected: list, stage_numbers: Optional[list],
          jobs: int, force: bool, seed: int, lang: str, fork_server: bool, stream: TextIO, quiet: bool,
          student_timeout_s: Optional[float], grader_factory: Optional[Callable[..., Any]], env_key: str,
-         t0: float) -> BatchResult:
+         t0: float, similarity: bool = False) -> BatchResult:
     students, notes = discover(class_dir, exclude=[out])
     progress = Progress(len(students), stream, quiet=quiet)
     for n in notes:
@@ -588,6 +588,10 @@ def _run(class_dir: Path, out: Path, cache_dir: Path, course: Any, selected: lis
         _atomic_write(cache_dir / "state.json", json.dumps({"seed": seed, "lang": lang}))
         result = BatchResult(rows=rows, out_dir=out, interrupted=interrupted, graded=graded,
                              cached=len(from_cache), seed=seed, notes=notes)
+        if similarity:  # while the unpacked submissions exist
+            from grader.similarity import write_similarity
+            write_similarity(out, [(st.id, st.root) for st in students if st.root is not None], course.template,
+                             sorted({s.file for s in columns}), lang=lang)
         from grader.gradebook import write_outputs
         write_outputs(out, rows, payloads, course=course, columns=columns, seed=seed, lang=lang,
                       interrupted=interrupted, stream=stream if not quiet else None)
@@ -762,6 +766,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-fork-server", dest="fork_server", action="store_false",
                    help="start a fresh Python for every run (slower; for debugging)")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress output")
+    p.add_argument("--similarity", action="store_true",
+                   help="also write similarity.html: pairs of students with similar files (copydetect), "
+                        "linked from the overview; a signal for a human, not a verdict")
 
 
 DESCRIPTION = ("Grade a whole class: every sub-folder or .zip file of CLASS_DIR is one student's "
@@ -790,7 +797,7 @@ def run(args: argparse.Namespace) -> int:
                         force=args.force, seed=args.seed, lang=args.lang,
                         course_dir=getattr(args, "course", None),
                         fork_server=getattr(args, "fork_server", True),
-                        quiet=getattr(args, "quiet", False))
+                        quiet=getattr(args, "quiet", False), similarity=getattr(args, "similarity", False))
     except ValueError as e:
         print(f"grade batch: {e}", file=sys.stderr)
         return 2
