@@ -32,7 +32,7 @@ from grader.messages import t
 from grader.spec import Limits, StageSpec
 
 DEFAULT_SEEDS = (11, 12, 13)
-DEFAULT_CAP = 60  # mutants graded per stage at most (sampled with a fixed seed)
+DEFAULT_CAP = 100  # mutants graded per stage at most (sampled with a fixed seed)
 HIDDEN_SEEDS = 8
 MUTANT_TIME_FACTOR = 10.0  # a mutant's time limit: this times the reference's run, at least MUTANT_MIN_TIME_S
 MUTANT_MIN_TIME_S = 3.0

@@ -24,6 +24,8 @@ SWAP_BINOP = {ast.Add: ast.Sub, ast.Sub: ast.Add, ast.Mult: ast.Div, ast.Div: as
               ast.FloorDiv: ast.Div, ast.MatMult: ast.Mult, ast.Mod: ast.FloorDiv}
 SWAP_CMP = {ast.Lt: ast.LtE, ast.LtE: ast.Lt, ast.Gt: ast.GtE, ast.GtE: ast.Gt, ast.Eq: ast.NotEq,
             ast.NotEq: ast.Eq, ast.Is: ast.IsNot, ast.IsNot: ast.Is, ast.In: ast.NotIn, ast.NotIn: ast.In}
+SWAP_CALL = {"sum": "mean", "mean": "sum", "max": "min", "min": "max", "argmax": "argmin", "argmin": "argmax",
+             "maximum": "minimum", "minimum": "maximum", "tanh": "sinh", "exp": "expm1", "sqrt": "square"}
 MODULE = "<module>"
 
 
@@ -131,8 +133,22 @@ def _edits(node: ast.AST) -> Iterator[_Edit]:
         yield from _constant_edits(node)
     elif isinstance(node, ast.keyword) and node.arg == "axis" and isinstance(node.value, (ast.Constant, ast.UnaryOp)):
         yield _Edit(node, "axis-changed", "axis=None")
+    elif isinstance(node, ast.Call):
+        yield from _call_edits(node)
     elif isinstance(node, ast.Return) and node.value is not None and not _is_none(node.value):
         yield _Edit(node, "return-none", "return None")
+
+
+def _call_edits(node: ast.Call) -> Iterator[_Edit]:
+    """A numpy function swapped for its sibling (np.sum -> np.mean, ...); len(x) off by one."""
+    func = node.func
+    name = func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else None
+    if isinstance(func, ast.Attribute) and name in SWAP_CALL:
+        new = copy.copy(node)
+        new.func = ast.Attribute(func.value, SWAP_CALL[name], ast.Load())
+        yield _Edit(node, f"{name}-to-{SWAP_CALL[name]}", _paren(new))
+    elif name == "len" and isinstance(func, ast.Name):
+        yield _Edit(node, "len-minus-one", _paren(ast.BinOp(node, ast.Sub(), ast.Constant(1))))
 
 
 def _constant_edits(node: ast.Constant) -> Iterator[_Edit]:
