@@ -18,7 +18,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Optional, Sequence, Union
+from typing import Any, Optional, Sequence, Union
 
 from grader.course import Course, load_course
 from grader.engine import Grader, missing_requirement
@@ -30,6 +30,7 @@ from grader.lint.catalog import lt
 from grader.lint.mutants import Mutant, identifiers, mutants, sample
 from grader.messages import t
 from grader.spec import Limits, StageSpec
+from grader.verdict import Report
 
 DEFAULT_SEEDS = (11, 12, 13)
 DEFAULT_CAP = 100  # mutants graded per stage at most (sampled with a fixed seed)
@@ -109,18 +110,15 @@ def check_course(course_dir: Union[str, Path, None] = None, stages: Optional[Seq
             runnable.append(spec)
     for spec in runnable:
         checks[spec.slug].findings += _hidden_checks(spec, lang)
-    sandbox = Sandbox(workers=workers)  # one set of fork servers for every session below
+    run = _Run(course, lang, Sandbox(workers=workers), workers, checks)
     try:
-        def session(of: Course, seed: int) -> Grader:
-            return Grader(course=of, seed=seed, lang=lang, workers=workers, sandbox=_KeepOpen(sandbox))
-
-        walls = _reference_checks(course, runnable, seeds, lang, session, checks)
+        walls = _reference_checks(run, runnable, seeds)
         # a seed of its own: the shared sandbox keeps one copy of the inputs per (stage, seed), and
         # this session's cases differ from the course's
-        mistake_course.check_value_mistakes(course, runnable, max(seeds) + 1, lang, session, checks)
-        _mutation_checks(course, runnable, seeds[0], cap, walls, lang, session, workers, checks)
+        mistake_course.check_value_mistakes(course, runnable, max(seeds) + 1, lang, run.session, checks)
+        _mutation_checks(run, runnable, seeds[0], cap, walls)
     finally:
-        sandbox.close()
+        run.sandbox.close()
     result.duration_s = time.perf_counter() - started
     return result
 
@@ -138,7 +136,23 @@ class _KeepOpen:
         pass
 
 
-Session = Callable[[Course, int], Grader]
+@dataclass
+class _Run:
+    """What every check of one `check_course` call shares."""
+
+    course: Course
+    lang: str
+    sandbox: Sandbox  # one set of fork servers for every session
+    workers: int
+    checks: dict[str, StageCheck]
+
+    def session(self, course: Course, seed: int) -> Grader:
+        return Grader(course=course, seed=seed, lang=self.lang, workers=self.workers, sandbox=_KeepOpen(self.sandbox))
+
+    def finding(self, slug: str, key: str, **params: Any) -> None:
+        text = lt(self.lang, key, **params)
+        if text not in self.checks[slug].findings:
+            self.checks[slug].findings.append(text)
 
 
 # -- reference and template ------------------------------------------------------------------
@@ -147,54 +161,53 @@ def _got(stage) -> list:
     return [json.dumps(c.details.get("got"), sort_keys=True, default=str) for c in stage.cases]
 
 
-def _reference_checks(course: Course, specs: list[StageSpec], seeds: Sequence[int], lang: str, session: Session,
-                      checks: dict[str, StageCheck]) -> dict[str, float]:
+def _reference_checks(run: _Run, specs: list[StageSpec], seeds: Sequence[int]) -> dict[str, float]:
     """Full marks on every seed, the same values in two runs with the first (one session per
     seed; with the first, the reference is graded twice and the template once).
     Returns each stage's slowest reference run (seconds), for the mutants' time limit."""
     slugs = [s.slug for s in specs]
     walls: dict[str, float] = {s: 0.0 for s in slugs}
-    if not specs:
-        return walls
-    for k, seed in enumerate(seeds):
-        with session(course, seed) as grader:
-            reports = [grader.grade(course.reference, slugs) for _ in range(2 if k == 0 else 1)]
+    for k, seed in enumerate(seeds if specs else ()):
+        with run.session(run.course, seed) as grader:
+            reports = [grader.grade(run.course.reference, slugs) for _ in range(2 if k == 0 else 1)]
             if k == 0:
-                _template_checks(grader, course, specs, lang, checks)
+                _template_checks(run, grader, specs)
         for stage in [s for r in reports for s in r.stages]:
             walls[stage.slug] = max(walls[stage.slug], float(stage.details.get("wall_s", 0.0)))
             bad = [c for c in stage.cases if c.status != "passed"]
-            finding = bad and lt(lang, "ref_not_full", seed=seed, case=bad[0].name, msg=bad[0].message)
-            if finding and finding not in checks[stage.slug].findings:
-                checks[stage.slug].findings.append(finding)
+            if bad:
+                run.finding(stage.slug, "ref_not_full", seed=seed, case=bad[0].name, msg=bad[0].message)
         if len(reports) == 2:
-            for one, two in zip(*(r.stages for r in reports)):
-                for case, a, b in zip(one.cases, _got(one), _got(two)):
-                    if a != b:
-                        checks[one.slug].findings.append(lt(lang, "ref_nondeterministic", seed=seed, case=case.name))
+            _same_values(run, seed, *reports)
     return walls
 
 
-def _template_checks(grader: Grader, course: Course, specs: list[StageSpec], lang: str,
-                     checks: dict[str, StageCheck]) -> None:
-    present = [s for s in specs if (course.template / s.file).is_file()]
+def _same_values(run: _Run, seed: int, one: Report, two: Report) -> None:
+    for first, second in zip(one.stages, two.stages):
+        for case, a, b in zip(first.cases, _got(first), _got(second)):
+            if a != b:
+                run.finding(first.slug, "ref_nondeterministic", seed=seed, case=case.name)
+
+
+def _template_checks(run: _Run, grader: Grader, specs: list[StageSpec]) -> None:
+    present = [s for s in specs if (run.course.template / s.file).is_file()]
     for spec in specs:
         if spec not in present:
-            checks[spec.slug].findings.append(lt(lang, "template_missing", file=spec.file))
+            run.finding(spec.slug, "template_missing", file=spec.file)
     if not present:
         return
-    prefix = t(lang, "not_implemented", where="").rstrip(" .")
-    report = grader.grade(course.template, [s.slug for s in present])
+    prefix = t(run.lang, "not_implemented", where="").rstrip(" .")
+    report = grader.grade(run.course.template, [s.slug for s in present])
     for stage in report.stages:
-        check = checks[stage.slug]
         for case in stage.cases:
             if case.score > 0:
-                check.findings.append(lt(lang, "template_scores", score=case.score, case=case.name))
+                run.finding(stage.slug, "template_scores", score=case.score, case=case.name)
         other = [c for c in stage.cases if prefix not in c.message]
         if len(other) == len(stage.cases):  # a finding when no case says it; a note for a case that checks output
-            check.findings.append(lt(lang, "template_message", case=other[0].name, msg=other[0].message))
+            run.finding(stage.slug, "template_message", case=other[0].name, msg=other[0].message)
         else:
-            check.notes += [lt(lang, "template_message", case=c.name, msg=c.message) for c in other]
+            run.checks[stage.slug].notes += [lt(run.lang, "template_message", case=c.name, msg=c.message)
+                                             for c in other]
 
 
 def _hidden_checks(spec: StageSpec, lang: str) -> list[str]:
@@ -258,62 +271,61 @@ def _equivalent(spec: StageSpec, mutant: Mutant) -> bool:
     return any(entry == mutant.id or entry.strip() in added for entry in spec.equivalent_mutants)
 
 
-def _mutation_checks(course: Course, specs: list[StageSpec], seed: int, cap: int, walls: dict[str, float],
-                     lang: str, session: Session, workers: int, checks: dict[str, StageCheck]) -> None:
+def _mutation_checks(run: _Run, specs: list[StageSpec], seed: int, cap: int, walls: dict[str, float]) -> None:
     jobs = []
     for spec in specs:
-        found = stage_mutants(course, spec)
-        chosen = sample(found, cap, seed=spec.number)
-        checks[spec.slug].generated, checks[spec.slug].cap = len(found), (cap if len(found) > cap else 0)
-        jobs += [(spec, m) for m in chosen]
-    if not jobs:
-        for spec in specs:
-            checks[spec.slug].notes.append(lt(lang, "no_mutants"))
-        return
-    with tempfile.TemporaryDirectory(prefix="grade-mutants-") as tmp, \
-            session(_fast_course(course, walls), seed) as grader:
-        def grade_one(k: int) -> MutantResult:
-            spec, mutant = jobs[k]
-            work = Path(tmp) / str(k)
-            shutil.copytree(course.reference, work, ignore=shutil.ignore_patterns("__pycache__"))
-            (work / spec.file).write_text(mutant.source, encoding="utf-8")
-            stage = grader.grade_stage(work, grader.course.find(spec.slug))
-            shutil.rmtree(work, ignore_errors=True)
-            bad = next((c for c in stage.cases if c.status != "passed"), None)
-            return MutantResult(mutant, killed=stage.status != "passed",
-                                by=f"{bad.name}: {bad.message}" if bad else stage.message,
-                                hint=bad.hint if bad else None, equivalent=_equivalent(spec, mutant))
+        found = stage_mutants(run.course, spec)
+        check = run.checks[spec.slug]
+        check.generated, check.cap = len(found), (cap if 0 < cap < len(found) else 0)
+        jobs += [(spec, m) for m in sample(found, cap, seed=spec.number)]
+    results: list[MutantResult] = []
+    if jobs:
+        with tempfile.TemporaryDirectory(prefix="grade-mutants-") as tmp, \
+                run.session(_fast_course(run.course, walls), seed) as grader:
+            def grade_one(k: int) -> MutantResult:
+                return _grade_mutant(grader, run.course, Path(tmp) / str(k), *jobs[k])
 
-        with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-            results = list(pool.map(grade_one, range(len(jobs))))
+            with ThreadPoolExecutor(max_workers=max(1, run.workers)) as pool:
+                results = list(pool.map(grade_one, range(len(jobs))))
     for (spec, _), res in zip(jobs, results):
-        checks[spec.slug].mutants.append(res)
+        run.checks[spec.slug].mutants.append(res)
     for spec in specs:
-        _summarise_mutants(spec, checks[spec.slug], lang)
+        _summarise_mutants(spec, run.checks[spec.slug], run.lang)
+
+
+def _grade_mutant(grader: Grader, course: Course, work: Path, spec: StageSpec, mutant: Mutant) -> MutantResult:
+    """Grade one mutant workspace (the reference folder with the mutated file) in the shared session."""
+    shutil.copytree(course.reference, work, ignore=shutil.ignore_patterns("__pycache__"))
+    (work / spec.file).write_text(mutant.source, encoding="utf-8")
+    try:
+        stage = grader.grade_stage(work, grader.course.find(spec.slug))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    bad = next((c for c in stage.cases if c.status != "passed"), None)
+    killed = stage.status != "passed"
+    return MutantResult(mutant, killed=killed, by=f"{bad.name}: {bad.message}" if bad else stage.message,
+                        hint=bad.hint if bad else None, equivalent=not killed and _equivalent(spec, mutant))
 
 
 def _summarise_mutants(spec: StageSpec, check: StageCheck, lang: str) -> None:
+    """Findings for survivors and stale equivalent entries; notes for error-pattern mistakes."""
     if not check.mutants:
         check.notes.append(lt(lang, "no_mutants"))
     for res in check.survivors:
         check.findings.append(lt(lang, "mutant_survives", id=res.mutant.id))
-    for res in check.mutants:
-        if res.equivalent and res.killed:
-            res.equivalent = False  # a killed mutant is not equivalent, whatever the spec says
-    used = [e for e in spec.equivalent_mutants
-            if any(r.equivalent and _equivalent(spec.model_copy(update={"equivalent_mutants": [e]}), r.mutant)
-                   for r in check.mutants)]
-    sampled_all = not check.cap
-    for entry in spec.equivalent_mutants:
-        if entry not in used and sampled_all:
-            check.findings.append(lt(lang, "equivalent_stale", entry=entry))
+    if not check.cap:  # with a sample, an entry's mutant may just not have been drawn
+        for entry in spec.equivalent_mutants:
+            one = spec.model_copy(update={"equivalent_mutants": [entry]})
+            if not any(r.equivalent and _equivalent(one, r.mutant) for r in check.mutants):
+                check.findings.append(lt(lang, "equivalent_stale", entry=entry))
+    _error_mistake_notes(spec, check, lang)
+
+
+def _error_mistake_notes(spec: StageSpec, check: StageCheck, lang: str) -> None:
+    """Which mutant, if any, shows each error-pattern mistake's hint."""
     hints = {r.hint: r.mutant.id for r in check.mutants if r.hint}
-    for case in spec.cases:
-        for mistake in case.mistakes:
-            if mistake.error is None:
-                continue
-            shown = hints.get(mistake.hint.get(lang))
-            key = "mistake_seen" if shown else "mistake_unchecked"
-            note = lt(lang, key, mistake=mistake.name, mutant=shown)
-            if note not in check.notes:
-                check.notes.append(note)
+    for mistake in [m for case in spec.cases for m in case.mistakes if m.error is not None]:
+        shown = hints.get(mistake.hint.get(lang))
+        note = lt(lang, "mistake_seen" if shown else "mistake_unchecked", mistake=mistake.name, mutant=shown)
+        if note not in check.notes:
+            check.notes.append(note)

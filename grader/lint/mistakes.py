@@ -66,20 +66,9 @@ def check_value_mistakes(course: Course, specs: list[StageSpec], seed: int, lang
         return
     with tempfile.TemporaryDirectory(prefix="grade-mistakes-") as tmp:
         root, work = Path(tmp) / "course", Path(tmp) / "work"
-        shutil.copytree(course.root / "stages", root / "stages")
-        shutil.copytree(course.reference, root / "reference", ignore=shutil.ignore_patterns("__pycache__"))
-        shutil.copytree(course.reference, work, ignore=shutil.ignore_patterns("__pycache__"))
-        derived = []
-        for spec in specs:
-            if spec.slug not in plans:
-                continue
-            for folder, helper in ((root / "reference", RIGHT), (work, WRONG)):
-                with open(folder / spec.file, "a", encoding="utf-8") as fh:
-                    fh.write(helper)
-            derived.append(spec.model_copy(update={"cases": [d for d, _, _ in plans[spec.slug]]}))
-        copy = Course(root=root, stages=tuple(derived))
-        with session(copy, seed) as grader:
-            report = grader.grade(work, [s.slug for s in derived])
+        derived = _derived_course(course, [s for s in specs if s.slug in plans], plans, root, work)
+        with session(derived, seed) as grader:
+            report = grader.grade(work, [s.slug for s in derived.stages])
     for stage in report.stages:
         for verdict, (_, case, name) in zip(stage.cases, plans[stage.slug]):
             mistake = next(m for m in case.mistakes if m.name == name)
@@ -88,3 +77,17 @@ def check_value_mistakes(course: Course, specs: list[StageSpec], seed: int, lang
             elif verdict.hint != mistake.hint.get(lang):
                 checks[stage.slug].findings.append(lt(lang, "mistake_no_hint", mistake=name, case=case.name,
                                                       hint=verdict.hint or "-"))
+
+
+def _derived_course(course: Course, specs: list[StageSpec], plans: dict, root: Path, work: Path) -> Course:
+    """A copy of the course (in root) whose stages hold only the mistake cases, and the workspace
+    (work) that answers each mistake."""
+    shutil.copytree(course.root / "stages", root / "stages")
+    for folder in (root / "reference", work):
+        shutil.copytree(course.reference, folder, ignore=shutil.ignore_patterns("__pycache__"))
+    for spec in specs:
+        for folder, helper in ((root / "reference", RIGHT), (work, WRONG)):
+            with open(folder / spec.file, "a", encoding="utf-8") as fh:
+                fh.write(helper)
+    derived = [spec.model_copy(update={"cases": [d for d, _, _ in plans[spec.slug]]}) for spec in specs]
+    return Course(root=root, stages=tuple(derived))

@@ -108,35 +108,59 @@ def identifiers(*nodes: ast.AST) -> set[str]:
 
 def _edits(node: ast.AST) -> Iterator[_Edit]:
     """Every single-operator mutation of one node (not of its children)."""
-    if isinstance(node, ast.BinOp):
-        if type(node.op) in SWAP_BINOP:
-            new = copy.copy(node)
-            new.op = SWAP_BINOP[type(node.op)]()
-            yield _Edit(node, f"{type(node.op).__name__}-to-{type(new.op).__name__}", _paren(new))
-        if isinstance(node.op, (ast.Add, ast.Sub, ast.Mult, ast.Div)):
-            yield _Edit(node, "drop-right-term", _paren(node.left))
-        if isinstance(node.op, (ast.Add, ast.Sub, ast.Mult, ast.Div)) and not _is_one(node.left):
-            yield _Edit(node, "drop-left-term", _paren(node.right) if isinstance(node.op, (ast.Add, ast.Mult))
-                        else _paren(ast.UnaryOp(ast.USub(), node.right)) if isinstance(node.op, ast.Sub)
-                        else _paren(ast.BinOp(ast.Constant(1), ast.Div(), node.right)))
-    elif isinstance(node, ast.AugAssign) and type(node.op) in SWAP_BINOP:
+    for kind, handler in _HANDLERS:
+        if isinstance(node, kind):
+            yield from handler(node)
+            return
+
+
+def _augassign_edits(node: ast.AugAssign) -> Iterator[_Edit]:
+    if type(node.op) in SWAP_BINOP:
         new = copy.copy(node)
         new.op = SWAP_BINOP[type(node.op)]()
         yield _Edit(node, f"{type(node.op).__name__}-to-{type(new.op).__name__}", ast.unparse(new))
-    elif isinstance(node, ast.Compare) and len(node.ops) == 1 and type(node.ops[0]) in SWAP_CMP:
+
+
+def _compare_edits(node: ast.Compare) -> Iterator[_Edit]:
+    if len(node.ops) == 1 and type(node.ops[0]) in SWAP_CMP:
         new = copy.copy(node)
         new.ops = [SWAP_CMP[type(node.ops[0])]()]
         yield _Edit(node, f"{type(node.ops[0]).__name__}-to-{type(new.ops[0]).__name__}", _paren(new))
-    elif isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.Not)):
+
+
+def _unary_edits(node: ast.UnaryOp) -> Iterator[_Edit]:
+    if isinstance(node.op, (ast.USub, ast.Not)):
         yield _Edit(node, "drop-sign" if isinstance(node.op, ast.USub) else "drop-not", _paren(node.operand))
-    elif isinstance(node, ast.Constant):
-        yield from _constant_edits(node)
-    elif isinstance(node, ast.keyword) and node.arg == "axis" and isinstance(node.value, (ast.Constant, ast.UnaryOp)):
+
+
+def _keyword_edits(node: ast.keyword) -> Iterator[_Edit]:
+    if node.arg == "axis" and isinstance(node.value, (ast.Constant, ast.UnaryOp)):
         yield _Edit(node, "axis-changed", "axis=None")
-    elif isinstance(node, ast.Call):
-        yield from _call_edits(node)
-    elif isinstance(node, ast.Return) and node.value is not None and not _is_none(node.value):
+
+
+def _return_edits(node: ast.Return) -> Iterator[_Edit]:
+    if node.value is not None and not _is_none(node.value):
         yield _Edit(node, "return-none", "return None")
+
+
+def _binop_edits(node: ast.BinOp) -> Iterator[_Edit]:
+    """The operator swapped; the right or the left term dropped (a - b -> -b, a / b -> 1 / b)."""
+    if type(node.op) in SWAP_BINOP:
+        new = copy.copy(node)
+        new.op = SWAP_BINOP[type(node.op)]()
+        yield _Edit(node, f"{type(node.op).__name__}-to-{type(new.op).__name__}", _paren(new))
+    if not isinstance(node.op, (ast.Add, ast.Sub, ast.Mult, ast.Div)):
+        return
+    yield _Edit(node, "drop-right-term", _paren(node.left))
+    if _is_one(node.left):
+        return
+    if isinstance(node.op, (ast.Add, ast.Mult)):
+        left_dropped: ast.AST = node.right
+    elif isinstance(node.op, ast.Sub):
+        left_dropped = ast.UnaryOp(ast.USub(), node.right)
+    else:
+        left_dropped = ast.BinOp(ast.Constant(1), ast.Div(), node.right)
+    yield _Edit(node, "drop-left-term", _paren(left_dropped))
 
 
 def _call_edits(node: ast.Call) -> Iterator[_Edit]:
@@ -228,6 +252,11 @@ def _make(source: str, filename: str, qual: str, edit: _Edit) -> Optional[Mutant
                                         f"reference/{filename}", f"mutant/{filename}", n=1))
     node = edit.node
     return Mutant(f"{qual}:{node.lineno}:{node.col_offset}:{edit.operator}", qual, edit.operator, text, diff)
+
+
+_HANDLERS = ((ast.BinOp, _binop_edits), (ast.AugAssign, _augassign_edits), (ast.Compare, _compare_edits),
+             (ast.UnaryOp, _unary_edits), (ast.Constant, _constant_edits), (ast.keyword, _keyword_edits),
+             (ast.Call, _call_edits), (ast.Return, _return_edits))
 
 
 def sample(items: list[Mutant], cap: int, seed: int) -> list[Mutant]:
