@@ -1,17 +1,51 @@
 """Comparing what came back with what was expected.
 
-Each check returns ``None`` when the value passes, or a message saying what was expected,
-what came back and by how much it missed (in the style of ``numpy.testing.assert_allclose``).
+Every check has one signature, ``check(got, expected, tol, inputs) -> Optional[Mismatch]``,
+and is found by name in ``CHECKS``. A `Mismatch` says what differs (kind, index, expected,
+got, errors, tolerance); ``describe`` alone turns it into words, for a language and for a
+hidden case. For a hidden case the words hold nothing arithmetic can invert: no expected
+value, no absolute or relative error, no worst element (a student who returned 0 would
+read the answer off an error), only counts, shapes, indices and the tolerance.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Callable, Optional
 
 import numpy as np
 
 from grader.messages import t
 from grader.spec import Tolerance
+
+
+@dataclass
+class Mismatch:
+    kind: str                   # see DESCRIBE
+    path: str = "result"
+    index: Optional[tuple] = None
+    expected: Any = None
+    got: Any = None
+    abs: Optional[float] = None   # the worst element's absolute error
+    rel: Optional[float] = None
+    tolerance: Optional[Tolerance] = None
+    bad: int = 0                  # elements that differ
+    total: int = 0
+    shape: Optional[tuple] = None
+    max_abs: Optional[float] = None
+    max_rel: Optional[float] = None
+    note: Any = None              # NaN/inf, transposed, an error text, a custom check's words
+
+
+Check = Callable[[Any, Any, Tolerance, dict], Optional[Mismatch]]
+CHECKS: dict[str, Check] = {}
+
+
+def register(name: str) -> Callable[[Check], Check]:
+    def add(fn: Check) -> Check:
+        CHECKS[name] = fn
+        return fn
+    return add
 
 
 def show(x: Any) -> str:
@@ -21,14 +55,7 @@ def show(x: Any) -> str:
     if isinstance(x, float):
         return repr(x)
     if isinstance(x, np.ndarray):
-        if x.size > 24:  # a summary: printing big arrays is slow and nobody reads them
-            head = ", ".join(show(v) for v in x.reshape(-1)[:4].tolist())
-            stats = ""
-            if x.dtype.kind in "biuf" and x.size:
-                stats = f", min {show(x.min().item())}, max {show(x.max().item())}"
-            return f"array of shape {x.shape}, {x.dtype}{stats}: [{head}, ...]"
-        with np.printoptions(precision=8, linewidth=100):
-            return np.array2string(x, separator=", ")
+        return _show_array(x)
     if isinstance(x, (list, tuple)):
         inner = ", ".join(show(v) for v in x[:8]) + (", ..." if len(x) > 8 else "")
         text = f"[{inner}]" if isinstance(x, list) else f"({inner}{',' if len(x) == 1 else ''})"
@@ -39,76 +66,83 @@ def show(x: Any) -> str:
     return text if len(text) <= 300 else text[:297] + "..."
 
 
+def _show_array(x: np.ndarray) -> str:
+    if x.size > 24:  # a summary: printing big arrays is slow and nobody reads them
+        head = ", ".join(show(v) for v in x.reshape(-1)[:4].tolist())
+        stats = ""
+        if x.dtype.kind in "biuf" and x.size:
+            stats = f", min {show(x.min().item())}, max {show(x.max().item())}"
+        return f"array of shape {x.shape}, {x.dtype}{stats}: [{head}, ...]"
+    with np.printoptions(precision=8, linewidth=100):
+        return np.array2string(x, separator=", ")
+
+
 def _index(idx: tuple) -> str:
     return "(" + ", ".join(str(int(i)) for i in idx) + ("," if len(idx) == 1 else "") + ")"
 
 
-def _numeric(value: Any, lang: str) -> tuple[Optional[np.ndarray], Optional[str]]:
+# --------------------------------------------------------------------------- the checks
+
+def _numeric(value: Any) -> tuple[Optional[np.ndarray], Optional[Mismatch]]:
     if value is None:
-        return None, t(lang, "none")
+        return None, Mismatch("none")
     if isinstance(value, (str, bytes, dict)):
-        return None, t(lang, "not_numeric", got=f"{type(value).__name__} {show(value)}")
+        return None, Mismatch("not_numeric", got=f"{type(value).__name__} {show(value)}")
     try:
         arr = np.asarray(value)
     except (ValueError, TypeError) as exc:
-        return None, t(lang, "not_array", err=str(exc).split("\n")[0][:200])
+        return None, Mismatch("not_array", note=str(exc).split("\n")[0][:200])
     if arr.dtype.kind == "c":
-        return None, t(lang, "complex")
+        return None, Mismatch("complex")
     if arr.dtype.kind not in "biuf":
-        return None, t(lang, "not_numeric", got=f"{type(value).__name__} {show(value)}")
+        return None, Mismatch("not_numeric", got=f"{type(value).__name__} {show(value)}")
     return arr, None
 
 
-def allclose(got: Any, expected: Any, tol: Tolerance, lang: str, reveal: bool = True) -> Optional[str]:
+def _same_shape(arr: np.ndarray, exp: np.ndarray) -> tuple[np.ndarray, Optional[Mismatch]]:
+    if arr.shape == exp.shape:
+        return arr, None
+    if exp.ndim == 0 and arr.size == 1:
+        return arr.reshape(()), None
+    transposed = arr.ndim == 2 and arr.shape == exp.shape[::-1]
+    return arr, Mismatch("shape", expected=exp.shape, got=arr.shape, note=transposed)
+
+
+def _first(mask: np.ndarray) -> tuple:
+    return np.unravel_index(int(np.argmax(mask)), mask.shape) if mask.ndim else ()
+
+
+@register("allclose")
+def allclose(got: Any, expected: Any, tol: Tolerance, inputs: Optional[dict] = None) -> Optional[Mismatch]:
     exp = np.asarray(expected, dtype=np.float64)
-    arr, problem = _numeric(got, lang)
+    arr, problem = _numeric(got)
     if problem:
         return problem
-    if arr.shape != exp.shape:
-        if exp.ndim == 0 and arr.size == 1:
-            arr = arr.reshape(())
-        else:
-            msg = t(lang, "shape", exp=exp.shape, got=arr.shape)
-            if arr.ndim == 2 and arr.shape == exp.shape[::-1]:
-                msg += t(lang, "transposed")
-            return msg
+    arr, problem = _same_shape(arr, exp)
+    if problem:
+        return problem
     arr = arr.astype(np.float64)
     exp_finite = np.isfinite(exp)
     bad_finite = exp_finite & ~np.isfinite(arr)
     if bad_finite.any():
-        idx = np.unravel_index(int(np.argmax(bad_finite)), arr.shape) if arr.ndim else ()
-        what = "NaN" if np.isnan(arr[bad_finite]).any() else "inf"
-        if not reveal:
-            return t(lang, "nonfinite_hidden", what=what, n=int(bad_finite.sum()), total=arr.size, idx=_index(idx))
-        return t(lang, "nonfinite", what=what, n=int(bad_finite.sum()), total=arr.size, idx=_index(idx),
-                 exp=show(float(exp[idx])), got=show(float(arr[idx])))
+        idx = _first(bad_finite)
+        return Mismatch("nonfinite", index=idx, expected=float(exp[idx]), got=float(arr[idx]),
+                        bad=int(bad_finite.sum()), total=arr.size,
+                        note="NaN" if np.isnan(arr[bad_finite]).any() else "inf")
     special_mismatch = ~exp_finite & ~((np.isnan(exp) & np.isnan(arr)) | (exp == arr))
-    with np.errstate(invalid="ignore", over="ignore"):
+    with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
         diff = np.where(exp_finite, np.abs(arr - exp), 0.0)
         bound = tol.atol + tol.rtol * np.abs(np.where(exp_finite, exp, 0.0))
         bad = (diff > bound) | special_mismatch
-    if not bad.any():
-        return None
-    with np.errstate(divide="ignore", invalid="ignore"):
+        if not bad.any():
+            return None
         excess = np.where(bad, np.where(bound > 0, diff / bound, np.inf), -1.0)
         rel = np.where(exp != 0, diff / np.abs(exp), np.where(diff > 0, np.inf, 0.0))
-    worst = np.unravel_index(int(np.argmax(excess)), arr.shape) if arr.ndim else ()
-    if arr.size == 1:
-        key = "scalar" if reveal else "scalar_hidden"
-        return t(lang, key, exp=show(float(exp[worst])), got=show(float(arr[worst])), abs=float(diff[worst]),
-                 rel=float(rel[worst]), rtol=tol.rtol, atol=tol.atol)
-    if reveal:
-        worst_line = t(lang, "worst", idx=_index(worst), exp=show(float(exp[worst])), got=show(float(arr[worst])))
-    else:
-        worst_line = t(lang, "worst_hidden", idx=_index(worst), got=show(float(arr[worst])))
-    lines = [
-        t(lang, "tol_header", rtol=tol.rtol, atol=tol.atol),
-        t(lang, "mismatched", bad=int(bad.sum()), total=arr.size, pct=100.0 * bad.sum() / arr.size),
-        worst_line,
-        t(lang, "max_abs", v=float(diff.max())),
-        t(lang, "max_rel", v=float(np.max(rel[exp_finite])) if exp_finite.any() else float("nan")),
-    ]
-    return "\n".join(lines)
+    worst = _first(excess == excess.max()) if arr.ndim else ()
+    return Mismatch("values", index=worst, expected=float(exp[worst]), got=float(arr[worst]),
+                    abs=float(diff[worst]), rel=float(rel[worst]), tolerance=tol, bad=int(bad.sum()),
+                    total=arr.size, shape=arr.shape, max_abs=float(diff.max()),
+                    max_rel=float(np.max(rel[exp_finite])) if exp_finite.any() else float("nan"))
 
 
 def _family(x: Any) -> str:
@@ -125,59 +159,62 @@ def _family(x: Any) -> str:
     return type(x).__name__
 
 
-def exact(got: Any, expected: Any, lang: str, path: str = "result", reveal: bool = True) -> Optional[str]:
+@register("exact")
+def exact(got: Any, expected: Any, tol: Optional[Tolerance] = None, inputs: Optional[dict] = None,
+          path: str = "result") -> Optional[Mismatch]:
     """Equal values of the same family; lists and tuples are both sequences."""
     if got is None and expected is not None:
-        return t(lang, "none")
+        return Mismatch("none", path=path)
     if isinstance(got, np.ndarray) and got.ndim == 0:
         got = got[()]
-    if isinstance(expected, np.ndarray) or (isinstance(got, np.ndarray) and isinstance(expected, (list, tuple))):
-        return _exact_array(got, np.asarray(expected), lang, path, reveal)
     fam_exp, fam_got = _family(expected), _family(got)
-    if fam_exp == "sequence" and fam_got == "array":
-        return _exact_array(got, np.asarray(expected), lang, path, reveal)
+    if fam_exp == "array" or (fam_got == "array" and fam_exp == "sequence"):
+        return _exact_array(got, np.asarray(expected), path)
     if fam_exp != fam_got and not {fam_exp, fam_got} <= {"int", "float"}:
-        return t(lang, "exact_type", path=path, exp=type(expected).__name__, got=f"{type(got).__name__} {show(got)}")
-    if fam_exp == "sequence":
-        if len(got) != len(expected):
-            return t(lang, "exact_len", path=path, exp=len(expected), got=len(got))
-        for i, (g, e) in enumerate(zip(got, expected)):
-            problem = exact(g, e, lang, f"{path}[{i}]", reveal)
-            if problem:
-                return problem
-        return None
+        return Mismatch("type", path=path, expected=type(expected).__name__, got=f"{type(got).__name__} {show(got)}")
+    if fam_exp == "sequence" or isinstance(expected, dict):
+        return _exact_container(got, expected, path)
+    return None if _same(got, expected) else Mismatch("differ", path=path, expected=expected, got=got)
+
+
+def _same(got: Any, expected: Any) -> bool:
+    """Equal, NaN equal to NaN."""
+    return got == expected or (_family(expected) == "float" and np.isnan(expected) and np.isnan(got))
+
+
+def _exact_container(got: Any, expected: Any, path: str) -> Optional[Mismatch]:
+    """A sequence or dict of the same length or keys, and equal items."""
     if isinstance(expected, dict):
         if set(got) != set(expected):
-            return t(lang, "exact_keys", path=path, exp=sorted(expected), got=sorted(got))
-        for k in expected:
-            problem = exact(got[k], expected[k], lang, f"{path}[{k!r}]", reveal)
-            if problem:
-                return problem
-        return None
-    if got != expected and not (fam_exp == "float" and np.isnan(expected) and np.isnan(got)):
-        if not reveal:
-            return t(lang, "exact_diff_hidden", path=path, got=show(got))
-        return t(lang, "exact_diff", path=path, exp=show(expected), got=show(got))
+            return Mismatch("keys", path=path, expected=sorted(expected), got=sorted(got))
+        return _first_problem((got[k], expected[k], f"{path}[{k!r}]") for k in expected)
+    if len(got) != len(expected):
+        return Mismatch("length", path=path, expected=len(expected), got=len(got))
+    return _first_problem((g, e, f"{path}[{i}]") for i, (g, e) in enumerate(zip(got, expected)))
+
+
+def _first_problem(items: Any) -> Optional[Mismatch]:
+    for got, expected, path in items:
+        problem = exact(got, expected, path=path)
+        if problem:
+            return problem
     return None
 
 
-def _exact_array(got: Any, exp: np.ndarray, lang: str, path: str, reveal: bool = True) -> Optional[str]:
-    arr, problem = _numeric(got, lang) if exp.dtype.kind in "biuf" else (np.asarray(got), None)
+def _exact_array(got: Any, exp: np.ndarray, path: str) -> Optional[Mismatch]:
+    arr, problem = _numeric(got) if exp.dtype.kind in "biuf" else (np.asarray(got), None)
     if problem:
         return problem
     if arr.shape != exp.shape:
-        return t(lang, "shape", exp=exp.shape, got=arr.shape)
+        return Mismatch("shape", path=path, expected=exp.shape, got=arr.shape, note=False)
     if exp.dtype.kind == "b" and arr.dtype.kind != "b":
-        return t(lang, "exact_type", path=path, exp="bool array", got=f"{arr.dtype} array")
+        return Mismatch("type", path=path, expected="bool array", got=f"{arr.dtype} array")
     bad = arr != exp
     if not np.any(bad):
         return None
-    idx = np.unravel_index(int(np.argmax(bad)), arr.shape) if arr.ndim else ()
-    if not reveal:
-        return t(lang, "array_diff_hidden", path=path, bad=int(np.sum(bad)), total=arr.size, idx=_index(idx),
-                 got=show(arr[idx]))
-    return t(lang, "array_diff", path=path, bad=int(np.sum(bad)), total=arr.size, idx=_index(idx),
-             exp=show(exp[idx]), got=show(arr[idx]))
+    idx = _first(np.asarray(bad))
+    return Mismatch("array_differ", path=path, index=idx, expected=exp[idx], got=arr[idx],
+                    bad=int(np.sum(bad)), total=arr.size, shape=arr.shape)
 
 
 def _lines(text: str) -> list[str]:
@@ -185,30 +222,28 @@ def _lines(text: str) -> list[str]:
     return [line for line in lines if line]
 
 
-def text(got: Any, expected: Any, lang: str, reveal: bool = True) -> Optional[str]:
+@register("text")
+def text(got: Any, expected: Any, tol: Optional[Tolerance] = None, inputs: Optional[dict] = None) -> Optional[Mismatch]:
     if not isinstance(got, str):
-        return t(lang, "exact_type", path="output", exp="str", got=type(got).__name__)
+        return Mismatch("type", path="output", expected="str", got=type(got).__name__)
     g, e = _lines(got), _lines(expected)
     for n, (gl, el) in enumerate(zip(g, e), start=1):
         if gl != el:
-            return t(lang, "text_line", n=n, exp=el, got=gl) if reveal else t(lang, "text_line_hidden", n=n, got=gl)
+            return Mismatch("line", index=(n,), expected=el, got=gl)
     if len(g) != len(e):
-        return t(lang, "text_lines", exp=len(e), got=len(g))
+        return Mismatch("lines", expected=len(e), got=len(g))
     return None
 
 
-def run_check(name: str, got: Any, expected: Any, tol: Tolerance, lang: str,
-              custom: Optional[Callable] = None, inputs: Optional[dict] = None, reveal: bool = True) -> Optional[str]:
-    """Run a named check; `reveal=False` (hidden cases) keeps expected values out of the message."""
-    if name == "allclose":
-        return allclose(got, expected, tol, lang, reveal)
-    if name == "exact":
-        return exact(got, expected, lang, reveal=reveal)
-    if name == "text":
-        return text(got, expected, lang, reveal)
+def run_check(name: str, got: Any, expected: Any, tol: Tolerance, custom: Optional[Callable] = None,
+              inputs: Optional[dict] = None) -> Optional[Mismatch]:
+    """Run a named check; a course's own (driver) check gives its words, kept as they are."""
+    if name in CHECKS:
+        return CHECKS[name](got, expected, tol, inputs or {})
     if custom is None:
         raise KeyError(name)
-    return custom(got, expected, inputs or {})
+    words = custom(got, expected, inputs or {})
+    return Mismatch("custom", note=words) if words else None
 
 
 def matches(got: Any, wrong: Any, check: str, tol: Tolerance) -> bool:
@@ -216,8 +251,81 @@ def matches(got: Any, wrong: Any, check: str, tol: Tolerance) -> bool:
     if wrong is None:
         return False
     try:
-        if check == "allclose":
-            return allclose(got, wrong, tol, "en") is None
-        return exact(got, wrong, "en") is None
+        return CHECKS["allclose" if check == "allclose" else "exact"](got, wrong, tol, {}) is None
     except Exception:
         return False
+
+
+# --------------------------------------------------------------------------- the words
+
+def _values(m: Mismatch, lang: str) -> str:
+    return t(lang, "values_at", exp=show(m.expected), got=show(m.got))
+
+
+def _words_values(m: Mismatch, lang: str, hidden: bool) -> str:
+    tol = m.tolerance
+    if m.total == 1 and not hidden:
+        return t(lang, "scalar", exp=show(m.expected), got=show(m.got), abs=m.abs, rel=m.rel,
+                 rtol=tol.rtol, atol=tol.atol)
+    lines = [t(lang, "tol_header", rtol=tol.rtol, atol=tol.atol)]
+    if m.total > 1:
+        lines.append(t(lang, "mismatched", bad=m.bad, total=m.total, pct=100.0 * m.bad / m.total))
+    if hidden:
+        return "\n".join(lines + ([t(lang, "shape_right", shape=m.shape)] if m.total > 1 else []))
+    return "\n".join(lines + [t(lang, "worst", idx=_index(m.index)) + _values(m, lang),
+                              t(lang, "max_abs", v=m.max_abs), t(lang, "max_rel", v=m.max_rel)])
+
+
+def _words_shape(m: Mismatch, lang: str, hidden: bool) -> str:
+    return t(lang, "shape", exp=m.expected, got=m.got) + (t(lang, "transposed") if m.note else "")
+
+
+def _words_nonfinite(m: Mismatch, lang: str, hidden: bool) -> str:
+    base = t(lang, "nonfinite", what=m.note, n=m.bad, total=m.total, idx=_index(m.index))
+    return base if hidden else base + _values(m, lang)
+
+
+def _words_array(m: Mismatch, lang: str, hidden: bool) -> str:
+    base = t(lang, "array_diff", path=m.path, bad=m.bad, total=m.total, idx=_index(m.index))
+    return base if hidden else base + _values(m, lang)
+
+
+def _words_differ(m: Mismatch, lang: str, hidden: bool) -> str:
+    base = t(lang, "exact_diff", path=m.path)
+    return base if hidden else base + _values(m, lang)
+
+
+def _words_line(m: Mismatch, lang: str, hidden: bool) -> str:
+    base = t(lang, "text_line", n=m.index[0])
+    return base if hidden else base + t(lang, "values_at", exp=repr(m.expected), got=repr(m.got))
+
+
+def _words_count(key: str) -> Callable[[Mismatch, str, bool], str]:
+    def words(m: Mismatch, lang: str, hidden: bool) -> str:
+        base = t(lang, key, path=m.path, got=m.got)
+        return base if hidden else base + t(lang, "expected_n", exp=m.expected)
+    return words
+
+
+DESCRIBE: dict[str, Callable[[Mismatch, str, bool], str]] = {
+    "none": lambda m, lang, hidden: t(lang, "none"),
+    "not_numeric": lambda m, lang, hidden: t(lang, "not_numeric", got=m.got),
+    "not_array": lambda m, lang, hidden: t(lang, "not_array", err=m.note),
+    "complex": lambda m, lang, hidden: t(lang, "complex"),
+    "type": lambda m, lang, hidden: t(lang, "exact_type", path=m.path, exp=m.expected, got=m.got),
+    "keys": lambda m, lang, hidden: t(lang, "exact_keys", path=m.path, exp=m.expected, got=m.got),
+    "custom": lambda m, lang, hidden: str(m.note),
+    "shape": _words_shape,
+    "values": _words_values,
+    "nonfinite": _words_nonfinite,
+    "array_differ": _words_array,
+    "differ": _words_differ,
+    "line": _words_line,
+    "lines": _words_count("text_lines"),
+    "length": _words_count("exact_len"),
+}
+
+
+def describe(m: Mismatch, lang: str, hidden: bool = False) -> str:
+    """The mismatch in words; `hidden` keeps out every value the answer could be read from."""
+    return DESCRIBE[m.kind](m, lang, hidden)

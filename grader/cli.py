@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import json
 import os
 import sys
 from pathlib import Path
@@ -16,29 +15,38 @@ from typing import Optional, Sequence
 
 from grader import __version__
 from grader.errors import SpecError, UsageError
+from grader.messages import LANGS, t
+from grader.verdict import Report
 
-# Modules that add subcommands: each has register(subparsers) and sets func=run(args) -> int.
-SUBCOMMAND_MODULES = ("grader.batch", "grader.workspace", "grader.formats.gradescope", "grader.formats.classroom",
-                      "grader.lint.cli")
+# The subcommands: name -> the module that adds it (register(subparsers), func=run(args) -> int);
+# `stages` is defined here.
+SUBCOMMANDS = {
+    "stages": None,
+    "batch": "grader.batch",
+    "init": "grader.workspace",
+    "gradescope": "grader.platforms.gradescope",
+    "classroom": "grader.platforms.classroom",
+    "check-course": "grader.lint.cli",
+}
 
 
 def add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--course", metavar="DIR", help="course folder (default: $GRADE_COURSE or the bundled course)")
     parser.add_argument("--seed", type=int, help="seed for the hidden cases; the same seed reproduces a run")
-    parser.add_argument("--lang", choices=("en", "zh"), default=os.environ.get("GRADE_LANG", "en"),
+    parser.add_argument("--lang", choices=LANGS, default=os.environ.get("GRADE_LANG", "en"),
                         help="language of messages and reports")
 
 
 def add_stage_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--stage", "-s", action="extend", nargs="+", metavar="N|SLUG",
-                        help="stage(s) to grade, by number or slug (default: every stage whose file is present)")
+                        help="stage(s) to grade: numbers, slugs, comma-separated lists or ranges like 1-3 "
+                                     "(default: every stage whose file is present)")
 
 
 def grade_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="grade",
-        description="Grade a submission folder. Subcommands: grade stages | batch | init | gradescope | classroom "
-                    "| check-course "
+        description=f"Grade a submission folder. Subcommands: grade {' | '.join(SUBCOMMANDS)} "
                     "(run `grade SUBCOMMAND --help`).",
     )
     p.add_argument("submission", help="the student's workspace folder")
@@ -58,7 +66,7 @@ def run_grade(args: argparse.Namespace) -> int:
 
     submission = Path(args.submission)
     if not submission.is_dir():
-        raise UsageError(f"{submission}: no such folder (give the folder that holds your .py files)")
+        raise UsageError(t(args.lang, "cli.no_folder", path=submission))
     # One fork server when one stage is graded (reference and student runs take turns: less
     # contention for the CPU while everything starts), two otherwise.
     sandbox = Sandbox(workers=1 if args.stage and len(args.stage) == 1 else 2)
@@ -72,37 +80,27 @@ def run_grade(args: argparse.Namespace) -> int:
             raise UsageError(exc.args[0]) from None
         if not specs:
             files = ", ".join(sorted({s.file for s in grader.course.stages}))
-            raise UsageError(f"{submission}: no stage file found (expected one of: {files}); use --stage to choose")
+            raise UsageError(t(args.lang, "cli.no_stage_file", path=submission, files=files))
         report = grader.grade(submission, [s.slug for s in specs])
-    data = report.to_dict(details=True)
-    emit(data, args)
+    emit(report, args)
     return 0 if report.full_marks else 1
 
 
-def emit(data: dict, args: argparse.Namespace) -> None:
+def emit(report: Report, args: argparse.Namespace) -> None:
     """Print the report in the chosen format and write the requested files."""
+    from grader.report import html, json, junit, markdown, text
+
     if args.html:
-        from grader.report_html import render_html
-
-        Path(args.html).write_text(render_html(data), encoding="utf-8")
+        Path(args.html).write_text(html.render(report, report.lang), encoding="utf-8")
     if args.junit:
-        from grader.formats.junit import write_junit
-
-        write_junit(data, args.junit)
-    if args.format == "json":
-        plain = {k: v for k, v in data.items()}
-        plain["stages"] = [{k: v for k, v in s.items() if k != "details"} | {
-            "cases": [{k: v for k, v in c.items() if k != "details"} for c in s["cases"]]} for s in data["stages"]]
-        sys.stdout.write(json.dumps(plain, ensure_ascii=False, indent=1) + "\n")
-    elif args.format == "markdown":
-        from grader.formats.markdown import render_markdown
-
-        sys.stdout.write(render_markdown(data, data["lang"]) + "\n")
-    else:
-        from grader.report_text import render_text
-
-        color = args.color == "always" or (args.color == "auto" and sys.stdout.isatty() and not os.environ.get("NO_COLOR"))
-        sys.stdout.write(render_text(data, color=color, verbose=args.verbose) + "\n")
+        junit.write(report, args.junit, report.lang)
+    color = args.color == "always" or (args.color == "auto" and sys.stdout.isatty() and not os.environ.get("NO_COLOR"))
+    renderers = {
+        "json": lambda: json.render(report, report.lang),
+        "markdown": lambda: markdown.render(report, report.lang),
+        "text": lambda: text.render(report, report.lang, color=color, verbose=args.verbose),
+    }
+    sys.stdout.write(renderers[args.format]() + "\n")
 
 
 def run_stages(args: argparse.Namespace) -> int:
@@ -124,9 +122,9 @@ def subcommands() -> dict[str, argparse.ArgumentParser]:
     sub = top.add_subparsers(dest="command")
     p = sub.add_parser("stages", help="list the course's stages")
     p.add_argument("--course", metavar="DIR")
-    p.add_argument("--lang", choices=("en", "zh"), default="en")
+    p.add_argument("--lang", choices=LANGS, default="en")
     p.set_defaults(func=run_stages)
-    for name in SUBCOMMAND_MODULES:
+    for name in filter(None, SUBCOMMANDS.values()):
         try:
             module = importlib.import_module(name)
         except ModuleNotFoundError as exc:
@@ -140,7 +138,7 @@ def subcommands() -> dict[str, argparse.ArgumentParser]:
 def main(argv: Optional[Sequence[str]] = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
-        if argv and not argv[0].startswith("-") and argv[0] in _subcommand_names():
+        if argv and not argv[0].startswith("-") and argv[0] in SUBCOMMANDS:
             parsers = subcommands()
             args = parsers["_top"].parse_args(argv)
             return int(args.func(args) or 0)
@@ -162,7 +160,3 @@ def entry() -> None:
         sys.stderr.flush()
     finally:
         os._exit(code)
-
-
-def _subcommand_names() -> set[str]:
-    return {"stages", "batch", "init", "gradescope", "classroom", "check-course"}

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional, Union
+from typing import Iterable, Optional, Union
 
 from grader.spec import SpecError, StageSpec, load_spec
 
@@ -48,6 +49,27 @@ class Course:
                 return spec
         known = ", ".join(f"{s.number} ({s.slug})" for s in self.stages)
         raise KeyError(f"unknown stage {text!r}; the course has: {known}")
+
+    def select(self, refs: Iterable[Union[str, int]]) -> list[StageSpec]:
+        """The stages named by `refs`, in the order given, each once: numbers, slugs,
+        comma- or space-separated lists (``"1,2 tanh"``) and ranges (``"1-3"``).
+        Raises KeyError (one line for the user) for an unknown stage."""
+        chosen: list[StageSpec] = []
+        for part in split_refs(refs):
+            span = re.fullmatch(r"(\d+)-(\d+)", part)
+            if span:
+                lo, hi = int(span.group(1)), int(span.group(2))
+                self.find(lo), self.find(hi)  # both ends must be stages
+                specs = [s for s in self.stages if lo <= s.number <= hi]
+            else:
+                specs = [self.find(part)]
+            chosen += [s for s in specs if s not in chosen]
+        return chosen
+
+
+def split_refs(refs: Iterable[Union[str, int]]) -> list[str]:
+    """``["1 2", "3,tanh"]`` -> ``["1", "2", "3", "tanh"]``."""
+    return [p for ref in refs or () for p in re.split(r"[\s,]+", str(ref)) if p]
 
 
 def load_course(path: Union[str, Path, None] = None) -> Course:

@@ -3,11 +3,34 @@
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from grader.spec import Case
+from grader.spec import Case, StageSpec
+
+
+@dataclass
+class Draw:
+    """One draw of one case: its key in the run, its inputs and the call's seed."""
+
+    key: str
+    case_index: int
+    repeat: int
+    inputs: dict[str, Any]
+    seed: int
+
+
+def make_draws(spec: StageSpec, seed: int) -> list[Draw]:
+    """Every case's draws for a session's seed: the same seed gives the same inputs."""
+    out = []
+    for i, case in enumerate(spec.cases):
+        for rep in range(case.repeat):
+            seq = np.random.SeedSequence([seed, spec.number, i, rep])
+            out.append(Draw(f"c{i}r{rep}", i, rep, draw_inputs(case, seed, spec.number, i, rep),
+                            int(seq.generate_state(1)[0])))
+    return out
 
 
 def case_rng(seed: int, stage: int, case_index: int, repeat: int) -> np.random.Generator:

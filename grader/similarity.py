@@ -8,7 +8,6 @@ template's code is boilerplate: its fingerprints never count.
 from __future__ import annotations
 
 import itertools
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional, Sequence
@@ -102,15 +101,3 @@ def write_similarity(out: Path, students: Sequence[tuple[str, Path]], template: 
     page.write_text(render_page(pairs, files, threshold, lang), encoding="utf-8")
     return page
 
-
-def similarity_for_class(class_dir: Path, out: Path, course, files: Sequence[str], threshold: float = THRESHOLD,
-                         lang: str = "en") -> Path:
-    """Unpack the class like `grade batch` does (its discovery and safe unzip) and write the page."""
-    from grader.batch import discover, prepare
-
-    students, _ = discover(class_dir, exclude=[out])
-    with tempfile.TemporaryDirectory(prefix="grade-similarity-") as tmp:
-        for st in students:
-            prepare(st, Path(tmp), frozenset(files))
-        found = [(st.id, st.root) for st in students if st.root is not None]
-        return write_similarity(out, found, course.template, files, threshold, lang)

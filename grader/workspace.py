@@ -36,46 +36,36 @@ def _template_files(template: Path) -> list[Path]:
     return out
 
 
+def _chosen(course: Any, template: Path, stage_refs: Sequence[str]) -> tuple[list[Any], list[Path]]:
+    """The chosen stage specs and the template files they need (every file when none is chosen)."""
+    if not stage_refs:
+        return list(course.stages), _template_files(template)
+    try:
+        specs = sorted(course.select(stage_refs), key=lambda s: s.number)
+    except KeyError as exc:
+        raise WorkspaceError(str(exc.args[0]) if exc.args else str(exc)) from None
+    rels: list[Path] = []
+    for spec in specs:
+        rel = Path(spec.file)
+        if not (template / rel).is_file():
+            raise WorkspaceError(f"student_template/{rel} (stage {spec.number} {spec.slug}) does not exist")
+        if rel not in rels:
+            rels.append(rel)
+    if (template / WORKFLOW).is_file():
+        rels.append(WORKFLOW)
+    return specs, rels
+
+
 def plan_workspace(course: Any, stage_refs: Sequence[str] = ()) -> tuple[list[tuple[Path, Path]], list[Any]]:
-    """[(source, relative target)] to copy, and the chosen stage specs."""
+    """[(source, relative target)] to copy, and the chosen stage specs. The stages' support
+    files (layers.py) come from the course's stages/support/, the one trusted copy."""
     template = course.root / "student_template"
     if not template.is_dir():
         raise WorkspaceError(f"the course has no student_template/ folder ({template})")
-    if stage_refs:
-        specs = []
-        for ref in stage_refs:
-            try:
-                spec = course.find(ref)
-            except KeyError as exc:
-                raise WorkspaceError(str(exc.args[0]) if exc.args else str(exc)) from None
-            if spec not in specs:
-                specs.append(spec)
-        specs.sort(key=lambda s: s.number)
-        rels = []
-        for spec in specs:
-            rel = Path(spec.file)
-            if not (template / rel).is_file():
-                raise WorkspaceError(f"student_template/{rel} (stage {spec.number} {spec.slug}) does not exist")
-            if rel not in rels:
-                rels.append(rel)
-        if (template / WORKFLOW).is_file():
-            rels.append(WORKFLOW)
-    else:
-        specs = list(course.stages)
-        rels = _template_files(template)
-    plan: list[tuple[Path, Path]] = []
-    support_rels = []
-    for spec in specs:
-        for name in getattr(spec, "support", None) or []:
-            rel = Path(name)
-            if rel not in support_rels:
-                support_rels.append(rel)
-    for rel in rels:
-        if rel in support_rels:  # the trusted copy wins over the template's
-            continue
-        plan.append((template / rel, rel))
-    for rel in support_rels:
-        plan.append((course.root / "stages" / "support" / rel, rel))
+    specs, rels = _chosen(course, template, stage_refs)
+    support_rels = list(dict.fromkeys(Path(name) for spec in specs for name in getattr(spec, "support", None) or []))
+    plan = [(template / rel, rel) for rel in rels if rel not in support_rels]
+    plan += [(course.root / "stages" / "support" / rel, rel) for rel in support_rels]
     return plan, specs
 
 
@@ -121,7 +111,7 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
                     "Existing files are never overwritten.")
     p.add_argument("dir", help="the folder to create or fill")
     p.add_argument("--stage", "-s", dest="stages", action="extend", nargs="+", default=[], metavar="N|SLUG",
-                   help="stage number or slug; repeatable, or comma separated")
+                   help="stage numbers, slugs or ranges like 1-3; repeatable, or comma separated")
     p.add_argument("--course", default=None, help="course folder (default: the bundled course)")
     p.set_defaults(func=run)
     return p
@@ -130,10 +120,9 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     from grader.course import load_course
 
-    refs = [r for v in args.stages for r in re.split(r"[\s,]+", str(v)) if r]
     try:
         course = load_course(getattr(args, "course", None))
-        written = init_workspace(Path(args.dir), course, refs)
+        written = init_workspace(Path(args.dir), course, args.stages)
     except WorkspaceError as exc:
         print(f"grade init: {exc}", file=sys.stderr)
         return 2

@@ -49,11 +49,15 @@ def train_size(fn, dataset, train, s):
 
 
 def caller_unchanged(fn, dataset, train, s):
-    """True when the caller's list holds the same items in the same order after the call."""
+    """True when the caller's list holds the same items in the same order after the call.
+
+    Only the caller's list is looked at (what the function returns is other cases'
+    business), so this case fails for that reason alone and its hint is about it.
+    """
     data = _items(dataset)
     before = copy.deepcopy(data)
     random.seed(int(s))
-    _split(fn, data, train)
+    fn(data, float(train))
     return data == before
 
 
@@ -95,15 +99,17 @@ def _plain(value):
 
 _MESSAGES = {
     "pair": ("expected the pair (train_basket, test)", "应返回二元组 (train_basket, test)"),
-    "size": ("the training list has {got} items, expected {exp}: keep drawing while "
-             "len(train_basket) < train * len(dataset), i.e. ceil(train * n) items",
-             "训练集有 {got} 个样本,应为 {exp} 个:当 len(train_basket) < train * len(dataset) 时继续抽取,"
-             "即 ceil(train * n) 个"),
+    "size": ("the training list has {got} items, expected {exp}: ceil(train * n), which the template's "
+             "loop gives by drawing while the training list is smaller than train * len(dataset)",
+             "训练集有 {got} 个样本,应为 {exp} 个:即 ceil(train * n) 个,模板中的循环在训练集少于 "
+             "train * len(dataset) 时继续抽取,正好得到这个数"),
     "partition": ("train + test is not the dataset: every item must end up in exactly one of the two lists",
                   "train + test 不等于原数据集:每个样本必须恰好出现在其中一个列表中"),
-    "order": ("your split is a valid partition but not the seed's draw order: draw with "
-              "randrange(len(copy)) and pop",
-              "你的划分是有效的划分,但与随机种子下的抽取顺序不同:请用 randrange(len(copy)) 抽取并 pop"),
+    "order": ("your split is a valid partition but not the seeded draws of the exercise: each index must "
+              "come from randrange over the remaining copy, and the item must be moved with pop (any other "
+              "way of shuffling uses the random numbers differently)",
+              "你的划分是有效的划分,但与本关在固定随机种子下的抽取结果不同:每个下标都应由 randrange "
+              "在剩余的副本中抽取,再用 pop 移动该样本(其他打乱方式对随机数的使用不同)"),
 }
 
 

@@ -81,7 +81,7 @@ def module_early_stop(module):
     es = getattr(module, "early_stop", None)
     cls = getattr(module, "EarlyStopping", None)
     if es is None:
-        raise ValueError("early_stop is not defined (or None): create it at module level")
+        raise NotImplementedError("`early_stop` is not set yet")
     is_instance = cls is not None and isinstance(es, cls)
     got = _feed(copy.deepcopy(es), MODULE_SEQUENCE)
     want = _feed(cls(mode="max", patience=3), MODULE_SEQUENCE)

@@ -31,7 +31,8 @@ def neuron(student, rows):
 
 
 def printed(student):
-    """What the file prints when run."""
+    """What the file prints when run (once y is set: an unstarted file prints nothing)."""
+    _need(student, "y")
     buffer = io.StringIO()
     with contextlib.redirect_stdout(buffer):
         runpy.run_path(student.__file__, run_name="__main__")

@@ -1,0 +1,122 @@
+"""The batch cache: one file per student keyed by content hashes, so a re-run regrades only
+what changed (the student's files, the course, the grader, the seed, stages or language)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any, Callable, Optional, Sequence
+
+from grader.batch.discover import Student
+from grader.batch.unpack import is_junk
+from grader.fsutil import atomic_write
+
+CACHE_FORMAT = 2
+PACKAGE = Path(__file__).resolve().parent.parent
+# Parts of the grader package that only present results: changing them must not
+# invalidate cached grades (everything else in the package is hashed).
+PRESENTATION = ("batch/", "report/", "platforms/", "templates/", "cli.py", "fsutil.py", "safe_text.py")
+
+
+def _hash_file(p: Path, h: "hashlib._Hash") -> None:
+    if p.is_symlink():
+        h.update(b"L" + os.readlink(p).encode("utf-8", "surrogateescape"))
+        return
+    try:
+        with open(p, "rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                h.update(chunk)
+    except OSError as e:
+        h.update(f"unreadable:{e}".encode())
+
+
+def _hash_tree(root: Path, h: "hashlib._Hash", skip: Callable[[str], bool] = lambda rel: False) -> None:
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if not is_junk(d) and d not in ("__pycache__",))
+        for name in sorted(filenames):
+            p = Path(dirpath) / name
+            rel = p.relative_to(root).as_posix()
+            if is_junk(rel) or name.endswith((".pyc", ".pyo")) or skip(rel):
+                continue
+            h.update(rel.encode("utf-8", "surrogateescape") + b"\0")
+            _hash_file(p, h)
+            h.update(b"\0")
+
+
+def tree_hash(root: Path) -> str:
+    h = hashlib.sha256()
+    _hash_tree(root, h)
+    return h.hexdigest()
+
+
+def _dist_version(name: str) -> str:
+    try:
+        from importlib.metadata import version
+        return version(name)
+    except Exception:
+        return "-"
+
+
+def environment_key(course_root: Path, seed: int, stages: Optional[Sequence[int]], lang: str) -> str:
+    """What every student's cache key shares: course, grader, seed, stages, language."""
+    h = hashlib.sha256()
+    h.update(f"format={CACHE_FORMAT}\nseed={seed}\nstages={list(stages) if stages else '*'}\nlang={lang}\n".encode())
+    h.update(f"python={sys.version_info[:3]} numpy={_dist_version('numpy')} torch={_dist_version('torch')}\n".encode())
+    h.update(b"course\0")
+    for sub in ("stages", "reference"):
+        if (course_root / sub).is_dir():
+            h.update(sub.encode() + b"\0")
+            _hash_tree(course_root / sub, h)
+    h.update(b"grader\0")
+    _hash_tree(PACKAGE, h, skip=lambda rel: rel.startswith(PRESENTATION) or rel.startswith("_course/"))
+    return h.hexdigest()
+
+
+def student_key(env_key: str, root: Path) -> str:
+    return hashlib.sha256(f"{env_key}:{tree_hash(root)}".encode()).hexdigest()
+
+
+def json_default(o: Any) -> Any:
+    try:
+        import numpy as np
+        if isinstance(o, np.generic):
+            return o.item()
+        if isinstance(o, np.ndarray):
+            return o.tolist()
+    except ImportError:  # pragma: no cover
+        pass
+    if isinstance(o, Path):
+        return str(o)
+    return repr(o)
+
+
+def cache_get(cache_dir: Path, st: Student) -> Optional[dict]:
+    try:
+        data = json.loads((cache_dir / f"{st.file_id}.json").read_text("utf-8"))
+    except (OSError, ValueError):
+        return None
+    if data.get("key") != st.key or not isinstance(data.get("report"), dict):
+        return None
+    return {"report": data["report"], "details": data.get("details") or data["report"]}
+
+
+def cache_put(cache_dir: Path, st: Student, payload: dict) -> None:
+    try:
+        atomic_write(cache_dir / f"{st.file_id}.json",
+                     json.dumps({"key": st.key, "id": st.id, **payload}, default=json_default))
+    except (OSError, TypeError, ValueError):
+        pass
+
+
+def load_state(out: Path) -> dict:
+    try:
+        return json.loads((out / ".cache" / "state.json").read_text("utf-8"))
+    except (OSError, ValueError):
+        return {}
+
+
+def save_state(out: Path, seed: int, lang: str) -> None:
+    atomic_write(out / ".cache" / "state.json", json.dumps({"seed": seed, "lang": lang}))

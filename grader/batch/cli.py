@@ -1,0 +1,89 @@
+"""`grade batch CLASS_DIR`: grade a whole class, write a gradebook and a class overview."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any, Optional, Sequence
+
+from grader.batch.rows import STATUS_ERROR, STATUS_NOT_GRADED
+from grader.batch.run import run_batch
+from grader.messages import LANGS, t
+from grader.spec import SpecError
+
+DESCRIPTION = ("Grade a whole class: every sub-folder or .zip file of CLASS_DIR is one student's "
+               "submission (CLASS_DIR may also be a .zip of the whole class). Students are graded in "
+               "parallel with one shared seed; a re-run regrades only what changed.")
+EPILOG = ("outputs in --out: gradebook.csv (one row per student: stage scores, total, max, status, "
+          "reason), gradebook.json (the same plus full reports), students/<id>.html, index.html "
+          "(class overview), .cache/ (what makes re-runs fast; safe to delete). "
+          "Ctrl-C stops and keeps what finished; exit code 130 then.")
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("class_dir", metavar="CLASS_DIR", type=Path,
+                   help="one sub-folder or .zip file per student (or a .zip of the class)")
+    p.add_argument("--stage", action="append", default=[], metavar="STAGE",
+                   help="grade only these stages (numbers, slugs or ranges; repeat or comma-separate)")
+    p.add_argument("--out", type=Path, default=None,
+                   help="output folder (default: CLASS_DIR/../grades, or ./grades)")
+    p.add_argument("--jobs", "-j", type=int, default=None,
+                   help="students graded at once (default: one per core)")
+    p.add_argument("--force", action="store_true", help="regrade every student, ignoring the cache")
+    p.add_argument("--seed", type=int, default=None,
+                   help="seed for hidden inputs (default: the previous run's in --out, else random)")
+    p.add_argument("--lang", choices=LANGS, default="en", help="language of reports")
+    p.add_argument("--course", type=Path, default=None, metavar="DIR", help="course folder")
+    p.add_argument("--no-fork-server", dest="fork_server", action="store_false",
+                   help="start a fresh Python for every run (slower; for debugging)")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress output")
+    p.add_argument("--similarity", action="store_true",
+                   help="also write similarity.html: pairs of students with similar files (copydetect), "
+                        "linked from the overview; a signal for a human, not a verdict")
+
+
+def register(subparsers: Any) -> argparse.ArgumentParser:
+    p = subparsers.add_parser("batch", help="grade a whole class and write a gradebook",
+                              description=DESCRIPTION, epilog=EPILOG)
+    add_arguments(p)
+    p.set_defaults(func=run)
+    return p
+
+
+def _summary(res: Any, lang: str) -> None:
+    lines = [t(lang, "batch.summary", n=len(res.rows), graded=res.graded, cached=res.cached,
+               errors=sum(r["status"] == STATUS_ERROR for r in res.rows),
+               not_graded=sum(r["status"] == STATUS_NOT_GRADED for r in res.rows), seed=res.seed, wall=res.wall_s),
+             t(lang, "batch.gradebook_at", path=res.out_dir / "gradebook.csv"),
+             t(lang, "batch.overview_at", path=res.out_dir / "index.html")]
+    if res.interrupted:
+        lines.append(t(lang, "batch.interrupted_note"))
+    print("\n".join(lines), file=sys.stderr)
+
+
+def run(args: argparse.Namespace) -> int:
+    if getattr(args, "jobs", None) is not None and args.jobs < 1:
+        print("grade batch: --jobs must be at least 1", file=sys.stderr)
+        return 2
+    quiet = getattr(args, "quiet", False)
+    try:
+        res = run_batch(args.class_dir, args.out, stages=args.stage or (), jobs=args.jobs,
+                        force=args.force, seed=args.seed, lang=args.lang,
+                        course_dir=getattr(args, "course", None),
+                        fork_server=getattr(args, "fork_server", True), quiet=quiet,
+                        similarity=getattr(args, "similarity", False))
+    except (ValueError, SpecError) as e:  # a broken course is the instructor's to fix
+        print(f"grade batch: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    if not quiet:
+        _summary(res, args.lang)
+    return 130 if res.interrupted else 0
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    p = argparse.ArgumentParser(prog="grade batch", description=DESCRIPTION, epilog=EPILOG)
+    add_arguments(p)
+    return run(p.parse_args(argv))

@@ -1,0 +1,180 @@
+"""Grading the students of a batch in parallel: one shared Grader, a few worker threads,
+a time limit per student; every student gets a result, whatever their code does."""
+
+from __future__ import annotations
+
+import queue
+import tempfile
+import threading
+import time
+import traceback
+from pathlib import Path
+from typing import Any, Callable, Optional, Protocol, Sequence
+
+from grader.batch.discover import Student
+from grader.batch.rows import Reason, reason
+
+
+class BatchRun(Protocol):
+    """What grading reads of a batch run (grader.batch.run.BatchRun), and where results go."""
+
+    seed: int
+    lang: str
+    course: Any
+    jobs: int
+    fork_server: bool
+    forbidden: list[Path]
+    student_timeout_s: float
+    progress: Any
+    grader_factory: Callable[..., Any]
+
+    @property
+    def stage_numbers(self) -> Optional[list[int]]: ...
+
+    def finish(self, st: Student, payload: Optional[dict] = None, crash: Optional[Reason] = None,
+               cached: bool = False) -> None: ...
+
+
+def make_grader(seed: int, lang: str, course: Any, jobs: int, fork_server: bool,
+                forbidden: Sequence[Path] = ()) -> Any:
+    from grader.engine import Grader
+    # Other students' folders (the class, the unpacked zips, the outputs) must be out of a
+    # submission's reach. Never forbid a folder that holds the sandbox's own temp folder.
+    tmp = Path(tempfile.gettempdir()).resolve()
+    extra = [p for p in forbidden if not (tmp == p or p in tmp.parents)]
+    return Grader(course=course, seed=seed, lang=lang, workers=jobs, fork_server=fork_server, forbidden=extra)
+
+
+def _grade_one(grader: Any, student: Student, stages: Optional[list[int]], files: dict[int, str]) -> dict:
+    root = Path(student.root)
+    chosen = stages
+    if stages is not None:
+        # Only the asked-for stages the student submitted: a missing file is a blank cell, not an error.
+        chosen = [n for n in stages if (root / files[n]).is_file()]
+    if chosen == []:
+        return {"report": {"submission": str(root), "stages": []}, "details": None}
+    report = grader.grade(root, stages=chosen)
+    return {"report": report.to_dict(), "details": report.to_dict(details=True)}
+
+
+def _worker(grader: Any, jobs: "queue.Queue[Optional[Student]]", results: "queue.Queue",
+            stages: Optional[list[int]], files: dict[int, str], stop: threading.Event) -> None:
+    while not stop.is_set():
+        student = jobs.get()
+        if student is None or stop.is_set():
+            return
+        results.put(("start", student, time.monotonic()))
+        try:
+            results.put(("done", student, _grade_one(grader, student, stages, files)))
+        except BaseException as e:  # an engine failure must not lose the student
+            tb = traceback.format_exception_only(type(e), e)[-1].strip()
+            results.put(("crash", student, reason("batch.grader_failed", why=tb)))
+
+
+def _quiet_exit(exit_: Callable) -> None:
+    try:
+        exit_(None, None, None)
+    except Exception:
+        pass
+
+
+class _Pool:
+    """Worker threads around one grader; more threads than sandbox workers keep the workers
+    busy while a thread does its bookkeeping (Grader.grade is thread-safe)."""
+
+    def __init__(self, grader: Any, run: BatchRun, todo: list[Student]):
+        self.grader, self.todo = grader, todo
+        self.jobs: "queue.Queue[Optional[Student]]" = queue.Queue()
+        self.results: "queue.Queue" = queue.Queue()
+        self.stop = threading.Event()
+        self.threads: list[threading.Thread] = []
+        self.args = (run.stage_numbers, {s.number: s.file for s in run.course.stages})
+        for st in todo:
+            self.jobs.put(st)
+        n = min(2 * run.jobs, len(todo))
+        for _ in range(n):
+            self.spawn()
+
+    def spawn(self) -> None:
+        t = threading.Thread(target=_worker, args=(self.grader, self.jobs, self.results, *self.args, self.stop),
+                             daemon=True, name="grade-batch")
+        t.start()
+        self.threads.append(t)
+        self.jobs.put(None)  # its end of work, after every student queued so far
+
+    def close(self, clean: bool) -> None:
+        self.stop.set()
+        try:  # drain the queue so idle threads end; running ones end with the grader
+            while True:
+                self.jobs.get_nowait()
+        except queue.Empty:
+            pass
+        for _ in self.threads:
+            self.jobs.put(None)
+        exit_ = getattr(self.grader, "__exit__", None)
+        if exit_:
+            closer = threading.Thread(target=lambda: _quiet_exit(exit_), daemon=True)
+            closer.start()
+            closer.join(timeout=60 if clean else 10)
+
+
+def _start(run: BatchRun, todo: list[Student]) -> Optional[Any]:
+    """The grader entered, or None when it cannot start (every student then gets a row)."""
+    try:
+        grader = run.grader_factory(run.seed, run.lang, run.course, min(run.jobs, len(todo)), run.fork_server,
+                                    run.forbidden)
+        enter = getattr(grader, "__enter__", None)
+        return enter() if enter else grader
+    except Exception as e:
+        why = reason("batch.start_failed", why=traceback.format_exception_only(type(e), e)[-1].strip())
+        for st in todo:
+            run.finish(st, crash=why)
+        return None
+
+
+def grade_all(run: BatchRun, todo: list[Student]) -> int:
+    """Grade `todo`; each student's result goes to run.finish. The number graded."""
+    grader = _start(run, todo)
+    if grader is None:
+        return 0
+    pool = _Pool(grader, run, todo)
+    started: dict[str, float] = {}
+    pending = {st.file_id for st in todo}
+    graded = 0
+    clean = False
+    try:
+        while pending:
+            try:
+                kind, st, value = pool.results.get(timeout=0.2)
+            except queue.Empty:
+                _time_out(run, pool, started, pending)
+                continue
+            if st.file_id not in pending:
+                continue
+            if kind == "start":
+                started[st.file_id] = value
+                continue
+            pending.discard(st.file_id)
+            started.pop(st.file_id, None)
+            if kind == "done":
+                graded += 1
+                run.finish(st, payload=value)
+            else:
+                run.finish(st, crash=value)
+        clean = True
+    finally:
+        pool.close(clean)
+    return graded
+
+
+def _time_out(run: BatchRun, pool: _Pool, started: dict[str, float], pending: set[str]) -> None:
+    """Students over their time limit: an error row each, and a fresh thread for the stuck one's slot."""
+    run.progress.tick()
+    now = time.monotonic()
+    for fid, t_start in list(started.items()):
+        if fid in pending and now - t_start > run.student_timeout_s:
+            pending.discard(fid)
+            started.pop(fid, None)
+            st = next(s for s in pool.todo if s.file_id == fid)
+            run.finish(st, crash=reason("batch.too_slow", s=f"{run.student_timeout_s:.0f}"))
+            pool.spawn()

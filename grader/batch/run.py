@@ -1,0 +1,273 @@
+"""One batch run: the class's students graded, rows made, outputs written.
+
+`BatchRun` holds what a run shares (course, stages, seed, language, output folder, cache,
+progress, the students' results); `run_batch` is the entry point that builds one.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Optional, Sequence, TextIO
+
+from grader.batch import cache
+from grader.batch.discover import Student, discover, prepare
+from grader.batch.gradebook import write_outputs
+from grader.batch.grading import grade_all, make_grader
+from grader.batch.progress import Progress
+from grader.batch.rows import STATUS_ERROR, STATUS_NOT_GRADED, Reason, num, reason, summarize
+from grader.batch.unpack import Limits, UnpackError, safe_unzip
+from grader.course import Course
+from grader.verdict import Report
+
+# A whole class's archive: many students, each with their own (checked) zip inside.
+CLASS_ZIP_LIMITS = Limits(max_members=100_000, max_file_bytes=200 * 1024 * 1024, max_total_bytes=4 * 1024**3)
+
+
+@dataclass
+class BatchResult:
+    rows: list[dict]
+    out_dir: Path
+    interrupted: bool = False
+    graded: int = 0            # graded in this run
+    cached: int = 0            # taken from the cache
+    seed: int = 0
+    wall_s: float = 0.0
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class BatchRun:
+    """What one batch run shares, and the students' results as they come in."""
+
+    class_dir: Path
+    out: Path
+    course: Course
+    selected: list              # the stage specs asked for (empty: every stage submitted)
+    jobs: int
+    seed: int
+    lang: str
+    force: bool = False
+    fork_server: bool = True
+    student_timeout_s: float = 0.0
+    grader_factory: Callable[..., Any] = make_grader
+    progress: Optional[Progress] = None
+    forbidden: list[Path] = field(default_factory=list)
+    payloads: dict[str, Any] = field(default_factory=dict)   # file_id -> {"report", "details"}
+    crash: dict[str, Reason] = field(default_factory=dict)
+    from_cache: set[str] = field(default_factory=set)
+    rows_by_id: dict[str, dict] = field(default_factory=dict)
+    columns: list = field(default_factory=list)
+    interrupted: bool = False
+    similarity: bool = False
+
+    @property
+    def cache_dir(self) -> Path:
+        return self.out / ".cache"
+
+    @property
+    def stage_numbers(self) -> Optional[list[int]]:
+        return sorted(s.number for s in self.selected) or None
+
+    @property
+    def stage_max(self) -> dict[int, float]:
+        return {s.number: num(sum(c.points for c in s.cases)) for s in self.columns}
+
+    # -- rows -------------------------------------------------------------------------------
+
+    def make_row(self, st: Student) -> dict:
+        stage_max = self.stage_max
+        max_total = num(sum(stage_max.values()))
+        row = {"id": st.id, "file": st.file_id, "source": st.source.name,
+               "scores": {n: None for n in stage_max}, "total": 0, "max": max_total,
+               "status": STATUS_NOT_GRADED, "reason": "", "duration_s": 0.0, "run_s": 0.0,
+               "cached": st.file_id in self.from_cache}
+        why = st.error or self.crash.get(st.file_id)
+        if why is not None:
+            row.update(status=STATUS_ERROR, reason=why.text(self.lang))
+        elif st.file_id in self.payloads:
+            for part in self.payloads[st.file_id].values():
+                if isinstance(part, dict):  # the student's own path, not a temporary copy
+                    part["submission"] = str(st.source)
+            report = Report.from_dict(self.payloads[st.file_id]["report"])
+            row.update(summarize(report, stage_max, self.lang), max=max_total)
+            if row["status"] == STATUS_NOT_GRADED:
+                files = ", ".join(sorted({s.file for s in self.selected or self.course.stages}))
+                row["reason"] = reason("batch.no_stage_files", files=files).text(self.lang)
+        else:
+            row["reason"] = reason("batch.interrupted" if self.interrupted else "batch.not_graded").text(self.lang)
+        return row
+
+    def finish(self, st: Student, payload: Optional[dict] = None, crash: Optional[Reason] = None,
+               cached: bool = False) -> None:
+        """A student's result is in: keep it, make the row, show the progress."""
+        if payload is not None:
+            self.payloads[st.file_id] = payload
+            if cached:
+                self.from_cache.add(st.file_id)
+            else:
+                cache.cache_put(self.cache_dir, st, payload)
+        if crash is not None:
+            self.crash[st.file_id] = crash
+        self.rows_by_id[st.file_id] = self.make_row(st)
+        self.progress.student(self.rows_by_id[st.file_id], cached=cached)
+
+    # -- the run ----------------------------------------------------------------------------
+
+    def _prepare(self, students: list[Student], unpack_dir: Path, env_key: str) -> list[Student]:
+        """Unpack and hash every student; those whose result is not cached are returned."""
+        todo: list[Student] = []
+        stage_files = frozenset(s.file for s in self.course.stages)
+        for st in students:
+            prepare(st, unpack_dir, stage_files)
+            if st.root is None:
+                continue
+            st.key = cache.student_key(env_key, st.root)
+            found = None if self.force else cache.cache_get(self.cache_dir, st)
+            if found is not None:
+                self.payloads[st.file_id] = found
+                self.from_cache.add(st.file_id)
+            else:
+                todo.append(st)
+        return todo
+
+    def _choose_columns(self, students: list[Student]) -> None:
+        """Columns: the stages asked for, else every stage someone submitted."""
+        if self.selected:
+            self.columns = sorted(self.selected, key=lambda s: s.number)
+            return
+        present = set()
+        for st in students:
+            if st.root is not None:
+                present |= {s.number for s in self.course.stages if (st.root / s.file).is_file()}
+        self.columns = [s for s in self.course.stages if s.number in present]
+
+    def run(self, stream: TextIO, quiet: bool, env_key: str) -> BatchResult:
+        students, notes = discover(self.class_dir, exclude=[self.out], lang=self.lang)
+        self.progress = Progress(len(students), stream, quiet=quiet)
+        for n in notes:
+            self.progress.note(n)
+        with tempfile.TemporaryDirectory(prefix="grade-batch-") as tmp:
+            unpack_dir = Path(tmp)
+            self.forbidden = [self.class_dir.resolve(), self.out.resolve(), unpack_dir.resolve()]
+            graded = self._grade(students, unpack_dir, env_key)
+            self.progress.finish()
+            rows = [self.rows_by_id.get(st.file_id) or self.make_row(st) for st in students]
+            cache.save_state(self.out, self.seed, self.lang)
+            if self.similarity:  # while the unpacked submissions exist
+                from grader.similarity import write_similarity
+                write_similarity(self.out, [(st.id, st.root) for st in students if st.root is not None],
+                                 self.course.template, sorted({s.file for s in self.columns}), lang=self.lang)
+            write_outputs(self.out, rows, self.payloads, course=self.course, columns=self.columns, seed=self.seed,
+                          lang=self.lang, interrupted=self.interrupted)
+        return BatchResult(rows=rows, out_dir=self.out, interrupted=self.interrupted, graded=graded,
+                           cached=len(self.from_cache), seed=self.seed, notes=notes)
+
+    def _grade(self, students: list[Student], unpack_dir: Path, env_key: str) -> int:
+        """Grade who needs it (students that need no grading are reported first); the number graded."""
+        todo: list[Student] = []
+        try:
+            todo = self._prepare(students, unpack_dir, env_key)
+        except KeyboardInterrupt:
+            self.interrupted = True
+        self._choose_columns(students)
+        for st in students:
+            if st.error or st.file_id in self.payloads:
+                self.finish(st, cached=st.file_id in self.from_cache)
+        if not todo or self.interrupted:
+            return 0
+        self.student_timeout_s = self.student_timeout_s or _student_timeout(self.selected or self.course.stages)
+        try:
+            return grade_all(self, todo)
+        except KeyboardInterrupt:
+            self.interrupted = True
+            return 0
+
+
+def _student_timeout(stages: Sequence[Any]) -> float:
+    total = sum(float(getattr(getattr(s, "limits", None), "time_s", 100.0)) for s in stages)
+    return max(300.0, 3.0 * total + 60.0)
+
+
+def _default_out(class_dir: Path) -> Path:
+    parent = class_dir.resolve().parent
+    if os.access(parent, os.W_OK):
+        return parent / "grades"
+    return Path.cwd() / "grades"
+
+
+def _select(course: Course, stages: Sequence[str]) -> list:
+    try:
+        return course.select(stages)
+    except KeyError as e:
+        raise ValueError(e.args[0]) from None
+
+
+@dataclass
+class BatchOptions:
+    """run_batch's keyword arguments."""
+
+    stages: Sequence[str] = ()
+    jobs: Optional[int] = None
+    force: bool = False
+    seed: Optional[int] = None
+    lang: str = "en"
+    course_dir: Optional[Path] = None
+    fork_server: bool = True
+    stream: Optional[TextIO] = None
+    quiet: bool = False
+    student_timeout_s: Optional[float] = None
+    grader_factory: Optional[Callable[..., Any]] = None
+    similarity: bool = False    # also write similarity.html (grader/similarity.py)
+
+
+def _new_run(class_dir: Path, out: Optional[Path], opts: BatchOptions) -> BatchRun:
+    from grader.course import load_course
+
+    course = load_course(opts.course_dir)
+    out = Path(out) if out else _default_out(class_dir)
+    selected = _select(course, opts.stages)
+    (out / ".cache").mkdir(parents=True, exist_ok=True)
+    seed = opts.seed
+    if seed is None:
+        state = cache.load_state(out)
+        seed = state.get("seed") if isinstance(state.get("seed"), int) else random.randrange(1, 2**31)
+    return BatchRun(class_dir=class_dir, out=out, course=course, selected=selected,
+                    jobs=max(1, int(opts.jobs or os.cpu_count() or 1)), seed=seed, lang=opts.lang, force=opts.force,
+                    fork_server=opts.fork_server, student_timeout_s=opts.student_timeout_s or 0.0,
+                    grader_factory=opts.grader_factory or make_grader, similarity=opts.similarity)
+
+
+def run_batch(class_dir: Path, out: Optional[Path] = None, **options: Any) -> BatchResult:
+    """Grade every student of `class_dir`; write the outputs; return the rows.
+
+    Keyword arguments: those of BatchOptions (stages, jobs, force, seed, lang, course_dir,
+    fork_server, stream, quiet, student_timeout_s, grader_factory, similarity).
+    Raises ValueError for a bad class folder or stage. KeyboardInterrupt is caught: what
+    finished is kept and written, the rest is listed as not graded (result.interrupted)."""
+    opts = BatchOptions(**options)
+    t0 = time.monotonic()
+    class_dir = Path(class_dir)
+    is_zip = class_dir.is_file() and class_dir.suffix.lower() == ".zip"  # an LMS's "download all"
+    if not is_zip and not class_dir.is_dir():
+        raise ValueError(f"{class_dir}: not a folder (or a .zip of the class)")
+    run = _new_run(class_dir, out, opts)
+    env_key = cache.environment_key(run.course.root, run.seed, run.stage_numbers, run.lang)
+    with tempfile.TemporaryDirectory(prefix="grade-class-") as class_tmp:
+        if is_zip:
+            run.class_dir = _unzip_class(class_dir, Path(class_tmp) / "class")
+        result = run.run(opts.stream if opts.stream is not None else sys.stderr, opts.quiet, env_key)
+    result.wall_s = time.monotonic() - t0
+    return result
+
+
+def _unzip_class(class_zip: Path, dest: Path) -> Path:
+    try:
+        return safe_unzip(class_zip, dest, CLASS_ZIP_LIMITS)
+    except UnpackError as e:
+        raise ValueError(f"{class_zip}: cannot unpack the class archive: {e}") from None

@@ -1,0 +1,1 @@
+"""Platform subcommands: they grade with the engine and hand the report to a renderer."""

@@ -1,0 +1,295 @@
+"""GitHub Classroom: ``grade classroom`` grades a workspace and writes the step output
+``result`` that Classroom's reporter reads, plus a Markdown job summary and report files.
+
+The action at the repository root (``action.yml``) only installs the grader and calls this
+command, so everything here runs (and is tested) without GitHub.
+
+The result format follows what Classroom's own graders write and its reporter reads:
+
+* classroom-resources/autograding-io-grader, ``src/main.js``: the result is
+  ``{"version": 1, "status": "pass"|"fail"|"error", "max_score": n, "tests": [{"name",
+  "status", "message", "test_code", "filename", "line_no", "execution_time": "0.31s",
+  "score"}]}``, base64-encoded and set as the step output ``result``;
+* classroom-resources/autograding-python-grader, ``bin/run.sh``: the output is written as
+  one line ``result=<base64>`` appended to ``$GITHUB_OUTPUT``;
+* classroom-resources/autograding-grading-reporter, ``src/main.js`` and
+  ``src/notify-classroom.js``: the reporter reads each runner's result from the env var
+  ``<RUNNER ID upper-cased>_RESULTS``, base64-decodes and JSON-parses it, adds up
+  ``tests[].score`` over the runners whose ``max_score`` is set, reports
+  ``Points total/max`` to Classroom, and fails the step when a runner's status is
+  ``fail`` or ``error``. Its console prints ``- line N`` after a name when ``line_no`` is
+  not 0, and the message only for tests whose status is ``error``.
+
+So: every test carries a numeric ``score``, ``max_score`` is a number taken from the stage
+specs (also when grading fails: then every test is an ``error`` with score 0), and the
+encoded result is kept small (messages cut) because it travels through an environment
+variable: Linux caps one variable at 128 KiB, and a step output at 1 MB.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import html
+import json
+import os
+import sys
+import time
+import traceback
+from pathlib import Path
+from typing import Any, Mapping, Optional, Sequence
+
+from grader.fsutil import append_text
+from grader.messages import t
+from grader.platforms.grading import grade_report, needs_torch, select_stages
+from grader.report import html as html_report, junit, markdown
+from grader.spec import StageSpec
+from grader.verdict import CaseResult, Report, StageResult, Status
+
+__all__ = ["register", "run", "classroom_result", "error_result", "encode_result", "decode_result"]
+
+MAX_ENCODED = 60_000          # base64 characters: far below the 128 KiB env var limit
+MESSAGE_STEPS = (3000, 1500, 800, 400, 200, 80, 0)
+CLASSROOM_STATUS = {"passed": "pass", "failed": "fail", "error": "error", "timeout": "error"}
+
+
+# --- the Classroom result ---------------------------------------------------------------
+
+
+def _num(x: Any) -> float | int:
+    try:
+        v = float(x)
+    except (TypeError, ValueError):
+        return 0
+    return int(v) if v == int(v) else v
+
+
+def _test_code(sub_label: str, spec: StageSpec, seed: Any, case: Optional[str] = None) -> str:
+    code = f"grade {sub_label} --stage {spec.slug}"
+    if seed is not None:
+        code += f" --seed {seed}"
+    return code + (f"   # case {case}" if case else "")
+
+
+def _case_line(c: CaseResult, lang: str) -> str:
+    line = f"{c.name}: {c.status.value}"
+    if c.message:
+        line += f": {c.message}"
+    if c.hint:
+        line += f" ({t(lang, 'platform.hint', hint=c.hint)})"
+    return line
+
+
+def _test(name: str, status: str, score: Any, message: str, test_code: str, filename: str,
+          duration: Any) -> dict:
+    return {"name": name, "status": status, "score": _num(score), "message": message or "",
+            "test_code": test_code, "filename": filename, "line_no": 0,
+            "execution_time": f"{float(duration or 0):.2f}s"}
+
+
+class _Tests:
+    """The Classroom tests of one report, one per stage or one per case."""
+
+    def __init__(self, report: Report, lang: str, sub_label: str):
+        self.by_number = {st.number: st for st in report.stages}
+        self.seed, self.lang, self.sub_label = report.seed, lang, sub_label
+
+    def stage_name(self, spec: StageSpec) -> str:
+        title = spec.title.get(self.lang)
+        return f"{spec.number} {spec.slug}" + (f": {title}" if title else "")
+
+    def per_stage(self, spec: StageSpec) -> list[dict]:
+        st = self.by_number.get(spec.number)
+        code = _test_code(self.sub_label, spec, self.seed)
+        if st is None:
+            return [_test(self.stage_name(spec), "error", 0, t(self.lang, "platform.stage_not_graded"), code,
+                          spec.file, 0)]
+        lines = [st.message] if st.message and st.status == Status.ERROR else []  # why the stage could not run
+        if st.cases:
+            n_pass = sum(c.status == Status.PASSED for c in st.cases)
+            lines.insert(0, t(self.lang, "platform.cases_passed", passed=n_pass, n=len(st.cases),
+                              score=_num(st.score), max=_num(spec.max_score)))
+        lines += [_case_line(c, self.lang) for c in st.cases if c.status != Status.PASSED]
+        message = "\n".join(lines) if st.status != Status.PASSED else ""
+        return [_test(self.stage_name(spec), CLASSROOM_STATUS[st.status.value], st.score, message, code,
+                      spec.file, st.duration_s)]
+
+    def per_case(self, spec: StageSpec) -> list[dict]:
+        st = self.by_number.get(spec.number)
+        got = {c.name: c for c in (st.cases if st else [])}
+        names = [case.name for case in spec.cases] + [n for n in got if n not in {c.name for c in spec.cases}]
+        return [self._case(spec, st, got.get(name), name) for name in names]
+
+    def _case(self, spec: StageSpec, st: Optional[StageResult], c: Optional[CaseResult], name: str) -> dict:
+        label, code = f"{spec.number} {spec.slug} / {name}", _test_code(self.sub_label, spec, self.seed, name)
+        if c is None:
+            msg = (st.message if st else "") or t(self.lang, "platform.stage_not_graded")
+            return _test(label, "error", 0, msg, code, spec.file, 0)
+        msg = _case_line(c, self.lang) if c.status != Status.PASSED else ""
+        if msg and st.status == Status.ERROR and st.message and st.message not in msg:
+            msg += f"\n{st.message}"  # why the case did not run (import error, ...)
+        return _test(label, CLASSROOM_STATUS[c.status.value], c.score, msg, code, spec.file, c.duration_s)
+
+
+def classroom_result(report: Report, specs: Sequence[StageSpec], *, per: str = "stage",
+                     lang: str = "en", sub_label: str = ".") -> dict:
+    """The Classroom result for a report: one test per stage (or per case), points from `specs`.
+
+    Every spec is represented (a stage the report lacks becomes error tests with score 0),
+    so ``max_score`` is always the specs' total and the scores add up to the report's."""
+    maker = _Tests(report, lang, sub_label)
+    tests = [test for spec in specs for test in (maker.per_case(spec) if per == "case" else maker.per_stage(spec))]
+    ok = all(test["status"] == "pass" for test in tests)
+    return {"version": 1, "status": "pass" if ok else "fail",
+            "max_score": _num(sum(s.max_score for s in specs)), "tests": tests}
+
+
+def error_result(message: str, specs: Sequence[StageSpec], *, per: str = "stage", lang: str = "en",
+                 sub_label: str = ".") -> dict:
+    """Grading itself failed: every test an error with score 0, max_score still from the specs."""
+    empty = Report(submission=sub_label, course="", seed=None, lang=lang)
+    maker = _Tests(empty, lang, sub_label)
+    tests = []
+    for spec in specs:
+        names = [c.name for c in spec.cases] if per == "case" else [None]
+        tests += [_test(f"{spec.number} {spec.slug} / {n}" if n else maker.stage_name(spec), "error", 0, message,
+                        _test_code(sub_label, spec, None, n), spec.file, 0) for n in names]
+    if not tests:
+        tests.append(_test("grade", "error", 0, message, f"grade {sub_label}", "", 0))
+    return {"version": 1, "status": "error", "max_score": _num(sum(s.max_score for s in specs)),
+            "tests": tests}
+
+
+def _cut(text: str, limit: int) -> str:
+    if len(text) <= limit:
+        return text
+    return text[:max(limit - 15, 0)].rstrip() + " [truncated]" if limit else ""
+
+
+def encode_result(result: Mapping[str, Any], max_encoded: int = MAX_ENCODED) -> str:
+    """base64 of the compact JSON, on one line; messages are cut until it fits."""
+    for limit in MESSAGE_STEPS:
+        trimmed = dict(result)
+        trimmed["tests"] = [dict(test, message=_cut(str(test.get("message") or ""), limit),
+                                 **({"test_code": ""} if limit == 0 else {}))
+                            for test in result.get("tests", [])]
+        data = json.dumps(trimmed, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        encoded = base64.b64encode(data).decode("ascii")
+        if len(encoded) <= max_encoded:
+            return encoded
+    return encoded  # pathological (thousands of tests): still valid, just long
+
+
+def decode_result(encoded: str) -> dict:
+    return json.loads(base64.b64decode(encoded).decode("utf-8"))
+
+
+# --- the command ------------------------------------------------------------------------
+
+
+def register(subparsers: Any) -> argparse.ArgumentParser:
+    p = subparsers.add_parser(
+        "classroom",
+        help="grade for GitHub Classroom: write the `result` step output and a job summary",
+        description="Grade PATH and write GitHub Classroom's step output `result` (base64 JSON) to "
+                    "$GITHUB_OUTPUT, a Markdown summary to $GITHUB_STEP_SUMMARY and the reports to "
+                    "--report-dir. Exits 0 whatever the score: the reporter step fails the job.")
+    p.add_argument("path", nargs="?", default=".", help="the workspace to grade (default: .)")
+    p.add_argument("--stage", "--stages", "-s", dest="stages", action="extend", nargs="+", default=[], metavar="N|SLUG",
+                   help="stage numbers or slugs, repeatable or space/comma separated (default: the "
+                        "stages whose file is present)")
+    p.add_argument("--per", choices=("stage", "case"), default="stage",
+                   help="one Classroom test per stage (default) or per case")
+    p.add_argument("--lang", choices=("en", "zh"), default="en")
+    p.add_argument("--course", default=None, help="course folder (default: the bundled course)")
+    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--output", default=None, help="file to append `result=...` to (default: $GITHUB_OUTPUT)")
+    p.add_argument("--summary", default=None, help="file to append the Markdown to (default: $GITHUB_STEP_SUMMARY)")
+    p.add_argument("--report-dir", default=None,
+                   help="write report.json, report.html, report.md and junit.xml here")
+    p.add_argument("--needs-torch", action="store_true",
+                   help="only print `true` or `false`: whether a stage to grade needs PyTorch")
+    p.set_defaults(func=run)
+    return p
+
+
+def _label(path: Path) -> str:
+    """How the test code names the workspace: relative to the repository root on a runner."""
+    ws = os.environ.get("GITHUB_WORKSPACE")
+    if ws:
+        try:
+            rel = os.path.relpath(os.path.abspath(path), os.path.abspath(ws))
+        except ValueError:
+            rel = ".."
+        if not rel.startswith(".."):
+            return rel
+    return str(path)
+
+
+def run(args: argparse.Namespace) -> int:
+    from grader.course import load_course
+
+    path = Path(args.path)
+    output = args.output or os.environ.get("GITHUB_OUTPUT")
+    summary = args.summary or os.environ.get("GITHUB_STEP_SUMMARY")
+    sub_label = _label(path)
+    specs: list[Any] = []
+    try:
+        course = load_course(args.course)
+        specs = select_stages(course, path, args.stages)
+    except Exception as exc:  # a broken course or an unknown stage: still write a result
+        message = t(args.lang, "platform.could_not_start", why=exc)
+        if args.needs_torch:
+            print("false")
+            print(message, file=sys.stderr)
+            return 2
+        return _finish_error(message, specs, args, output, summary, sub_label)
+    if args.needs_torch:
+        print("true" if needs_torch(specs) else "false")
+        return 0
+    t0 = time.monotonic()
+    try:
+        report = grade_report(path, course.root, specs, seed=args.seed, lang=args.lang)
+    except Exception as exc:
+        traceback.print_exc()
+        return _finish_error(t(args.lang, "platform.grading_failed", why=f"{type(exc).__name__}: {exc}"), specs, args, output,
+                             summary, sub_label)
+    result = classroom_result(report, specs, per=args.per, lang=args.lang, sub_label=sub_label)
+    append_text(output, f"result={encode_result(result)}\n")
+    append_text(output, f"score={_num(report.score)}\nmax-score={result['max_score']}\n")
+    md = markdown.render(report, args.lang)
+    append_text(summary, md + "\n")
+    if args.report_dir:
+        _write_reports(Path(args.report_dir), report, md, args.lang)
+        append_text(output, f"report-dir={args.report_dir}\n")
+    print(f"grade: {_num(report.score)}/{result['max_score']} points "
+          f"({len(result['tests'])} Classroom tests, status {result['status']}, {time.monotonic() - t0:.1f}s)")
+    return 0
+
+
+def _write_reports(out: Path, report: Report, md: str, lang: str) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "report.json").write_text(json.dumps(report.to_dict(), ensure_ascii=False, indent=2), encoding="utf-8")
+    (out / "report.md").write_text(md, encoding="utf-8")
+    try:
+        page = html_report.render(report, lang)
+    except Exception as exc:  # the report must not be lost for a rendering problem
+        page = f"<!doctype html><meta charset=utf-8><pre>{html.escape(repr(exc))}</pre>"
+    (out / "report.html").write_text(page, encoding="utf-8")
+    junit.write(report, out / "junit.xml", lang)
+
+
+def _finish_error(message: str, specs: Sequence[Any], args: argparse.Namespace, output: Optional[str],
+                  summary: Optional[str], sub_label: str) -> int:
+    print(message, file=sys.stderr)
+    result = error_result(message, specs, per=args.per, lang=args.lang, sub_label=sub_label)
+    append_text(output, f"result={encode_result(result)}\n")
+    append_text(output, f"score=0\nmax-score={result['max_score']}\n")
+    heading = t(args.lang, "platform.grading_error")
+    append_text(summary, f"## {heading}\n\n```text\n{_cut(message, 4000).replace('```', '` ` `')}\n```\n")
+    if args.report_dir:
+        out = Path(args.report_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "error.txt").write_text(message + "\n", encoding="utf-8")
+        append_text(output, f"report-dir={out}\n")
+    return 0

@@ -1,0 +1,57 @@
+"""What the platform subcommands share: which stages to grade, and grading them."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Any, Iterable, Optional, Sequence
+
+from grader.course import Course
+from grader.spec import StageSpec
+from grader.verdict import Report
+
+
+def select_stages(course: Course, path: Optional[Path], refs: Sequence[str]) -> list[StageSpec]:
+    """The stage specs to grade: the named ones, else those whose file is in `path`, else all.
+
+    Grading every stage when no stage file is present keeps the maximum score meaningful
+    (an empty repository scores 0 of the course's points, not 0 of 0)."""
+    if refs:
+        return sorted(course.select(refs), key=lambda s: s.number)
+    present = [s for s in course.stages if path is not None and (Path(path) / s.file).is_file()]
+    return present or list(course.stages)
+
+
+def needs_torch(specs: Iterable[Any]) -> bool:
+    return any("torch" in (getattr(s, "requires", None) or []) for s in specs)
+
+
+def grade_report(submission: Path, course_root: Optional[Path], specs: Sequence[StageSpec], *,
+                 seed: Optional[int] = None, lang: str = "en", run_as: Optional[str] = None) -> Report:
+    """Grade `submission` for `specs` with the engine.
+
+    `run_as` names the user student code runs as when the grader is root (the engine's
+    default there is `nobody`)."""
+    from grader.engine import Grader
+
+    with Grader(course=course_root, seed=seed, lang=lang) as g:
+        if run_as:
+            set_run_as(g, run_as)
+        return g.grade(Path(submission), [s.slug for s in specs])
+
+
+def set_run_as(grader: Any, user: str) -> None:
+    import pwd
+
+    try:
+        uid = pwd.getpwnam(user).pw_uid
+    except KeyError:
+        print(f"grade: no user {user!r}: student code runs as the engine's default user", file=sys.stderr)
+        return
+    sandbox = getattr(grader, "sandbox", None)
+    if os.geteuid() != 0 or sandbox is None or getattr(sandbox, "run_as", None) is None:
+        # Not root, or the engine found that an unprivileged user could not run this Python.
+        print(f"grade: student code cannot be switched to user {user!r} here; --run-as ignored", file=sys.stderr)
+        return
+    sandbox.run_as = uid

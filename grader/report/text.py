@@ -1,0 +1,61 @@
+"""The terminal summary: one line per stage, one per case, details for what failed."""
+
+from __future__ import annotations
+
+from grader.messages import words
+from grader.safe_text import clean_all
+from grader.verdict import CaseResult, Report, StageResult, Status
+
+COLORS = {"passed": "32", "failed": "31", "error": "35", "timeout": "33"}
+MARKS = {"passed": "PASS", "failed": "FAIL", "error": "ERROR", "timeout": "TIME"}
+
+
+def _fmt(x: float) -> str:
+    return f"{x:g}"
+
+
+class _Lines:
+    def __init__(self, lang: str, color: bool, verbose: bool):
+        self.w, self.color, self.verbose = words(lang, "text"), color, verbose
+        self.lines: list[str] = []
+        self.shown_hint: str | None = None
+
+    def paint(self, status: Status) -> str:
+        mark = MARKS[status.value]
+        return f"\033[{COLORS.get(status.value, '0')}m{mark}\033[0m" if self.color else mark
+
+    def tail(self, text: str | None, indent: str, keep: int) -> None:
+        if self.verbose and text:
+            self.lines.extend(indent + ln for ln in text.rstrip().splitlines()[-keep:])
+
+    def stage(self, stage: StageResult) -> None:
+        head = f"[{stage.number:>2}] {stage.slug}  {stage.title}"
+        self.lines.append(f"{self.paint(stage.status):<6} {head}  {_fmt(stage.score)}/{_fmt(stage.max_score)}")
+        if stage.status == Status.ERROR:
+            self.lines.append(f"       {stage.message}")
+            self.tail(stage.details.get("traceback"), "         ", 8)
+        for case in stage.cases:
+            self.case(case, stage.status == Status.ERROR)
+
+    def case(self, case: CaseResult, stage_error: bool) -> None:
+        tag = f" ({self.w['hidden']})" if case.hidden else ""
+        self.lines.append(f"    {self.paint(case.status):<6} {case.name}{tag}  "
+                          f"{_fmt(case.score)}/{_fmt(case.max_score)}")
+        if case.status == Status.PASSED or stage_error:
+            return
+        self.lines.extend(f"           {ln}" for ln in case.message.splitlines())
+        if case.hint and case.hint != self.shown_hint:
+            self.lines.append(f"           {self.w['hint']}: {case.hint}")
+            self.shown_hint = case.hint  # the same hint again is not repeated
+        self.tail(case.details.get("traceback"), "           ", 6)
+
+
+def render(report: Report, lang: str | None = None, *, color: bool = False, verbose: bool = False) -> str:
+    report = clean_all(report)
+    out = _Lines(lang or report.lang, color, verbose)
+    for stage in report.stages:
+        out.stage(stage)
+    w = out.w
+    out.lines += ["", f"{w['total']}: {_fmt(report.score)}/{_fmt(report.max_score)}   "
+                      f"{w['seed']}: {report.seed}   ({w['reproduce']} --seed {report.seed})"]
+    return "\n".join(out.lines)

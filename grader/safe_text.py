@@ -1,0 +1,48 @@
+"""Student text made inert: no control character from a submission (exception messages,
+printed output, file and folder names, student ids) reaches a terminal, an HTML, Markdown,
+CSV or JUnit file as itself.
+
+Terminal escape sequences (``ESC [2J``, ``ESC ]...BEL``) are removed whole; carriage returns,
+bells, NUL, other C0 and C1 controls and the Unicode bidirectional overrides, isolates and
+marks (which reorder what a reader sees, e.g. U+202E) are removed; newlines and tabs stay (a
+message may have several lines). Each output format then does its own escaping (HTML, XML,
+Markdown, CSV formulas).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from typing import Any
+
+# ANSI/VT sequences: CSI (ESC [ ... final), OSC (ESC ] ... BEL or ESC \\), two-byte ESC x.
+_SEQUENCE = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b[@-Z\\-_]|\x9b[0-?]*[ -/]*[@-~]")
+# C0 controls but \t and \n, DEL, C1 controls, bidi embeddings/overrides/isolates and marks.
+_UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def clean(text: Any) -> str:
+    """The text without terminal sequences and unsafe characters; ``\\r\\n`` read as a newline."""
+    if text is None:
+        return ""
+    return _UNSAFE.sub("", _SEQUENCE.sub("", str(text).replace("\r\n", "\n")))
+
+
+def one_line(text: Any, limit: int = 0) -> str:
+    """clean(text) on one line (whitespace runs become one space), cut to `limit` when set."""
+    out = " ".join(clean(text).split())
+    return out if not limit or len(out) <= limit else out[: limit - 1] + "…"
+
+
+def clean_all(value: Any) -> Any:
+    """Every string inside `value` (dicts, lists, dataclasses such as a Report) cleaned."""
+    if isinstance(value, str):
+        return clean(value)
+    if isinstance(value, dict):
+        return {k: clean_all(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(clean_all(v) for v in value)
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        fields = {f.name: clean_all(getattr(value, f.name)) for f in dataclasses.fields(value) if f.init}
+        return dataclasses.replace(value, **fields)
+    return value

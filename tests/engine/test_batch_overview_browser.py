@@ -1,0 +1,173 @@
+"""The class overview as a person sees it, in headless Chromium.
+
+Grades a small generated class, opens index.html and a student's report from disk
+(file:// URLs) and checks what is on screen: histograms drawn with visible bars, the
+hardest case listed first, links that resolve to files and open the student's page, no
+console errors. Screenshots go to tests/artifacts/ (git-ignored).
+
+Needs Debian's `chromium` and `chromium-driver` and the `selenium` package; skipped
+with the reason when one is missing.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+from urllib.parse import unquote, urlparse
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMEDRIVER = Path("/usr/bin/chromedriver")
+ARTIFACTS = ROOT / "tests" / "artifacts"
+
+if not CHROMIUM.exists() or not CHROMEDRIVER.exists():
+    pytest.skip("headless Chromium is not installed (apt-get install -y chromium chromium-driver)",
+                allow_module_level=True)
+webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed (pip install selenium)")
+from selenium.webdriver.chrome.service import Service  # noqa: E402
+from selenium.webdriver.common.by import By  # noqa: E402
+
+from grader.batch import run_batch  # noqa: E402
+from test_batch import make_class, make_test_course  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def outputs(tmp_path_factory):
+    course = make_test_course(tmp_path_factory.mktemp("course"))
+    class_dir = make_class(tmp_path_factory.mktemp("c") / "class",
+                           {"alice": "correct", "bob": "alt-and", "carol": "partial", "dave": "syntax-error",
+                            "Zoë Chen": "correct"})
+    with __import__("zipfile").ZipFile(class_dir / "judy.zip", "w") as z:
+        z.writestr("../../evil.py", "x = 1\n")
+    out = {}
+    for lang in ("en", "zh"):
+        res = run_batch(class_dir, class_dir.parent / f"grades-{lang}", course_dir=course, jobs=2, seed=11,
+                        lang=lang, quiet=True)
+        out[lang] = res.out_dir
+    return out
+
+
+@pytest.fixture(scope="module")
+def browser():
+    profile = tempfile.mkdtemp(prefix="chromium-profile-")
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = str(CHROMIUM)
+    for arg in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
+                "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                f"--user-data-dir={profile}", "--window-size=1280,1600"):
+        opts.add_argument(arg)
+    opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    try:
+        driver = webdriver.Chrome(options=opts, service=Service(str(CHROMEDRIVER)))
+    except Exception as e:  # a broken install is a skip, not a failure of the overview
+        shutil.rmtree(profile, ignore_errors=True)
+        pytest.skip(f"headless Chromium did not start: {e}")
+    try:
+        yield driver
+    finally:
+        driver.quit()
+        shutil.rmtree(profile, ignore_errors=True)
+
+
+def _errors(driver) -> list:
+    return [e for e in driver.get_log("browser") if e.get("level") == "SEVERE"]
+
+
+def _shot(driver, name: str) -> Path:
+    try:
+        ARTIFACTS.mkdir(exist_ok=True)
+        path = ARTIFACTS / name
+    except OSError:
+        path = Path(tempfile.mkdtemp()) / name
+    driver.save_screenshot(str(path))
+    print(f"screenshot: {path}")
+    return path
+
+
+def test_overview_as_seen_in_a_browser(outputs, browser):
+    out = outputs["en"]
+    browser.get((out / "index.html").as_uri())
+    assert browser.find_element(By.TAG_NAME, "h1").text == "Class overview"
+
+    # Histograms: one for the total and one per stage, each with visible bars.
+    figures = browser.find_elements(By.CSS_SELECTOR, "#distribution ~ .hists figure")
+    assert len(figures) == 6
+    for fig in figures:
+        svg = fig.find_element(By.CSS_SELECTOR, "svg.hist")
+        assert svg.size["width"] > 100 and svg.size["height"] > 50 and svg.is_displayed()
+        bars = svg.find_elements(By.CSS_SELECTOR, "rect.bar")
+        assert len(bars) >= 2
+        drawn = [b for b in bars if float(b.get_attribute("height")) > 0]
+        assert drawn and all(b.rect["height"] > 0 for b in drawn)
+        counted = sum(int(b.get_attribute("data-count")) for b in bars)
+        assert counted >= 1
+    total_bars = figures[0].find_elements(By.CSS_SELECTOR, "rect.bar")
+    graded = sum(int(b.get_attribute("data-count")) for b in total_bars)
+    doc = json.loads((out / "gradebook.json").read_text(encoding="utf-8"))
+    assert graded == sum(1 for s in doc["students"] if s["report"] and s["report"]["stages"])
+
+    # The hardest case first: the lowest pass rate, computed from the gradebook itself.
+    rates: dict[tuple, list] = {}
+    for s in doc["students"]:
+        for st in (s["report"] or {}).get("stages", []):
+            for c in st["cases"]:
+                rates.setdefault((st["number"], c["name"]), []).append(c["status"] == "passed")
+    lowest = min(sum(v) / len(v) for v in rates.values())
+    rows = browser.find_elements(By.CSS_SELECTOR, "#case-table tbody tr")
+    assert len(rows) == len(rates)
+    first_case = rows[0].find_element(By.CSS_SELECTOR, ".case-name").text.split()[0]
+    first_stage = int(rows[0].find_element(By.TAG_NAME, "td").text.split()[0])
+    got = rates[(first_stage, first_case)]
+    assert sum(got) / len(got) == lowest
+    shown = [float(r.get_attribute("data-rate")) for r in rows]
+    assert shown == sorted(shown)
+
+    # The known mistake that carol made is listed with a count.
+    hints = browser.find_element(By.ID, "hint-table").text
+    assert "seed-rmse-formula" in hints
+
+    # Every student link resolves to a file on disk.
+    links = browser.find_elements(By.CSS_SELECTOR, "a.student-link")
+    assert len(links) == len(doc["students"])
+    for a in links:
+        path = Path(unquote(urlparse(a.get_attribute("href")).path))
+        assert path.is_file(), path
+    assert _errors(browser) == []
+    _shot(browser, "overview.png")
+
+    # Clicking a student opens their report, which links back.
+    carol = next(a for a in links if a.text == "carol")
+    carol.click()
+    assert browser.current_url.endswith("/students/carol.html")
+    body = browser.find_element(By.TAG_NAME, "body").text
+    assert "MAE" in body and "carol" in body
+    assert _errors(browser) == []
+    _shot(browser, "student.png")
+    browser.find_element(By.PARTIAL_LINK_TEXT, "Back to the class overview").click()
+    assert browser.current_url.endswith("/index.html")
+
+    # A non-ASCII id links correctly, and a student whose zip was refused has a page too.
+    browser.get((out / "index.html").as_uri())
+    browser.find_element(By.LINK_TEXT, "Zoë Chen").click()
+    assert "Zo" in browser.find_element(By.TAG_NAME, "body").text
+    browser.get((out / "index.html").as_uri())
+    browser.find_element(By.LINK_TEXT, "judy").click()
+    assert "unpack failed" in browser.find_element(By.TAG_NAME, "body").text
+    assert _errors(browser) == []
+
+
+def test_overview_in_chinese(outputs, browser):
+    browser.get((outputs["zh"] / "index.html").as_uri())
+    assert browser.find_element(By.TAG_NAME, "h1").text == "班级概览"
+    assert "最难" in browser.find_element(By.ID, "cases").text
+    assert len(browser.find_elements(By.CSS_SELECTOR, "svg.hist rect.bar")) > 0
+    assert _errors(browser) == []
+    _shot(browser, "overview-zh.png")

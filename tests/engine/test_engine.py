@@ -1,0 +1,165 @@
+"""The engine: limits, crashes, missing names, hostile output, normalised results, seeds."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import REFERENCE, case, failed, grade_stage, make_course, make_submission
+from grader.engine import Grader
+from helpers import MET, body
+
+
+@pytest.fixture(scope="module")
+def fast_course(tmp_path_factory):
+    """Stage 5 alone, with a 2 s time limit and a 200 MB memory limit."""
+    return make_course(tmp_path_factory.mktemp("course"), time_s=2, memory_mb=200)
+
+
+@pytest.fixture(scope="module")
+def fast(fast_course):
+    with Grader(course=fast_course, seed=7) as g:
+        yield lambda sub: g.grade(sub, ["mae-rmse"]).to_dict(details=True)["stages"][0]
+
+
+def test_infinite_loop_is_a_timeout_and_other_cases_keep_their_points(fast, tmp_path):
+    stage = fast(make_submission(tmp_path, {MET: body("while True:\n        pass")}))
+    rmse = case(stage, "rmse-small")
+    assert rmse["status"] == "timeout"
+    assert "ran longer than 2 s" in rmse["message"]
+    assert case(stage, "mae-small")["status"] == "passed"
+    later = [c for c in stage["cases"][2:]]
+    assert all(c["status"] != "passed" for c in later)
+    assert "not run" in later[0]["message"]
+
+
+def test_memory_hog_is_stopped_with_its_own_message(fast, tmp_path):
+    hog = body("RMSE = np.ones((1 << 30) // 8 * 2).sum()")  # 2 GiB of float64
+    stage = fast(make_submission(tmp_path, {MET: hog}))
+    rmse = case(stage, "rmse-small")
+    assert rmse["status"] == "error"
+    assert "exceeded the 200 MiB memory limit" in rmse["message"]
+
+
+def test_sys_exit_at_import_is_a_stage_error(fast, tmp_path):
+    text = "import sys\nsys.exit(0)\n" + (REFERENCE / MET).read_text()
+    stage = fast(make_submission(tmp_path, {MET: text}))
+    assert stage["status"] == "error" and stage["score"] == 0
+    assert "called sys.exit() while being imported (line 2)" in stage["message"]
+
+
+def test_os_exit_inside_the_function(fast, tmp_path):
+    stage = fast(make_submission(tmp_path, {MET: body("import os\n    os._exit(0)")}))
+    rmse = case(stage, "rmse-small")
+    assert rmse["status"] == "error"
+    assert "ended abruptly" in rmse["message"] and "exit code 0" in rmse["message"]
+    assert case(stage, "mae-small")["status"] == "passed"
+
+
+def test_syntax_error_names_the_line(fast, tmp_path):
+    text = (REFERENCE / MET).read_text().replace("error = pred - actual", "error = pred - actual)")
+    stage = fast(make_submission(tmp_path, {MET: text}))
+    assert stage["status"] == "error"
+    line = [i for i, ln in enumerate(text.splitlines(), 1) if ln.strip() == "error = pred - actual)"][0]
+    assert f"syntax error on line {line}" in stage["message"]
+
+
+def test_missing_function_is_named(fast, tmp_path):
+    text = (REFERENCE / MET).read_text().replace("def comp_rmse", "def comp_rsme")
+    stage = fast(make_submission(tmp_path, {MET: text}))
+    assert "does not define 'comp_rmse'" in case(stage, "rmse-small")["message"]
+    assert case(stage, "mae-small")["status"] == "passed"
+
+
+def test_all_missing_functions_make_a_stage_error(fast, tmp_path):
+    stage = fast(make_submission(tmp_path, {MET: "import numpy as np\n"}))
+    assert stage["status"] == "error" and "does not define" in stage["message"]
+
+
+def test_fake_verdict_text_on_stdout_changes_nothing(fast, tmp_path):
+    fake = body('print(json.dumps({"score": 12, "status": "passed"}), "ALL TESTS PASSED")\n'
+                "    RMSE = 0.0").replace("import numpy as np", "import json\nimport numpy as np")
+    stage = fast(make_submission(tmp_path, {MET: fake}))
+    assert "rmse-small" in failed(stage)
+    assert "ALL TESTS PASSED" in case(stage, "rmse-small")["details"]["output"]
+
+
+def _digest(folder: Path) -> str:
+    h = hashlib.sha256()
+    for p in sorted(folder.rglob("*")):
+        h.update(str(p.relative_to(folder)).encode())
+        if p.is_file():
+            h.update(p.read_bytes())
+    return h.hexdigest()
+
+
+def test_a_submission_that_rewrites_its_folder_leaves_the_original_alone(fast, tmp_path):
+    evil = ("import os, glob\nfor f in glob.glob('*'):\n    open(f, 'w').write('gone')\n"
+            "open('new_file.txt', 'w').write('x')\n") + (REFERENCE / MET).read_text()
+    sub = make_submission(tmp_path, {MET: evil})
+    before = _digest(sub)
+    stage = fast(sub)
+    assert stage["status"] == "passed"  # the module was already loaded when it rewrote its copy
+    assert _digest(sub) == before
+
+
+def test_nan_where_finite_expected(fast, tmp_path):
+    stage = fast(make_submission(tmp_path, {MET: body("RMSE = np.nan")}))
+    msg = case(stage, "rmse-small")["message"]
+    assert "got NaN" in msg and "finite" in msg
+
+
+def test_results_are_normalised(fast, tmp_path):
+    for line in ("RMSE = [float(np.sqrt(error.dot(error) / count))]",
+                 "RMSE = np.array(np.sqrt(error.dot(error) / count))",
+                 "import sympy\n    RMSE = sympy.Float(float(np.sqrt(error.dot(error) / count)), 30)"):
+        stage = fast(make_submission(tmp_path, {MET: body(line)}))
+        assert "rmse-small" not in failed(stage), (line, case(stage, "rmse-small"))
+
+
+def test_object_arrays_and_unknown_objects_are_refused_clearly(fast, tmp_path):
+    stage = fast(make_submission(tmp_path, {MET: body("RMSE = np.array([{'a': 1}], dtype=object)")}))
+    assert "dtype=object" in case(stage, "rmse-small")["message"]
+    evil = body("class Evil:\n        def __reduce__(self):\n            return (print, ('pwned',))\n"
+                "    RMSE = Evil()")
+    stage = fast(make_submission(tmp_path, {MET: evil}))
+    msg = case(stage, "rmse-small")["message"]
+    assert "cannot compare" in msg and "Evil" in msg
+
+
+def test_seed_reproduces_a_run_exactly(tmp_path):
+    sub = make_submission(tmp_path, {MET: body("RMSE = np.sqrt(error.dot(error.T)) / count")})
+    a = grade_stage(sub, "mae-rmse", seed=99)
+    b = grade_stage(sub, "mae-rmse", seed=99)
+    strip = lambda s: [(c["name"], c["status"], c["message"]) for c in s["cases"]]  # noqa: E731
+    assert strip(a) == strip(b)
+
+
+def test_numpy_stage_never_imports_torch_in_grader_or_submission(tmp_path):
+    probe = body("import sys\n    print('TORCH IN CHILD' if 'torch' in sys.modules else 'NO TORCH IN CHILD')\n"
+                 "    RMSE = np.sqrt(error.dot(error) / count)")
+    sub = make_submission(tmp_path, {MET: probe})
+    code = ("import sys, json, io, contextlib\nfrom grader.cli import main\nbuf = io.StringIO()\n"
+            f"with contextlib.redirect_stdout(buf):\n    code = main([{str(sub)!r}, '--stage', '5', '--format', 'json'])\n"
+            "print(json.dumps({'torch': 'torch' in sys.modules, 'code': code}))")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert json.loads(res.stdout.strip().splitlines()[-1]) == {"torch": False, "code": 0}, res.stderr
+    stage = grade_stage(sub, "mae-rmse")
+    out = case(stage, "rmse-small")["details"]["output"]
+    assert "NO TORCH IN CHILD" in out
+
+
+def test_torch_stage_without_torch_says_how_to_install(monkeypatch, tmp_path):
+    import grader.engine
+
+    monkeypatch.setattr(grader.engine, "torch_available", lambda: False)
+    with Grader(seed=1) as g:
+        stage = g.grade(REFERENCE, ["l2-regularization"]).to_dict()["stages"][0]
+    assert stage["status"] == "error" and stage["score"] == 0 and stage["max_score"] > 0
+    assert "needs PyTorch" in stage["message"] and "grade[torch]" in stage["message"]
+    assert all("needs PyTorch" in c["message"] for c in stage["cases"])

@@ -1,0 +1,366 @@
+"""The GitHub Action and `grade classroom`: the `result` output GitHub Classroom reads.
+
+The action's `run:` steps are executed with bash the way a runner does (GITHUB_OUTPUT,
+GITHUB_STEP_SUMMARY, GITHUB_WORKSPACE, GITHUB_ACTION_PATH, RUNNER_TEMP set to temporary
+files and folders, `${{ }}` in `env:` evaluated), with GRADE_ACTION_SKIP_INSTALL=1 so
+nothing is pip-installed; the `uses:` step (upload-artifact) is not run. The decoded
+result is then checked field by field, and added up the way the reporter does
+(classroom-resources/autograding-grading-reporter, src/notify-classroom.js).
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+import grader
+from grader.course import split_refs as parse_stage_list
+from grader.platforms import classroom
+from grader.platforms.classroom import decode_result, encode_result, error_result
+from grader.spec import StageSpec
+from grader.verdict import Report
+
+
+def classroom_result(report, specs, **options):
+    """The platform takes a Report; these tests write theirs as the JSON it reads back from."""
+    return classroom.classroom_result(Report.from_dict(report), specs, **options)
+
+REPO = Path(grader.__file__).resolve().parent.parent
+ACTION = REPO / "action.yml"
+WORKFLOW = REPO / "student_template" / ".github" / "workflows" / "classroom.yml"
+STATUSES = {"pass", "fail", "error"}
+
+
+# --- the result format, on hand-written reports ---------------------------------------
+
+def spec(number, slug, cases, file="f.py"):
+    return StageSpec.model_validate({
+        "number": number, "slug": slug, "title": {"en": slug.title(), "zh": slug}, "file": file,
+        "cases": [{"name": n, "points": p, "hidden": h, "call": "f()"} for n, p, h in cases]})
+
+
+SPECS = [spec(1, "sigmoid", [("a", 1, False), ("b", 2, True)], "activation.py"),
+         spec(5, "mae-rmse", [("mae", 2, False), ("rmse", 2.5, False)], "metrics.py"),
+         spec(6, "steepest-descent", [("grad", 1, False), ("path", 3, True)], "steepest_descent.py")]
+
+
+def c(name, status, score, mx, hidden=False, message="", hint=None):
+    return {"name": name, "status": status, "score": score, "max_score": mx, "hidden": hidden,
+            "message": message, "hint": hint, "duration_s": 0.05}
+
+
+REPORT = {
+    "submission": "ws", "course": "nn", "seed": 3, "score": 5.0, "max_score": 11.5, "lang": "en",
+    "stages": [
+        {"number": 1, "slug": "sigmoid", "title": "Sigmoid", "status": "passed", "score": 3.0, "max_score": 3.0,
+         "message": "all 2 cases passed", "duration_s": 0.5, "cases": [c("a", "passed", 1, 1), c("b", "passed", 2, 2, True)]},
+        {"number": 5, "slug": "mae-rmse", "title": "MAE", "status": "failed", "score": 2.0, "max_score": 4.5,
+         "message": "1 of 2 cases did not pass", "duration_s": 0.25,
+         "cases": [c("mae", "passed", 2, 2), c("rmse", "failed", 0, 2.5, message="expected 1.0, got 2.0", hint="sqrt")]},
+        {"number": 6, "slug": "steepest-descent", "title": "SD", "status": "error", "score": 0.0, "max_score": 4.0,
+         "message": "steepest_descent.py has a syntax error on line 3", "duration_s": 0.1, "cases": []},
+    ],
+}
+
+
+def check_result(result: dict, specs, report=None) -> None:
+    """The fields Classroom's graders write and its reporter reads, with their types."""
+    assert result["version"] == 1
+    assert result["status"] in STATUSES
+    assert isinstance(result["max_score"], (int, float)) and not isinstance(result["max_score"], bool)
+    assert result["max_score"] == pytest.approx(sum(s.max_score for s in specs))
+    assert isinstance(result["tests"], list) and result["tests"]
+    for t in result["tests"]:
+        assert set(t) == {"name", "status", "score", "message", "test_code", "filename", "line_no", "execution_time"}
+        assert isinstance(t["name"], str) and t["name"]
+        assert t["status"] in STATUSES
+        assert isinstance(t["score"], (int, float)) and not isinstance(t["score"], bool)
+        assert isinstance(t["message"], str) and isinstance(t["test_code"], str)
+        assert isinstance(t["filename"], str) and t["line_no"] == 0
+        assert re.fullmatch(r"\d+\.\d\ds", t["execution_time"])
+        if t["status"] != "pass":
+            assert result["status"] in ("fail", "error")
+    if report is not None:
+        assert sum(t["score"] for t in result["tests"]) == pytest.approx(report["score"])
+    if all(t["status"] == "pass" for t in result["tests"]):
+        assert result["status"] == "pass"
+
+
+def test_result_per_stage():
+    res = classroom_result(REPORT, SPECS, per="stage", sub_label="ws")
+    check_result(res, SPECS, REPORT)
+    assert res["status"] == "fail" and res["max_score"] == 11.5
+    assert [t["name"] for t in res["tests"]] == ["1 sigmoid: Sigmoid", "5 mae-rmse: Mae-Rmse",
+                                                  "6 steepest-descent: Steepest-Descent"]
+    assert [t["status"] for t in res["tests"]] == ["pass", "fail", "error"]
+    assert [t["score"] for t in res["tests"]] == [3, 2, 0]
+    assert [t["filename"] for t in res["tests"]] == ["activation.py", "metrics.py", "steepest_descent.py"]
+    assert res["tests"][0]["message"] == ""
+    assert "rmse: failed: expected 1.0, got 2.0 (hint: sqrt)" in res["tests"][1]["message"]
+    assert "syntax error" in res["tests"][2]["message"]
+    assert res["tests"][1]["test_code"] == "grade ws --stage mae-rmse --seed 3"
+    assert res["tests"][0]["execution_time"] == "0.50s"
+
+
+def test_result_per_case():
+    res = classroom_result(REPORT, SPECS, per="case")
+    check_result(res, SPECS, REPORT)
+    names = [t["name"] for t in res["tests"]]
+    assert names == ["1 sigmoid / a", "1 sigmoid / b", "5 mae-rmse / mae", "5 mae-rmse / rmse",
+                     "6 steepest-descent / grad", "6 steepest-descent / path"]
+    assert [t["score"] for t in res["tests"]] == [1, 2, 2, 0, 0, 0]
+    # the errored stage had no cases: its spec cases become errors carrying the stage message
+    assert all(t["status"] == "error" and "syntax error" in t["message"] for t in res["tests"][4:])
+
+
+def test_stage_missing_from_report_counts_as_error():
+    rep = dict(REPORT, stages=REPORT["stages"][:1], score=3.0)
+    for per in ("stage", "case"):
+        res = classroom_result(rep, SPECS, per=per)
+        check_result(res, SPECS, rep)
+        assert res["status"] == "fail"
+
+
+def test_error_result_keeps_max_score():
+    for per in ("stage", "case"):
+        res = error_result("grading failed: boom", SPECS, per=per)
+        check_result(res, SPECS)
+        assert res["status"] == "error"
+        assert all(t["status"] == "error" and t["score"] == 0 and "boom" in t["message"] for t in res["tests"])
+    res = error_result("no course", [])
+    assert res["max_score"] == 0 and len(res["tests"]) == 1 and res["tests"][0]["score"] == 0
+
+
+def test_encoding_is_one_line_and_bounded():
+    rep = json.loads(json.dumps(REPORT))
+    rep["stages"][1]["cases"] = [c(f"x{i}", "failed", 0, 0.5, message="m" * 20000) for i in range(40)]
+    specs = SPECS[:1] + [spec(5, "mae-rmse", [(f"x{i}", 0.5, False) for i in range(40)], "metrics.py")] + SPECS[2:]
+    res = classroom_result(rep, specs, per="case")
+    enc = encode_result(res, max_encoded=60_000)
+    assert "\n" not in enc and len(enc) <= 60_000
+    assert re.fullmatch(r"[A-Za-z0-9+/=]+", enc)
+    back = decode_result(enc)
+    assert back["max_score"] == res["max_score"] and len(back["tests"]) == len(res["tests"])
+    assert [t["score"] for t in back["tests"]] == [t["score"] for t in res["tests"]]
+    assert any(t["message"].endswith("[truncated]") for t in back["tests"])
+    # small results are not touched
+    small = classroom_result(REPORT, SPECS)
+    assert decode_result(encode_result(small)) == small
+
+
+def test_parse_stage_list():
+    assert parse_stage_list(["1 2,3", " tanh ,", ""]) == ["1", "2", "3", "tanh"]
+    assert parse_stage_list([]) == [] and parse_stage_list(None) == []
+
+
+def test_run_writes_error_result_when_grading_fails(tmp_path, monkeypatch):
+    def boom(*a, **k):
+        raise RuntimeError("engine exploded")
+
+    monkeypatch.setattr(classroom, "grade_report", boom)
+    out, summ = tmp_path / "out", tmp_path / "summary.md"
+    args = argparse.Namespace(path=str(REPO / "reference"), stages=["1 5"], per="case", lang="en", course=None,
+                              seed=None, output=str(out), summary=str(summ), report_dir=str(tmp_path / "rep"),
+                              needs_torch=False)
+    assert classroom.run(args) == 0
+    outputs = parse_outputs(out.read_text())
+    res = decode_result(outputs["result"])
+    from grader.course import load_course
+
+    course = load_course(None)
+    specs = [course.find("1"), course.find("5")]
+    check_result(res, specs)
+    assert res["status"] == "error" and "engine exploded" in res["tests"][0]["message"]
+    assert "Grading error" in summ.read_text()
+
+
+# --- the action and the workflow --------------------------------------------------------
+
+def parse_outputs(text: str) -> dict:
+    """$GITHUB_OUTPUT lines `name=value` (the action writes no multi-line values)."""
+    out = {}
+    for line in text.splitlines():
+        assert "<<" not in line.split("=", 1)[0]
+        name, value = line.split("=", 1)
+        out[name] = value
+    return out
+
+
+def test_action_yml_shape():
+    action = yaml.safe_load(ACTION.read_text())
+    assert action["runs"]["using"] == "composite"
+    assert set(action["inputs"]) >= {"stages", "per", "lang", "path"}
+    assert action["outputs"]["result"]["value"] == "${{ steps.grade.outputs.result }}"
+    steps = action["runs"]["steps"]
+    for step in steps:
+        if "run" in step:
+            assert step["shell"] == "bash"
+            assert "${{" not in step["run"], "inputs reach scripts through env, never pasted into code"
+    uploads = [s for s in steps if "uses" in s]
+    assert [s["uses"] for s in uploads] == ["actions/upload-artifact@v4"]
+    assert uploads[0]["if"] == "always()"
+    install = "\n".join(s.get("run", "") for s in steps)
+    assert '"$GRADE_ACTION_PATH"' in install and "GRADE_ACTION_PATH: ${{ github.action_path }}" in ACTION.read_text()
+    assert "torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu" in install
+
+
+def test_workflow_has_the_shape_classroom_generates():
+    wf = yaml.safe_load(WORKFLOW.read_text())
+    assert wf["name"] == "Autograding Tests"
+    assert wf.get("on", wf.get(True)) == ["push", "repository_dispatch"]  # YAML 1.1 reads `on` as true
+    assert list(wf["jobs"]) == ["run-autograding-tests"]
+    job = wf["jobs"]["run-autograding-tests"]
+    assert job["if"] == "github.actor != 'github-classroom[bot]'"
+    steps = job["steps"]
+    assert steps[0]["uses"].startswith("actions/checkout@")
+    grade = steps[1]
+    sid = grade["id"]
+    assert grade["uses"].endswith("/grade@main")
+    reporter = steps[2]
+    assert reporter["uses"] == "classroom-resources/autograding-grading-reporter@v1"
+    assert reporter["with"]["runners"] == sid
+    assert reporter["env"] == {f"{sid.upper()}_RESULTS": f"${{{{ steps.{sid}.outputs.result }}}}"}
+    assert re.fullmatch(r"[a-zA-Z0-9]+", sid)  # what the reporter accepts in `runners`
+
+
+_EXPR = re.compile(r"\$\{\{\s*(.*?)\s*\}\}")
+
+
+def evaluate(value: str, ctx: dict) -> str:
+    """The `${{ }}` expressions the action uses: inputs.X, github.X, runner.X, steps.ID.outputs.X."""
+    def one(m):
+        parts = m.group(1).split(".")
+        if parts[0] == "steps":
+            return ctx["steps"].get(parts[1], {}).get(parts[3], "")
+        return str(ctx[parts[0]][parts[1]])
+    return _EXPR.sub(one, str(value))
+
+
+def run_action(tmp_path: Path, workspace: Path, inputs: dict) -> tuple[dict, str, Path]:
+    """Run the action's `run:` steps like a runner; (outputs of the grade step, summary, temp)."""
+    action = yaml.safe_load(ACTION.read_text())
+    temp = tmp_path / "runner-temp"
+    temp.mkdir()
+    summary = tmp_path / "step-summary.md"
+    summary.touch()
+    ctx = {"inputs": {k: v.get("default", "") for k, v in action["inputs"].items()} | inputs,
+           "github": {"action_path": str(REPO), "workspace": str(workspace)},
+           "runner": {"temp": str(temp)}, "steps": {}}
+    base_env = {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/tmp"),
+                "GITHUB_WORKSPACE": str(workspace), "GITHUB_ACTION_PATH": str(REPO), "RUNNER_TEMP": str(temp),
+                "GITHUB_STEP_SUMMARY": str(summary), "GRADE_ACTION_SKIP_INSTALL": "1",
+                "GRADE_PYTHON_BIN": sys.executable, "PYTHONPATH": str(REPO)}
+    for i, step in enumerate(action["runs"]["steps"]):
+        if "run" not in step:
+            continue
+        out = tmp_path / f"output-{i}"
+        out.touch()
+        env = base_env | {k: evaluate(v, ctx) for k, v in (step.get("env") or {}).items()}
+        env["GITHUB_OUTPUT"] = str(out)
+        proc = subprocess.run(["bash", "-e", "-c", step["run"]], cwd=workspace, env=env,
+                              capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 0, f"step {step.get('name')} failed:\n{proc.stdout}\n{proc.stderr}"
+        if "id" in step:
+            text = out.read_text()
+            ctx["steps"][step["id"]] = parse_outputs(text)
+            if step["id"] == "grade":  # `result` is one line: result=<base64>
+                assert sum(line.startswith("result=") for line in text.splitlines()) == 1
+    return ctx["steps"]["grade"], summary.read_text(), temp
+
+
+def reporter_totals(env_value: str) -> tuple[float, float, str]:
+    """What autograding-grading-reporter computes for one runner: points, max, status."""
+    results = json.loads(base64.b64decode(env_value).decode("utf-8"))
+    total = sum(t["score"] for t in results["tests"]) if results["max_score"] else 0
+    return total, results["max_score"], results["status"]
+
+
+@pytest.fixture(scope="module")
+def submissions(tmp_path_factory):
+    root = tmp_path_factory.mktemp("subs")
+    full = root / "full"
+    shutil.copytree(REPO / "reference", full)
+    partial = root / "partial"
+    shutil.copytree(REPO / "reference", partial)
+    metrics = (partial / "metrics.py").read_text()
+    wrong = "RMSE = np.sqrt(error.dot(error)) / count"
+    metrics = re.sub(r"RMSE = .*", wrong, metrics, count=1)
+    assert wrong in metrics
+    (partial / "metrics.py").write_text(metrics)
+    broken = root / "broken"
+    broken.mkdir()
+    (broken / "activation.py").write_text("import numpy as np\nclass ActivationFunction(object)\n    pass\n")
+    return {"full": full, "partial": partial, "broken": broken}
+
+
+STAGES = "1 5"
+
+
+@pytest.mark.parametrize("kind", ["full", "partial", "broken"])
+@pytest.mark.parametrize("per", ["stage", "case"])
+def test_action_grades_workspace(tmp_path, submissions, kind, per):
+    ws = tmp_path / "ws"
+    shutil.copytree(submissions[kind], ws)
+    outputs, summary, temp = run_action(tmp_path, ws, {"stages": STAGES, "per": per})
+    assert re.fullmatch(r"[A-Za-z0-9+/=]+", outputs["result"])
+    result = decode_result(outputs["result"])
+
+    from grader.course import load_course
+
+    course = load_course(None)
+    specs = [course.find("1"), course.find("5")]
+    report = json.loads((temp / "grade-report" / "report.json").read_text())
+    check_result(result, specs, report)
+    assert result["max_score"] == report["max_score"] == 21
+    n_tests = len(specs) if per == "stage" else sum(len(s.cases) for s in specs)
+    assert len(result["tests"]) == n_tests
+    points, max_points, status = reporter_totals(outputs["result"])
+    assert points == pytest.approx(report["score"]) and max_points == 21
+    assert float(outputs["score"]) == pytest.approx(report["score"])
+    assert outputs["max-score"] == "21"
+
+    if kind == "full":
+        assert status == "pass" and points == 21
+        assert all(t["status"] == "pass" and t["message"] == "" for t in result["tests"])
+    elif kind == "partial":
+        assert status == "fail" and 0 < points < 21
+        failing = [t for t in result["tests"] if t["status"] != "pass"]
+        assert failing and all("mae-rmse" in t["name"] for t in failing)
+        assert all(t["filename"] == "metrics.py" for t in failing)
+        if per == "stage":
+            assert "rmse" in failing[0]["message"]
+    else:
+        assert status == "fail" and points == 0
+        assert all(t["status"] == "error" and t["score"] == 0 for t in result["tests"])
+        sig = [t for t in result["tests"] if t["filename"] == "activation.py"]
+        assert all("syntax error" in t["message"] for t in sig)
+        mae = [t for t in result["tests"] if t["filename"] == "metrics.py"]
+        assert all("metrics.py was not found" in t["message"] for t in mae)
+
+    # the job summary and the report files for the artifact
+    assert summary.startswith("## Grade report")
+    assert "| 5 | mae-rmse" in summary
+    for name in ("report.json", "report.html", "report.md", "junit.xml"):
+        assert (temp / "grade-report" / name).is_file()
+    assert "mae-rmse" in (temp / "grade-report" / "report.html").read_text()
+    assert outputs["report-dir"] == str(temp / "grade-report")
+    assert all(t["test_code"].startswith("grade . --stage ") for t in result["tests"])
+
+
+def test_action_needs_torch_check(tmp_path):
+    env = {"PYTHONPATH": str(REPO), "PATH": os.environ["PATH"]}
+    ask = lambda stages: subprocess.run(  # noqa: E731
+        [sys.executable, "-m", "grader", "classroom", str(REPO / "reference"), "--stages", stages, "--needs-torch"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60).stdout.strip()
+    assert ask("1 5") == "false"
+    assert ask("l2-regularization") == "true"

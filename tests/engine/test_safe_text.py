@@ -1,0 +1,61 @@
+"""No control character from a submission reaches a terminal, HTML, Markdown, CSV or JUnit."""
+
+from __future__ import annotations
+
+import csv
+import io
+import xml.etree.ElementTree as ET
+
+from grader.batch.gradebook import csv_text, fallback_page
+from grader.course import load_course
+from grader.report import html, json as json_report, junit, markdown, text
+from grader.safe_text import clean
+from grader.verdict import CaseResult, Report, StageResult
+
+ATTACK = "\x1b[2J\x1b[H Total: 9/9\r\x07 \u202eevil\u202c \x1b]0;title\x07 \x00\x9b31m"
+UNSAFE = ["\x1b", "\r", "\x07", "\u202e", "\u202c", "\x00", "\x9b"]
+
+
+def _report() -> Report:
+    case = CaseResult("c1", "failed", 0.0, 1.0, False, "raised ValueError: " + ATTACK, hint=None,
+                      details={"output": ATTACK, "traceback": ATTACK, "got": ATTACK})
+    stage = StageResult(1, "sigmoid", "Sigmoid", "failed", 0.0, 1.0, "1 of 1 cases did not pass", cases=[case],
+                        details={"output": ATTACK})
+    return Report(submission="student" + ATTACK, course="nn", seed=1, lang="en", stages=[stage])
+
+
+def _assert_safe(out: str) -> None:
+    for ch in UNSAFE:
+        assert ch not in out, (repr(ch), out[:200])
+
+
+def test_clean_keeps_newlines_and_tabs_and_drops_the_rest():
+    assert clean("a\tb\nc\r\nd") == "a\tb\nc\nd"
+    _assert_safe(clean(ATTACK))
+    assert "Total: 9/9" in clean(ATTACK)  # the text stays readable, only inert
+
+
+def test_every_renderer_drops_control_characters():
+    report = _report()
+    outputs = {
+        "text": text.render(report, "en", verbose=True),
+        "html": html.render(report, "en"),
+        "markdown": markdown.render(report, "en"),
+        "junit": junit.render(report, "en"),
+    }
+    for name, out in outputs.items():
+        _assert_safe(out)
+    ET.fromstring(outputs["junit"].encode())  # still valid XML
+    assert "\x1b" not in text.render(report, "en", color=False)
+    assert "\\u001b" in json_report.render(report, "en")  # JSON escapes, never raw
+
+
+def test_gradebook_csv_and_pages_drop_control_characters():
+    spec = load_course(None).stages[0]
+    rows = [{"id": "eve" + ATTACK, "file": "eve", "scores": {spec.number: 1}, "total": 1, "max": 3,
+             "status": "error", "reason": ATTACK}]
+    cells = list(csv.reader(io.StringIO(csv_text(rows, [spec]))))[1]  # lines end in \r\n, as CSV's do
+    for cell in cells:
+        _assert_safe(cell)
+    assert cells[0].startswith("eve")
+    _assert_safe(fallback_page(rows[0], "en"))

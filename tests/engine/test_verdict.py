@@ -1,0 +1,40 @@
+"""Typed verdicts: the JSON contract round-trips, statuses stay plain strings."""
+
+from __future__ import annotations
+
+import json
+
+from grader.verdict import CaseResult, Report, StageResult, Status
+
+
+def _report() -> Report:
+    case = CaseResult("c1", Status.FAILED, 0.0, 2.0, True, "wrong", hint="h", duration_s=0.5,
+                      details={"got": "1.0"}, mistake="sign-error", missing_name=None)
+    stage = StageResult(3, "relu", "ReLU", Status.FAILED, 1.0, 3.0, "1 of 2 cases did not pass", duration_s=1.0,
+                        run_s=0.25, cases=[case, CaseResult("c2", "passed", 1.0, 1.0, False, "passed")],
+                        details={"file": "activation.py"})
+    return Report(submission="sub", course="nn", seed=7, lang="en", stages=[stage])
+
+
+def test_json_contract_keys_and_plain_strings():
+    data = _report().to_dict()
+    assert set(data) == {"submission", "course", "seed", "score", "max_score", "lang", "grader_version", "stages"}
+    st = data["stages"][0]
+    assert set(st) == {"number", "slug", "title", "status", "score", "max_score", "message", "duration_s", "run_s", "cases"}
+    assert set(st["cases"][0]) == {"name", "status", "score", "max_score", "hidden", "message", "hint", "duration_s"}
+    assert type(st["status"]) is str and json.loads(json.dumps(data))["stages"][0]["cases"][1]["status"] == "passed"
+    assert data["score"] == 1.0 and data["max_score"] == 3.0
+
+
+def test_round_trip_with_details():
+    report = _report()
+    data = report.to_dict(details=True)
+    assert data["stages"][0]["cases"][0]["details"] == {"got": "1.0", "mistake": "sign-error"}
+    back = Report.from_dict(json.loads(json.dumps(data)))
+    assert back.to_dict(details=True) == data
+    assert back.stages[0].cases[0].mistake == "sign-error" and back.stages[0].status is Status.FAILED
+
+
+def test_status_reads_like_its_string():
+    assert Status.PASSED == "passed" and f"{Status.ERROR}" == "error" and {"timeout": 1}[Status.TIMEOUT] == 1
+    assert Status.of("nonsense") is Status.ERROR
