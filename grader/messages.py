@@ -235,7 +235,7 @@ CATALOG: dict[str, dict[str, str]] = {
         'lint.sim_title': 'Similarity between submissions',
         'lint.sim_signal': "Similarity is a signal for a human to look at, not a verdict: short or standard solutions look alike. The template's code is excluded.",
         'lint.sim_none': 'No pair above the threshold ({threshold:.0%}).',
-        'lint.sim_file': '{file}: {n} pairs above {threshold:.0%}',
+        'lint.sim_file': '{file}: {n} pair(s) above {threshold:.0%}',
         'lint.sim_link': 'Similarity between submissions (a signal for a human, not a verdict)',
     },
     "zh": {
