@@ -9,7 +9,9 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 from typing import Optional, Sequence
 
@@ -26,6 +28,7 @@ SUBCOMMANDS = {
     "init": "grader.workspace",
     "gradescope": "grader.platforms.gradescope",
     "classroom": "grader.platforms.classroom",
+    "release": "grader.release",
     "check-course": "grader.lint.cli",
 }
 
@@ -62,18 +65,23 @@ def grade_parser() -> argparse.ArgumentParser:
 
 
 def run_grade(args: argparse.Namespace) -> int:
+    from grader.course import course_root
     from grader.sandbox import Sandbox
 
     submission = Path(args.submission)
-    if not submission.is_dir():
+    if not submission.is_dir() and not submission.is_file():
         raise UsageError(t(args.lang, "cli.no_folder", path=submission))
+    course = course_root(args.course, near=submission)  # --course, $GRADE_COURSE, a kit around it, the checkout
     # One fork server when one stage is graded (reference and student runs take turns: less
     # contention for the CPU while everything starts), two otherwise.
     sandbox = Sandbox(workers=1 if args.stage and len(args.stage) == 1 else 2)
     sandbox.warm()  # the fork servers import numpy while this process imports the rest
     from grader.engine import Grader
 
-    with Grader(course=args.course, seed=args.seed, lang=args.lang, sandbox=sandbox) as grader:
+    with Grader(course=course, seed=args.seed, lang=args.lang, sandbox=sandbox) as grader, \
+            tempfile.TemporaryDirectory(prefix="grade-file-") as tmp:
+        if submission.is_file():  # one .py or .ipynb: graded in a folder, under the stage's file name
+            submission = place_single_file(grader, submission, args.stage, Path(tmp))
         try:
             specs = grader.select(submission.resolve(), args.stage)
         except KeyError as exc:
@@ -82,8 +90,26 @@ def run_grade(args: argparse.Namespace) -> int:
             files = ", ".join(sorted({s.file for s in grader.course.stages}))
             raise UsageError(t(args.lang, "cli.no_stage_file", path=submission, files=files))
         report = grader.grade(submission, [s.slug for s in specs])
+        if Path(args.submission).is_file():
+            report.submission = str(args.submission)  # the file handed in, not the temporary folder
     emit(report, args)
     return 0 if report.full_marks else 1
+
+
+def place_single_file(grader, path: Path, stages: Optional[Sequence[str]], folder: Path) -> Path:
+    """Copy a lone submission file into `folder` under the name its stage expects; return the folder."""
+    from grader.sources import single_file_name
+
+    try:
+        specs = grader.course.select(stages) if stages else list(grader.course.stages)
+    except KeyError as exc:
+        raise UsageError(exc.args[0]) from None
+    name = single_file_name(path, [s.file for s in specs])
+    if name is None:
+        files = ", ".join(sorted({s.file for s in specs}))
+        raise UsageError(t(grader.lang, "cli.not_stage_file", path=path, files=files))
+    shutil.copyfile(path, folder / name)
+    return folder
 
 
 def emit(report: Report, args: argparse.Namespace) -> None:
@@ -106,7 +132,7 @@ def emit(report: Report, args: argparse.Namespace) -> None:
 def run_stages(args: argparse.Namespace) -> int:
     from grader.course import load_course
 
-    course = load_course(args.course)
+    course = load_course(args.course, near=Path.cwd())  # inside a student kit: the kit
     torch_ok = importlib.util.find_spec("torch") is not None
     print(f"course: {course.root}")
     for s in course.stages:

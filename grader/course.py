@@ -1,7 +1,15 @@
-"""A course folder: stage specs, drivers, support files, reference and template workspaces."""
+"""A course folder: stage specs, drivers, support files, reference and template workspaces.
+
+The grader package holds no course. A course is found, in this order: ``--course DIR``,
+``$GRADE_COURSE``, a student kit around the submission (a folder holding ``kit.json``,
+see grader/kit.py), and, when the grader runs from a source checkout, the checkout's own
+example course. A student kit is a course without ``reference/``: its expected values are
+frozen in ``frozen/`` and ``Course.frozen`` points there.
+"""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from dataclasses import dataclass
@@ -12,20 +20,50 @@ from grader.spec import SpecError, StageSpec, load_spec
 
 ENV_VAR = "GRADE_COURSE"
 PACKAGE_DIR = Path(__file__).resolve().parent
+KIT_FILE = "kit.json"
+FROZEN_DIR = "frozen"
+
+
+def checkout_course() -> Optional[Path]:
+    """The example course of the source checkout the grader runs from, if it does."""
+    checkout = PACKAGE_DIR.parent
+    if (checkout / "stages").is_dir() and (checkout / "reference").is_dir() and (checkout / "grader").is_dir():
+        return checkout
+    return None
 
 
 def bundled_course() -> Path:
-    """The course shipped with the package: the checkout's root, or the copy inside a wheel."""
-    checkout = PACKAGE_DIR.parent
-    if (checkout / "stages").is_dir() and (checkout / "reference").is_dir():
-        return checkout
-    return PACKAGE_DIR / "_course"
+    """Kept for callers that forbid the example course's folders: the checkout, or a path that does not exist."""
+    return checkout_course() or PACKAGE_DIR / "_no_course"
+
+
+def find_kit(start: Union[str, Path, None]) -> Optional[Path]:
+    """The student kit that holds `start` (a submission or workspace folder), if any."""
+    if start is None:
+        return None
+    here = Path(start).resolve()
+    for folder in (here, *here.parents):
+        if (folder / KIT_FILE).is_file() and (folder / "stages").is_dir():
+            return folder
+    return None
+
+
+def course_root(path: Union[str, Path, None] = None, near: Union[str, Path, None] = None) -> Path:
+    """Where the course is: see the module's docstring for the order; SpecError when nowhere."""
+    from grader.messages import t
+
+    chosen = path or os.environ.get(ENV_VAR) or find_kit(near) or checkout_course()
+    if not chosen:
+        raise SpecError(t(os.environ.get("GRADE_LANG", "en"), "no_course"))
+    return Path(chosen).resolve()
 
 
 @dataclass(frozen=True)
 class Course:
     root: Path
     stages: tuple[StageSpec, ...]
+    frozen: Optional[Path] = None  # a student kit: the reference's records, frozen at release
+    kit_seed: Optional[int] = None  # the seed the public cases were drawn with at release
 
     @property
     def reference(self) -> Path:
@@ -72,20 +110,36 @@ def split_refs(refs: Iterable[Union[str, int]]) -> list[str]:
     return [p for ref in refs or () for p in re.split(r"[\s,]+", str(ref)) if p]
 
 
-def load_course(path: Union[str, Path, None] = None) -> Course:
-    """Load every ``stages/*.yaml`` of a course; raise SpecError for anything broken."""
-    root = Path(path or os.environ.get(ENV_VAR) or bundled_course()).resolve()
+def load_course(path: Union[str, Path, None] = None, near: Union[str, Path, None] = None) -> Course:
+    """Load every ``stages/*.yaml`` of a course (or kit); raise SpecError for anything broken.
+
+    `near`: a submission or workspace folder, to find the student kit it sits in.
+    """
+    root = course_root(path, near)
     folder = root / "stages"
     if not folder.is_dir():
         raise SpecError(f"{root}: not a course folder (no stages/ folder inside)")
     specs = [load_spec(p) for p in sorted(folder.glob("*.yaml")) + sorted(folder.glob("*.yml"))]
     if not specs:
         raise SpecError(f"{folder}: no stage specs (*.yaml) found")
-    _check_course(root, specs)
-    return Course(root=root, stages=tuple(sorted(specs, key=lambda s: s.number)))
+    seed = _kit_seed(root)
+    _check_course(root, specs, kit=seed is not None)
+    return Course(root=root, stages=tuple(sorted(specs, key=lambda s: s.number)),
+                  frozen=root / FROZEN_DIR if seed is not None else None, kit_seed=seed)
 
 
-def _check_course(root: Path, specs: list[StageSpec]) -> None:
+def _kit_seed(root: Path) -> Optional[int]:
+    """The release seed of a student kit; None for a full course."""
+    path = root / KIT_FILE
+    if not path.is_file():
+        return None
+    try:
+        return int(json.loads(path.read_text(encoding="utf-8"))["seed"])
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise SpecError(f"{path}: not a valid kit file ({exc})") from None
+
+
+def _check_course(root: Path, specs: list[StageSpec], kit: bool = False) -> None:
     numbers: dict[int, Path] = {}
     slugs: dict[str, Path] = {}
     for spec in specs:
@@ -100,5 +154,8 @@ def _check_course(root: Path, specs: list[StageSpec]) -> None:
                 raise SpecError(f"{where}: support: stages/support/{name} does not exist")
         if spec.driver and not (root / "stages" / "drivers" / spec.driver).is_file():
             raise SpecError(f"{where}: driver: stages/drivers/{spec.driver} does not exist")
-        if not (root / "reference" / spec.file).is_file():
+        if kit:
+            if not (root / FROZEN_DIR / f"{spec.slug}.jsonl").is_file():
+                raise SpecError(f"{where}: {FROZEN_DIR}/{spec.slug}.jsonl does not exist (the kit is incomplete)")
+        elif not (root / "reference" / spec.file).is_file():
             raise SpecError(f"{where}: file: reference/{spec.file} does not exist (every stage needs a reference solution)")

@@ -22,8 +22,10 @@ from typing import Any, Optional, Sequence, Union
 from grader import judge
 from grader.course import PACKAGE_DIR, Course, bundled_course, load_course
 from grader.inputs import Draw, make_draws
+from grader.kit import kit_notes, read_frozen
 from grader.messages import t
 from grader.sandbox import Job, Limits, Outcome, Sandbox, SandboxError
+from grader.sources import find_source, read_source
 from grader.spec import StageSpec
 from grader.verdict import Report, StageResult
 
@@ -63,6 +65,8 @@ class Grader:
             self.sandbox.close()
             raise
         self.seed = int(seed) if seed is not None else secrets.randbelow(2**31)
+        if self.course.frozen is not None:  # a student kit: its public cases were drawn with its seed
+            self.seed = self.course.kit_seed
         self.lang = lang
         self._expected: dict[str, Future] = {}
         self._lock = threading.Lock()
@@ -90,7 +94,7 @@ class Grader:
         """The stages to grade: those asked for, or every stage whose file is present."""
         if refs:
             return self.course.select(refs)
-        return [s for s in self.course.stages if (submission / s.file).is_file()]
+        return [s for s in self.course.stages if find_source(submission, s.file)]
 
     def grade(self, submission: Union[str, Path], stages: Optional[Sequence[Union[str, int]]] = None) -> Report:
         sub = Path(submission).resolve()
@@ -102,6 +106,7 @@ class Grader:
         futures = [self._runs.submit(self.grade_stage, sub, spec) for spec in specs]
         report = Report(submission=str(submission), course=str(self.course.root), seed=self.seed, lang=self.lang)
         report.stages = [f.result() for f in futures]
+        report.notes = kit_notes(self.course, self.lang)
         return report
 
     def grade_stage(self, submission: Path, spec: StageSpec) -> StageResult:
@@ -117,6 +122,10 @@ class Grader:
             if spec.slug not in self._expected:
                 self._expected[spec.slug] = self._refs.submit(self._run_reference, spec)
             return self._expected[spec.slug]
+
+    def expected(self, spec: StageSpec) -> Expected:
+        """The reference's records for this session's draws (`grade release` freezes them)."""
+        return self._expected_for(spec).result()
 
     def draws(self, spec: StageSpec) -> list[Draw]:
         """Every case's inputs for this session's seed (drawn once, shared by all runs)."""
@@ -148,6 +157,8 @@ class Grader:
 
     def _run_reference(self, spec: StageSpec) -> Expected:
         draws = self.draws(spec)
+        if self.course.frozen is not None:
+            return self._frozen_expected(spec, draws)
         outcome = self.sandbox.run(self._job(spec, self.course.reference, draws, trusted=True))
         imp = outcome.imported or {}
         if imp.get("error") or outcome.imported is None:
@@ -161,11 +172,22 @@ class Grader:
                                                    why=why))
         return Expected(draws, outcome.cases)
 
+    def _frozen_expected(self, spec: StageSpec, draws: list[Draw]) -> Expected:
+        """A student kit: the reference's records frozen at release, instead of running reference/."""
+        records = read_frozen(self.course.frozen, spec.slug)
+        missing = [d for d in draws if d.key not in records]
+        if missing:
+            why = f"{self.course.frozen.name}/{spec.slug}.jsonl has no record {missing[0].key}"
+            return Expected(draws, {}, error=t(self.lang, "reference_failed",
+                                               case=spec.cases[missing[0].case_index].name, why=why))
+        return Expected(draws, records)
+
     # -- one stage ----------------------------------------------------------------------------
 
     def _grade_stage(self, submission: Path, spec: StageSpec) -> StageResult:
         lang = self.lang
-        if not (submission / spec.file).is_file():
+        source = read_source(submission, spec.file)  # the file, a notebook standing in for it, any case
+        if source is None or source.text is None:
             msg = t(lang, "missing_file", file=spec.file)
             return judge.not_run(spec, lang, msg, t(lang, "not_run", why=msg))
         missing = missing_requirement(spec)
@@ -181,7 +203,7 @@ class Grader:
         if expected.error:
             return judge.not_run(spec, lang, expected.error)
         return judge.judge(spec, expected.draws, expected.records, outcome, lang,
-                           custom=functools.partial(self._driver_check, spec))
+                           custom=functools.partial(self._driver_check, spec), source=source)
 
     def _run_student(self, spec: StageSpec, submission: Path) -> Outcome:
         return self.sandbox.run(self._job(spec, submission, self.draws(spec), trusted=False))

@@ -11,10 +11,11 @@ import signal
 from dataclasses import dataclass
 from typing import Any, Callable, Optional
 
-from grader import checks
+from grader import advice, checks, describe
 from grader.inputs import Draw
 from grader.messages import size_text, t
 from grader.sandbox import OUTPUT_CAP, Outcome
+from grader.sources import Source
 from grader.spec import Case, StageSpec, check_of, resolve_tolerance
 from grader.verdict import CaseResult, StageResult, Status
 
@@ -30,6 +31,10 @@ class _Run:
     outcome: Outcome
     reference: dict[str, dict]
     custom: Optional[CustomChecks]
+    source: Optional[Source] = None  # the student's file as read (a notebook maps lines to cells)
+
+    def where(self, line: Optional[int]) -> str:
+        return where(self.source, line, self.lang)
 
 
 # --------------------------------------------------------------------------- whole stages
@@ -49,22 +54,23 @@ def not_run(spec: StageSpec, lang: str, message: str, case_message: Optional[str
 
 
 def judge(spec: StageSpec, draws: list[Draw], reference: dict[str, dict], outcome: Outcome, lang: str,
-          custom: Optional[CustomChecks] = None) -> StageResult:
+          custom: Optional[CustomChecks] = None, source: Optional[Source] = None) -> StageResult:
     """The stage's verdict from the student's run and the reference's records (by draw key)."""
     imp = outcome.imported
     details = {"file": spec.file, "peak_mb": round(outcome.peak_mb, 1), "wall_s": round(outcome.wall_s, 4),
                "warnings": (imp or {}).get("warnings", []),
-               "output": outcome.output_between(0, (imp or {}).get("output_end"))}
+               "output": outcome.output_between(0, (imp or {}).get("output_end")),
+               "notes": [n.text(lang) for n in source.notes] if source else []}
     if imp is None or imp.get("error"):
         if imp is None:
             _, msg = stop_message(spec, outcome, lang)
         else:
-            msg = import_message(spec, imp["error"], lang)
+            msg = import_message(spec, imp["error"], lang, source)
             details["traceback"] = imp["error"].get("traceback", "")
         result = not_run(spec, lang, msg, t(lang, "not_run", why=t(lang, "import_failed")))
         result.details = details
         return result
-    run = _Run(spec, lang, outcome, reference, custom)
+    run = _Run(spec, lang, outcome, reference, custom, source)
     cases, run_s = _judge_cases(run, draws)
     result = _summary(spec, lang, cases)
     result.run_s = imp.get("duration_s", 0.0) + run_s
@@ -103,17 +109,27 @@ def stop_message(spec: StageSpec, outcome: Outcome, lang: str) -> tuple[Status, 
     return Status.ERROR, t(lang, "crashed", how=how)
 
 
-def import_message(spec: StageSpec, error: dict, lang: str) -> str:
+def import_message(spec: StageSpec, error: dict, lang: str, source: Optional[Source] = None) -> str:
     line = error.get("line")
-    where = t(lang, "at_line", line=line) if line else ""
+    at = where(source, line, lang)
     if error["type"] in ("SyntaxError", "IndentationError", "TabError"):
-        return t(lang, "syntax_error", file=spec.file, line=line or "?", msg=error["message"].split(" (")[0])
+        text = error["message"].split(" (")[0]
+        if source is not None and source.location(line):  # a notebook: "cell N, line M"
+            return t(lang, "syntax_error_at", file=source.path.name, where=at, msg=text)
+        return t(lang, "syntax_error", file=spec.file, line=line or "?", msg=text)
     if error["type"] == "SystemExit":
-        return t(lang, "import_exit", file=spec.file, where=where)
-    msg = t(lang, "import_error", file=spec.file, kind=error["type"], msg=error["message"], where=where)
-    if error["type"] in ("ModuleNotFoundError", "ImportError"):
-        return msg + t(lang, "import_module")
-    return msg + t(lang, "import_toplevel")
+        return t(lang, "import_exit", file=spec.file, where=at)
+    msg = t(lang, "import_error", file=spec.file, kind=error["type"], msg=error["message"], where=at)
+    msg += advice.import_advice(error, source.text if source else None, spec.toplevel_ok, lang)
+    hint = advice.error_mistake_hint([m for c in spec.cases for m in c.mistakes], error, lang)
+    return f"{msg}\n{hint}" if hint else msg
+
+
+def where(source: Optional[Source], line: Optional[int], lang: str) -> str:
+    """" (line N)", or " (cell N, line M)" in a notebook; empty without a line."""
+    if source is not None:
+        return source.where(line, lang)
+    return t(lang, "at_line", line=line) if line else ""
 
 
 # --------------------------------------------------------------------------- cases
@@ -173,19 +189,20 @@ def _judge_draw(run: _Run, case: Case, draw: Draw, rec: dict, n_draws: int) -> O
     """None when this draw passes; otherwise the case's verdict."""
     lang, spec, ref = run.lang, run.spec, run.reference[draw.key]
     missing = mistake = None
+    refused = False  # the value's kind, or the driver, says what is wrong: formula hints do not apply
     if "error" in rec:
-        msg, missing = _error_words(spec, case, rec["error"], lang)
+        msg, missing, refused = _error_words(run, case, rec["error"])
         hint = _error_hint(case, rec["error"], lang)
         status = Status.ERROR
     else:
         found = _compare(run, case, draw, rec["value"], ref)
         if found is None:
             return None
-        msg, hint, mistake = found
+        msg, hint, mistake, refused = found
         status = Status.FAILED
     if n_draws > 1:
         msg = t(lang, "draw", i=draw.repeat + 1, n=n_draws, msg=msg)
-    if unstarted(rec, missing):
+    if not advice.case_hint_applies(rec.get("error"), missing is not None, refused):
         hint = None  # hints only for what happened: an unstarted function gets "not implemented" alone
     else:
         hint = hint or (case.hint.get(lang) if case.hint else None) or (spec.hint.get(lang) if spec.hint else None)
@@ -193,22 +210,19 @@ def _judge_draw(run: _Run, case: Case, draw: Draw, rec: dict, n_draws: int) -> O
                       details=_details(case, draw, rec, ref, run.outcome), mistake=mistake, missing_name=missing)
 
 
-def unstarted(rec: dict, missing_name: Optional[str]) -> bool:
-    """The student has not started this function: not implemented, or not defined at all."""
-    return rec.get("error", {}).get("type") == "NotImplementedError" or missing_name is not None
-
-
-def _error_words(spec: StageSpec, case: Case, err: dict, lang: str) -> tuple[str, Optional[str]]:
-    """An exception in words, and the called name the file lacks (a NameError on it)."""
-    where = t(lang, "at_line", line=err["line"]) if err.get("line") else ""
+def _error_words(run: _Run, case: Case, err: dict) -> tuple[str, Optional[str], bool]:
+    """An exception in words, the called name the file lacks, and whether the driver refused the value."""
+    lang, at = run.lang, run.where(err.get("line"))
     if err["type"] == "NotImplementedError":
-        return t(lang, "not_implemented", where=where), None
+        return t(lang, "not_implemented", where=at), None, False
     if err["type"] == "EncodeError":
-        return t(lang, "encode", msg=err["message"]), None
-    m = re.search(r"name '(\w+)' is not defined", err["message"]) if err["type"] == "NameError" else None
-    if m and m.group(1) in case.call:
-        return t(lang, "missing_name", file=spec.file, name=m.group(1)), m.group(1)
-    return t(lang, "exception", kind=err["type"], msg=err["message"], where=where), None
+        return t(lang, "encode", msg=err["message"]), None, False
+    missing = advice.missing_name(err, case.call)
+    if missing:
+        return t(lang, "missing_name", file=run.spec.file, name=missing), missing, False
+    if describe.raised_by_driver(err, run.spec.file):  # the driver refused the value: not the student's error
+        return t(lang, "driver_rejected", msg=err["message"]), None, True
+    return t(lang, "exception", kind=err["type"], msg=err["message"], where=at), None, False
 
 
 def _error_hint(case: Case, err: dict, lang: str) -> Optional[str]:
@@ -245,12 +259,12 @@ def _custom(run: _Run, check: str) -> Optional[Callable]:
 
 
 def _compare(run: _Run, case: Case, draw: Draw, value: Any,
-             ref: dict) -> Optional[tuple[str, Optional[str], Optional[str]]]:
-    """None when every output passes; else (message, hint, known mistake's name)."""
+             ref: dict) -> Optional[tuple[str, Optional[str], Optional[str], bool]]:
+    """None when every output passes; else (message, hint, known mistake's name, wrong kind of value)."""
     lang = run.lang
     got, problem = _split(case, value, lang)
     if problem:
-        return problem, None, None
+        return problem, None, None, False
     exp, _ = _split(case, ref["value"], lang)
     for output in case.outputs:
         check = check_of(case, output)
@@ -258,18 +272,19 @@ def _compare(run: _Run, case: Case, draw: Draw, value: Any,
         found = checks.run_check(check, got[output.name], exp[output.name], tol, _custom(run, check), draw.inputs)
         if found is None:
             continue
-        msg = checks.describe(found, lang, hidden=case.hidden)
+        msg, wrong_kind = describe.with_kind(checks.describe(found, lang, hidden=case.hidden),
+                                             got[output.name], exp[output.name], lang)
         if len(case.outputs) > 1:
             msg = t(lang, "in_output", name=output.name, msg=msg)
         mistake = _known_mistake(case, output.name, got[output.name], ref, check, tol, lang)
-        return msg, mistake.hint.get(lang) if mistake else None, mistake.name if mistake else None
+        return msg, mistake.hint.get(lang) if mistake else None, mistake.name if mistake else None, wrong_kind
     return None
 
 
 def _known_mistake(case: Case, output: str, got: Any, ref: dict, check: str, tol: Any, lang: str) -> Any:
     """The known mistake (spec `mistakes:`) whose wrong value the student returned."""
     for mistake in case.mistakes:
-        if mistake.value is None or (mistake.output or case.outputs[0].name) != output:
+        if mistake.error is not None or (mistake.output or case.outputs[0].name) != output:
             continue
         wrong = ref.get("mistakes", {}).get(mistake.name)
         if wrong is not None and len(case.outputs) > 1 and mistake.output is None:

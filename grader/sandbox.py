@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from grader.child import decode, read_records
+from grader.sources import find_source, prepare_sources
 
 CHILD = Path(__file__).resolve().with_name("child.py")
 POLL_S = 0.01
@@ -288,6 +289,7 @@ class Sandbox:
         work, results = folder / "work", folder / "results"
         folder.mkdir(mode=0o700)
         copy_workspace(job.source, work)
+        prepare_sources(work, {job.file})  # notebooks, encodings, name case (grader/sources.py)
         for path in job.support:
             shutil.copyfile(path, work / path.name)
         results.mkdir()
@@ -343,7 +345,7 @@ class Sandbox:
         return folder
 
     def _run(self, job: Job, folder: Path) -> Outcome:
-        if not (job.source / job.file).is_file():
+        if find_source(job.source, job.file) is None:
             return Outcome(None, {}, None, None, None, 0.0, 0.0, 0.0, "", missing_file=True)
         spec = self._prepare(job, folder)
         preload = ("numpy", *sorted(job.requires))

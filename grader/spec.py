@@ -80,12 +80,13 @@ class Mistake(Strict):
     name: str = Field(pattern=SLUG)
     value: Optional[str] = None
     error: Optional[str] = None
+    frozen: bool = False  # in a student kit: `value` was computed at release and dropped
     output: Optional[str] = None
     hint: Text
 
     @model_validator(mode="after")
     def _one_kind(self) -> "Mistake":
-        if (self.value is None) == (self.error is None):
+        if [self.value is not None, self.error is not None, self.frozen].count(True) != 1:
             raise ValueError("a mistake needs exactly one of `value` (a wrong formula) or `error` (a regex)")
         if self.value is not None:
             _compiles(self.value, "value")
@@ -151,6 +152,7 @@ class StageSpec(Strict):
     limits: Limits = Limits()
     tolerance: Tolerance = Tolerance()
     hint: Optional[Text] = None
+    toplevel_ok: bool = False  # the file must compute at its top level (M-P neuron's y): never advise moving it
     cases: list[Case] = Field(min_length=1)
     equivalent_mutants: list[str] = []  # `grade check-course`: mutant ids (or mutated lines) that cannot be killed
     path: Optional[Path] = Field(default=None, exclude=True)

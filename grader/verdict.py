@@ -121,6 +121,7 @@ class Report:
     lang: str
     stages: list[StageResult] = field(default_factory=list)
     grader_version: str = __version__
+    notes: list[str] = field(default_factory=list)  # said once under the summary (e.g. a kit's limits)
 
     @property
     def score(self) -> float:
@@ -140,6 +141,7 @@ class Report:
             "score": self.score, "max_score": self.max_score, "lang": self.lang,
             "grader_version": self.grader_version,
             "stages": [s.to_dict(details) for s in self.stages],
+            "notes": list(self.notes),
         }
 
     @classmethod
@@ -147,7 +149,8 @@ class Report:
         return cls(submission=str(d.get("submission") or ""), course=str(d.get("course") or ""),
                    seed=d.get("seed"), lang=str(d.get("lang") or "en"),
                    stages=[StageResult.from_dict(s) for s in d.get("stages") or []],
-                   grader_version=str(d.get("grader_version") or __version__))
+                   grader_version=str(d.get("grader_version") or __version__),
+                   notes=[str(n) for n in d.get("notes") or []])
 
 
 def _f(x: Any) -> float:

@@ -121,7 +121,7 @@ def run(args: argparse.Namespace) -> int:
     from grader.course import load_course
 
     try:
-        course = load_course(getattr(args, "course", None))
+        course = load_course(getattr(args, "course", None), near=args.dir)  # or the kit DIR is made in
         written = init_workspace(Path(args.dir), course, args.stages)
     except WorkspaceError as exc:
         print(f"grade init: {exc}", file=sys.stderr)

@@ -66,10 +66,12 @@ def environment_key(course_root: Path, seed: int, stages: Optional[Sequence[int]
     h.update(f"format={CACHE_FORMAT}\nseed={seed}\nstages={list(stages) if stages else '*'}\nlang={lang}\n".encode())
     h.update(f"python={sys.version_info[:3]} numpy={_dist_version('numpy')} torch={_dist_version('torch')}\n".encode())
     h.update(b"course\0")
-    for sub in ("stages", "reference"):
+    for sub in ("stages", "reference", "frozen"):  # frozen/: a student kit's expected values
         if (course_root / sub).is_dir():
             h.update(sub.encode() + b"\0")
             _hash_tree(course_root / sub, h)
+    if (course_root / "kit.json").is_file():  # a student kit's release seed replaces `seed`
+        h.update(b"kit\0" + (course_root / "kit.json").read_bytes())
     h.update(b"grader\0")
     _hash_tree(PACKAGE, h, skip=lambda rel: rel.startswith(PRESENTATION) or rel.startswith("_course/"))
     return h.hexdigest()

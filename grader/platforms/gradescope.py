@@ -288,7 +288,8 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
                    help="stage number or slug; repeatable or comma separated (default: the stages "
                         "whose file is present)")
     p.add_argument("--results", default=DEFAULT_RESULTS, help=f"where to write (default: {DEFAULT_RESULTS})")
-    p.add_argument("--course", default=None, help="course folder (default: the bundled course)")
+    p.add_argument("--course", default=None,
+                   help="course folder: the autograder bundle of `grade release` (default: $GRADE_COURSE)")
     p.add_argument("--lang", choices=("en", "zh"), default="en")
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--run-as", default=None, metavar="USER",
@@ -306,6 +307,10 @@ def run(args: argparse.Namespace) -> int:
     if args.package:
         try:
             course = load_course(args.course)
+            if course.frozen is not None:  # a student kit has no hidden case and no reference
+                from grader.messages import t
+
+                raise ValueError(t(args.lang, "kit_not_bundle", root=course.root))
             specs = select_stages(course, None, refs) if refs else list(course.stages)
             out = build_package(Path(args.package), course, specs, stage_refs=refs, lang=args.lang)
         except Exception as exc:

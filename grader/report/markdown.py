@@ -74,7 +74,8 @@ def _head(report: Report, w: Mapping[str, str]) -> list[str]:
         meta.append(f"{w['course']}: {_cell(report.course)}")
     if report.seed is not None:
         meta.append(f"{w['seed']}: {_cell(report.seed)}")
-    return head + ([" · ".join(meta), ""] if meta else [])
+    notes = [line for note in report.notes for line in (f"> {_cell(note)}", "")]
+    return head + ([" · ".join(meta), ""] if meta else []) + notes
 
 
 def _table(stages: list[StageResult], w: Mapping[str, str]) -> list[str]:

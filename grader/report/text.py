@@ -31,6 +31,8 @@ class _Lines:
     def stage(self, stage: StageResult) -> None:
         head = f"[{stage.number:>2}] {stage.slug}  {stage.title}"
         self.lines.append(f"{self.paint(stage.status):<6} {head}  {_fmt(stage.score)}/{_fmt(stage.max_score)}")
+        for note in stage.details.get("notes") or []:
+            self.lines.append(f"       {self.w['note']}: {note}")
         if stage.status == Status.ERROR:
             self.lines.append(f"       {stage.message}")
             self.tail(stage.details.get("traceback"), "         ", 8)
@@ -58,4 +60,5 @@ def render(report: Report, lang: str | None = None, *, color: bool = False, verb
     w = out.w
     out.lines += ["", f"{w['total']}: {_fmt(report.score)}/{_fmt(report.max_score)}   "
                       f"{w['seed']}: {report.seed}   ({w['reproduce']} --seed {report.seed})"]
+    out.lines += list(report.notes)
     return "\n".join(out.lines)

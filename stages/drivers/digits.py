@@ -21,7 +21,10 @@ def labels(Network, W1, b1, W2, b2, X):
     p = net.predict(X)
     if p is None:
         raise TypeError("predict(X) returned None; it must return the predicted labels")
-    arr = np.asarray(p)
+    try:
+        arr = np.asarray(p)
+    except (ValueError, TypeError):  # e.g. a tuple (labels, scores): the grader names what it is
+        return p
     return arr.astype(np.int64) if arr.dtype.kind in "iu" else p
 
 

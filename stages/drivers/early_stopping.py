@@ -18,8 +18,21 @@ def _make(cls, mode, patience, monitor=None):
     return cls(**kwargs)
 
 
+def _decision(value):
+    """A stop decision as a bool; a value that is not one comes back as it is, for the grader to name.
+
+    None counts as "go on" (False), as it does in the course's `if early_stop(acc): break`; a list,
+    tuple, dict or str is not a decision (`bool()` of it would hide what was returned).
+    """
+    if value is None:
+        return False
+    if isinstance(value, (list, tuple, dict, str)):
+        return value
+    return bool(value)
+
+
 def _feed(es, metrics):
-    return [bool(es(m)) for m in metrics]
+    return [_decision(es(m)) for m in metrics]
 
 
 def decisions(cls, values, mode, patience):

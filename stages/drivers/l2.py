@@ -10,6 +10,7 @@ Calls in the spec pass the submission's objects in (``Net``, ``make_optimizer``,
 ``l2_penalty``, ``train``); mistakes pass the name of a known wrong variant, which
 is computed here with trusted code on the reference's side.
 """
+import inspect
 import math
 
 import numpy as np
@@ -38,6 +39,48 @@ def _warm_up():
 
 
 _warm_up()
+
+# --- a small MNIST for scripts that build torchvision loaders at import ------------------------
+
+MNIST_SIZES = {"train": 320, "t10k": 100}  # images; one epoch of the seed's script takes about a second
+MNIST_SEED = 20240610
+
+
+def mnist_arrays(n, seed):
+    """n MNIST-like images (uint8, n x 28 x 28) and labels: 10 blurred class shapes plus noise."""
+    rng = np.random.default_rng([seed, n])
+    yy, xx = np.mgrid[0:28, 0:28]
+    shapes = []
+    for k in range(10):
+        cy, cx, r = 14 + 4 * np.sin(k), 14 + 4 * np.cos(k), 5 + (k % 4)
+        ring = np.exp(-((np.hypot(yy - cy, xx - cx) - r) ** 2) / 3.0)
+        shapes.append(ring * (1.0 if k % 2 else 0.8))
+    labels = rng.integers(0, 10, n).astype(np.uint8)
+    images = np.stack([shapes[k] for k in labels]) + rng.normal(0.0, 0.08, (n, 28, 28))
+    return (np.clip(images, 0.0, 1.0) * 255).astype(np.uint8), labels
+
+
+def idx_bytes(array):
+    """An idx file of unsigned bytes: 0, 0, 0x08, ndim, the dims big-endian, then the data."""
+    header = bytes([0, 0, 0x08, array.ndim]) + b"".join(int(d).to_bytes(4, "big") for d in array.shape)
+    return header + np.ascontiguousarray(array, dtype=np.uint8).tobytes()
+
+
+def write_mnist(root="data"):
+    """<root>/MNIST/raw/{train,t10k}-{images-idx3,labels-idx1}-ubyte, where torchvision looks for them."""
+    import os
+
+    raw = os.path.join(root, "MNIST", "raw")
+    os.makedirs(raw, exist_ok=True)
+    for part, n in MNIST_SIZES.items():
+        images, labels = mnist_arrays(n, MNIST_SEED + (part == "t10k"))
+        for kind, array in (("images-idx3", images), ("labels-idx1", labels)):
+            with open(os.path.join(raw, f"{part}-{kind}-ubyte"), "wb") as fh:
+                fh.write(idx_bytes(array))
+
+
+if globals().get("__file__") == "driver.py":  # inside a run (cwd = its working copy), not in the grader
+    write_mnist()
 
 ARCH = (784, 700, 700, 700, 700, 700, 700, 10)
 MINI = (20, 16, 16, 16, 16, 16, 16, 10)  # same layout as Net (fc1 ... fc7), small
@@ -181,6 +224,24 @@ def optimizer_steps(make_optimizer, oseed):
     return np.concatenate([_as_numpy(p).ravel() for p in params])
 
 
+def _student_optimizer_factory(student, name):
+    """make_optimizer, or the seed's module-level `optimizer` rebuilt with its own settings on a given model."""
+    make = getattr(student, name, None)
+    if make is not None:
+        return make
+    opt = getattr(student, "optimizer", None)
+    if not isinstance(opt, torch.optim.Optimizer):
+        raise NameError(f"name '{name}' is not defined")
+    accepted = inspect.signature(type(opt)).parameters
+    settings = {k: v for k, v in opt.param_groups[0].items() if k != "params" and k in accepted}
+    return lambda model: type(opt)(model.parameters(), **settings)
+
+
+def optimizer_of(student, oseed, name="make_optimizer"):
+    """optimizer_steps with make_optimizer, or, where it is absent, the module-level `optimizer`'s kind and settings."""
+    return optimizer_steps(_student_optimizer_factory(student, name), oseed)
+
+
 OPTIMIZER_VARIANTS = {
     "adam-no-decay": lambda ps: optim.Adam(ps, lr=0.01),
     "sgd": lambda ps: optim.SGD(ps, lr=0.01, weight_decay=0.002),
@@ -309,14 +370,47 @@ def fingerprint(net):
 
 
 def _losses(result):
-    if result is None:
-        raise TypeError("train returned None: return the list of per-batch losses")
+    """The per-batch losses as floats; what the student returned, as it was, when it is not a list of numbers.
+
+    Returning the value itself (None, a number...) lets the grader's comparison name its kind,
+    instead of an error raised here being shown as the student's.
+    """
+    if result is None or isinstance(result, (bool, int, float, str)):
+        return result
     try:
         return [_number(v, "train's list of losses") for v in result]
-    except TypeError as exc:
-        if "not iterable" in str(exc):
-            raise TypeError(f"train returned {type(result).__name__}: return the list of per-batch losses") from None
-        raise
+    except (TypeError, ValueError):
+        return type(result).__name__ + " (not a list of numbers)"
+
+
+_GLOBALS = ("network", "optimizer", "train_loader")
+_UNSET = object()
+
+
+def _call_train(train, net, opt, data):
+    """train(network, optimizer, loader), or the seed's train(epoch) over module-level globals."""
+    required = [p for p in inspect.signature(train).parameters.values()
+                if p.default is p.empty and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    if len(required) >= 3:
+        return train(net, opt, data)
+    scope = train.__globals__  # the student's module: its network, optimizer and train_loader are swapped
+    saved = {k: scope.get(k, _UNSET) for k in _GLOBALS}
+    scope.update(network=net, optimizer=opt, train_loader=data)
+    try:
+        return train(*([1] * len(required)))
+    finally:
+        for k, v in saved.items():
+            if v is _UNSET:
+                scope.pop(k, None)
+            else:
+                scope[k] = v
+
+
+def _student_train(student, name):
+    train = getattr(student, name, None)
+    if train is None:
+        raise NameError(f"name '{name}' is not defined")
+    return train
 
 
 def train_epoch(train, wseed, dseed):
@@ -325,8 +419,18 @@ def train_epoch(train, wseed, dseed):
     Returns (a fingerprint of the parameters after the epoch, the per-batch losses).
     """
     net, opt = _trained_setup(wseed)
-    losses = _losses(train(net, opt, loader(dseed)))
+    losses = _losses(_call_train(train, net, opt, loader(dseed)))
     return fingerprint(net), losses
+
+
+def train_params(student, name, wseed, dseed):
+    """The parameter fingerprint one epoch of the student's train leaves, whatever it returns."""
+    return train_epoch(_student_train(student, name), wseed, dseed)[0]
+
+
+def train_losses(student, name, wseed, dseed):
+    """What the student's train returns for one epoch, as per-batch losses when it is a list of numbers."""
+    return train_epoch(_student_train(student, name), wseed, dseed)[1]
 
 
 def _full_loss(net, dseed):
@@ -336,11 +440,16 @@ def _full_loss(net, dseed):
         return float(F.nll_loss(net(images), labels))
 
 
-def loss_falls(train, wseed, dseed):
-    """True when one epoch of train() lowers the loss over the whole training set."""
+def loss_falls(train, wseed, dseed, name="train"):
+    """True when one epoch of train() lowers the loss over the whole training set.
+
+    `train` is the function, or the student's module (then its function `name` is used).
+    """
+    if isinstance(train, type(inspect)):
+        train = _student_train(train, name)
     net, opt = _trained_setup(wseed)
     before = _full_loss(net, dseed)
-    train(net, opt, loader(dseed))
+    _call_train(train, net, opt, loader(dseed))
     return bool(_full_loss(net, dseed) < before)
 
 
@@ -360,6 +469,6 @@ def _variant_train(variant):
     return train
 
 
-def train_variant(wseed, dseed, variant):
-    """A known wrong train(), run like train_epoch (for mistakes): its parameter fingerprint."""
-    return train_epoch(_variant_train(variant), wseed, dseed)[0]
+def train_variant(wseed, dseed, variant, part=0):
+    """A known wrong train(), run like train_epoch (for mistakes): its parameter fingerprint (part 1: its losses)."""
+    return train_epoch(_variant_train(variant), wseed, dseed)[part]

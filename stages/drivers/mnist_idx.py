@@ -33,7 +33,10 @@ def idx1_bytes(labels):
 def _as_int_array(value, what):
     if value is None:
         raise TypeError(f"{what} returned None; did you forget `return`?")
-    arr = np.asarray(value)
+    try:
+        arr = np.asarray(value)
+    except (ValueError, TypeError):  # e.g. a tuple (images, count): the grader names what it is
+        return value
     if arr.dtype.kind in "iu":
         return arr.astype(np.int64)
     return value

@@ -22,7 +22,9 @@ def gradients(TinyNet, W_conv1, b_conv1, W_conv2, b_conv2, W_fc, b_fc, x, t):
     if grads is None:
         raise TypeError("TinyNet.backward() returned None; it must return "
                         "(dW_conv1, db_conv1, dW_conv2, db_conv2, dW_fc, db_fc)")
-    return tuple(grads)
+    # a list or tuple is the six gradients; anything else comes back as it is, for the grader to name
+    # (tuple() of one array would split it into rows and misreport what was returned)
+    return tuple(grads) if isinstance(grads, (list, tuple)) else grads
 
 
 def modified_arguments(train_one_iter, W_conv1, b_conv1, W_conv2, b_conv2, W_fc, b_fc,

@@ -7,6 +7,9 @@ import string
 from grader.messages import CATALOG, LANGS, t, words
 
 
+GRAMMAR = {"a", "s"}
+
+
 def _fields(text: str) -> set[str]:
     return {name for _, name, _, _ in string.Formatter().parse(text) if name}
 
@@ -16,7 +19,9 @@ def test_every_language_has_the_same_keys_and_placeholders():
     for lang in LANGS:
         assert set(CATALOG[lang]) == set(CATALOG["en"]), lang
         for key, text in CATALOG[lang].items():
-            assert _fields(text) == _fields(CATALOG["en"][key]), (lang, key)
+            # English grammar (an article, a plural s) is a placeholder other languages may drop
+            assert _fields(text) - GRAMMAR == _fields(CATALOG["en"][key]) - GRAMMAR, (lang, key)
+            assert _fields(text) <= _fields(CATALOG["en"][key]), (lang, key)
 
 
 def test_no_hidden_twins_remain():

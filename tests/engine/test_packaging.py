@@ -1,4 +1,4 @@
-"""The installed package finds its bundled course also when installed from a wheel."""
+"""The wheel holds the engine only: no course, no reference code (by name and by content)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import zipfile
 import pytest
 
 from conftest import ROOT
+from test_release import leaked_bodies
 
 
 @pytest.fixture(scope="module")
@@ -27,31 +28,36 @@ def wheel(tmp_path_factory):
     return next(out.glob("grade-*.whl"))
 
 
-def test_wheel_holds_the_course(wheel):
-    names = set(zipfile.ZipFile(wheel).namelist())
-    for needed in ("grader/child.py", "grader/templates/report.html.j2",
-                   "grader/_course/stages/05_mae_rmse.yaml", "grader/_course/stages/support/layers.py",
-                   "grader/_course/stages/drivers/tinynet.py", "grader/_course/reference/metrics.py",
-                   "grader/_course/student_template/metrics.py"):
+def test_wheel_holds_the_engine_and_no_reference(wheel):
+    zf = zipfile.ZipFile(wheel)
+    names = set(zf.namelist())
+    for needed in ("grader/child.py", "grader/engine.py", "grader/release.py", "grader/kit.py",
+                   "grader/templates/report.html.j2"):
         assert needed in names, needed
-    specs = [n for n in names if n.startswith("grader/_course/stages/") and n.endswith(".yaml")]
-    assert len(specs) == len(list((ROOT / "stages").glob("*.yaml")))
+    assert not [n for n in names if "_course" in n or "/reference/" in n or n.startswith("reference/")]
+    assert not [n for n in names if n.endswith((".yaml", ".yml"))], "no stage spec or workflow in the wheel"
+    assert not leaked_bodies({n: zf.read(n) for n in names if not n.endswith("/")})
 
 
-def test_installed_wheel_grades_its_bundled_reference(wheel, tmp_path):
+def test_installed_wheel_asks_for_a_course_and_grades_with_one(wheel, tmp_path):
     target = tmp_path / "site"
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(target), str(wheel)],
                    check=True, capture_output=True, timeout=300)
     env = {**os.environ, "PYTHONPATH": str(target)}
     env.pop("GRADE_COURSE", None)
-    probe = subprocess.run([sys.executable, "-c", "import grader.course as c; print(c.__file__); print(c.bundled_course())"],
-                           capture_output=True, text=True, cwd=tmp_path, env=env, check=True)
+    probe = subprocess.run([sys.executable, "-c", "import grader.course as c; print(c.__file__); "
+                            "print(c.checkout_course())"], capture_output=True, text=True, cwd=tmp_path, env=env,
+                           check=True)
     module_file, course = probe.stdout.split()
     assert module_file.startswith(str(target)), "the wheel's copy must be the one imported"
-    assert course == str(target / "grader" / "_course")
-    res = subprocess.run([sys.executable, "-m", "grader", str(target / "grader" / "_course" / "reference"),
-                          "--stage", "1", "5", "--format", "json"], capture_output=True, text=True, cwd=tmp_path,
-                         env=env, timeout=120)
+    assert course == "None"
+    work = tmp_path / "work"
+    shutil.copytree(ROOT / "reference", work)
+    res = subprocess.run([sys.executable, "-m", "grader", str(work), "--stage", "1"], capture_output=True,
+                         text=True, cwd=tmp_path, env=env, timeout=120)
+    assert res.returncode == 2 and "--course" in res.stderr and "GRADE_COURSE" in res.stderr
+    res = subprocess.run([sys.executable, "-m", "grader", str(work), "--course", str(ROOT), "--stage", "1", "5",
+                          "--format", "json"], capture_output=True, text=True, cwd=tmp_path, env=env, timeout=120)
     report = json.loads(res.stdout)
     assert res.returncode == 0, res.stderr
-    assert report["course"] == course and report["score"] == report["max_score"] > 0
+    assert report["course"] == str(ROOT) and report["score"] == report["max_score"] > 0

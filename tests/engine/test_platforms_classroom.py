@@ -207,8 +207,10 @@ def test_action_yml_shape():
             assert step["shell"] == "bash"
             assert "${{" not in step["run"], "inputs reach scripts through env, never pasted into code"
     uploads = [s for s in steps if "uses" in s]
-    assert [s["uses"] for s in uploads] == ["actions/upload-artifact@v4"]
-    assert uploads[0]["if"] == "always()"
+    assert [s["uses"] for s in uploads] == ["actions/checkout@v4", "actions/upload-artifact@v4"]
+    assert uploads[0]["if"] == "inputs.course-repository != ''"  # the course repository, when one is named
+    assert uploads[0]["with"]["persist-credentials"] is False
+    assert uploads[-1]["if"] == "always()"
     install = "\n".join(s.get("run", "") for s in steps)
     assert '"$GRADE_ACTION_PATH"' in install and "GRADE_ACTION_PATH: ${{ github.action_path }}" in ACTION.read_text()
     assert "torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu" in install

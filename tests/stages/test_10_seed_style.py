@@ -1,0 +1,284 @@
+"""Stage 10 as the course teaches it: torchvision loaders at import, module-level network and optimizer."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from conftest import ROOT, case, grade_stage, make_submission  # noqa: E402
+
+STAND_IN = ROOT / "stages" / "support" / "torchvision.py"
+
+
+def _load(path: Path, name: str):
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def tv():
+    return _load(STAND_IN, "grade_torchvision_stand_in")  # another name: registers nothing in sys.modules
+
+
+@pytest.fixture(scope="module")
+def l2():
+    return _load(ROOT / "stages" / "drivers" / "l2.py", "grade_l2_driver")
+
+
+# -- the stand-in, against torchvision's documented behaviour ------------------------------------
+
+def test_to_tensor_scales_uint8_and_moves_channels_first(tv):
+    img = np.arange(12, dtype=np.uint8).reshape(3, 4) * 20
+    out = tv.ToTensor()(img)
+    assert out.dtype == torch.float32 and tuple(out.shape) == (1, 3, 4)
+    assert torch.allclose(out[0], torch.from_numpy(img.astype(np.float32) / 255))
+    rgb = np.random.default_rng(0).integers(0, 256, (5, 6, 3), dtype=np.uint8)
+    out = tv.ToTensor()(rgb)
+    assert tuple(out.shape) == (3, 5, 6) and torch.allclose(out[2], torch.from_numpy(rgb[:, :, 2] / 255).float())
+    with pytest.raises(TypeError, match="PIL Image or ndarray"):
+        tv.ToTensor()(torch.zeros(2, 2))
+
+
+def test_to_tensor_reads_a_pil_image(tv):
+    from PIL import Image
+
+    arr = np.random.default_rng(1).integers(0, 256, (28, 28), dtype=np.uint8)
+    out = tv.ToTensor()(Image.fromarray(arr))
+    assert tuple(out.shape) == (1, 28, 28) and torch.allclose(out[0], torch.from_numpy(arr / 255).float())
+
+
+def test_normalize_per_channel_and_compose_in_order(tv):
+    x = torch.rand(2, 3, 3)
+    out = tv.Normalize((0.5, 0.25), (2.0, 0.5))(x)
+    assert torch.allclose(out[0], (x[0] - 0.5) / 2.0) and torch.allclose(out[1], (x[1] - 0.25) / 0.5)
+    assert torch.equal(x, x.clone())  # not in place by default
+    pipeline = tv.Compose([tv.ToTensor(), tv.Normalize((0.1307,), (0.3081,))])
+    img = np.full((2, 2), 255, dtype=np.uint8)
+    assert torch.allclose(pipeline(img), torch.full((1, 2, 2), (1 - 0.1307) / 0.3081))
+    with pytest.raises(TypeError, match="ToTensor"):
+        tv.Normalize((0.5,), (0.5,))(np.zeros((1, 2, 2)))
+
+
+def test_mnist_reads_idx_files_laid_out_like_torchvision(tv, l2, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    l2.write_mnist("data")
+    for name in ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte",
+                 "t10k-labels-idx1-ubyte"):
+        assert (tmp_path / "data" / "MNIST" / "raw" / name).is_file()
+    train = tv.MNIST("./data/", train=True, download=True)
+    test = tv.MNIST("./data/", train=False)
+    assert len(train) == l2.MNIST_SIZES["train"] and len(test) == l2.MNIST_SIZES["t10k"]
+    img, label = train[3]
+    assert img.size == (28, 28) and img.mode == "L" and isinstance(label, int) and 0 <= label <= 9
+    images, labels = l2.mnist_arrays(l2.MNIST_SIZES["train"], l2.MNIST_SEED)
+    assert np.array_equal(np.asarray(img), images[3]) and label == labels[3]
+    shown = tv.MNIST("./data/", transform=tv.ToTensor(), target_transform=lambda y: y + 100)[0]
+    assert tuple(shown[0].shape) == (1, 28, 28) and shown[1] >= 100
+    assert train.data.dtype == torch.uint8 and train.targets.dtype == torch.int64
+
+
+def test_mnist_never_downloads(tv, l2, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(RuntimeError, match="Dataset not found"):
+        tv.MNIST("./data/", download=True)  # no files anywhere: an error, not a download
+    l2.write_mnist("data")
+    with pytest.raises(RuntimeError, match="Dataset not found"):
+        tv.MNIST(str(tmp_path / "elsewhere"), download=False)
+    # the seed's absolute platform path, download=True: the run's small data set stands in
+    assert len(tv.MNIST("/data/workspace/myshixun/data/", train=False, download=True)) == l2.MNIST_SIZES["t10k"]
+
+
+def test_anything_else_is_a_clear_error(tv):
+    with pytest.raises(AttributeError, match="stand-in for torchvision.*Normalize"):
+        tv.transforms.RandomRotation(20)
+    with pytest.raises(AttributeError, match="torchvision.datasets.FashionMNIST is not available"):
+        tv.datasets.FashionMNIST  # noqa: B018
+    with pytest.raises(AttributeError, match="torchvision.models"):
+        tv.models  # noqa: B018  (module-level __getattr__ of the stand-in itself)
+
+
+def test_import_forms_students_use(tmp_path):
+    (tmp_path / "torchvision.py").write_bytes(STAND_IN.read_bytes())
+    script = ("import torchvision, torchvision.transforms as T\nfrom torchvision import datasets, transforms\n"
+              "from torchvision.transforms import ToTensor\n"
+              "assert T is transforms and ToTensor is transforms.ToTensor and datasets.MNIST\nprint('ok')\n")
+    proc = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert proc.stdout.strip() == "ok", proc.stderr
+
+
+def test_against_real_torchvision_where_installed():
+    real = pytest.importorskip("torchvision")  # skipped here: PyPI torchvision needs the CUDA torch
+    tv_ = _load(STAND_IN, "grade_torchvision_stand_in_2")
+    img = np.random.default_rng(2).integers(0, 256, (28, 28), dtype=np.uint8)
+    assert torch.equal(tv_.ToTensor()(img), real.transforms.ToTensor()(img))
+    x = torch.rand(1, 4, 4)
+    assert torch.allclose(tv_.Normalize((0.1,), (0.3,))(x), real.transforms.Normalize((0.1,), (0.3,))(x))
+
+
+# -- grading the course's own script ------------------------------------------------------------------
+
+SEED_STYLE = '''\
+import warnings
+warnings.filterwarnings("ignore")
+import torch
+import torchvision
+import torch.nn as nn
+import torch.nn.functional as F
+import torch.optim as optim
+from torch.utils.data import DataLoader
+
+batch_size_train = 64
+batch_size_test = 1000
+learning_rate = 0.01
+log_interval = 10
+torch.manual_seed(1)
+
+train_loader = torch.utils.data.DataLoader(
+    torchvision.datasets.MNIST('./data/', train=True, download=True,
+                               transform=torchvision.transforms.Compose([
+                                   torchvision.transforms.ToTensor(),
+                                   torchvision.transforms.Normalize((0.1307,), (0.3081,))])),
+    batch_size=batch_size_train, shuffle=True)
+test_loader = torch.utils.data.DataLoader(
+    torchvision.datasets.MNIST('./data/', train=False, download=True,
+                               transform=torchvision.transforms.Compose([
+                                   torchvision.transforms.ToTensor(),
+                                   torchvision.transforms.Normalize((0.1307,), (0.3081,))])),
+    batch_size=batch_size_test, shuffle=True)
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super(Net, self).__init__()
+        self.fc1 = nn.Linear(784, 700)
+        self.fc2 = nn.Linear(700, 700)
+        self.fc3 = nn.Linear(700, 700)
+        self.fc4 = nn.Linear(700, 700)
+        self.fc5 = nn.Linear(700, 700)
+        self.fc6 = nn.Linear(700, 700)
+        self.fc7 = nn.Linear(700, 10)
+
+    def forward(self, x):
+        x = x.view(-1, 784)
+        x = F.relu(self.fc1(x))
+        x = F.relu(self.fc2(x))
+        x = F.relu(self.fc3(x))
+        x = F.relu(self.fc4(x))
+        x = F.relu(self.fc5(x))
+        x = F.relu(self.fc6(x))
+        x = self.fc7(x)
+        return F.log_softmax(x)
+
+
+network = Net()
+optimizer = optim.Adam(network.parameters(), lr=learning_rate, weight_decay=0.002)
+
+
+def train(epoch):
+    network.train()
+    for batch_idx, (data, target) in enumerate(train_loader):
+        optimizer.zero_grad()
+        output = network(data)
+        loss = F.nll_loss(output, target)
+        loss.backward()
+        optimizer.step()
+        if batch_idx % log_interval == 0:
+            print('Train Epoch: {} [{}/{} ({:.0f}%)]\\tLoss: {:.6f}'.format(
+                epoch, batch_idx * len(data), len(train_loader.dataset),
+                100. * batch_idx / len(train_loader), loss.item()))
+
+
+def test():
+    network.eval()
+    correct = 0
+    with torch.no_grad():
+        for data, target in test_loader:
+            pred = network(data).data.max(1, keepdim=True)[1]
+            correct += pred.eq(target.data.view_as(pred)).sum()
+    print('Accuracy: {}/{}'.format(correct, len(test_loader.dataset)))
+
+
+train(1)
+'''
+
+
+@pytest.fixture(scope="module")
+def seed_result(tmp_path_factory):
+    sub = make_submission(tmp_path_factory.mktemp("seed"), {"l2_regularization.py": SEED_STYLE}, base=None)
+    return grade_stage(sub, 10)
+
+
+def test_seed_style_script_scores_architecture_optimizer_and_training(seed_result):
+    for name in ("net-architecture", "net-forward", "net-forward-hidden", "optimizer-adam", "train-epoch",
+                 "train-loss-falls"):
+        assert case(seed_result, name)["status"] == "passed", case(seed_result, name)
+
+
+def test_seed_style_script_runs_within_the_limit_without_downloading(seed_result):
+    assert seed_result["status"] != "error", seed_result["message"]
+    out = seed_result["details"]["output"]
+    assert "Train Epoch: 1 [0/320" in out  # the top-level train(1) ran over the run's small data set
+    assert "Downloading" not in out
+    assert all(c["status"] != "timeout" for c in seed_result["cases"])
+    assert seed_result["details"]["wall_s"] < 20
+
+
+def test_each_missing_piece_costs_its_own_cases_and_is_named(seed_result):
+    for name in ("l2-penalty-value", "l2-penalty-hidden", "l2-penalty-weights-only", "l2-penalty-differentiable"):
+        c = case(seed_result, name)
+        assert c["status"] == "error" and "does not define 'l2_penalty'" in c["message"], c
+        assert "biases changed" not in (c["hint"] or "")  # no hint about a penalty that does not exist
+    losses = case(seed_result, "train-returns-losses")
+    assert losses["status"] == "failed" and "returned None" in losses["message"]
+    assert "must return a value" in losses["hint"]
+
+
+def test_without_make_optimizer_or_optimizer_the_function_is_named(tmp_path):
+    text = SEED_STYLE.replace("optimizer = optim.Adam(network.parameters(), lr=learning_rate, weight_decay=0.002)",
+                              "opt = optim.Adam(network.parameters(), lr=learning_rate, weight_decay=0.002)")
+    text = text.replace("optimizer.", "opt.").replace("train(1)\n", "")
+    sub = make_submission(tmp_path, {"l2_regularization.py": text}, base=None)
+    result = grade_stage(sub, 10)
+    c = case(result, "optimizer-adam")
+    assert c["status"] == "error" and "does not define 'make_optimizer'" in c["message"]
+
+
+def test_module_level_sgd_optimizer_is_graded_and_fails(tmp_path):
+    text = SEED_STYLE.replace("optim.Adam(network.parameters(), lr=learning_rate, weight_decay=0.002)",
+                              "optim.SGD(network.parameters(), lr=0.01, weight_decay=0.002)")
+    sub = make_submission(tmp_path, {"l2_regularization.py": text}, base=None)
+    result = grade_stage(sub, 10)
+    c = case(result, "optimizer-adam")
+    assert c["status"] == "failed" and "SGD" in c["hint"]
+
+
+@pytest.mark.parametrize("installed, expected", [
+    ("from . import datasets, transforms\n", "real"),                          # a working torchvision: used
+    ("raise OSError('operator torchvision::nms does not exist')\n", "stand-in"),  # a CUDA build: the stand-in
+])
+def test_a_working_torchvision_is_preferred_to_the_stand_in(tmp_path, installed, expected):
+    site, work = tmp_path / "site" / "torchvision", tmp_path / "work"
+    site.mkdir(parents=True)
+    work.mkdir()
+    (site / "__init__.py").write_text("KIND = 'real'\n" + installed, encoding="utf-8")
+    (site / "datasets.py").write_text("MNIST = object\n", encoding="utf-8")
+    (site / "transforms.py").write_text("class ToTensor:\n    pass\n", encoding="utf-8")
+    (work / "torchvision.py").write_bytes(STAND_IN.read_bytes())
+    script = ("import torchvision, torchvision.transforms\n"
+              "print(getattr(torchvision, 'KIND', None) or 'stand-in', torchvision.transforms.ToTensor.__module__)\n")
+    env = {**os.environ, "PYTHONPATH": str(site.parent)}
+    proc = subprocess.run([sys.executable, "-c", script], cwd=work, env=env, capture_output=True, text=True,
+                          timeout=120)
+    kind, module = proc.stdout.split()
+    assert kind == expected, proc.stderr
+    assert module == ("torchvision.transforms" if expected == "real" else "torchvision")
