@@ -49,7 +49,7 @@ def _template():
     from jinja2 import Environment, PackageLoader, select_autoescape
 
     env = Environment(loader=PackageLoader("grader", "templates"), autoescape=select_autoescape(["html", "j2"]))
-    return env.get_template("check_course.html.j2")
+    return env.get_template("lint_report.html.j2")
 
 
 def render_html(result: CourseCheck) -> str:
