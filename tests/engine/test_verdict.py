@@ -18,7 +18,7 @@ def _report() -> Report:
 
 def test_json_contract_keys_and_plain_strings():
     data = _report().to_dict()
-    assert set(data) == {"submission", "course", "seed", "score", "max_score", "lang", "grader_version", "stages"}
+    assert set(data) == {"submission", "course", "seed", "score", "max_score", "lang", "grader_version", "stages", "notes"}
     st = data["stages"][0]
     assert set(st) == {"number", "slug", "title", "status", "score", "max_score", "message", "duration_s", "run_s", "cases"}
     assert set(st["cases"][0]) == {"name", "status", "score", "max_score", "hidden", "message", "hint", "duration_s"}
