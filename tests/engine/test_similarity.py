@@ -14,7 +14,7 @@ import pytest
 from grader.batch import main as batch_main
 from grader.similarity import find_pairs, render_page
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 FILE = "steepest_descent.py"
 STUBS = {
     "grad(x)": "    a, b = float(x[0]), float(x[1])\n    return np.array([a * 4, b * 2])",

@@ -13,7 +13,7 @@ from grader.lint.check import check_course
 from grader.lint.mutants import mutants, student_lines
 from grader.lint.report import render_html, render_text
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 SIGMOID_CALL = "ActivationFunction().sigmoid(x)"
 
 
