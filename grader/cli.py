@@ -30,6 +30,7 @@ SUBCOMMANDS = {
     "classroom": "grader.platforms.classroom",
     "release": "grader.release",
     "worker-setup": "grader.cluster",
+    "check-course": "grader.lint.cli",
 }
 
 

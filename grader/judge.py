@@ -202,7 +202,8 @@ def _judge_draw(run: _Run, case: Case, draw: Draw, rec: dict, n_draws: int) -> O
         status = Status.FAILED
     if n_draws > 1:
         msg = t(lang, "draw", i=draw.repeat + 1, n=n_draws, msg=msg)
-    if not advice.case_hint_applies(rec.get("error"), missing is not None, refused):
+    # a known mistake the value matched keeps its hint, whatever the value's kind
+    if mistake is None and not advice.case_hint_applies(rec.get("error"), missing is not None, refused):
         hint = None  # hints only for what happened: an unstarted function gets "not implemented" alone
     else:
         hint = hint or (case.hint.get(lang) if case.hint else None) or (spec.hint.get(lang) if spec.hint else None)

@@ -154,6 +154,7 @@ class StageSpec(Strict):
     hint: Optional[Text] = None
     toplevel_ok: bool = False  # the file must compute at its top level (M-P neuron's y): never advise moving it
     cases: list[Case] = Field(min_length=1)
+    equivalent_mutants: list[str] = []  # `grade check-course`: mutant ids (or mutated lines) that cannot be killed
     path: Optional[Path] = Field(default=None, exclude=True)
 
     @model_validator(mode="after")

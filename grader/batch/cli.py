@@ -42,6 +42,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quiet", "-q", action="store_true", help="no progress output")
     p.add_argument("--scheduler", metavar="ADDRESS", default=os.environ.get("DASK_SCHEDULER_ADDRESS") or None,
                    help="grade on a Dask cluster (default: $DASK_SCHEDULER_ADDRESS; see `grade worker-setup`)")
+    p.add_argument("--similarity", action="store_true",
+                   help="also write similarity.html: pairs of students with similar files (copydetect), "
+                        "linked from the overview; a signal for a human, not a verdict")
 
 
 def register(subparsers: Any) -> argparse.ArgumentParser:
@@ -82,6 +85,7 @@ def run(args: argparse.Namespace) -> int:
                         force=args.force, seed=args.seed, lang=args.lang,
                         course_dir=getattr(args, "course", None),
                         fork_server=getattr(args, "fork_server", True), quiet=quiet,
+                        similarity=getattr(args, "similarity", False),
                         grade_many=_cluster(getattr(args, "scheduler", None), quiet))
     except (ValueError, SpecError, UsageError) as e:  # a broken course is the instructor's to fix
         print(f"grade batch: {e}", file=sys.stderr)

@@ -163,7 +163,8 @@ def write_outputs(out: Path, rows: Sequence[dict], payloads: dict, *, course: An
                 except OSError:
                     pass
         atomic_write(out / "index.html", render_overview(rows, payloads, columns, lang=lang, seed=seed,
-                                                          course=course, interrupted=interrupted))
+                                                          course=course, interrupted=interrupted,
+                                                          similarity=(out / "similarity.html").is_file()))
     finally:
         if old is not None:
             signal.signal(signal.SIGINT, old)

@@ -65,6 +65,7 @@ class BatchRun:
     rows_by_id: dict[str, dict] = field(default_factory=dict)
     columns: list = field(default_factory=list)
     interrupted: bool = False
+    similarity: bool = False
 
     @property
     def cache_dir(self) -> Path:
@@ -159,6 +160,10 @@ class BatchRun:
             self.progress.finish()
             rows = [self.rows_by_id.get(st.file_id) or self.make_row(st) for st in students]
             cache.save_state(self.out, self.seed, self.lang)
+            if self.similarity:  # while the unpacked submissions exist
+                from grader.similarity import write_similarity
+                write_similarity(self.out, [(st.id, st.root) for st in students if st.root is not None],
+                                 self.course.template, sorted({s.file for s in self.columns}), lang=self.lang)
             write_outputs(self.out, rows, self.payloads, course=self.course, columns=self.columns, seed=self.seed,
                           lang=self.lang, interrupted=self.interrupted)
         return BatchResult(rows=rows, out_dir=self.out, interrupted=self.interrupted, graded=graded,
@@ -233,6 +238,7 @@ class BatchOptions:
     student_timeout_s: Optional[float] = None
     grader_factory: Optional[Callable[..., Any]] = None
     grade_many: Optional[Callable[..., Iterable]] = None
+    similarity: bool = False    # also write similarity.html (grader/similarity.py)
 
 
 def _new_run(class_dir: Path, out: Optional[Path], opts: BatchOptions) -> BatchRun:
@@ -249,15 +255,16 @@ def _new_run(class_dir: Path, out: Optional[Path], opts: BatchOptions) -> BatchR
     return BatchRun(class_dir=class_dir, out=out, course=course, selected=selected,
                     jobs=max(1, int(opts.jobs or os.cpu_count() or 1)), seed=seed, lang=opts.lang, force=opts.force,
                     fork_server=opts.fork_server, student_timeout_s=opts.student_timeout_s or 0.0,
-                    grader_factory=opts.grader_factory or make_grader, grade_many=opts.grade_many)
+                    grader_factory=opts.grader_factory or make_grader, similarity=opts.similarity,
+                    grade_many=opts.grade_many)
 
 
 def run_batch(class_dir: Path, out: Optional[Path] = None, **options: Any) -> BatchResult:
     """Grade every student of `class_dir`; write the outputs; return the rows.
 
     Keyword arguments: those of BatchOptions (stages, jobs, force, seed, lang, course_dir,
-    fork_server, stream, quiet, student_timeout_s, grader_factory, grade_many: grades the
-    students that need it instead of local threads, see BatchRun._grade_elsewhere).
+    fork_server, stream, quiet, student_timeout_s, grader_factory, similarity, grade_many: grades
+    the students that need it instead of local threads, see BatchRun._grade_elsewhere).
     Raises ValueError for a bad class folder or stage. KeyboardInterrupt is caught: what
     finished is kept and written, the rest is listed as not graded (result.interrupted)."""
     opts = BatchOptions(**options)

@@ -1,0 +1,103 @@
+"""Similarity between students' files, for `grade batch --similarity`: a signal for a human.
+
+Uses copydetect (winnowing over token k-grams in the spirit of MOSS; identifiers and comments
+are normalised away, so renamed variables and reordered functions still match). The
+template's code is boilerplate: its fingerprints never count.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional, Sequence
+
+from grader.lint.catalog import lt
+
+NOISE_T = 25  # copydetect's defaults: no match shorter than 25 tokens counts ...
+GUARANTEE_T = 30  # ... and every match of 30 tokens or more is found
+THRESHOLD = 0.6
+
+
+@dataclass
+class Pair:
+    file: str
+    a: str
+    b: str
+    score: float  # the larger of the two shares of copied code
+    share_a: float
+    share_b: float
+    html_a: str  # the code, escaped, with the matching regions in <mark>
+    html_b: str
+
+
+def _fingerprint(path: Path, boilerplate: Sequence[int]):
+    from copydetect import CodeFingerprint
+
+    return CodeFingerprint(str(path), NOISE_T, GUARANTEE_T - NOISE_T + 1, boilerplate=list(boilerplate),
+                           language="python", encoding="utf-8")
+
+
+def _boilerplate(template: Optional[Path], name: str) -> list[int]:
+    path = template / name if template is not None else None
+    if path is None or not path.is_file():
+        return []
+    return [int(h) for h in _fingerprint(path, []).hashes]
+
+
+def _marked(fp, slices) -> str:
+    from copydetect.utils import highlight_overlap
+
+    if slices.shape[-1] == 0:
+        from markupsafe import escape
+
+        return str(escape(fp.raw_code))
+    text, _ = highlight_overlap(fp.raw_code, slices, "<mark>", "</mark>", escape_html=True)
+    return text
+
+
+def find_pairs(students: Sequence[tuple[str, Path]], template: Optional[Path], files: Sequence[str],
+               threshold: float = THRESHOLD) -> list[Pair]:
+    """For each file: the pairs of students whose copies share at least `threshold` of either's code
+    (the template's code excluded), most similar first."""
+    from copydetect import compare_files
+
+    pairs: list[Pair] = []
+    for name in files:
+        boiler = _boilerplate(template, name)
+        prints = {}
+        for sid, folder in students:
+            path = folder / name
+            if path.is_file() and not path.is_symlink():
+                try:
+                    prints[sid] = _fingerprint(path, boiler)
+                except (OSError, UnicodeDecodeError, ValueError):
+                    continue
+        for (a, fa), (b, fb) in itertools.combinations(sorted(prints.items()), 2):
+            _, (share_a, share_b), (slices_a, slices_b) = compare_files(fa, fb)
+            score = float(max(share_a, share_b))
+            if score >= threshold:
+                pairs.append(Pair(name, a, b, score, float(share_a), float(share_b),
+                                  _marked(fa, slices_a), _marked(fb, slices_b)))
+    return sorted(pairs, key=lambda p: (p.file, -p.score, p.a, p.b))
+
+
+def render_page(pairs: Sequence[Pair], files: Sequence[str], threshold: float, lang: str = "en") -> str:
+    from jinja2 import Environment, PackageLoader, select_autoescape
+    from markupsafe import Markup
+
+    env = Environment(loader=PackageLoader("grader", "templates"), autoescape=select_autoescape(["html", "j2"]))
+    groups = [(name, lt(lang, "sim_file", file=name, n=sum(p.file == name for p in pairs), threshold=threshold),
+               [p for p in pairs if p.file == name]) for name in files]
+    return env.get_template("similarity.html.j2").render(
+        lang=lang, groups=groups, safe=Markup, title=lt(lang, "sim_title"), signal=lt(lang, "sim_signal"),
+        none=lt(lang, "sim_none", threshold=threshold))
+
+
+def write_similarity(out: Path, students: Sequence[tuple[str, Path]], template: Optional[Path],
+                     files: Sequence[str], threshold: float = THRESHOLD, lang: str = "en") -> Path:
+    pairs = find_pairs(students, template, files, threshold)
+    page = out / "similarity.html"
+    page.write_text(render_page(pairs, files, threshold, lang), encoding="utf-8")
+    return page
+

@@ -1,0 +1,133 @@
+"""`grade batch --similarity`: the copied pair is found (renamed variables, reordered
+functions), the independent student is not; the page and the overview link, also in
+headless Chromium when it is installed."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from grader.batch import main as batch_main
+from grader.similarity import find_pairs, render_page
+
+ROOT = Path(__file__).resolve().parents[2]
+FILE = "steepest_descent.py"
+STUBS = {
+    "grad(x)": "    a, b = float(x[0]), float(x[1])\n    return np.array([a * 4, b * 2])",
+    "exact_step(x, p)": ("    gx = grad(x)\n    num = -(gx[0] * p[0] + gx[1] * p[1])\n"
+                         "    den = 4 * p[0] ** 2 + 2 * p[1] ** 2\n    return max(num / den, 0.0) if den else 0.0"),
+    "steepest_descent(x0, theta)": ("    points = [np.array(x0, dtype=float)]\n    for _ in range(10000):\n"
+                                    "        d = -grad(points[-1])\n        if np.linalg.norm(d) <= theta:\n"
+                                    "            break\n        points.append(points[-1] + exact_step(points[-1], d) * d)\n"
+                                    "    return points"),
+}
+
+
+def copied(source: str) -> str:
+    """The reference with its variables renamed and its functions in reverse order."""
+    for old, new in (("path", "trajectory"), ("g = grad", "gv = grad"), ("grad_len(g)", "grad_len(gv)"),
+                     ("p = -g", "p = -gv"), ("np.dot(g, p)", "np.dot(gv, p)"), ("t = exact_step", "step = exact_step"),
+                     ("x + t * p", "x + step * p"), ("A = np.diag", "hessian = np.diag"), ("A @ p", "hessian @ p")):
+        assert old in source, old
+        source = source.replace(old, new)
+    head, *defs = re.split(r"\n(?=def )", source)
+    return head + "\n" + "\n".join(reversed(defs))
+
+
+def own_work(template: str) -> str:
+    """The template filled in by a student who wrote it differently."""
+    for name, body in STUBS.items():
+        template, n = re.subn(rf'    raise NotImplementedError\("{re.escape(name)} is not implemented yet[^\n]*',
+                              lambda _m, b=body: b, template)
+        assert n == 1, name
+    return template
+
+
+@pytest.fixture(scope="module")
+def class_dir(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("sim") / "class"
+    ref = (ROOT / "reference" / FILE).read_text(encoding="utf-8")
+    files = {"alice": ref, "bob": copied(ref),
+             "carol": own_work((ROOT / "student_template" / FILE).read_text(encoding="utf-8"))}
+    for sid, text in files.items():
+        (root / sid).mkdir(parents=True)
+        (root / sid / FILE).write_text(text, encoding="utf-8")
+    return root
+
+
+def test_copied_pair_found_and_not_the_third(class_dir):
+    students = [(p.name, p) for p in sorted(class_dir.iterdir())]
+    pairs = find_pairs(students, ROOT / "student_template", [FILE])
+    assert [(p.a, p.b) for p in pairs] == [("alice", "bob")]
+    assert pairs[0].score >= 0.6 and "<mark>" in pairs[0].html_a and "<mark>" in pairs[0].html_b
+    # the template alone is boilerplate: two students who only handed in the template match nothing
+    blank = [(n, ROOT / "student_template") for n in ("x", "y")]
+    assert find_pairs(blank, ROOT / "student_template", [FILE], threshold=0.01) == []
+
+
+def test_page_escapes_code(tmp_path):
+    a, b = tmp_path / "a", tmp_path / "b"
+    text = "def f(x):\n    s = '<script>alert(1)</script>'\n" + "".join(
+        f"    x = x * {i} + (x - {i}) / 2\n" for i in range(30)) + "    return x, s\n"
+    for folder in (a, b):
+        folder.mkdir()
+        (folder / "m.py").write_text(text, encoding="utf-8")
+    pairs = find_pairs([("a", a), ("b", b)], None, ["m.py"])
+    page = render_page(pairs, ["m.py"], 0.6)
+    assert len(pairs) == 1 and "<script>" not in page and "&lt;script&gt;" in page
+
+
+def test_batch_writes_similarity_page_linked_from_the_overview(class_dir, tmp_path):
+    out = tmp_path / "grades"
+    assert batch_main([str(class_dir), "--out", str(out), "--stage", "6", "--similarity", "-q", "--jobs", "2"]) == 0
+    page = (out / "similarity.html").read_text(encoding="utf-8")
+    assert page.count('class="pair"') == 1 and 'data-a="alice" data-b="bob"' in page
+    assert "a signal for a human" in page
+    overview = (out / "index.html").read_text(encoding="utf-8")
+    assert 'href="similarity.html"' in overview and "not a verdict" in overview
+
+
+CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
+
+
+@pytest.mark.skipif(not CHROMIUM.exists() or not CHROMEDRIVER.exists(),
+                    reason="headless Chromium is not installed (apt-get install -y chromium chromium-driver)")
+def test_similarity_page_in_chromium(class_dir, tmp_path):
+    webdriver = pytest.importorskip("selenium.webdriver")
+    from selenium.webdriver.chrome.service import Service
+    from selenium.webdriver.common.by import By
+
+    out = tmp_path / "grades"
+    assert batch_main([str(class_dir), "--out", str(out), "--stage", "6", "--similarity", "-q", "--jobs", "2"]) == 0
+    profile = tempfile.mkdtemp(prefix="chromium-profile-")
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = str(CHROMIUM)
+    for arg in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
+                f"--user-data-dir={profile}", "--window-size=1400,1200"):
+        opts.add_argument(arg)
+    opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    try:
+        driver = webdriver.Chrome(options=opts, service=Service(str(CHROMEDRIVER)))
+    except Exception as e:  # a broken install is a skip, not a failure of the page
+        shutil.rmtree(profile, ignore_errors=True)
+        pytest.skip(f"headless Chromium did not start: {e}")
+    try:
+        driver.get((out / "index.html").as_uri())
+        driver.find_element(By.CSS_SELECTOR, "#similarity-link a").click()
+        assert driver.current_url.endswith("/similarity.html")
+        assert "not a verdict" in driver.find_element(By.ID, "signal").text
+        pairs = driver.find_elements(By.CSS_SELECTOR, ".pair")
+        assert len(pairs) == 1 and "alice" in pairs[0].text and "bob" in pairs[0].text
+        assert "carol" not in driver.find_element(By.TAG_NAME, "main").text
+        sides = pairs[0].find_elements(By.CSS_SELECTOR, ".side pre")
+        assert len(sides) == 2 and sides[0].location["x"] < sides[1].location["x"]  # side by side
+        marks = pairs[0].find_elements(By.TAG_NAME, "mark")
+        assert marks and all(m.is_displayed() for m in marks[:3])
+        assert not [e for e in driver.get_log("browser") if e.get("level") == "SEVERE"]
+    finally:
+        driver.quit()
+        shutil.rmtree(profile, ignore_errors=True)
