@@ -144,7 +144,7 @@ def parse(argv=None) -> argparse.Namespace:
     p.add_argument("--hang-class", type=int, default=100, help="students in the endless-loop class (0: skip)")
     p.add_argument("--hang-jobs", default="2,6", help="--jobs values for the endless-loop class")
     p.add_argument("--client-students", type=int, default=1000, help="class size for the client's own cost")
-    p.add_argument("--parts", default="scaling,client,hang", help="which parts to run")
+    p.add_argument("--parts", default="scaling,client,hang,hang-off", help="which parts to run")
     p.add_argument("--cores-per-machine", type=int, default=8, help="for the projection")
     p.add_argument("--seed", type=int, default=2024)
     return p.parse_args(argv)
@@ -166,13 +166,14 @@ def measure(args: argparse.Namespace, specs: list) -> tuple[list, float, float, 
         cls = make_bench_class(work / "class", args.students, files)
         print(f"{args.students} students x stages {args.stages}; {os.cpu_count()} cores; load {os.getloadavg()[0]:.1f}",
               file=sys.stderr)
-        rows = scaling(cls, work, stages, args.seed, args.students) if "scaling" in args.parts else []
+        rows = scaling(cls, work, stages, args.seed, args.students) if "scaling" in args.parts.split(",") else []
         per_student, cached_s = client_cost(cls, work, stages, args.seed, args.client_students) \
-            if "client" in args.parts else (nan, nan)
+            if "client" in args.parts.split(",") else (nan, nan)
         hangs = []
-        if args.hang_class and "hang" in args.parts:
+        if args.hang_class and "hang" in args.parts.split(","):
             for jobs in (int(j) for j in args.hang_jobs.split(",")):
                 hangs.append((jobs, True, *hang_ratio(work, args.hang_class, files, stages, args.seed, jobs, True)))
+        if args.hang_class and "hang-off" in args.parts.split(","):  # the same without import once
             jobs = int(args.hang_jobs.split(",")[0])
             hangs.append((jobs, False, *hang_ratio(work, args.hang_class, files, stages, args.seed, jobs, False)))
         return rows, per_student, cached_s, hangs
