@@ -29,6 +29,7 @@ PACKAGE_DIR = Path(__file__).resolve().parent
 INSIDE_UID = 65534
 WORK_TMPFS = 512 << 20  # bytes of the writable /work of one sandbox (working copies and results)
 TMP_TMPFS = 64 << 20
+WORK_DIR = "/grade-work"  # the sandbox's writable tmpfs (a name no host folder it binds uses)
 ETC_FILES = ("/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/localtime", "/etc/passwd",
              "/etc/group", "/etc/nsswitch.conf", "/etc/alternatives", "/etc/ssl/certs")
 SYSTEM_DIRS = ("/usr", "/lib", "/lib64", "/lib32", "/bin", "/sbin")
@@ -120,16 +121,16 @@ def bwrap_command(child: Path, readonly: dict[str, Path], seccomp_fd: Optional[i
     """The command that runs ``python child.py ARGV`` in a new sandbox (``readonly``: inside path -> host)."""
     cmd = [bwrap_binary() or "bwrap", "--unshare-all", "--unshare-user", "--unshare-cgroup-try", "--disable-userns",
            "--uid", str(INSIDE_UID), "--gid", str(INSIDE_UID), "--die-with-parent", "--new-session",
-           "--hostname", "sandbox", *_binds(),
-           "--proc", "/proc", "--dev", "/dev",
-           "--size", str(WORK_TMPFS), "--perms", "0700", "--tmpfs", "/work",
+           "--hostname", "sandbox", "--proc", "/proc", "--dev", "/dev",
+           "--size", str(WORK_TMPFS), "--perms", "0700", "--tmpfs", WORK_DIR,
            "--size", str(TMP_TMPFS), "--perms", "1777", "--tmpfs", "/tmp",
+           *_binds(),  # after the tmpfs mounts, so that a venv under /tmp stays visible
            *[a for inside, host in readonly.items() for a in ("--ro-bind", str(host), inside)],
            "--ro-bind", str(child), "/opt/grade/child.py",
-           "--chdir", "/work", "--clearenv", "--setenv", "PATH", "/usr/bin:/bin",
+           "--chdir", WORK_DIR, "--clearenv", "--setenv", "PATH", "/usr/bin:/bin",
            "--setenv", "LANG", "C.UTF-8", "--setenv", "OMP_NUM_THREADS", "1",
            "--setenv", "OPENBLAS_NUM_THREADS", "1", "--setenv", "MKL_NUM_THREADS", "1",
-           "--setenv", "MPLBACKEND", "Agg", "--setenv", "HOME", "/work", "--setenv", "TMPDIR", "/tmp"]
+           "--setenv", "MPLBACKEND", "Agg", "--setenv", "HOME", WORK_DIR, "--setenv", "TMPDIR", "/tmp"]
     if seccomp_fd is not None:
         cmd += ["--seccomp", str(seccomp_fd)]
     return cmd + ["--", os.path.realpath(sys.executable), "-I", "/opt/grade/child.py", *argv]

@@ -114,7 +114,7 @@ class ForkServer:
         argv = [a for d in isolation.site_dirs() for a in ("--site", d)] + list(preload)
         if isolated:
             self.paths = {"/in": folders["staging"], "/inputs": folders["inputs"]}
-            self.work = "/work"
+            self.work = isolation.WORK_DIR
             fd = seccomp.filter_fd()
             cmd = isolation.bwrap_command(CHILD, self.paths, fd, argv)
             cmd = _into_cgroups(self.cgroup, cmd)
@@ -406,6 +406,7 @@ class Sandbox:
                 "time_s": limits.time_s,
                 "cpu_s": limits.time_s + 1,
                 "output_bytes": limits.output_bytes,
+                "result_bytes": limits.result_bytes,
                 "file_bytes": max(limits.output_bytes, limits.result_bytes) + (1 << 20),
                 "memory_bytes": None if cgroup or not server.isolated else _address_space(limits),
                 "nproc": None if server.cgroup and server.cgroup.dirs else (PIDS_MAX if server.isolated else None),
