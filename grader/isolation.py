@@ -131,6 +131,7 @@ def bwrap_command(child: Path, readonly: dict[str, Path], seccomp_fd: Optional[i
            "--setenv", "LANG", "C.UTF-8", "--setenv", "OMP_NUM_THREADS", "1",
            "--setenv", "OPENBLAS_NUM_THREADS", "1", "--setenv", "MKL_NUM_THREADS", "1",
            "--setenv", "MPLBACKEND", "Agg", "--setenv", "HOME", WORK_DIR, "--setenv", "TMPDIR", "/tmp"]
+    cmd += ["--remount-ro", "/"]  # the sandbox's root (bwrap's own tmpfs) is not writable either
     if seccomp_fd is not None:
         cmd += ["--seccomp", str(seccomp_fd)]
     return cmd + ["--", os.path.realpath(sys.executable), "-I", "/opt/grade/child.py", *argv]
