@@ -534,11 +534,28 @@ def _reply(data: dict, files: tuple = ()) -> None:
 
 
 def _read_capped(path: str, cap: int) -> bytes:
+    """At most `cap` bytes of a regular file (never a FIFO, device or symlink the run put there)."""
+    import stat
+
     try:
-        with open(path, "rb") as fh:
-            return fh.read(cap)
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
     except OSError:
         return b""
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return b""
+        chunks, size = [], 0
+        while size < cap:
+            chunk = os.read(fd, min(1 << 20, cap - size))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+        return b"".join(chunks)
+    except OSError:
+        return b""
+    finally:
+        os.close(fd)
 
 
 # Imported once by the fork server and shared by every forked run: what every run needs,
