@@ -762,6 +762,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-fork-server", dest="fork_server", action="store_false",
                    help="start a fresh Python for every run (slower; for debugging)")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress output")
+    p.add_argument("--unsafe-no-sandbox", action="store_true",
+                   help="grade even where no sandbox can be built (submissions run unisolated)")
 
 
 DESCRIPTION = ("Grade a whole class: every sub-folder or .zip file of CLASS_DIR is one student's "
@@ -784,6 +786,13 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     if getattr(args, "jobs", None) is not None and args.jobs < 1:
         print("grade batch: --jobs must be at least 1", file=sys.stderr)
+        return 2
+    from grader.isolation import isolation
+    from grader.messages import t
+
+    available, why = isolation()
+    if not available and not getattr(args, "unsafe_no_sandbox", False):
+        print(f"grade batch: {t(args.lang, 'no_sandbox_refused', why=why)}", file=sys.stderr)
         return 2
     try:
         res = run_batch(args.class_dir, args.out, stages=args.stage or (), jobs=args.jobs,

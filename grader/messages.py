@@ -85,6 +85,11 @@ CATALOG: dict[str, tuple[str, str]] = {
     "reference_failed": ("the reference solution failed on case {case} ({why}); this is a course problem: "
                          "tell your instructor", "参考答案在用例 {case} 上出错({why});这是课程本身的问题,请告知教师"),
     "sandbox_failed": ("the grader could not run this stage: {why}", "评测器无法运行本关:{why}"),
+    "not_isolated": ("note: your code ran without a sandbox on this machine ({why}); this self-check is not isolated",
+                     "注意:本机无法建立沙箱({why}),你的代码未经隔离运行;本次自检不是隔离环境"),
+    "no_sandbox_refused": ("no sandbox can be built on this machine ({why}); refusing to grade other people's code "
+                           "unisolated (use --unsafe-no-sandbox to do it anyway)",
+                           "本机无法建立沙箱({why});拒绝在无隔离的情况下评测他人的代码(如确需如此,请加 --unsafe-no-sandbox)"),
     "stage_passed": ("all {n} cases passed", "全部 {n} 个用例通过"),
     "stage_failed": ("{failed} of {n} cases did not pass", "{n} 个用例中有 {failed} 个未通过"),
 }
