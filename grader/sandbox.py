@@ -283,7 +283,7 @@ class Sandbox:
     def _folders(self, owner: str) -> dict[str, Path]:
         with self._lock:
             if owner not in self._owners:
-                self._owners[owner] = self.root / f"sb-{len(self._owners)}"
+                self._owners[owner] = self.root / f"sb-{next(self._ids)}"
                 self._owners[owner].mkdir()
                 (self._owners[owner] / "work").mkdir()
         staging = self._owners[owner]
