@@ -207,15 +207,19 @@ class ForkServer:
             raise SandboxError("the sandbox did not start the run")
         start = time.monotonic()
         deadline = start + limits.time_s + 2.0
+        stopped = False
         try:
             msg = self._read(deadline)
-            payload = self._payload(msg, spec["caps"], deadline + 5) if msg is not None else None
-        except SandboxError:
+            payload = self._payload(msg, spec["caps"], deadline + 5) if msg is not None and "exited" in msg else None
+        except SandboxError:  # the fork server died (killed by its own run) or sent garbage
             msg = payload = None
+            stopped = True
         memory = bool(self.cgroup and self.cgroup.oom_kills() > oom_before)
-        if msg is None or "exited" not in msg:
+        if payload is None:
             self.kill()
-            return {"killed": "memory" if memory else "timeout", "wall_s": time.monotonic() - start}, [b""] * 4
+            killed = "memory" if memory else None if stopped else "timeout"
+            return {"killed": killed, "signal": signal.SIGKILL if stopped else None,
+                    "wall_s": time.monotonic() - start}, [b""] * 4
         msg["wall_s"] = time.monotonic() - start
         msg["killed"] = "memory" if memory else msg.get("killed") if msg.get("killed") in ("timeout", "output") else None
         peak = (self.cgroup.peak() - self.baseline) if self.cgroup and self.cgroup.memory else 0
