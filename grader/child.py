@@ -574,9 +574,9 @@ def _preload(preload: list[str]) -> None:
             importlib.import_module(name)
         except ImportError:
             pass
-    if "torch" in preload:
+    if "torch" in preload and "torch.optim" not in sys.modules:
         import torch
-        import torch._dynamo  # noqa: F401 - optimizers import it lazily (~1.5 s); pay it once here
+        import torch._dynamo  # noqa: F401 - optimizers import it lazily (~1 s); pay it once here
         import torch.nn.functional  # noqa: F401
         import torch.optim  # noqa: F401
 
@@ -639,6 +639,10 @@ def serve(argv: list[str]) -> None:
         if not line.strip():
             continue
         job = json.loads(line)
+        if "preload" in job:  # a stage needs more modules (sympy, torch): imported once, before its runs
+            _preload(job["preload"])
+            _reply({"preloaded": job["preload"]})
+            continue
         forked = time.time()
         pid = os.fork()
         if pid == 0:
