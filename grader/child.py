@@ -668,3 +668,4 @@ def serve(argv: list[str]) -> None:
 
 if __name__ == "__main__":
     serve(sys.argv[1:])
+    os._exit(0)  # no interpreter tear-down: the sandbox ends at once

@@ -252,11 +252,15 @@ class ForkServer:
             pass
         self.proc.kill()
 
-    def close(self) -> None:
+    def stop(self) -> None:
+        """Ask the fork server to end (it exits when its stdin closes)."""
         try:
             self.proc.stdin.close()
         except OSError:
             pass
+
+    def close(self) -> None:
+        self.stop()
         try:
             self.proc.wait(timeout=0.5)
         except subprocess.TimeoutExpired:
@@ -358,8 +362,7 @@ class Sandbox:
             for k in keys:
                 self._pools.pop(k, None)
             folder = self._owners.pop(owner, None)
-        for server in servers:
-            server.close()
+        _close_all(servers)
         if folder is not None:
             shutil.rmtree(folder, ignore_errors=True)
 
@@ -369,8 +372,7 @@ class Sandbox:
             servers = [s for group in self._made.values() for s in group]
             self._made.clear()
             self._pools.clear()
-        for server in servers:
-            server.close()
+        _close_all(servers)
         shutil.rmtree(self.root, ignore_errors=True)
 
     def __enter__(self) -> "Sandbox":
@@ -457,6 +459,14 @@ class Sandbox:
                 writer.close()
                 (folder / "complete").touch()
         return folder
+
+
+def _close_all(servers: list[ForkServer]) -> None:
+    """Stop sandboxes side by side, then make sure each is gone."""
+    for server in servers:
+        server.stop()
+    for server in servers:
+        server.close()
 
 
 def _owner(source: Optional[Path]) -> str:
