@@ -61,6 +61,7 @@ def run_grade(args: argparse.Namespace) -> int:
     # contention for the CPU while everything starts), two otherwise.
     sandbox = Sandbox(workers=1 if args.stage and len(args.stage) == 1 else 2)
     sandbox.warm()  # the fork servers import numpy while this process imports the rest
+    sandbox.warm(source=submission)  # the submission's own sandbox starts now too
     if not sandbox.isolated:
         from grader.messages import t
 
