@@ -170,7 +170,12 @@ class Cgroup:
             self._write("pids", "pids.max", str(pids_max))
         elif (CGROUP_ROOT / "cgroup.controllers").is_file() and "" in own:
             self.v2 = True
-            self._make("", CGROUP_ROOT / own[""].lstrip("/") / name)
+            parent = CGROUP_ROOT / own[""].lstrip("/")
+            try:  # delegate the controllers to children (refused when the parent holds processes itself)
+                (parent / "cgroup.subtree_control").write_text("+memory +pids")
+            except OSError:
+                pass
+            self._make("", parent / name)
             self._write("", "pids.max", str(pids_max))
         self.memory = self.dirs.get("memory") or (self.dirs.get("") if self._has("", "memory.max") else None)
 
