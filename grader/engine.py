@@ -116,8 +116,7 @@ class Grader:
     def grade(self, submission: Union[str, Path], stages: Optional[Sequence[Union[str, int]]] = None) -> Report:
         sub = Path(submission).resolve()
         specs = self.select(sub, stages)
-        for preload in {("numpy", *sorted(s.requires)) for s in specs if not missing_requirement(s)}:
-            self.sandbox.warm(preload, sub)  # start the submission's sandboxes now, alongside the reference runs
+        self.sandbox.warm(source=sub)  # the submission's own sandbox starts now, alongside the reference runs
         for spec in specs:
             self._expected_for(spec)  # start the reference runs early
         futures = [self._runs.submit(self.grade_stage, sub, spec) for spec in specs]
