@@ -99,13 +99,15 @@ class Grader:
     def grade(self, submission: Union[str, Path], stages: Optional[Sequence[Union[str, int]]] = None) -> Report:
         sub = Path(submission).resolve()
         specs = self.select(sub, stages)
-        for preload in {("numpy", *sorted(s.requires)) for s in specs if s.requires and not missing_requirement(s)}:
-            self.sandbox.warm(preload)  # start their fork servers now, alongside the numpy ones
+        self.sandbox.warm(source=sub)  # the submission's own sandbox starts now, alongside the reference runs
         for spec in specs:
             self._expected_for(spec)  # start the reference runs early
         futures = [self._runs.submit(self.grade_stage, sub, spec) for spec in specs]
         report = Report(submission=str(submission), course=str(self.course.root), seed=self.seed, lang=self.lang)
-        report.stages = [f.result() for f in futures]
+        try:
+            report.stages = [f.result() for f in futures]
+        finally:
+            self.sandbox.release(sub)  # the submission's sandbox stops; no later submission shares it
         report.notes = kit_notes(self.course, self.lang)
         return report
 

@@ -262,6 +262,8 @@ CATALOG: dict[str, dict[str, str]] = {
         'lint.sim_none': 'No pair above the threshold ({threshold:.0%}).',
         'lint.sim_file': '{file}: {n} pair(s) above {threshold:.0%}',
         'lint.sim_link': 'Similarity between submissions (a signal for a human, not a verdict)',
+        'not_isolated': 'note: your code ran without a sandbox on this machine ({why}); this self-check is not isolated',
+        'no_sandbox_refused': "no sandbox can be built on this machine ({why}); refusing to grade other people's code unisolated (use --unsafe-no-sandbox to do it anyway)",
     },
     "zh": {
         'none': '返回了 None:没有得到任何结果(是否漏写了 `return`?)',
@@ -515,6 +517,8 @@ CATALOG: dict[str, dict[str, str]] = {
         'lint.sim_none': '没有超过阈值({threshold:.0%})的组合。',
         'lint.sim_file': '{file}:{n} 组超过 {threshold:.0%}',
         'lint.sim_link': '提交之间的相似度(供人查看的线索,不是结论)',
+        'not_isolated': '注意:本机无法建立沙箱({why}),你的代码未经隔离运行;本次自检不是隔离环境',
+        'no_sandbox_refused': '本机无法建立沙箱({why});拒绝在无隔离的情况下评测他人的代码(如确需如此,请加 --unsafe-no-sandbox)',
     },
 }
 

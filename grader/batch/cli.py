@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
+from grader.isolation import UNSAFE_HELP, refusal
 from grader.batch.rows import STATUS_ERROR, STATUS_NOT_GRADED
 from grader.batch.run import run_batch
 from grader.messages import LANGS, t
@@ -38,6 +39,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-fork-server", dest="fork_server", action="store_false",
                    help="start a fresh Python for every run (slower; for debugging)")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress output")
+    p.add_argument("--unsafe-no-sandbox", action="store_true", help=UNSAFE_HELP)
     p.add_argument("--similarity", action="store_true",
                    help="also write similarity.html: pairs of students with similar files (copydetect), "
                         "linked from the overview; a signal for a human, not a verdict")
@@ -65,6 +67,10 @@ def _summary(res: Any, lang: str) -> None:
 def run(args: argparse.Namespace) -> int:
     if getattr(args, "jobs", None) is not None and args.jobs < 1:
         print("grade batch: --jobs must be at least 1", file=sys.stderr)
+        return 2
+    refused = refusal(getattr(args, "unsafe_no_sandbox", False), args.lang)
+    if refused:
+        print(f"grade batch: {refused}", file=sys.stderr)
         return 2
     quiet = getattr(args, "quiet", False)
     try:

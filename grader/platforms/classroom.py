@@ -39,6 +39,7 @@ import traceback
 from pathlib import Path
 from typing import Any, Mapping, Optional, Sequence
 
+from grader.isolation import UNSAFE_HELP, refusal
 from grader.fsutil import append_text
 from grader.messages import t
 from grader.platforms.grading import grade_report, needs_torch, select_stages
@@ -203,6 +204,7 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--lang", choices=("en", "zh"), default="en")
     p.add_argument("--course", default=None, help="course folder (default: the bundled course)")
     p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--unsafe-no-sandbox", action="store_true", help=UNSAFE_HELP)
     p.add_argument("--output", default=None, help="file to append `result=...` to (default: $GITHUB_OUTPUT)")
     p.add_argument("--summary", default=None, help="file to append the Markdown to (default: $GITHUB_STEP_SUMMARY)")
     p.add_argument("--report-dir", default=None,
@@ -235,6 +237,9 @@ def run(args: argparse.Namespace) -> int:
     sub_label = _label(path)
     specs: list[Any] = []
     try:
+        refused = refusal(getattr(args, "unsafe_no_sandbox", False), args.lang)
+        if refused:
+            raise RuntimeError(refused)
         course = load_course(args.course)
         specs = select_stages(course, path, args.stages)
     except Exception as exc:  # a broken course or an unknown stage: still write a result
