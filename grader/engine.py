@@ -161,7 +161,10 @@ class Grader:
         draws = self.draws(spec)
         if self.course.frozen is not None:
             return self._frozen_expected(spec, draws)
-        outcome = self.sandbox.run(self._job(spec, self.course.reference, draws, trusted=True))
+        try:
+            outcome = self.sandbox.run(self._job(spec, self.course.reference, draws, trusted=True))
+        except (SandboxError, OSError) as exc:
+            return Expected(draws, {}, error=t(self.lang, "sandbox_failed", why=str(exc)))
         imp = outcome.imported or {}
         if imp.get("error") or outcome.imported is None:
             why = (imp.get("error") or {}).get("message") or outcome.runner_error or outcome.killed or t(self.lang, "did_not_run")

@@ -397,20 +397,31 @@ class Sandbox:
             for path in job.support:
                 shutil.copyfile(path, folder / "work" / path.name)
             inputs = self._inputs(job)
-            server = self._acquire(key)
-            broken = False
             try:
-                server.load(tuple(sorted(job.requires)))
-                report, payload = server.run(self._spec(job, server, folder, inputs), job.limits)
-                broken = report.get("exited") is None
-            except (SandboxError, OSError, ValueError):
-                broken = True
-                raise
-            finally:
-                self._release(key, server, broken)
+                report, payload = self._run_on(key, job, folder, inputs)
+            except BrokenPipeError:  # the sandbox was gone before the job reached it: one fresh try
+                report, payload = self._run_on(key, job, folder, inputs)
         finally:
             shutil.rmtree(folder, ignore_errors=True)
         return collect(report, payload, job.limits)
+
+    def _run_on(self, key: tuple, job: Job, folder: Path, inputs: Path) -> tuple[dict, list[bytes]]:
+        """One job on one of the key's fork servers; a server that failed is replaced."""
+        server = self._acquire(key)
+        if server.proc.poll() is not None:  # it died while idle (e.g. killed with its run): a fresh one
+            self._release(key, server, True)
+            server = self._acquire(key)
+        broken = False
+        try:
+            server.load(tuple(sorted(job.requires)))
+            report, payload = server.run(self._spec(job, server, folder, inputs), job.limits)
+            broken = report.get("exited") is None
+            return report, payload
+        except (SandboxError, OSError, ValueError):
+            broken = True
+            raise
+        finally:
+            self._release(key, server, broken)
 
     def _spec(self, job: Job, server: ForkServer, folder: Path, inputs: Path) -> dict:
         run_dir = f"{server.work}/{folder.name}"
