@@ -23,6 +23,8 @@ from grader.batch.progress import Progress
 from grader.batch.rows import STATUS_ERROR, STATUS_NOT_GRADED, Reason, num, reason, summarize
 from grader.batch.unpack import Limits, UnpackError, safe_unzip
 from grader.course import Course
+from grader.messages import t
+from grader.sources import find_source
 from grader.verdict import Report
 
 # A whole class's archive: many students, each with their own (checked) zip inside.
@@ -148,7 +150,7 @@ class BatchRun:
 
     def run(self, stream: TextIO, quiet: bool, env_key: str) -> BatchResult:
         students, notes = discover(self.class_dir, exclude=[self.out], lang=self.lang)
-        self.progress = Progress(len(students), stream, quiet=quiet)
+        self.progress = Progress(len(students), stream, quiet=quiet, jobs=self.jobs)
         for n in notes:
             self.progress.note(n)
         with tempfile.TemporaryDirectory(prefix="grade-batch-") as tmp:
@@ -176,7 +178,9 @@ class BatchRun:
                 self.finish(st, cached=st.file_id in self.from_cache)
         if not todo or self.interrupted:
             return 0
-        self.student_timeout_s = self.student_timeout_s or _student_timeout(self.selected or self.course.stages)
+        stages = self.selected or self.course.stages
+        self.student_timeout_s = self.student_timeout_s or _student_timeout(stages)
+        self.progress.limit_s = min(self.student_timeout_s, _time_limits(stages))
         try:
             return grade_all(self, todo)
         except KeyboardInterrupt:
@@ -184,9 +188,13 @@ class BatchRun:
             return 0
 
 
+def _time_limits(stages: Sequence[Any]) -> float:
+    """The stages' time limits added up: the longest a student's runs may take."""
+    return sum(float(getattr(getattr(s, "limits", None), "time_s", 100.0)) for s in stages)
+
+
 def _student_timeout(stages: Sequence[Any]) -> float:
-    total = sum(float(getattr(getattr(s, "limits", None), "time_s", 100.0)) for s in stages)
-    return max(300.0, 3.0 * total + 60.0)
+    return max(300.0, 3.0 * _time_limits(stages) + 60.0)
 
 
 def _default_out(class_dir: Path) -> Path:
@@ -251,6 +259,8 @@ def run_batch(class_dir: Path, out: Optional[Path] = None, **options: Any) -> Ba
     if not is_zip and not class_dir.is_dir():
         raise ValueError(f"{class_dir}: not a folder (or a .zip of the class)")
     run = _new_run(class_dir, out, opts)
+    if not is_zip:
+        _refuse_a_workspace(class_dir, run.course, opts.lang)
     env_key = cache.environment_key(run.course.root, run.seed, run.stage_numbers, run.lang)
     with tempfile.TemporaryDirectory(prefix="grade-class-") as class_tmp:
         if is_zip:
@@ -258,6 +268,15 @@ def run_batch(class_dir: Path, out: Optional[Path] = None, **options: Any) -> Ba
         result = run.run(opts.stream if opts.stream is not None else sys.stderr, opts.quiet, env_key)
     result.wall_s = time.monotonic() - t0
     return result
+
+
+def _refuse_a_workspace(class_dir: Path, course: Course, lang: str) -> None:
+    """`grade batch reference/`: a folder holding stage files itself is one student's workspace,
+    not a class of one folder or zip per student; say so rather than grade 0 students."""
+    found = [p.name for s in course.stages if (p := find_source(class_dir, s.file)) is not None]
+    if found:
+        shown = ", ".join(found[:3]) + (", …" if len(found) > 3 else "")
+        raise ValueError(t(lang, "batch.single_workspace", path=class_dir, files=shown))
 
 
 def _unzip_class(class_zip: Path, dest: Path) -> Path:

@@ -406,7 +406,11 @@ def test_overview_from_hand_written_reports():
     assert [(s["stage"], s["case"], s["passed"], s["attempted"]) for s in stats] == \
         [(1, "a2", 1, 4), (2, "b1", 2, 4), (1, "a1", 4, 4)]
     assert bins_for([0, 1, 2, 2], 2) == [("0", 1), ("1", 1), ("2", 2)]
-    assert len(bins_for([0.5, 33.3, 100], 100)) == 10
+    pct = bins_for([0.5, 33.3, 95, 99.99, 100, 100], 100)
+    assert len(pct) == 11 and pct[-1] == ("100", 2)  # full marks: a bar of their own
+    assert pct[-2] == ("90–100", 2) and pct[0] == ("0–10", 1) and sum(c for _, c in pct) == 6
+    assert bins_for([12.5, 25, 25], 25)[-1] == ("25", 2)  # fractional scores: ranges, then the maximum
+    assert bins_for([24, 25], 25)[-1] == ("25", 1)  # integral but many possible scores
     svg = str(svg_histogram([("0", 1), ("1", 0), ("2", 3)], "x"))
     assert svg.count("<rect") == 3 and 'data-count="3"' in svg
     for lang in ("en", "zh"):
