@@ -232,6 +232,8 @@ def _new_run(class_dir: Path, out: Optional[Path], opts: BatchOptions) -> BatchR
     from grader.course import load_course
 
     course = load_course(opts.course_dir)
+    if class_dir.is_dir():  # before anything is written next to it
+        _refuse_a_workspace(class_dir, course, opts.lang)
     out = Path(out) if out else _default_out(class_dir)
     selected = _select(course, opts.stages)
     (out / ".cache").mkdir(parents=True, exist_ok=True)
@@ -259,8 +261,6 @@ def run_batch(class_dir: Path, out: Optional[Path] = None, **options: Any) -> Ba
     if not is_zip and not class_dir.is_dir():
         raise ValueError(f"{class_dir}: not a folder (or a .zip of the class)")
     run = _new_run(class_dir, out, opts)
-    if not is_zip:
-        _refuse_a_workspace(class_dir, run.course, opts.lang)
     env_key = cache.environment_key(run.course.root, run.seed, run.stage_numbers, run.lang)
     with tempfile.TemporaryDirectory(prefix="grade-class-") as class_tmp:
         if is_zip:
