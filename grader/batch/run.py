@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import random
+import shlex
 import sys
 import tempfile
 import time
@@ -273,10 +274,11 @@ def run_batch(class_dir: Path, out: Optional[Path] = None, **options: Any) -> Ba
 def _refuse_a_workspace(class_dir: Path, course: Course, lang: str) -> None:
     """`grade batch reference/`: a folder holding stage files itself is one student's workspace,
     not a class of one folder or zip per student; say so rather than grade 0 students."""
-    found = [p.name for s in course.stages if (p := find_source(class_dir, s.file)) is not None]
+    found = list(dict.fromkeys(p.name for s in course.stages if (p := find_source(class_dir, s.file)) is not None))
     if found:
         shown = ", ".join(found[:3]) + (", …" if len(found) > 3 else "")
-        raise ValueError(t(lang, "batch.single_workspace", path=class_dir, files=shown))
+        raise ValueError(t(lang, "batch.single_workspace", path=class_dir, files=shown,
+                           command=f"grade {shlex.quote(str(class_dir))}"))
 
 
 def _unzip_class(class_zip: Path, dest: Path) -> Path:
