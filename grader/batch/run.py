@@ -271,11 +271,36 @@ def run_batch(class_dir: Path, out: Optional[Path] = None, **options: Any) -> Ba
     return result
 
 
+def _stage_files_in(folder: Path, course: Course) -> list[str]:
+    return list(dict.fromkeys(p.name for s in course.stages if (p := find_source(folder, s.file)) is not None))
+
+
+def _has_students(class_dir: Path, course: Course) -> bool:
+    """A zip, or a sub-folder holding a zip or stage files (itself or one level down)."""
+    for entry in class_dir.iterdir():
+        if entry.name.startswith(".") or entry.is_symlink():
+            continue
+        if entry.is_file() and entry.suffix.lower() == ".zip":
+            return True
+        if entry.is_dir() and (any(_stage_files_in(d, course) for d in (entry, *_subfolders(entry)))
+                               or any(p.suffix.lower() == ".zip" for p in entry.iterdir())):
+            return True  # an LMS export: the student's zip inside their folder
+    return False
+
+
+def _subfolders(folder: Path) -> list[Path]:
+    try:
+        return [d for d in folder.iterdir() if d.is_dir() and not d.is_symlink()]
+    except OSError:
+        return []
+
+
 def _refuse_a_workspace(class_dir: Path, course: Course, lang: str) -> None:
-    """`grade batch reference/`: a folder holding stage files itself is one student's workspace,
-    not a class of one folder or zip per student; say so rather than grade 0 students."""
-    found = list(dict.fromkeys(p.name for s in course.stages if (p := find_source(class_dir, s.file)) is not None))
-    if found:
+    """`grade batch reference/`: a folder holding stage files itself (and no students) is one
+    student's workspace, not a class of one folder or zip per student; say so rather than
+    grade 0 students. A class with a stray stage file next to its students is graded."""
+    found = _stage_files_in(class_dir, course)
+    if found and not _has_students(class_dir, course):
         shown = ", ".join(found[:3]) + (", …" if len(found) > 3 else "")
         raise ValueError(t(lang, "batch.single_workspace", path=class_dir, files=shown,
                            command=f"grade {shlex.quote(str(class_dir))}"))

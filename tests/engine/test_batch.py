@@ -783,6 +783,11 @@ def test_batch_on_a_single_workspace_says_so(tmp_path, capsys):
     assert err.count("activation.py") == 1 and f"To grade this workspace: grade '{ws}'" in err
     assert batch_main([str(ws), "--lang", "zh"]) == 2
     assert "工作区" in capsys.readouterr().err
+    # A class folder with a stray stage file next to its students is still a class.
+    cls = make_class(tmp_path / "cls", {"s1": "template"}, files=("activation.py",))
+    shutil.copyfile(REF / "activation.py", cls / "activation.py")
+    res = run_batch(cls, tmp_path / "g", stages=["1"], quiet=True, seed=1)
+    assert [r["id"] for r in res.rows] == ["s1"]
 
 
 def test_eta_counts_students_still_running():
