@@ -204,7 +204,7 @@ CATALOG: dict[str, dict[str, str]] = {
         'cli.no_folder': '{path}: no such folder or file (give the folder that holds your .py files, or one .py or .ipynb file)',
         'cli.not_stage_file': '{path}: not a stage file (expected one of: {files}); name it so, or use --stage to choose',
         'cli.no_stage_file': '{path}: no stage file found (expected one of: {files}); use --stage to choose',
-        'batch.summary': '{n} students: {graded} graded, {cached} unchanged (from the cache), {errors} with errors, {not_graded} not graded; seed {seed} (reused by the next run here); {wall:.1f} s',
+        'batch.summary': '{n} students: {graded} graded now, {cached} unchanged (from the cache), {errors} with errors, {not_graded} not graded; seed {seed} (reused by the next run here); {wall:.1f} s',
         'batch.single_workspace': "{path} holds stage files itself ({files}): it is one workspace, not a class. `grade batch` expects one sub-folder or .zip file per student. To grade this workspace: {command}",
         'batch.gradebook_at': 'gradebook: {path}',
         'batch.overview_at': 'overview:  {path}',

@@ -750,7 +750,7 @@ def test_counts_add_up(graded):
 def _summary_counts(text: str) -> tuple[int, list[int]]:
     import re
 
-    m = re.search(r"(\d+) students: (\d+) graded, (\d+) unchanged \(from the cache\), (\d+) with errors, "
+    m = re.search(r"(\d+) students: (\d+) graded now, (\d+) unchanged \(from the cache\), (\d+) with errors, "
                   r"(\d+) not graded", text)
     assert m, text
     return int(m.group(1)), [int(x) for x in m.group(2, 3, 4, 5)]
