@@ -12,16 +12,17 @@ from typing import Any, Optional, Sequence
 
 from grader import judge
 from grader.messages import t
-from grader.verdict import Report
+from grader.verdict import Report, Status
 
 
 def complete_report(report: Report, columns: Sequence[Any], lang: str) -> Report:
-    """`report` with a not-run stage (0 of its points, "file not found") for each column it lacks."""
+    """`report` with a stage for each column it lacks: "file not found", 0 of its points, and
+    no case listed (one line on the student's page, not one per case it never ran)."""
     have = {st.number for st in report.stages}
     for spec in columns:
         if spec.number not in have:
             msg = t(lang, "missing_file", file=spec.file)
-            report.stages.append(judge.not_run(spec, lang, msg, t(lang, "not_run", why=msg)))
+            report.stages.append(judge.stage_result(spec, lang, Status.ERROR, msg, []))
     report.stages.sort(key=lambda st: st.number)
     return report
 
