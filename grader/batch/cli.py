@@ -7,8 +7,8 @@ import sys
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
+from grader.batch.rows import tally
 from grader.isolation import UNSAFE_HELP, refusal
-from grader.batch.rows import STATUS_ERROR, STATUS_NOT_GRADED
 from grader.batch.run import run_batch
 from grader.messages import LANGS, t
 from grader.spec import SpecError
@@ -54,9 +54,7 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def _summary(res: Any, lang: str) -> None:
-    lines = [t(lang, "batch.summary", n=len(res.rows), graded=res.graded, cached=res.cached,
-               errors=sum(r["status"] == STATUS_ERROR for r in res.rows),
-               not_graded=sum(r["status"] == STATUS_NOT_GRADED for r in res.rows), seed=res.seed, wall=res.wall_s),
+    lines = [t(lang, "batch.summary", n=len(res.rows), **tally(res.rows), seed=res.seed, wall=res.wall_s),
              t(lang, "batch.gradebook_at", path=res.out_dir / "gradebook.csv"),
              t(lang, "batch.overview_at", path=res.out_dir / "index.html")]
     if res.interrupted:
