@@ -271,10 +271,14 @@ def _isolate(job: dict) -> None:
 
 def _student_traceback(exc: BaseException, filename: str) -> tuple[str, int | None]:
     """The traceback from the submission's first frame on, and the line in the file."""
-    frames = traceback.extract_tb(exc.__traceback__)
-    keep = [i for i, f in enumerate(frames)
-            if not f.filename.endswith("child.py") and not f.filename.startswith("<frozen")]
-    frames = traceback.StackSummary.from_list(frames[keep[0]:] if keep else [])
+    frames = [f for f in traceback.extract_tb(exc.__traceback__)
+              if not f.filename.endswith("child.py") and not f.filename.startswith(("<frozen", "<string"))]
+    # The student's own frames, and the innermost one (where it was raised, e.g. inside numpy);
+    # the grader's driver and library frames in between are left out.
+    own = [f for f in frames if os.path.basename(f.filename) == filename]
+    if frames and (not own or frames[-1] is not own[-1]):
+        own.append(frames[-1])
+    frames = traceback.StackSummary.from_list(own)
     line = None
     for f in frames:
         if os.path.basename(f.filename) == filename:
@@ -310,6 +314,21 @@ def _output_offset() -> int:
         return os.fstat(1).st_size
     except (OSError, ValueError):
         return 0
+
+
+def _output_end(start: int, keep: int) -> int:
+    """Where a case's (or the import's) printed output ends, once trimmed to what the report keeps.
+
+    Each case may print up to the output cap; what it printed beyond `keep` bytes is cut
+    off afterwards, so the cap counts per case and a later case is never blamed for it."""
+    end = _output_offset()
+    if end - start <= keep:
+        return end
+    try:
+        os.ftruncate(1, start + keep)  # stdout and stderr share the file, opened for appending
+    except OSError:
+        return end
+    return start + keep
 
 
 def _seed_everything(seed: int) -> None:
@@ -420,7 +439,8 @@ def _run(job: dict) -> None:
         except BaseException as exc:  # noqa: B036 - SystemExit at import is a verdict too
             error = _error(exc, filename)
     out.write("import", {"error": error, "duration_s": time.perf_counter() - started,
-                         "warnings": _warnings(caught), "output_end": _output_offset(), "timeline": timeline},
+                         "warnings": _warnings(caught), "output_end": _output_end(0, int(job["limits"].get("output_keep", 1 << 14))),
+                         "timeline": timeline},
               Arrays(0))
     if error is not None:
         return
@@ -461,7 +481,10 @@ def _run(job: dict) -> None:
                     record["mistakes"][mname] = encode(wrong, arrays)
                 except Exception as exc:
                     record["mistakes"][mname] = {"$error": f"{type(exc).__name__}: {exc}"}
-        record["output_end"] = _output_offset()
+        if _output_offset() - record["output_start"] > int(job["limits"]["output_bytes"]):
+            record.pop("value", None)  # this case printed more than a case may: it loses, not a later one
+            record["error"] = {"type": "OutputLimit", "message": "", "line": None, "traceback": ""}
+        record["output_end"] = _output_end(record["output_start"], int(job["limits"].get("output_keep", 1 << 14)))
         out.write(case["key"], record, arrays)
 
 
@@ -586,6 +609,8 @@ def _preload(preload: list[str]) -> None:
 def _wait(pid: int, job: dict) -> tuple[int, object, str | None]:
     """Wait for the run, stopping it at its wall-clock limit or when its output grows too large."""
     deadline = time.monotonic() + float(job["limits"]["time_s"])
+    # the cap counts per case: earlier cases' output is trimmed to `output_keep` bytes each
+    cap = int(job["limits"]["output_bytes"]) + (len(job["cases"]) + 1) * int(job["limits"].get("output_keep", 1 << 14))
     killed = None
     try:
         fd = os.pidfd_open(pid)
@@ -599,7 +624,7 @@ def _wait(pid: int, job: dict) -> tuple[int, object, str | None]:
             break
         if killed is None:
             try:
-                if os.stat(job["output"]).st_size > job["limits"]["output_bytes"]:
+                if os.stat(job["output"]).st_size > cap:
                     killed = "output"
             except OSError:
                 pass

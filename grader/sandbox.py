@@ -448,6 +448,7 @@ class Sandbox:
                 "time_s": limits.time_s,
                 "cpu_s": limits.time_s + 1,
                 "output_bytes": limits.output_bytes,
+                "output_keep": OUTPUT_KEEP,
                 "result_bytes": limits.result_bytes,
                 "file_bytes": max(limits.output_bytes, limits.result_bytes) + (1 << 20),
                 "memory_bytes": None if cgroup or not server.isolated else _address_space(limits),
