@@ -13,8 +13,10 @@ the per-run overhead on numpy stages (a stage's time minus the time inside stude
 `run_s`). The default-jobs fork-server run grades the whole class; the three slower ones
 grade the first `--subset` students (same mix of kinds) and are compared per student
 (`--subset 0`: the whole class everywhere, which takes much longer). Each configuration
-starts its own Grader, so each pays once for the reference runs and for starting the
-sandbox. Not a test; takes several minutes.
+starts its own Grader, so each pays once for the reference runs and the reference's
+sandbox; every student pays for its own sandbox (bubblewrap + Python + numpy, and sympy and
+torch when its stages need them), which is the price of never sharing a process between
+submissions. Not a test; takes several minutes.
 """
 
 from __future__ import annotations

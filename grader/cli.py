@@ -77,6 +77,10 @@ def run_grade(args: argparse.Namespace) -> int:
     # contention for the CPU while everything starts), two otherwise.
     sandbox = Sandbox(workers=1 if args.stage and len(args.stage) == 1 else 2)
     sandbox.warm()  # the fork servers import numpy while this process imports the rest
+    if submission.is_dir():
+        sandbox.warm(source=submission.resolve())  # the submission's own sandbox starts now too
+    if not sandbox.isolated:
+        print(t(args.lang, "not_isolated", why=sandbox.why), file=sys.stderr)
     from grader.engine import Grader
 
     with Grader(course=course, seed=args.seed, lang=args.lang, sandbox=sandbox) as grader, \

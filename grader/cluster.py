@@ -102,6 +102,13 @@ def fingerprint(course_dir: Optional[str] = None) -> dict:
     return {"course": course, "grader": _grader_id()}
 
 
+def sandbox_refusal(unsafe: bool, lang: str) -> Optional[str]:
+    """Why this machine refuses to grade (no sandbox can be built, no --unsafe-no-sandbox), or None."""
+    from grader.isolation import refusal
+
+    return refusal(unsafe, lang)
+
+
 def mismatch_message(worker: str, theirs: dict, mine: dict, lang: str) -> str:
     return t(lang, "cluster.mismatch", worker=worker, w_course=theirs.get("course"), w_grader=theirs.get("grader"),
              course=mine["course"], grader=mine["grader"])
@@ -216,9 +223,13 @@ def grade_submission(data: bytes, request: dict) -> str:
     fingerprint). Returns JSON text: {"done": payload}, {"crash": why the grader failed} or
     {"mismatch": this worker's fingerprint, "worker": its address}."""
     mine = fingerprint(request["course_dir"])
+    worker = _worker()
+    address = worker.address if worker is not None else "?"
     if mine != request["expect"]:
-        worker = _worker()
-        return json.dumps({"mismatch": mine, "worker": worker.address if worker is not None else "?"})
+        return json.dumps({"mismatch": mine, "worker": address})
+    refused = sandbox_refusal(bool(request.get("unsafe")), request["lang"])
+    if refused:  # a worker that joined later, on a machine without a sandbox
+        return json.dumps({"refused": refused, "worker": address})
     course_dir = worker_course(request["course_dir"])
     key = (mine["course"], mine["grader"], request["seed"], request["lang"], tuple(request["stages"] or ()))
     warm = _warm_graders()
@@ -250,8 +261,9 @@ def connect(address: str, lang: str = "en") -> Any:
     return client
 
 
-def check_workers(client: Any, course_root: Path, lang: str) -> dict:
-    """The client's fingerprint, once every connected worker has been found to share it."""
+def check_workers(client: Any, course_root: Path, lang: str, unsafe: bool = False) -> dict:
+    """The client's fingerprint, once every connected worker has been found to share it and to
+    have a sandbox (or `unsafe`: --unsafe-no-sandbox)."""
     mine = fingerprint(str(course_root))
     try:
         client.wait_for_workers(1, timeout=WORKERS_WAIT_S)
@@ -261,6 +273,9 @@ def check_workers(client: Any, course_root: Path, lang: str) -> dict:
     for worker, theirs in sorted(client.run(fingerprint, str(course_root)).items()):
         if theirs != mine:
             raise ClusterError(mismatch_message(worker, theirs, mine, lang))
+    for worker, why in sorted(client.run(sandbox_refusal, unsafe, lang).items()):
+        if why:
+            raise ClusterError(t(lang, "cluster.worker_refuses", worker=worker, why=why))
     return mine
 
 
@@ -283,6 +298,8 @@ def _result(future: Any, expect: dict, lang: str) -> tuple[str, Any]:
         return "crash", _failed("no report")
     if "mismatch" in data:
         raise ClusterError(mismatch_message(str(data.get("worker")), dict(data["mismatch"]), expect, lang))
+    if "refused" in data:
+        raise ClusterError(t(lang, "cluster.worker_refuses", worker=data.get("worker"), why=data["refused"]))
     if "crash" in data or not isinstance(data.get("done"), dict):
         return "crash", _failed(data.get("crash", "no report"))
     return "done", data["done"]
@@ -350,17 +367,17 @@ class ClusterGrading:
     """A `grade_many` for grader.batch.run_batch: grades the batch on the cluster at `address`."""
 
     def __init__(self, address: str, task: Callable[[bytes, dict], str] = grade_submission,
-                 stream: Optional[TextIO] = None):
-        self.address, self.task, self.stream = address, task, stream
+                 stream: Optional[TextIO] = None, unsafe: bool = False):
+        self.address, self.task, self.stream, self.unsafe = address, task, stream, unsafe
 
     def __call__(self, todo: list[Student], *, stages: Optional[list[int]], seed: int, lang: str,
                  course: Any) -> Iterator[tuple[Student, str, Any]]:
         client = connect(self.address, lang)
         try:
-            expect = check_workers(client, course.root, lang)
+            expect = check_workers(client, course.root, lang, self.unsafe)
             self._note_retries(client, lang)
             request = {"course_dir": str(course.root), "seed": seed, "lang": lang, "stages": stages,
-                       "expect": expect}
+                       "expect": expect, "unsafe": self.unsafe}
             for st, kind, value in grade_on_cluster(client, todo, request, lang, self.task):
                 if kind == "done":
                     for part in value.values():

@@ -100,14 +100,16 @@ class Grader:
     def grade(self, submission: Union[str, Path], stages: Optional[Sequence[Union[str, int]]] = None) -> Report:
         sub = Path(submission).resolve()
         specs = self.select(sub, stages)
-        for preload in {("numpy", *sorted(s.requires)) for s in specs if s.requires and not missing_requirement(s)}:
-            self.sandbox.warm(preload)  # start their fork servers now, alongside the numpy ones
+        self.sandbox.warm(source=sub)  # the submission's own sandbox starts now, alongside the reference runs
         for spec in specs:
             self._expected_for(spec)  # start the reference runs early
         memo = ImportMemo()  # one import per file: the stages of a file share a failed import
         futures = run_by_file(specs, lambda spec: self._runs.submit(self.grade_stage, sub, spec, memo))
         report = Report(submission=str(submission), course=str(self.course.root), seed=self.seed, lang=self.lang)
-        report.stages = [f.result() for f in futures]
+        try:
+            report.stages = [f.result() for f in futures]
+        finally:
+            self.sandbox.release(sub)  # the submission's sandbox stops; no later submission shares it
         report.notes = kit_notes(self.course, self.lang)
         return report
 
@@ -161,7 +163,10 @@ class Grader:
         draws = self.draws(spec)
         if self.course.frozen is not None:
             return self._frozen_expected(spec, draws)
-        outcome = self.sandbox.run(self._job(spec, self.course.reference, draws, trusted=True))
+        try:
+            outcome = self.sandbox.run(self._job(spec, self.course.reference, draws, trusted=True))
+        except (SandboxError, OSError) as exc:
+            return Expected(draws, {}, error=t(self.lang, "sandbox_failed", why=str(exc)))
         imp = outcome.imported or {}
         if imp.get("error") or outcome.imported is None:
             why = (imp.get("error") or {}).get("message") or outcome.runner_error or outcome.killed or t(self.lang, "did_not_run")

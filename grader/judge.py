@@ -218,6 +218,8 @@ def _error_words(run: _Run, case: Case, err: dict) -> tuple[str, Optional[str], 
         return t(lang, "not_implemented", where=at), None, False
     if err["type"] == "EncodeError":
         return t(lang, "encode", msg=err["message"]), None, False
+    if err["type"] == "OutputLimit":  # the run's own per-case cap (grader/child.py)
+        return t(lang, "output", limit=size_text(OUTPUT_CAP)), None, True
     missing = advice.missing_name(err, case.call)
     if missing:
         return t(lang, "missing_name", file=run.spec.file, name=missing), missing, False

@@ -163,6 +163,7 @@ CATALOG: dict[str, dict[str, str]] = {
         'overview.students_hit': 'students',
         'overview.variants': 'variants',
         'overview.bars_title': '{count} students scored {label}',
+        'overview.table_note': 'Every total is out of the same maximum: a stage a student did not hand in counts as 0 (shown as –). A cut-off reason shows in full on hover and on the student’s page.',
         'book.no_report': 'No report',
         'book.reason': 'Reason',
         'book.back': 'Back to the class overview',
@@ -198,10 +199,13 @@ CATALOG: dict[str, dict[str, str]] = {
         'values_at': ': expected {exp}, got {got}',
         'platform.could_not_start': 'grade could not start: {why}',
         'platform.grading_failed': 'grading failed: {why}',
+        'platform.points_note': '**Points recorded by GitHub Classroom: {score}/{max}.** Each of the {n} Classroom tests is worth the same, so the reporter\'s table in the log shows the same total.',
+        'platform.points_note_weighted': '**Points recorded by GitHub Classroom: {score}/{max}.** These are the points that count: the reporter\'s table in the log weighs its {n} tests equally and may show another total.',
         'cli.no_folder': '{path}: no such folder or file (give the folder that holds your .py files, or one .py or .ipynb file)',
         'cli.not_stage_file': '{path}: not a stage file (expected one of: {files}); name it so, or use --stage to choose',
         'cli.no_stage_file': '{path}: no stage file found (expected one of: {files}); use --stage to choose',
-        'batch.summary': '{n} students: {graded} graded now, {cached} unchanged (cached); {errors} with errors, {not_graded} not graded; seed {seed} (reused by the next run here); {wall:.1f} s',
+        'batch.summary': '{n} students: {graded} graded now, {cached} unchanged (from the cache), {errors} with errors, {not_graded} not graded; seed {seed} (reused by the next run here); {wall:.1f} s',
+        'batch.single_workspace': "{path} holds stage files itself ({files}): it is one workspace, not a class. `grade batch` expects one sub-folder or .zip file per student. To grade this workspace: {command}",
         'batch.gradebook_at': 'gradebook: {path}',
         'batch.overview_at': 'overview:  {path}',
         'batch.interrupted_note': 'interrupted: students not graded are listed as such; run again to finish (finished students are cached)',
@@ -243,6 +247,7 @@ CATALOG: dict[str, dict[str, str]] = {
                             '(see `grade worker-setup`)'),
         'cluster.too_large': 'the submission folder is larger than {mb} MB',
         'cluster.unreadable': 'cannot read the submission: {why}',
+        'cluster.worker_refuses': 'worker {worker}: {why}',
         'cluster.setup': (
             "# 1. On every grading machine (Linux), the same grader and the same course as this one:\n"
             "pip install 'grade[dask,torch]=={version}'   # or: pip install -e '/path/to/grade[dask,torch]'\n"
@@ -288,6 +293,8 @@ CATALOG: dict[str, dict[str, str]] = {
         'lint.sim_none': 'No pair above the threshold ({threshold:.0%}).',
         'lint.sim_file': '{file}: {n} pair(s) above {threshold:.0%}',
         'lint.sim_link': 'Similarity between submissions (a signal for a human, not a verdict)',
+        'not_isolated': 'note: your code ran without a sandbox on this machine ({why}); this self-check is not isolated',
+        'no_sandbox_refused': "no sandbox can be built on this machine ({why}); refusing to grade other people's code unisolated (use --unsafe-no-sandbox to do it anyway)",
     },
     "zh": {
         'none': '返回了 None:没有得到任何结果(是否漏写了 `return`?)',
@@ -442,6 +449,7 @@ CATALOG: dict[str, dict[str, str]] = {
         'overview.students_hit': '人',
         'overview.variants': '种变体',
         'overview.bars_title': '{count} 名学生得分 {label}',
+        'overview.table_note': '所有总分的满分相同：学生未提交的关卡记 0 分（显示为 –）。被截断的原因在鼠标悬停时和该学生的页面上完整显示。',
         'book.no_report': '没有评分报告',
         'book.reason': '原因',
         'book.back': '返回班级概览',
@@ -477,10 +485,13 @@ CATALOG: dict[str, dict[str, str]] = {
         'values_at': ':应为 {exp},实际为 {got}',
         'platform.could_not_start': 'grade 无法启动:{why}',
         'platform.grading_failed': '评分失败:{why}',
+        'platform.points_note': '**GitHub Classroom 记录的得分：{score}/{max}。** {n} 个 Classroom 测试的分值相同，因此日志中评分报告表的总分与此一致。',
+        'platform.points_note_weighted': '**GitHub Classroom 记录的得分：{score}/{max}。** 以此为准：日志中评分报告表把 {n} 个测试按同等分值计算，显示的总分可能不同。',
         'cli.not_stage_file': '{path}:不是某一关的文件(应为以下之一:{files});请按此命名,或用 --stage 指定',
         'cli.no_folder': '{path}:没有这个文件夹或文件(请给出放 .py 文件的文件夹,或单个 .py / .ipynb 文件)',
         'cli.no_stage_file': '{path}:没有找到关卡文件(应为其中之一:{files});可用 --stage 指定',
-        'batch.summary': '{n} 名学生:本次评分 {graded} 名,未变化(缓存){cached} 名;出错 {errors} 名,未评分 {not_graded} 名;随机种子 {seed}(下次在此运行时沿用);用时 {wall:.1f} 秒',
+        'batch.summary': '{n} 名学生:本次评分 {graded} 名,未变化(取自缓存){cached} 名,出错 {errors} 名,未评分 {not_graded} 名;随机种子 {seed}(下次在此运行时沿用);用时 {wall:.1f} 秒',
+        'batch.single_workspace': '{path} 本身包含关卡文件（{files}）：这是一个学生的工作区，不是整个班级。`grade batch` 需要每个学生一个子文件夹或 .zip 文件。要为这个工作区评分，请运行：{command}',
         'batch.gradebook_at': '成绩册:{path}',
         'batch.overview_at': '概览:  {path}',
         'batch.interrupted_note': '已中断:未评分的学生已如实列出;再次运行即可继续(已完成的结果已缓存)',
@@ -520,6 +531,7 @@ CATALOG: dict[str, dict[str, str]] = {
                             'DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES=1,第二次崩溃后即放弃(见 `grade worker-setup`)'),
         'cluster.too_large': '提交的文件夹大于 {mb} MB',
         'cluster.unreadable': '无法读取提交:{why}',
+        'cluster.worker_refuses': 'worker {worker}:{why}',
         'cluster.setup': (
             "# 1. 每台评分机器(Linux)安装与本机相同的评分器和相同的课程:\n"
             "pip install 'grade[dask,torch]=={version}'   # 或:pip install -e '/path/to/grade[dask,torch]'\n"
@@ -565,6 +577,8 @@ CATALOG: dict[str, dict[str, str]] = {
         'lint.sim_none': '没有超过阈值({threshold:.0%})的组合。',
         'lint.sim_file': '{file}:{n} 组超过 {threshold:.0%}',
         'lint.sim_link': '提交之间的相似度(供人查看的线索,不是结论)',
+        'not_isolated': '注意:本机无法建立沙箱({why}),你的代码未经隔离运行;本次自检不是隔离环境',
+        'no_sandbox_refused': '本机无法建立沙箱({why});拒绝在无隔离的情况下评测他人的代码(如确需如此,请加 --unsafe-no-sandbox)',
     },
 }
 

@@ -1,24 +1,26 @@
 """Running code in isolated child processes, with limits, and collecting what came back.
 
-The grader keeps a few *fork servers* (``child.py``): Python processes that have imported
-numpy (and torch for torch stages) once and fork a fresh, isolated child per run. Each run
-gets a temporary folder::
+Every submission gets sandboxes of its own (grader/isolation.py: bubblewrap, a memory and
+pids cgroup, seccomp), one per set of preloaded modules, never shared with another
+submission; the reference gets its own for the whole session. Inside each runs a *fork
+server* (``child.py``) that has imported numpy (and torch for torch stages) once and forks
+a fresh child per run. The grader prepares each run's working copy (the submission plus
+the course's support files) in a host folder the sandbox sees read-only at /in, and the
+case inputs in a folder it sees read-only at /inputs; the run copies its working copy to
+the sandbox's own size-capped tmpfs. What a run leaves comes back through the fork server's
+stdout: a JSON header with sizes, then the bytes, every read with a deadline and a cap, and
+is parsed as hostile input (depth, types, array bounds and total size checked).
 
-    job-N/work/      copy of the submission + trusted support files (the cwd of the run)
-    inputs-KEY/      the case inputs (JSON lines + raw arrays), read before student code starts, written
-                     once and shared by every run of the same stage and seed
-    job-N/results/   what the run sends back (JSON lines + raw arrays, never pickle)
-    job-N/output.txt the run's stdout and stderr, capped
-
-While a run goes on, the grader watches its wall time, resident memory and output size
-and kills its whole process group when a limit is crossed; the fork server then kills
-anything the run left behind.
+``Sandbox(require_isolation=True)`` refuses to run where no sandbox can be built;
+otherwise the fork servers then run unisolated (a student's local self-check) and
+``Sandbox.isolated`` says so.
 """
 
 from __future__ import annotations
 
 import itertools
 import json
+import math
 import os
 import queue
 import select
@@ -33,7 +35,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
-from grader.child import decode, read_records
+from grader import isolation, seccomp
+from grader.child import decode
 from grader.sources import find_source, prepare_sources
 
 CHILD = Path(__file__).resolve().with_name("child.py")
@@ -41,7 +44,10 @@ POLL_S = 0.01
 OUTPUT_CAP = 1 << 20  # bytes of stdout+stderr a run may print before it is stopped
 OUTPUT_KEEP = 16 << 10  # bytes of it kept for the report, per case and for the import
 COPY_CAP = 50 << 20  # a submission folder larger than this is refused
-NOBODY = 65534
+PIDS_MAX = 64  # processes a sandbox may hold at once
+MEMORY_SLACK = 64 << 20  # bytes a sandbox may use above its fork server's baseline plus the stage's limit
+RECORDS_CAP = 16 << 20  # bytes of JSON records a run may send back
+ERROR_CAP = 64 << 10
 
 
 class SandboxError(Exception):
@@ -100,37 +106,87 @@ class Outcome:
 
 
 class ForkServer:
-    """One ``child.py`` process serving one job at a time."""
+    """One ``child.py`` fork server inside its own sandbox, serving one job at a time."""
 
-    def __init__(self, preload: tuple[str, ...]):
+    def __init__(self, preload: tuple[str, ...], folders: dict[str, Path], isolated: bool):
         self.preload = preload
-        env = {k: v for k, v in os.environ.items() if k in ("PATH", "LANG", "LC_ALL", "SYSTEMROOT")}
-        env.update(OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1", MPLBACKEND="Agg")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-I", str(CHILD), *preload],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            env=env,
-            cwd="/",
-        )
+        self.isolated = isolated
+        self.cgroup = isolation.Cgroup(PIDS_MAX) if isolated else None
+        argv = [a for d in isolation.site_dirs() for a in ("--site", d)] + list(preload)
+        if isolated:
+            self.paths = {"/in": folders["staging"], "/inputs": folders["inputs"]}
+            self.work = isolation.WORK_DIR
+            fd = seccomp.filter_fd()
+            cmd = isolation.bwrap_command(CHILD, self.paths, fd, argv)
+            cmd = _into_cgroups(self.cgroup, cmd)
+            env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
+        else:
+            self.paths = {}
+            self.work = str(folders["work"])
+            fd = None
+            cmd = [sys.executable, "-I", str(CHILD), *argv]
+            env = {k: v for k, v in os.environ.items() if k in ("PATH", "LANG", "LC_ALL", "SYSTEMROOT")}
+            env.update(OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1", MPLBACKEND="Agg")
+        try:
+            self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                         stderr=subprocess.DEVNULL, env=env, cwd="/", start_new_session=True,
+                                         pass_fds=(fd,) if fd is not None else ())
+        finally:
+            if fd is not None:
+                os.close(fd)
         self.ready = False
+        self.baseline = 0
+        self.loaded = set(preload)
         self._buffer = b""
 
-    def _read(self, deadline: Optional[float]) -> Optional[dict]:
-        """The server's next message, or None when the deadline passes first."""
+    def inside(self, host: Path) -> str:
+        """Where a host folder bound into the sandbox appears inside it."""
+        for inside, folder in self.paths.items():
+            if host == folder or folder in host.parents:
+                return inside + "/" + str(host.relative_to(folder)) if host != folder else inside
+        return str(host)
+
+    def _fill(self, size: int, deadline: Optional[float]) -> bool:
         fd = self.proc.stdout.fileno()
-        while b"\n" not in self._buffer:
+        while len(self._buffer) < size:
             timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
             readable, _, _ = select.select([fd], [], [], timeout)
             if not readable:
-                return None
-            chunk = os.read(fd, 65536)
+                return False
+            chunk = os.read(fd, 1 << 20)
             if not chunk:
                 raise SandboxError("the sandbox's fork server stopped unexpectedly")
             self._buffer += chunk
+        return True
+
+    def _read(self, deadline: Optional[float]) -> Optional[dict]:
+        """The server's next header line, or None when the deadline passes first."""
+        while b"\n" not in self._buffer:
+            if len(self._buffer) > 1 << 16:
+                raise SandboxError("the sandbox sent an overlong message")
+            if not self._fill(len(self._buffer) + 1, deadline):
+                return None
         line, self._buffer = self._buffer.split(b"\n", 1)
-        return json.loads(line)
+        try:
+            msg = json.loads(line)
+        except (ValueError, RecursionError):
+            raise SandboxError("the sandbox sent an unreadable message") from None
+        if not isinstance(msg, dict):
+            raise SandboxError("the sandbox sent an unreadable message")
+        return msg
+
+    def _payload(self, msg: dict, caps: list[int], deadline: float) -> list[bytes]:
+        sizes = msg.get("sizes")
+        if (not isinstance(sizes, list) or len(sizes) != len(caps)
+                or not all(type(n) is int and 0 <= n <= cap for n, cap in zip(sizes, caps))):
+            raise SandboxError("the sandbox sent more than the grader accepts")
+        if not self._fill(sum(sizes), deadline):
+            raise SandboxError("the sandbox stopped sending its results")
+        out = []
+        for n in sizes:
+            out.append(self._buffer[:n])
+            self._buffer = self._buffer[n:]
+        return out
 
     def _wait_ready(self) -> None:
         if not self.ready:
@@ -138,54 +194,67 @@ class ForkServer:
             if not msg or "ready" not in msg:
                 raise SandboxError("the sandbox's fork server did not start (is numpy installed?)")
             self.ready = True
+            self.baseline = self.cgroup.usage() if self.cgroup else 0
 
-    def run(self, spec: dict, limits: Limits, output_path: Path) -> dict:
-        """Send one job, police its limits, return the server's exit report plus `killed`."""
+    def load(self, modules: tuple[str, ...]) -> None:
+        """Have the fork server import what a stage needs (once), then take its memory baseline again."""
         self._wait_ready()
+        missing = [m for m in modules if m not in self.loaded]
+        if not missing:
+            return
+        self.proc.stdin.write((json.dumps({"preload": missing}) + "\n").encode())
+        self.proc.stdin.flush()
+        msg = self._read(time.monotonic() + 120)
+        if not msg or "preloaded" not in msg:
+            raise SandboxError("the sandbox could not import " + ", ".join(missing))
+        self.loaded.update(missing)
+        self.baseline = self.cgroup.usage() if self.cgroup else 0
+
+    def run(self, spec: dict, limits: Limits) -> tuple[dict, list[bytes]]:
+        """Send one job and wait for its report; past the deadline the whole sandbox is killed."""
+        self._wait_ready()
+        oom_before = self.cgroup.oom_kills() if self.cgroup else 0
+        if self.cgroup and self.cgroup.memory:
+            self.cgroup.set_memory(self.baseline + limits.memory_mb * 2**20 + MEMORY_SLACK)
         self.proc.stdin.write((json.dumps(spec) + "\n").encode())
         self.proc.stdin.flush()
         started_msg = self._read(time.monotonic() + 30)
         if not started_msg or "started" not in started_msg:
             raise SandboxError("the sandbox did not start the run")
-        pid = started_msg["started"]
         start = time.monotonic()
-        killed = None
-        page = os.sysconf("SC_PAGE_SIZE")
-        peak = 0
-        while True:
-            msg = self._read(time.monotonic() + POLL_S)
-            if msg is not None:
-                msg["killed"], msg["wall_s"] = killed, time.monotonic() - start
-                msg["peak_mb"] = max(peak, msg.get("maxrss_kb", 0) * 1024) / 2**20
-                return msg
-            if killed:
-                continue
-            reason = None
-            if time.monotonic() - start > limits.time_s:
-                reason = "timeout"
-            else:
-                try:
-                    with open(f"/proc/{pid}/statm") as fh:
-                        rss = int(fh.read().split()[1]) * page
-                    peak = max(peak, rss)
-                    if rss > limits.memory_mb * 2**20:
-                        reason = "memory"
-                except (OSError, ValueError, IndexError):
-                    pass
-                try:
-                    if output_path.stat().st_size > limits.output_bytes:
-                        reason = "output"
-                except OSError:
-                    pass
-            if reason:
-                killed = reason
-                for target in (lambda: os.killpg(pid, signal.SIGKILL), lambda: os.kill(pid, signal.SIGKILL)):
-                    try:
-                        target()
-                    except (ProcessLookupError, PermissionError):
-                        pass
+        deadline = start + limits.time_s + 2.0
+        stopped = False
+        try:
+            msg = self._read(deadline)
+            payload = self._payload(msg, spec["caps"], deadline + 5) if msg is not None and "exited" in msg else None
+        except SandboxError:  # the fork server died (killed by its own run) or sent garbage
+            msg = payload = None
+            stopped = True
+        memory = bool(self.cgroup and self.cgroup.oom_kills() > oom_before)
+        if payload is None:
+            self.kill()
+            killed = "memory" if memory else None if stopped else "timeout"
+            return {"killed": killed, "signal": signal.SIGKILL if stopped else None,
+                    "wall_s": time.monotonic() - start}, [b""] * 4
+        msg["wall_s"] = time.monotonic() - start
+        msg["killed"] = "memory" if memory else msg.get("killed") if msg.get("killed") in ("timeout", "output") else None
+        peak = (self.cgroup.peak() - self.baseline) if self.cgroup and self.cgroup.memory else 0
+        rss = msg.get("maxrss_kb", 0) if type(msg.get("maxrss_kb")) in (int, float) else 0
+        msg["peak_mb"] = max(peak, rss * 1024) / 2**20
+        return msg, payload
+
+    def kill(self) -> None:
+        """Stop the sandbox and everything in it."""
+        if self.cgroup:
+            self.cgroup.kill_all()
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        self.proc.kill()
 
     def stop(self) -> None:
+        """Ask the fork server to end (it exits when its stdin closes)."""
         try:
             self.proc.stdin.close()
         except OSError:
@@ -196,76 +265,115 @@ class ForkServer:
         try:
             self.proc.wait(timeout=0.5)
         except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+            pass
+        self.kill()
+        self.proc.wait()
+        if self.cgroup:
+            self.cgroup.remove()
+
+
+def _into_cgroups(cgroup: Optional[isolation.Cgroup], cmd: list[str]) -> list[str]:
+    """Prefix ``cmd`` so that it starts inside the cgroup (its first process, before any fork)."""
+    files = cgroup.procs_files() if cgroup else []
+    if not files:
+        return cmd
+    script = " && ".join(f'echo $$ > "${i + 1}"' for i in range(len(files))) + f" && shift {len(files)} && exec \"$@\""
+    return ["/bin/sh", "-c", script, "sh", *files, *cmd]
 
 
 class Sandbox:
-    """A pool of fork servers and the temporary folders of the runs.
+    """The sandboxes of a grading session: per submission and preload set, plus the reference's.
 
-    ``fork_server=False`` starts a fresh Python for every run instead (slower; the
-    baseline the benchmarks compare against).
+    ``release(source)`` stops a submission's sandboxes once it is graded. ``fork_server=False``
+    starts a fresh sandbox for every run instead (slower; the baseline of the benchmarks).
     """
 
-    def __init__(self, workers: int = 2, fork_server: bool = True):
+    def __init__(self, workers: int = 2, fork_server: bool = True, require_isolation: bool = False):
+        self.isolated, self.why = isolation.isolation()
+        if require_isolation and not self.isolated:
+            raise isolation.IsolationError(f"no sandbox can be built on this machine: {self.why}")
         self.workers = max(1, workers)
         self.fork_server = fork_server
         self.root = Path(tempfile.mkdtemp(prefix="run-", dir=runs_folder()))
-        os.chmod(self.root, 0o711)
+        (self.root / "inputs").mkdir()
         self._ids = itertools.count()
-        self._pools: dict[tuple[str, ...], queue.Queue] = {}
-        self._made: dict[tuple[str, ...], int] = {}
-        self._all: list[ForkServer] = []
-        self._lock = threading.Lock()
-        self.run_as = NOBODY if os.geteuid() == 0 and python_readable_by_others() else None
+        self._owners: dict[str, Path] = {}
+        self._pools: dict[tuple, queue.Queue] = {}
+        self._made: dict[tuple, list[ForkServer]] = {}
+        self._lock = threading.RLock()
 
     # -- pool ----------------------------------------------------------------------------
 
-    def warm(self, preload: tuple[str, ...] = ("numpy",), count: Optional[int] = None) -> None:
-        """Start fork servers ahead of time so their imports overlap other work."""
-        if not self.fork_server:
-            return
-        for _ in range(count or self.workers):
-            with self._lock:
-                pool = self._pools.setdefault(preload, queue.Queue())
-                if self._made.get(preload, 0) >= self.workers:
-                    return
-                self._made[preload] = self._made.get(preload, 0) + 1
-                server = ForkServer(preload)
-                self._all.append(server)
-            pool.put(server)
-
-    def _acquire(self, preload: tuple[str, ...]) -> ForkServer:
-        if not self.fork_server:
-            return ForkServer(preload)
+    def _folders(self, owner: str) -> dict[str, Path]:
         with self._lock:
-            pool = self._pools.setdefault(preload, queue.Queue())
-            if pool.empty() and self._made.get(preload, 0) < self.workers:
-                self._made[preload] = self._made.get(preload, 0) + 1
-                server = ForkServer(preload)
-                self._all.append(server)
-                return server
+            if owner not in self._owners:
+                self._owners[owner] = self.root / f"sb-{next(self._ids)}"
+                self._owners[owner].mkdir()
+                (self._owners[owner] / "work").mkdir()
+        staging = self._owners[owner]
+        return {"staging": staging, "inputs": self.root / "inputs", "work": staging / "work"}
+
+    def _new(self, key: tuple) -> ForkServer:
+        server = ForkServer(key[1], self._folders(key[0]), self.isolated)
+        self._made.setdefault(key, []).append(server)
+        return server
+
+    def warm(self, preload: tuple[str, ...] = ("numpy",), source: Optional[Path] = None) -> None:
+        """Start a sandbox ahead of time (the reference's, or ``source``'s) so its start overlaps other work.
+
+        One sandbox per submission serves all its stages: it starts with numpy and imports
+        what a stage needs (sympy, torch) when that stage first runs in it.
+        """
+        key = (_owner(source), ("numpy",))
+        with self._lock:
+            if not self.fork_server or self._made.get(key):
+                return
+            self._pools.setdefault(key, queue.Queue()).put(self._new(key))
+
+    def _acquire(self, key: tuple) -> ForkServer:
+        if not self.fork_server:
+            return ForkServer(key[1], self._folders(key[0]), self.isolated)
+        with self._lock:
+            # One submission alone (a self-check) may use every worker; in a batch the
+            # submissions run side by side, so each gets one sandbox (one start-up each).
+            students = {k[0] for k in self._made if k[0]}
+            limit = self.workers if not key[0] or students <= {key[0]} else 1
+            pool = self._pools.setdefault(key, queue.Queue())
+            if pool.empty() and len(self._made.get(key, [])) < limit:
+                return self._new(key)
         return pool.get()
 
-    def _release(self, server: ForkServer, broken: bool) -> None:
+    def _release(self, key: tuple, server: ForkServer, broken: bool) -> None:
         if not self.fork_server:
             server.close()
             return
         if broken or server.proc.poll() is not None:
             server.close()
             with self._lock:
-                self._all.remove(server)
-                server = ForkServer(server.preload)
-                self._all.append(server)
-        self._pools[server.preload].put(server)
+                self._made[key].remove(server)
+                server = self._new(key)
+        self._pools[key].put(server)
+
+    def release(self, source: Path) -> None:
+        """The submission is graded: stop its sandboxes and remove its prepared copies."""
+        owner = _owner(source)
+        with self._lock:
+            keys = [k for k in self._made if k[0] == owner]
+            servers = [s for k in keys for s in self._made.pop(k)]
+            for k in keys:
+                self._pools.pop(k, None)
+            folder = self._owners.pop(owner, None)
+        _close_all(servers)
+        if folder is not None:
+            shutil.rmtree(folder, ignore_errors=True)
 
     def close(self, wait: bool = False) -> None:
-        """Stop the fork servers: each exits (and tidies its cgroup) once its stdin closes."""
-        for server in list(self._all):
-            server.stop()
-        if wait:
-            for server in list(self._all):
-                server.close()
+        """Stop every sandbox of the session and remove its folders."""
+        with self._lock:
+            servers = [s for group in self._made.values() for s in group]
+            self._made.clear()
+            self._pools.clear()
+        _close_all(servers)
         shutil.rmtree(self.root, ignore_errors=True)
 
     def __enter__(self) -> "Sandbox":
@@ -277,61 +385,83 @@ class Sandbox:
     # -- runs -------------------------------------------------------------------------------
 
     def run(self, job: Job) -> Outcome:
-        folder = self.root / f"job-{next(self._ids)}"
+        if find_source(job.source, job.file) is None:
+            return Outcome(None, {}, None, None, None, 0.0, 0.0, 0.0, "", missing_file=True)
+        key = ("" if job.trusted else _owner(job.source), ("numpy",))
+        folders = self._folders(key[0])
+        folder = folders["staging"] / f"job-{next(self._ids)}"
         try:
-            return self._run(job, folder)
+            folder.mkdir()
+            copy_workspace(job.source, folder / "work")
+            prepare_sources(folder / "work", {job.file})  # notebooks, encodings, name case (grader/sources.py)
+            for path in job.support:
+                shutil.copyfile(path, folder / "work" / path.name)
+            inputs = self._inputs(job)
+            try:
+                report, payload = self._run_on(key, job, folder, inputs)
+            except BrokenPipeError:  # the sandbox was gone before the job reached it: one fresh try
+                report, payload = self._run_on(key, job, folder, inputs)
         finally:
             shutil.rmtree(folder, ignore_errors=True)
+        return collect(report, payload, job.limits)
 
-    def _prepare(self, job: Job, folder: Path) -> dict:
-        from grader.child import encode
+    def _run_on(self, key: tuple, job: Job, folder: Path, inputs: Path) -> tuple[dict, list[bytes]]:
+        """One job on one of the key's fork servers; a server that failed is replaced."""
+        server = self._acquire(key)
+        if server.proc.poll() is not None:  # it died while idle (e.g. killed with its run): a fresh one
+            self._release(key, server, True)
+            server = self._acquire(key)
+        broken = False
+        try:
+            server.load(tuple(sorted(job.requires)))
+            report, payload = server.run(self._spec(job, server, folder, inputs), job.limits)
+            broken = report.get("exited") is None
+            return report, payload
+        except (SandboxError, OSError, ValueError):
+            broken = True
+            raise
+        finally:
+            self._release(key, server, broken)
 
-        work, results = folder / "work", folder / "results"
-        folder.mkdir(mode=0o700)
-        copy_workspace(job.source, work)
-        prepare_sources(work, {job.file})  # notebooks, encodings, name case (grader/sources.py)
-        for path in job.support:
-            shutil.copyfile(path, work / path.name)
-        results.mkdir()
-        output = folder / "output.txt"
-        output.touch()
-        inputs = self._inputs(job)
-        cases = [{k: v for k, v in case.items() if k != "inputs"} for case in job.cases]
-        if self.run_as is not None and not job.trusted:
-            for path in [work, results, output, *work.rglob("*")]:
-                os.chown(path, self.run_as, self.run_as)
-            os.chmod(folder, 0o711)
+    def _spec(self, job: Job, server: ForkServer, folder: Path, inputs: Path) -> dict:
+        run_dir = f"{server.work}/{folder.name}"
+        limits = job.limits
+        cgroup = server.cgroup is not None and server.cgroup.memory is not None
         return {
-            "workdir": str(work),
-            "inputs": str(inputs),
-            "results": str(results),
-            "output": str(output),
+            "copy_from": server.inside(folder / "work"),
+            "workdir": f"{run_dir}/work",
+            "inputs": server.inside(inputs),
+            "results": f"{run_dir}/results",
+            "output": f"{run_dir}/output.txt",
             "file": job.file,
-            "cases": cases,
+            "cases": [{k: v for k, v in case.items() if k != "inputs"} for case in job.cases],
             "seed": job.seed,
             "trusted": job.trusted,
             "torch": "torch" in job.requires,
             "driver_source": job.driver_source,
-            "forbidden": [str(p) for p in job.forbidden] + [str(runs_folder())],
-            "run_as_uid": self.run_as,
-            "run_as_gid": self.run_as,
+            "caps": [RECORDS_CAP, limits.result_bytes, limits.output_bytes + OUTPUT_KEEP, ERROR_CAP],
             "env": {
-                "PATH": "/usr/bin:/bin", "HOME": str(work), "TMPDIR": str(work), "LANG": "C.UTF-8",
+                "PATH": "/usr/bin:/bin", "HOME": f"{run_dir}/work", "TMPDIR": f"{run_dir}/work", "LANG": "C.UTF-8",
                 "MPLBACKEND": "Agg", "OMP_NUM_THREADS": "1", "PYTHONHASHSEED": "0",
             },
             "limits": {
-                "cpu_s": job.limits.time_s + 1,
-                "file_bytes": max(job.limits.output_bytes, job.limits.result_bytes) + (1 << 20),
-                "result_bytes": job.limits.result_bytes,
+                "time_s": limits.time_s,
+                "cpu_s": limits.time_s + 1,
+                "output_bytes": limits.output_bytes,
+                "output_keep": OUTPUT_KEEP,
+                "result_bytes": limits.result_bytes,
+                "file_bytes": max(limits.output_bytes, limits.result_bytes) + (1 << 20),
+                "memory_bytes": None if cgroup or not server.isolated else _address_space(limits),
+                "nproc": None if server.cgroup and server.cgroup.dirs else (PIDS_MAX if server.isolated else None),
             },
         }
 
     def _inputs(self, job: Job) -> Path:
-        """The job's inputs as files: written once per `inputs_key`, shared by its runs."""
+        """The job's inputs as files: written once per `inputs_key`, shared by its runs (read-only to them)."""
         from grader.child import Arrays, RecordWriter, encode
 
         key = job.inputs_key or f"job-{next(self._ids)}"
-        folder = self.root / f"inputs-{key}"
+        folder = self.root / "inputs" / f"inputs-{key}"
         with self._lock:
             if not (folder / "complete").exists():
                 shutil.rmtree(folder, ignore_errors=True)
@@ -344,63 +474,114 @@ class Sandbox:
                 (folder / "complete").touch()
         return folder
 
-    def _run(self, job: Job, folder: Path) -> Outcome:
-        if find_source(job.source, job.file) is None:
-            return Outcome(None, {}, None, None, None, 0.0, 0.0, 0.0, "", missing_file=True)
-        spec = self._prepare(job, folder)
-        preload = ("numpy", *sorted(job.requires))
-        server = self._acquire(preload)
-        broken = False
+
+def _close_all(servers: list[ForkServer]) -> None:
+    """Stop sandboxes side by side, then make sure each is gone."""
+    for server in servers:
+        server.stop()
+    for server in servers:
+        server.close()
+
+
+def _owner(source: Optional[Path]) -> str:
+    return "" if source is None else str(Path(source).resolve())
+
+
+def _address_space(limits: Limits) -> int:
+    """The rlimit fallback when no memory cgroup can be made: generous, since libraries reserve address space."""
+    return (limits.memory_mb << 20) + (2 << 30)
+
+
+def parse_records(text: bytes, blob: bytes, budget: int) -> dict[str, tuple[Any, list]]:
+    """Every complete record a run sent back: key -> (data, arrays); hostile input, checked.
+
+    Arrays must lie back to back in the blob (no region used twice) and their total size
+    stays within ``budget``; a record that cannot be read becomes ``{"unreadable": why}``.
+    """
+    import numpy as np
+
+    out: dict[str, tuple[Any, list]] = {}
+    offset = 0
+    for line in text.split(b"\n")[:-1]:  # the last piece is empty or an unfinished line
         try:
-            report = server.run(spec, job.limits, folder / "output.txt")
-        except (SandboxError, OSError, ValueError):
-            broken = True
-            raise
-        finally:
-            self._release(server, broken)
-        return collect(folder, report)
+            entry = json.loads(line)
+        except (ValueError, RecursionError):
+            continue
+        if not isinstance(entry, dict) or not isinstance(entry.get("key"), str):
+            continue
+        try:
+            arrays = []
+            for dtype, shape, start in entry.get("arrays", []):
+                dt = np.dtype(str(dtype))
+                if dt.kind not in "biufcUS" or start != offset or not all(type(n) is int and n >= 0 for n in shape):
+                    raise ValueError("a malformed array")
+                count = int(np.prod(shape, dtype=np.int64)) if shape else 1
+                offset += count * dt.itemsize
+                if offset > min(len(blob), budget):
+                    raise ValueError("arrays beyond the data sent")
+                arrays.append(np.frombuffer(blob, dtype=dt, count=count, offset=start).reshape(tuple(shape)).copy())
+            out[entry["key"]] = (entry["data"], arrays)
+        except (ValueError, KeyError, TypeError, IndexError, OverflowError) as exc:
+            out[entry["key"]] = ({"unreadable": str(exc)[:200]}, [])
+    return out
 
 
-def collect(folder: Path, report: dict) -> Outcome:
+def collect(report: dict, payload: list[bytes], limits: Limits) -> Outcome:
     """Read back a finished run's records; nothing in them can execute code."""
-    results = folder / "results"
+    text, blob, raw, error = payload
     records: dict[str, dict] = {}
     imported = None
-    runner_error = None
-    for key, (data, arrays) in read_records(str(results), "results").items():
+    for key, (data, arrays) in parse_records(text, blob, limits.result_bytes).items():
         if not isinstance(data, dict):
             continue
         if key == "import":
-            imported = data
+            imported = _checked_import(data)
         elif "unreadable" in data:
             records[key] = {"error": {"type": "ResultError", "message": f"its result could not be read "
                                       f"({data['unreadable']})", "line": None, "traceback": ""}}
         else:
             records[key] = _decode_record(data, arrays)
+    runner_error = None
     try:
-        runner_error = json.loads((results / "runner_error.json").read_text())["traceback"][-4000:]
-    except (OSError, ValueError, KeyError, TypeError):
+        runner_error = str(json.loads(error)["traceback"])[-4000:] if error else None
+    except (ValueError, KeyError, TypeError, RecursionError):
         pass
-    try:
-        with open(folder / "output.txt", "rb") as fh:
-            raw = fh.read(OUTPUT_CAP + OUTPUT_KEEP)
-    except OSError:
-        raw = b""
     outcome = Outcome(
         imported=imported,
         cases=records,
         killed=report.get("killed"),
-        exit_code=report.get("code"),
-        signal=report.get("signal"),
-        wall_s=report.get("wall_s", 0.0),
-        cpu_s=report.get("cpu_s", 0.0),
-        peak_mb=report.get("peak_mb", 0.0),
+        exit_code=report.get("code") if type(report.get("code")) is int else None,
+        signal=report.get("signal") if type(report.get("signal")) is int else None,
+        wall_s=_number(report.get("wall_s")),
+        cpu_s=_number(report.get("cpu_s")),
+        peak_mb=_number(report.get("peak_mb")),
         output=raw[:OUTPUT_KEEP].decode("utf-8", errors="replace"),
         runner_error=runner_error,
-        timeline={**(imported or {}).get("timeline", {}), **report.get("timeline", {})},
+        timeline={},
     )
     outcome._raw = raw
     return outcome
+
+
+def _number(value: Any) -> float:
+    return float(value) if type(value) in (int, float) and math.isfinite(value) else 0.0
+
+
+def _checked_import(data: dict) -> dict:
+    """The import record with the types the engine relies on (anything else dropped)."""
+    out = {k: v for k, v in data.items() if k in ("duration_s", "output_end") and type(v) in (int, float)}
+    out["warnings"] = [str(w)[:500] for w in data.get("warnings", [])[:20]] if isinstance(data.get("warnings"), list) else []
+    err = data.get("error")
+    out["error"] = _checked_error(err) if err is not None else None
+    return out
+
+
+def _checked_error(err: Any) -> dict:
+    if not isinstance(err, dict):
+        return {"type": "ResultError", "message": "an unreadable error", "line": None, "traceback": ""}
+    line = err.get("line")
+    return {"type": str(err.get("type", ""))[:100], "message": str(err.get("message", ""))[:2000],
+            "line": line if type(line) is int else None, "traceback": str(err.get("traceback", ""))[-6000:]}
 
 
 def runs_folder() -> Path:
@@ -410,31 +591,24 @@ def runs_folder() -> Path:
     return path
 
 
-def python_readable_by_others() -> bool:
-    """Whether an unprivileged user could run this Python (e.g. not when it lives in /root)."""
-    paths = [os.path.realpath(sys.executable)] + [p for p in sys.path if p and os.path.isdir(p)]
-    for path in paths:
-        path = os.path.realpath(path)
-        while True:
-            parent = os.path.dirname(path)
-            if parent == path:
-                break
-            try:
-                if not os.stat(parent).st_mode & 0o001:
-                    return False
-            except OSError:
-                return False
-            path = parent
-    return True
-
-
-def _decode_record(record: dict, arrays: list) -> dict:
+def _decode_record(data: dict, arrays: list) -> dict:
+    """A case record with only the fields and types the engine relies on."""
+    record: dict[str, Any] = {k: data[k] for k in ("duration_s", "output_start", "output_end")
+                              if type(data.get(k)) in (int, float) and data[k] >= 0}
+    warnings = data.get("warnings")
+    record["warnings"] = [str(w)[:500] for w in warnings[:20]] if isinstance(warnings, list) else []
     try:
-        if "value" in record:
-            record["value"] = decode(record["value"], arrays)
-        for name, tree in list(record.get("mistakes", {}).items()):
-            record["mistakes"][name] = None if isinstance(tree, dict) and "$error" in tree else decode(tree, arrays)
-    except (ValueError, KeyError, TypeError, IndexError) as exc:
+        if "error" in data:
+            record["error"] = _checked_error(data["error"])
+        elif "value" in data:
+            record["value"] = decode(data["value"], arrays)
+        else:
+            raise ValueError("no value")
+        mistakes = data.get("mistakes")
+        if isinstance(mistakes, dict) and "value" in record:
+            record["mistakes"] = {str(name): None if isinstance(tree, dict) and "$error" in tree else decode(tree, arrays)
+                                  for name, tree in mistakes.items()}
+    except (ValueError, KeyError, TypeError, IndexError, RecursionError) as exc:
         record.pop("value", None)
         record["error"] = {"type": "ResultError", "message": f"its result could not be read ({exc})",
                            "line": None, "traceback": ""}

@@ -8,7 +8,8 @@ import sys
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
-from grader.batch.rows import STATUS_ERROR, STATUS_NOT_GRADED
+from grader.batch.rows import tally
+from grader.isolation import UNSAFE_HELP, refusal
 from grader.batch.run import run_batch
 from grader.messages import LANGS, t
 from grader.errors import UsageError
@@ -42,6 +43,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quiet", "-q", action="store_true", help="no progress output")
     p.add_argument("--scheduler", metavar="ADDRESS", default=os.environ.get("DASK_SCHEDULER_ADDRESS") or None,
                    help="grade on a Dask cluster (default: $DASK_SCHEDULER_ADDRESS; see `grade worker-setup`)")
+    p.add_argument("--unsafe-no-sandbox", action="store_true", help=UNSAFE_HELP)
     p.add_argument("--similarity", action="store_true",
                    help="also write similarity.html: pairs of students with similar files (copydetect), "
                         "linked from the overview; a signal for a human, not a verdict")
@@ -56,9 +58,7 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def _summary(res: Any, lang: str) -> None:
-    lines = [t(lang, "batch.summary", n=len(res.rows), graded=res.graded, cached=res.cached,
-               errors=sum(r["status"] == STATUS_ERROR for r in res.rows),
-               not_graded=sum(r["status"] == STATUS_NOT_GRADED for r in res.rows), seed=res.seed, wall=res.wall_s),
+    lines = [t(lang, "batch.summary", n=len(res.rows), **tally(res.rows), seed=res.seed, wall=res.wall_s),
              t(lang, "batch.gradebook_at", path=res.out_dir / "gradebook.csv"),
              t(lang, "batch.overview_at", path=res.out_dir / "index.html")]
     if res.interrupted:
@@ -66,18 +66,23 @@ def _summary(res: Any, lang: str) -> None:
     print("\n".join(lines), file=sys.stderr)
 
 
-def _cluster(address: Optional[str], quiet: bool) -> Any:
+def _cluster(address: Optional[str], quiet: bool, unsafe: bool) -> Any:
     """Grading on the Dask cluster at `address` (None: here, and Dask is not imported)."""
     if not address:
         return None
     from grader.cluster import ClusterGrading  # imports Dask only when it connects
 
-    return ClusterGrading(address, stream=None if quiet else sys.stderr)
+    return ClusterGrading(address, stream=None if quiet else sys.stderr, unsafe=unsafe)
 
 
 def run(args: argparse.Namespace) -> int:
     if getattr(args, "jobs", None) is not None and args.jobs < 1:
         print("grade batch: --jobs must be at least 1", file=sys.stderr)
+        return 2
+    unsafe, scheduler = getattr(args, "unsafe_no_sandbox", False), getattr(args, "scheduler", None)
+    refused = None if scheduler else refusal(unsafe, args.lang)  # on a cluster, every worker checks its own
+    if refused:
+        print(f"grade batch: {refused}", file=sys.stderr)
         return 2
     quiet = getattr(args, "quiet", False)
     try:
@@ -86,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
                         course_dir=getattr(args, "course", None),
                         fork_server=getattr(args, "fork_server", True), quiet=quiet,
                         similarity=getattr(args, "similarity", False),
-                        grade_many=_cluster(getattr(args, "scheduler", None), quiet))
+                        grade_many=_cluster(scheduler, quiet, unsafe))
     except (ValueError, SpecError, UsageError) as e:  # a broken course is the instructor's to fix
         print(f"grade batch: {e}", file=sys.stderr)
         return 2

@@ -14,6 +14,7 @@ from typing import Any, Optional, Sequence
 
 from grader import __version__
 from grader.batch.cache import json_default
+from grader.batch.complete import complete_payload, complete_report
 from grader.batch.overview import render_overview
 from grader.fsutil import atomic_write
 from grader.messages import words
@@ -68,7 +69,7 @@ def json_doc(rows: Sequence[dict], payloads: dict, course: Any, columns: Sequenc
     for r in rows:
         d = dict(r)
         d["scores"] = {str(k): v for k, v in r["scores"].items()}
-        p = payloads.get(r["file"])
+        p = complete_payload(payloads.get(r["file"]), columns, lang)
         d["report"] = p["report"] if p else None
         students.append(d)
     return {
@@ -110,11 +111,13 @@ def fallback_page(row: dict, lang: str, extra: str = "") -> str:
 """
 
 
-def _student_page(row: dict, payload: Optional[dict], lang: str) -> str:
+def _student_page(row: dict, payload: Optional[dict], lang: str, columns: Sequence[Any] = ()) -> str:
+    """The student's report, out of the same maximum as the gradebook (stages not handed in: 0)."""
     if not payload or not (payload.get("report") or {}).get("stages"):
         return fallback_page(row, lang)
     try:
-        page = html_report.render(Report.from_dict(payload.get("details") or payload["report"]), lang)
+        report = Report.from_dict(payload.get("details") or payload["report"])
+        page = html_report.render(complete_report(report, columns, lang), lang)
     except Exception as e:  # a rendering bug must not lose the student's page
         return fallback_page(row, lang, f"<p><code>report rendering failed: {html.escape(repr(e))}</code></p>")
     back = words(lang, "book")["back"]
@@ -148,7 +151,7 @@ def write_outputs(out: Path, rows: Sequence[dict], payloads: dict, *, course: An
         for r in rows:
             name = f"{r['file']}.html"
             keep.add(name)
-            atomic_write(sdir / name, _student_page(r, payloads.get(r["file"]), lang))
+            atomic_write(sdir / name, _student_page(r, payloads.get(r["file"]), lang, columns))
         for p in sdir.glob("*.html"):
             if p.name not in keep:
                 try:

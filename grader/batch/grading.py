@@ -153,6 +153,7 @@ def grade_all(run: BatchRun, todo: list[Student]) -> int:
                 continue
             if kind == "start":
                 started[st.file_id] = value
+                run.progress.running(st.file_id)
                 continue
             pending.discard(st.file_id)
             started.pop(st.file_id, None)

@@ -9,6 +9,7 @@ import datetime as _dt
 import math
 import re
 import statistics
+import unicodedata
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
@@ -29,7 +30,9 @@ def _fmt(v: Any) -> str:
 # --------------------------------------------------------------------------- histograms
 
 def bins_for(scores: Sequence[float], max_score: float) -> list[tuple[str, int]]:
-    """Bars of a score distribution: one per score when few are possible, else ten ranges."""
+    """Bars of a score distribution: one per score when few are possible, else ten ranges
+    below the maximum and the maximum itself in its own bar (full marks are not lumped in
+    with "90% or more")."""
     if max_score <= 0:
         return [("0", len(scores))]
     integral = all(float(s).is_integer() for s in scores) and float(max_score).is_integer()
@@ -38,15 +41,12 @@ def bins_for(scores: Sequence[float], max_score: float) -> list[tuple[str, int]]
         for s in scores:
             counts[min(max(int(s), 0), int(max_score))] += 1
         return [(str(i), c) for i, c in enumerate(counts)]
-    counts = [0] * 10
+    counts = [0] * 11
     for s in scores:
-        i = min(int(10 * max(s, 0) / max_score), 9)
-        counts[i] += 1
-    labels = []
-    for i in range(10):
-        lo, hi = max_score * i / 10, max_score * (i + 1) / 10
-        labels.append(f"{_fmt(lo)}–{_fmt(hi)}")
-    return list(zip(labels, counts))
+        full = s >= max_score - 1e-9 * max(abs(max_score), 1.0)
+        counts[10 if full else min(int(10 * max(s, 0) / max_score), 9)] += 1
+    labels = [f"{_fmt(max_score * i / 10)}–{_fmt(max_score * (i + 1) / 10)}" for i in range(10)]
+    return list(zip(labels + [_fmt(float(max_score))], counts))
 
 
 def svg_histogram(bins: Sequence[tuple[str, int]], label: str, lang: str = "en",
@@ -223,6 +223,11 @@ def _center(totals: list[float]) -> dict:
     return {"mean": statistics.fmean(totals), "median": statistics.median(totals)}
 
 
+def _name_key(row: dict) -> tuple[str, str]:
+    """Students by name, the way a person looks one up (case and accents aside from ties)."""
+    return (unicodedata.normalize("NFKD", str(row["id"])).casefold(), str(row["id"]))
+
+
 def build_context(rows: Sequence[dict], payloads: dict, columns: Sequence[Any], *, lang: str, seed: int,
                   course: Any = None, interrupted: bool = False) -> dict:
     graded_rows = [r for r in rows if payloads.get(r["file"])]
@@ -244,7 +249,7 @@ def build_context(rows: Sequence[dict], payloads: dict, columns: Sequence[Any], 
         "slowest": slowest(rows),
         "columns": [{"number": s.number, "slug": s.slug, "title": stage_titles[s.number],
                      "max": sum(c.points for c in s.cases)} for s in columns],
-        "rows": rows, "fmt": _fmt,
+        "rows": sorted(rows, key=_name_key), "fmt": _fmt,
     }
 
 

@@ -1,10 +1,14 @@
 """Progress of a batch: a bar on a tty (students done/total, failures, ETA); plain lines
-otherwise. Student ids and reasons are cleaned (grader.safe_text) before they reach the terminal."""
+otherwise. Student ids and reasons are cleaned (grader.safe_text) before they reach the terminal.
+
+The ETA (`estimate`) counts the students still running: one that has run longer than a
+typical student may go on until its time limit, so it is not "done soon"."""
 
 from __future__ import annotations
 
+import statistics
 import time
-from typing import TextIO
+from typing import Optional, Sequence, TextIO
 
 from grader.batch.rows import STATUS_ERROR, STATUS_GRADED, STATUS_NOT_GRADED
 from grader.safe_text import one_line
@@ -13,8 +17,11 @@ from grader.safe_text import one_line
 class Progress:
     """A progress bar on a tty (students done/total, failures, ETA); plain lines otherwise."""
 
-    def __init__(self, total: int, stream: TextIO, quiet: bool = False):
-        self.total, self.stream, self.quiet = total, stream, quiet
+    def __init__(self, total: int, stream: TextIO, quiet: bool = False, jobs: int = 1):
+        self.total, self.stream, self.quiet, self.jobs = total, stream, quiet, max(int(jobs), 1)
+        self.limit_s = 0.0                     # the longest one student may run (set when grading starts)
+        self._running: dict[str, float] = {}   # file id -> when its grading started
+        self._walls: list[float] = []          # how long each student graded in this run took
         self.tty = bool(getattr(stream, "isatty", lambda: False)()) and not quiet
         self.done = self.failures = self.cached = self.not_graded = 0
         self.start = time.monotonic()
@@ -32,7 +39,14 @@ class Progress:
         if self.tty:
             self._bar(force=True)
 
+    def running(self, file_id: str) -> None:
+        """A student's grading started (for the ETA)."""
+        self._running[file_id] = time.monotonic()
+
     def student(self, row: dict, cached: bool) -> None:
+        began = self._running.pop(row.get("file", ""), None)
+        if began is not None:
+            self._walls.append(time.monotonic() - began)
         self.done += 1
         if row["status"] == STATUS_ERROR:
             self.failures += 1
@@ -64,10 +78,11 @@ class Progress:
         left = self.total - self.done
         if left == 0:
             return "0:00"
-        if self.graded_done == 0:
+        now = time.monotonic()
+        s = estimate(self._walls, [now - t0 for t0 in self._running.values()], left, self.jobs, self.limit_s)
+        if s is None:
             return "--:--"
-        el = time.monotonic() - self.start
-        s = int(el / self.graded_done * left)
+        s = int(s)
         return f"{s // 60}:{s % 60:02d}" if s < 3600 else f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}"
 
     def _bar(self, force: bool = False) -> None:
@@ -86,3 +101,20 @@ class Progress:
         if self.tty:
             self.stream.write("\n")
             self.stream.flush()
+
+
+def estimate(walls: Sequence[float], running_for: Sequence[float], left: int, jobs: int,
+             limit_s: float) -> Optional[float]:
+    """Seconds until every student is graded; None before any student was timed.
+
+    walls: how long each finished student took; running_for: how long each running student
+    has been running; left: students not finished (running ones included); limit_s: the
+    longest a student may run. A running student is expected to take a typical time, and
+    once past it, up to its limit."""
+    if not walls:
+        return None
+    typical = statistics.median(walls)
+    each = [typical - r if r < typical else max(limit_s - r, 0.0) for r in running_for]
+    waiting = max(left - len(running_for), 0)
+    queue = typical * waiting / max(jobs, 1) + (min(each) if each and waiting else 0.0)
+    return max([queue, *each])

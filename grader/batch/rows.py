@@ -55,6 +55,20 @@ def summarize(report: Report, stage_max: dict[int, float], lang: str = "en") -> 
             "run_s": round(sum(st.run_s for st in report.stages), 3)}
 
 
+def tally(rows: list[dict]) -> dict[str, int]:
+    """Every student in exactly one count (they add up to the number of students): graded
+    in this run, unchanged (taken from the cache), with errors, not graded."""
+    out = {"graded": 0, "cached": 0, "errors": 0, "not_graded": 0}
+    for r in rows:
+        if r["status"] == STATUS_ERROR:
+            out["errors"] += 1
+        elif r["status"] == STATUS_NOT_GRADED:
+            out["not_graded"] += 1
+        else:
+            out["cached" if r.get("cached") else "graded"] += 1
+    return out
+
+
 def _errors(stages: list[StageResult], lang: str) -> list[tuple[str, str]]:
     """(stage label, message) for each stage that errored or had a case time out."""
     errors = []

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import random
+import shlex
 import sys
 import tempfile
 import time
@@ -23,6 +24,8 @@ from grader.batch.progress import Progress
 from grader.batch.rows import STATUS_ERROR, STATUS_NOT_GRADED, Reason, num, reason, summarize
 from grader.batch.unpack import Limits, UnpackError, safe_unzip
 from grader.course import Course
+from grader.messages import t
+from grader.sources import find_source
 from grader.verdict import Report
 
 # A whole class's archive: many students, each with their own (checked) zip inside.
@@ -150,7 +153,7 @@ class BatchRun:
 
     def run(self, stream: TextIO, quiet: bool, env_key: str) -> BatchResult:
         students, notes = discover(self.class_dir, exclude=[self.out], lang=self.lang)
-        self.progress = Progress(len(students), stream, quiet=quiet)
+        self.progress = Progress(len(students), stream, quiet=quiet, jobs=self.jobs)
         for n in notes:
             self.progress.note(n)
         with tempfile.TemporaryDirectory(prefix="grade-batch-") as tmp:
@@ -182,7 +185,9 @@ class BatchRun:
                 self.finish(st, cached=st.file_id in self.from_cache)
         if not todo or self.interrupted:
             return 0
-        self.student_timeout_s = self.student_timeout_s or _student_timeout(self.selected or self.course.stages)
+        stages = self.selected or self.course.stages
+        self.student_timeout_s = self.student_timeout_s or _student_timeout(stages)
+        self.progress.limit_s = min(self.student_timeout_s, _time_limits(stages))
         try:
             return grade_all(self, todo) if self.grade_many is None else self._grade_elsewhere(todo)
         except KeyboardInterrupt:
@@ -203,9 +208,13 @@ class BatchRun:
         return graded
 
 
+def _time_limits(stages: Sequence[Any]) -> float:
+    """The stages' time limits added up: the longest a student's runs may take."""
+    return sum(float(getattr(getattr(s, "limits", None), "time_s", 100.0)) for s in stages)
+
+
 def _student_timeout(stages: Sequence[Any]) -> float:
-    total = sum(float(getattr(getattr(s, "limits", None), "time_s", 100.0)) for s in stages)
-    return max(300.0, 3.0 * total + 60.0)
+    return max(300.0, 3.0 * _time_limits(stages) + 60.0)
 
 
 def _default_out(class_dir: Path) -> Path:
@@ -245,6 +254,8 @@ def _new_run(class_dir: Path, out: Optional[Path], opts: BatchOptions) -> BatchR
     from grader.course import load_course
 
     course = load_course(opts.course_dir)
+    if class_dir.is_dir():  # before anything is written next to it
+        _refuse_a_workspace(class_dir, course, opts.lang)
     out = Path(out) if out else _default_out(class_dir)
     selected = _select(course, opts.stages)
     (out / ".cache").mkdir(parents=True, exist_ok=True)
@@ -281,6 +292,41 @@ def run_batch(class_dir: Path, out: Optional[Path] = None, **options: Any) -> Ba
         result = run.run(opts.stream if opts.stream is not None else sys.stderr, opts.quiet, env_key)
     result.wall_s = time.monotonic() - t0
     return result
+
+
+def _stage_files_in(folder: Path, course: Course) -> list[str]:
+    return list(dict.fromkeys(p.name for s in course.stages if (p := find_source(folder, s.file)) is not None))
+
+
+def _has_students(class_dir: Path, course: Course) -> bool:
+    """A zip, or a sub-folder holding a zip or stage files (itself or one level down)."""
+    for entry in class_dir.iterdir():
+        if entry.name.startswith(".") or entry.is_symlink():
+            continue
+        if entry.is_file() and entry.suffix.lower() == ".zip":
+            return True
+        if entry.is_dir() and (any(_stage_files_in(d, course) for d in (entry, *_subfolders(entry)))
+                               or any(p.suffix.lower() == ".zip" for p in entry.iterdir())):
+            return True  # an LMS export: the student's zip inside their folder
+    return False
+
+
+def _subfolders(folder: Path) -> list[Path]:
+    try:
+        return [d for d in folder.iterdir() if d.is_dir() and not d.is_symlink()]
+    except OSError:
+        return []
+
+
+def _refuse_a_workspace(class_dir: Path, course: Course, lang: str) -> None:
+    """`grade batch reference/`: a folder holding stage files itself (and no students) is one
+    student's workspace, not a class of one folder or zip per student; say so rather than
+    grade 0 students. A class with a stray stage file next to its students is graded."""
+    found = _stage_files_in(class_dir, course)
+    if found and not _has_students(class_dir, course):
+        shown = ", ".join(found[:3]) + (", …" if len(found) > 3 else "")
+        raise ValueError(t(lang, "batch.single_workspace", path=class_dir, files=shown,
+                           command=f"grade {shlex.quote(str(class_dir))}"))
 
 
 def _unzip_class(class_zip: Path, dest: Path) -> Path:

@@ -20,6 +20,14 @@ The result format follows what Classroom's own graders write and its reporter re
   ``fail`` or ``error``. Its console prints ``- line N`` after a name when ``line_no`` is
   not 0, and the message only for tests whose status is ``error``.
 
+The reporter shows two totals: ``Points X/Y`` (what Classroom records: the sum of the tests'
+``score``) and, in its console table, ``passed tests / all tests x max_score`` (every test
+weighing the same). They agree only when every test is worth the same and passes whole, so
+each stage (or case) is split into tests of one *unit* of points (`unit_of`: the largest
+value every case's points are a whole multiple of, usually 1): a case worth 3 becomes
+``case (1/3)``, ``case (2/3)``, ``case (3/3)``. The job summary also says which number
+Classroom records.
+
 So: every test carries a numeric ``score``, ``max_score`` is a number taken from the stage
 specs (also when grading fails: then every test is an ``error`` with score 0), and the
 encoded result is kept small (messages cut) because it travels through an environment
@@ -36,9 +44,12 @@ import os
 import sys
 import time
 import traceback
+from fractions import Fraction
+from math import gcd, lcm
 from pathlib import Path
 from typing import Any, Mapping, Optional, Sequence
 
+from grader.isolation import UNSAFE_HELP, refusal
 from grader.fsutil import append_text
 from grader.messages import t
 from grader.platforms.grading import grade_report, needs_torch, select_stages
@@ -49,6 +60,7 @@ from grader.verdict import CaseResult, Report, StageResult, Status
 __all__ = ["register", "run", "classroom_result", "error_result", "encode_result", "decode_result"]
 
 MAX_ENCODED = 60_000          # base64 characters: far below the 128 KiB env var limit
+MAX_UNITS = 1000              # more equal-weight tests than this: keep one weighted test each
 MESSAGE_STEPS = (3000, 1500, 800, 400, 200, 80, 0)
 CLASSROOM_STATUS = {"passed": "pass", "failed": "fail", "error": "error", "timeout": "error"}
 
@@ -81,10 +93,41 @@ def _case_line(c: CaseResult, lang: str) -> str:
 
 
 def _test(name: str, status: str, score: Any, message: str, test_code: str, filename: str,
-          duration: Any) -> dict:
+          duration: Any, points: Any = 0) -> dict:
+    """One Classroom test; `points` (what it is worth) is kept aside for `split` and dropped there."""
     return {"name": name, "status": status, "score": _num(score), "message": message or "",
             "test_code": test_code, "filename": filename, "line_no": 0,
-            "execution_time": f"{float(duration or 0):.2f}s"}
+            "execution_time": f"{float(duration or 0):.2f}s", "_points": float(points or 0)}
+
+
+def unit_of(specs: Sequence[StageSpec]) -> Optional[Fraction]:
+    """The largest value every case's points are a whole multiple of (1 for whole points);
+    None when splitting into that unit would make more than MAX_UNITS tests."""
+    points = [Fraction(c.points).limit_denominator(1000) for s in specs for c in s.cases]
+    if not points:
+        return None
+    den = lcm(*(p.denominator for p in points))
+    unit = Fraction(gcd(*(int(p * den) for p in points)), den)
+    return unit if sum(points) / unit <= MAX_UNITS else None
+
+
+def split(test: dict, unit: Optional[Fraction]) -> list[dict]:
+    """A test worth k units as k tests of one unit each, its earned units passing: then
+    "passed/total x max" (the reporter's table) equals the sum of scores (what Classroom records)."""
+    points = test.pop("_points")
+    k = round(Fraction(points).limit_denominator(1000) / unit) if unit else 0
+    if k <= 1:
+        return [test]
+    earned = min(max(round(Fraction(test["score"]).limit_denominator(1000) / unit), 0), k)
+    lost = test["status"] if test["status"] != "pass" else "fail"
+    out = []
+    for i in range(1, k + 1):
+        first_lost, first = i == earned + 1, i == 1
+        out.append(dict(test, name=f"{test['name']} ({i}/{k})", status="pass" if i <= earned else lost,
+                        score=_num(float(unit)) if i <= earned else 0,
+                        message=test["message"] if first_lost else "",
+                        execution_time=test["execution_time"] if first else "0.00s"))
+    return out
 
 
 class _Tests:
@@ -103,7 +146,7 @@ class _Tests:
         code = _test_code(self.sub_label, spec, self.seed)
         if st is None:
             return [_test(self.stage_name(spec), "error", 0, t(self.lang, "platform.stage_not_graded"), code,
-                          spec.file, 0)]
+                          spec.file, 0, spec.max_score)]
         lines = [st.message] if st.message and st.status == Status.ERROR else []  # why the stage could not run
         if st.cases:
             n_pass = sum(c.status == Status.PASSED for c in st.cases)
@@ -112,23 +155,26 @@ class _Tests:
         lines += [_case_line(c, self.lang) for c in st.cases if c.status != Status.PASSED]
         message = "\n".join(lines) if st.status != Status.PASSED else ""
         return [_test(self.stage_name(spec), CLASSROOM_STATUS[st.status.value], st.score, message, code,
-                      spec.file, st.duration_s)]
+                      spec.file, st.duration_s, spec.max_score)]
 
     def per_case(self, spec: StageSpec) -> list[dict]:
         st = self.by_number.get(spec.number)
         got = {c.name: c for c in (st.cases if st else [])}
-        names = [case.name for case in spec.cases] + [n for n in got if n not in {c.name for c in spec.cases}]
-        return [self._case(spec, st, got.get(name), name) for name in names]
+        worth = {case.name: case.points for case in spec.cases}
+        names = list(worth) + [n for n in got if n not in worth]
+        return [self._case(spec, st, got.get(name), name, worth.get(name, 0)) for name in names]
 
-    def _case(self, spec: StageSpec, st: Optional[StageResult], c: Optional[CaseResult], name: str) -> dict:
+    def _case(self, spec: StageSpec, st: Optional[StageResult], c: Optional[CaseResult], name: str,
+              points: float) -> dict:
         label, code = f"{spec.number} {spec.slug} / {name}", _test_code(self.sub_label, spec, self.seed, name)
         if c is None:
             msg = (st.message if st else "") or t(self.lang, "platform.stage_not_graded")
-            return _test(label, "error", 0, msg, code, spec.file, 0)
+            return _test(label, "error", 0, msg, code, spec.file, 0, points)
         msg = _case_line(c, self.lang) if c.status != Status.PASSED else ""
         if msg and st.status == Status.ERROR and st.message and st.message not in msg:
             msg += f"\n{st.message}"  # why the case did not run (import error, ...)
-        return _test(label, CLASSROOM_STATUS[c.status.value], c.score, msg, code, spec.file, c.duration_s)
+        return _test(label, CLASSROOM_STATUS[c.status.value], c.score, msg, code, spec.file, c.duration_s,
+                     points or c.max_score)
 
 
 def classroom_result(report: Report, specs: Sequence[StageSpec], *, per: str = "stage",
@@ -136,9 +182,12 @@ def classroom_result(report: Report, specs: Sequence[StageSpec], *, per: str = "
     """The Classroom result for a report: one test per stage (or per case), points from `specs`.
 
     Every spec is represented (a stage the report lacks becomes error tests with score 0),
-    so ``max_score`` is always the specs' total and the scores add up to the report's."""
-    maker = _Tests(report, lang, sub_label)
-    tests = [test for spec in specs for test in (maker.per_case(spec) if per == "case" else maker.per_stage(spec))]
+    so ``max_score`` is always the specs' total and the scores add up to the report's. Tests
+    are split into equal units (`split`), so the reporter's two totals agree."""
+    maker, unit = _Tests(report, lang, sub_label), unit_of(specs)
+    tests = [unit_test for spec in specs
+             for test in (maker.per_case(spec) if per == "case" else maker.per_stage(spec))
+             for unit_test in split(test, unit)]
     ok = all(test["status"] == "pass" for test in tests)
     return {"version": 1, "status": "pass" if ok else "fail",
             "max_score": _num(sum(s.max_score for s in specs)), "tests": tests}
@@ -156,6 +205,8 @@ def error_result(message: str, specs: Sequence[StageSpec], *, per: str = "stage"
                         _test_code(sub_label, spec, None, n), spec.file, 0) for n in names]
     if not tests:
         tests.append(_test("grade", "error", 0, message, f"grade {sub_label}", "", 0))
+    for test in tests:  # all score 0: both of the reporter's totals are 0 without splitting
+        test.pop("_points")
     return {"version": 1, "status": "error", "max_score": _num(sum(s.max_score for s in specs)),
             "tests": tests}
 
@@ -203,6 +254,7 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--lang", choices=("en", "zh"), default="en")
     p.add_argument("--course", default=None, help="course folder (default: the bundled course)")
     p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--unsafe-no-sandbox", action="store_true", help=UNSAFE_HELP)
     p.add_argument("--output", default=None, help="file to append `result=...` to (default: $GITHUB_OUTPUT)")
     p.add_argument("--summary", default=None, help="file to append the Markdown to (default: $GITHUB_STEP_SUMMARY)")
     p.add_argument("--report-dir", default=None,
@@ -235,6 +287,9 @@ def run(args: argparse.Namespace) -> int:
     sub_label = _label(path)
     specs: list[Any] = []
     try:
+        refused = refusal(getattr(args, "unsafe_no_sandbox", False), args.lang)
+        if refused:
+            raise RuntimeError(refused)
         course = load_course(args.course)
         specs = select_stages(course, path, args.stages)
     except Exception as exc:  # a broken course or an unknown stage: still write a result
@@ -258,13 +313,20 @@ def run(args: argparse.Namespace) -> int:
     append_text(output, f"result={encode_result(result)}\n")
     append_text(output, f"score={_num(report.score)}\nmax-score={result['max_score']}\n")
     md = markdown.render(report, args.lang)
-    append_text(summary, md + "\n")
+    append_text(summary, md + "\n\n" + points_note(result, specs, args.lang) + "\n")
     if args.report_dir:
         _write_reports(Path(args.report_dir), report, md, args.lang)
         append_text(output, f"report-dir={args.report_dir}\n")
     print(f"grade: {_num(report.score)}/{result['max_score']} points "
           f"({len(result['tests'])} Classroom tests, status {result['status']}, {time.monotonic() - t0:.1f}s)")
     return 0
+
+
+def points_note(result: Mapping[str, Any], specs: Sequence[StageSpec], lang: str) -> str:
+    """The job summary's last word: the points Classroom records, and whether the log's table agrees."""
+    score = _num(round(sum(test["score"] for test in result["tests"]), 6))
+    key = "platform.points_note" if unit_of(specs) is not None else "platform.points_note_weighted"
+    return t(lang, key, score=score, max=result["max_score"], n=len(result["tests"]))
 
 
 def _write_reports(out: Path, report: Report, md: str, lang: str) -> None:

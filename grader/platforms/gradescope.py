@@ -30,6 +30,7 @@ import zipfile
 from pathlib import Path
 from typing import Any, Mapping, Optional, Sequence
 
+from grader.isolation import UNSAFE_HELP, refusal
 from grader.fsutil import atomic_write
 from grader.messages import t
 from grader.platforms.grading import grade_report, needs_torch, select_stages
@@ -288,6 +289,7 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
                    help="stage number or slug; repeatable or comma separated (default: the stages "
                         "whose file is present)")
     p.add_argument("--results", default=DEFAULT_RESULTS, help=f"where to write (default: {DEFAULT_RESULTS})")
+    p.add_argument("--unsafe-no-sandbox", action="store_true", help=UNSAFE_HELP)
     p.add_argument("--course", default=None,
                    help="course folder: the autograder bundle of `grade release` (default: $GRADE_COURSE)")
     p.add_argument("--lang", choices=("en", "zh"), default="en")
@@ -326,6 +328,9 @@ def run(args: argparse.Namespace) -> int:
     try:
         from grader.batch.unpack import find_submission_root
 
+        refused = refusal(getattr(args, "unsafe_no_sandbox", False), args.lang)
+        if refused:
+            raise RuntimeError(refused)
         course = load_course(args.course)
         stage_files = {s.file for s in course.stages}
         path = find_submission_root(Path(args.path), stage_files)

@@ -406,7 +406,11 @@ def test_overview_from_hand_written_reports():
     assert [(s["stage"], s["case"], s["passed"], s["attempted"]) for s in stats] == \
         [(1, "a2", 1, 4), (2, "b1", 2, 4), (1, "a1", 4, 4)]
     assert bins_for([0, 1, 2, 2], 2) == [("0", 1), ("1", 1), ("2", 2)]
-    assert len(bins_for([0.5, 33.3, 100], 100)) == 10
+    pct = bins_for([0.5, 33.3, 95, 99.99, 100, 100], 100)
+    assert len(pct) == 11 and pct[-1] == ("100", 2)  # full marks: a bar of their own
+    assert pct[-2] == ("90–100", 2) and pct[0] == ("0–10", 1) and sum(c for _, c in pct) == 6
+    assert bins_for([12.5, 25, 25], 25)[-1] == ("25", 2)  # fractional scores: ranges, then the maximum
+    assert bins_for([24, 25], 25)[-1] == ("25", 1)  # integral but many possible scores
     svg = str(svg_histogram([("0", 1), ("1", 0), ("2", 3)], "x"))
     assert svg.count("<rect") == 3 and 'data-count="3"' in svg
     for lang in ("en", "zh"):
@@ -687,3 +691,113 @@ def test_ctrl_c_keeps_what_finished(graded, tmp_path):
     res = run_batch(class_dir, out, course_dir=graded["course"], jobs=2, quiet=True)
     assert (res.cached, res.graded, res.interrupted) == (1, 3, False)
     assert all(r["status"] == "graded" for r in res.rows)
+
+
+# --------------------------------------------------------------------------- teachers: what adds up
+
+def _page_total(html_text: str) -> tuple[float, float]:
+    """The "score / max" headline of a student's HTML report."""
+    import re
+
+    m = re.search(r'<div class="total">\s*([\d.]+)\s*/\s*([\d.]+)\s*</div>', html_text)
+    assert m, "no total on the student's page"
+    return float(m.group(1)), float(m.group(2))
+
+
+def _overview_row(page: str, file_id: str) -> str:
+    import re
+
+    m = re.search(rf'<tr data-student="{re.escape(file_id)}">(.*?)</tr>', page, re.S)
+    assert m, file_id
+    return m.group(1)
+
+
+def test_one_student_one_denominator(graded):
+    """bob handed in 2 of the 3 files (stages 4, 5 of 1-5): out of the 5 stages' total on his
+    page, in both gradebooks and on the overview; the missing stages count 0 of their points."""
+    out = graded["out"]
+    total_max = sum(_max(n) for n in range(1, 6))
+    rows = read_csv(out / "gradebook.csv")
+    doc = json.loads((out / "gradebook.json").read_text(encoding="utf-8"))
+    by = {s["id"]: s for s in doc["students"]}
+    page = (out / "index.html").read_text(encoding="utf-8")
+    assert f"/{total_max:g}</small>" in page.split('id="student-table"')[1].split("</thead>")[0]
+    for sid, file_id in (("bob", "bob"), ("carol", "carol"), ("Peggy Li_123456", "Peggy_Li_123456")):
+        score, mx = _page_total((out / "students" / f"{file_id}.html").read_text(encoding="utf-8"))
+        assert mx == total_max == float(rows[sid]["max"]) == by[sid]["max"] == by[sid]["report"]["max_score"], sid
+        assert score == float(rows[sid]["total"]) == by[sid]["report"]["score"], sid
+        assert f"<b>{rows[sid]['total']}</b>" in _overview_row(page, file_id)
+    bob = by["bob"]["report"]
+    assert [s["number"] for s in bob["stages"]] == [1, 2, 3, 4, 5]
+    missing = [s for s in bob["stages"] if s["number"] in (1, 2, 3)]
+    assert all(s["score"] == 0 and s["max_score"] == _max(s["number"]) for s in missing)
+    assert all("not found" in s["message"] for s in missing)
+    assert rows["bob"]["status"] == "graded"  # not handing a file in is not an error of the run
+    bob_page = (out / "students" / "bob.html").read_text(encoding="utf-8")
+    assert "activation.py was not found" in bob_page
+
+
+def test_counts_add_up(graded):
+    from grader.batch.rows import tally
+
+    rows = graded["res"].rows
+    counts = tally(rows)
+    assert sum(counts.values()) == len(rows) == 16
+    assert counts["errors"] == sum(r["status"] == "error" for r in rows) > 0
+    assert counts["not_graded"] == 1 and counts["cached"] == 0
+
+
+def _summary_counts(text: str) -> tuple[int, list[int]]:
+    import re
+
+    m = re.search(r"(\d+) students: (\d+) graded now, (\d+) unchanged \(from the cache\), (\d+) with errors, "
+                  r"(\d+) not graded", text)
+    assert m, text
+    return int(m.group(1)), [int(x) for x in m.group(2, 3, 4, 5)]
+
+
+def test_cli_summary_counts_add_up_on_a_rerun(graded, tmp_path, capsys):
+    class_dir = make_class(tmp_path / "cls", {"s1": "correct", "s2": "syntax-error", "s3": "empty"},
+                           files=("activation.py",))
+    args = [str(class_dir), "--course", str(graded["course"]), "--stage", "1", "--out", str(tmp_path / "g"),
+            "--seed", "5"]
+    assert batch_main(args) == 0
+    n, counts = _summary_counts(capsys.readouterr().err)
+    assert n == 3 and sum(counts) == n and counts == [1, 0, 1, 1]
+    shutil.copyfile(REF / "activation.py", class_dir / "s3" / "activation.py")  # s3 hands in late
+    assert batch_main(args) == 0
+    n, counts = _summary_counts(capsys.readouterr().err)
+    assert n == 3 and sum(counts) == n
+    assert counts == [1, 1, 1, 0]  # s3 graded now, s1 from the cache, s2 still has its error (cached)
+
+
+def test_batch_on_a_single_workspace_says_so(tmp_path, capsys):
+    ws = tmp_path / "my work"
+    shutil.copytree(REF, ws)
+    with pytest.raises(ValueError, match="one workspace, not a class") as e:
+        run_batch(ws, None, quiet=True)
+    assert f"grade '{ws}'" in str(e.value)  # a command that works as printed
+    assert not (tmp_path / "grades").exists()  # nothing written next to it
+    assert batch_main([str(ws)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("activation.py") == 1 and f"To grade this workspace: grade '{ws}'" in err
+    assert batch_main([str(ws), "--lang", "zh"]) == 2
+    assert "工作区" in capsys.readouterr().err
+    # A class folder with a stray stage file next to its students is still a class.
+    cls = make_class(tmp_path / "cls", {"s1": "template"}, files=("activation.py",))
+    shutil.copyfile(REF / "activation.py", cls / "activation.py")
+    res = run_batch(cls, tmp_path / "g", stages=["1"], quiet=True, seed=1)
+    assert [r["id"] for r in res.rows] == ["s1"]
+
+
+def test_eta_counts_students_still_running():
+    from grader.batch.progress import estimate
+
+    assert estimate([], [1.0], 3, 2, 60) is None  # nothing timed yet
+    assert estimate([10, 10, 10], [], 4, 2, 60) == pytest.approx(20)  # 4 waiting, 2 at a time
+    assert estimate([10, 10, 10], [2.0], 1, 1, 60) == pytest.approx(8)  # typical: 8 s to go
+    # Past the typical time it may run until its limit: not "done soon".
+    assert estimate([10, 10, 10], [30.0], 1, 1, 60) == pytest.approx(30)
+    assert estimate([10, 10, 10], [30.0, 1.0], 2, 2, 60) == pytest.approx(30)
+    # A waiting student starts when the first slot frees.
+    assert estimate([10, 10, 10], [6.0], 3, 1, 60) == pytest.approx(4 + 20)

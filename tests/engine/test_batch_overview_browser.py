@@ -112,12 +112,14 @@ def test_overview_as_seen_in_a_browser(outputs, browser):
     total_bars = figures[0].find_elements(By.CSS_SELECTOR, "rect.bar")
     graded = sum(int(b.get_attribute("data-count")) for b in total_bars)
     doc = json.loads((out / "gradebook.json").read_text(encoding="utf-8"))
-    assert graded == sum(1 for s in doc["students"] if s["report"] and s["report"]["stages"])
+    assert graded == sum(1 for s in doc["students"] if any(v is not None for v in s["scores"].values()))
 
     # The hardest case first: the lowest pass rate, computed from the gradebook itself.
     rates: dict[tuple, list] = {}
     for s in doc["students"]:
         for st in (s["report"] or {}).get("stages", []):
+            if s["scores"][str(st["number"])] is None:
+                continue  # not handed in: 0 of its points in the report, but not an attempt
             for c in st["cases"]:
                 rates.setdefault((st["number"], c["name"]), []).append(c["status"] == "passed")
     lowest = min(sum(v) / len(v) for v in rates.values())
@@ -171,3 +173,98 @@ def test_overview_in_chinese(outputs, browser):
     assert len(browser.find_elements(By.CSS_SELECTOR, "svg.hist rect.bar")) > 0
     assert _errors(browser) == []
     _shot(browser, "overview-zh.png")
+
+
+# --------------------------------------------------------------------------- who got what, at 1280 px
+
+LONG_REASON = ("stage 7 tinynet-forward: tinynet.py raised ValueError: shapes (3,5) and (4,2) not aligned: "
+               "5 (dim 1) != 4 (dim 0) while computing the hidden layer of the network for the second batch; "
+               "stage 9 tinynet-sgd: time limit of 20 s exceeded")
+
+
+def _big_class(course) -> tuple[list, dict, list]:
+    """40 students over every stage of the bundled course, long names and long reasons."""
+    from grader.batch.rows import summarize
+    from grader.verdict import Report
+
+    columns = list(course.stages)
+    stage_max = {s.number: s.max_score for s in columns}
+    rows, payloads = [], {}
+    for i in range(40):
+        stages = []
+        for s in columns:
+            cases = [{"name": c.name, "status": "passed" if (i + j + s.number) % 3 else "failed",
+                      "score": c.points if (i + j + s.number) % 3 else 0.0, "max_score": c.points,
+                      "hidden": c.hidden, "message": "" if (i + j + s.number) % 3 else "expected 1.0, got 2.0"}
+                     for j, c in enumerate(s.cases)]
+            stages.append({"number": s.number, "slug": s.slug, "title": s.title.en, "status": "failed",
+                           "score": sum(c["score"] for c in cases), "max_score": s.max_score, "cases": cases})
+        report = {"submission": "x", "seed": 1, "lang": "en", "stages": stages}
+        sid = f"student {39 - i:02d} Maximilian-Alexander Zhang-Featherstonehaugh"
+        row = {"id": sid, "file": f"s{i}", "max": sum(stage_max.values()), "cached": False,
+               **summarize(Report.from_dict(report), stage_max)}
+        if i % 4 == 0:
+            row.update(status="error", reason=LONG_REASON)
+        rows.append(row)
+        payloads[row["file"]] = {"report": report, "details": report}
+    return rows, payloads, columns
+
+
+def test_student_table_first_and_fits_1280(browser, tmp_path):
+    from grader.batch.overview import render_overview
+    from grader.course import load_course
+
+    rows, payloads, columns = _big_class(load_course(None))
+    assert len(columns) >= 14
+    page = tmp_path / "index.html"
+    page.write_text(render_overview(rows, payloads, columns, lang="en", seed=1), encoding="utf-8")
+    browser.set_window_size(1280, 800)
+    try:
+        browser.get(page.as_uri())
+        view = browser.execute_script("return [window.innerWidth, window.innerHeight]")
+        assert 1200 <= view[0] <= 1280, view
+        table = browser.find_element(By.ID, "student-table")
+        top = browser.execute_script("return arguments[0].getBoundingClientRect().top + window.scrollY", table)
+        assert top < 2 * view[1], (top, view)  # within the first two screens
+        # ... and before the distribution, the per-case table and the failure analysis
+        for later in ("distribution", "cases", "failures"):
+            y = browser.execute_script("return document.getElementById(arguments[0]).getBoundingClientRect().top"
+                                       " + window.scrollY", later)
+            assert top < y, later
+        doc = browser.execute_script("return [document.documentElement.scrollWidth,"
+                                     " document.documentElement.clientWidth]")
+        assert doc[0] <= doc[1], f"horizontal overflow: {doc}"
+        wrap = browser.execute_script("return [arguments[0].parentElement.scrollWidth,"
+                                      " arguments[0].parentElement.clientWidth]", table)
+        assert wrap[0] <= wrap[1], f"the table scrolls sideways: {wrap}"
+        # Ordered by name; total first, then one column per stage, then status and reason.
+        names = [a.text for a in table.find_elements(By.CSS_SELECTOR, "a.student-link")]
+        assert names == sorted(names, key=str.casefold) and len(names) == 40
+        heads = table.find_elements(By.CSS_SELECTOR, "thead th")
+        assert heads[1].text.startswith("Total") and len(heads) == 2 + len(columns) + 2
+        # A long reason is cut on the page; the full text is in its title (and on the student's page).
+        cut = table.find_element(By.CSS_SELECTOR, "td.reason[title]")
+        assert cut.get_attribute("title") == LONG_REASON
+        assert browser.execute_script("return arguments[0].scrollWidth > arguments[0].clientWidth", cut)
+        assert cut.size["height"] < 40  # one line
+        assert _errors(browser) == []
+        _shot(browser, "overview-1280.png")
+    finally:
+        browser.set_window_size(1280, 1600)
+
+
+def test_full_marks_have_their_own_bar(outputs, browser):
+    """alice and Zoë have every point: the total's last bar is 100% and holds exactly them."""
+    out = outputs["en"]
+    browser.get((out / "index.html").as_uri())
+    doc = json.loads((out / "gradebook.json").read_text(encoding="utf-8"))
+    full = sum(1 for s in doc["students"] if s["report"] and s["total"] == s["max"])
+    assert full == 2
+    bars = browser.find_elements(By.CSS_SELECTOR, "#hist-total rect.bar")
+    assert bars[-1].get_attribute("data-label") == "100" and int(bars[-1].get_attribute("data-count")) == full
+    # The student table comes before the histograms; nothing scrolls sideways at 1280 px.
+    assert browser.find_element(By.ID, "student-table").location["y"] < \
+        browser.find_element(By.ID, "hist-total").location["y"]
+    width = browser.execute_script("return [window.innerWidth, document.documentElement.scrollWidth,"
+                                   " document.documentElement.clientWidth]")
+    assert width[0] <= 1280 and width[1] <= width[2], width

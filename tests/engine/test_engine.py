@@ -163,3 +163,42 @@ def test_torch_stage_without_torch_says_how_to_install(monkeypatch, tmp_path):
     assert stage["status"] == "error" and stage["score"] == 0 and stage["max_score"] > 0
     assert "needs PyTorch" in stage["message"] and "grade[torch]" in stage["message"]
     assert all("needs PyTorch" in c["message"] for c in stage["cases"])
+
+
+def _chatty_sigmoid(tmp_path, when: str, size: int):
+    """activation.py whose sigmoid prints `size` bytes when `when` is true of x."""
+    from conftest import REFERENCE
+
+    src = (REFERENCE / "activation.py").read_text(encoding="utf-8")
+    src = src.replace("    def sigmoid(self, x):\n",
+                      f"    def sigmoid(self, x):\n        if {when}:\n            print('y' * {size})\n", 1)
+    return make_submission(tmp_path, {"activation.py": src})
+
+
+def test_output_cap_counts_per_case(tmp_path):
+    # 700 KB in every call: 3.5 MB in all, but no case goes over the 1 MiB cap
+    stage = grade_stage(_chatty_sigmoid(tmp_path, "True", 700_000), "sigmoid")
+    assert failed(stage) == set(), [c["message"] for c in stage["cases"]]
+    assert case(stage, "matrix")["details"]["output"].startswith("y" * 100)
+
+
+def test_the_case_that_printed_too_much_is_the_one_that_loses(tmp_path):
+    stage = grade_stage(_chatty_sigmoid(tmp_path, "getattr(x, 'shape', None) == (2, 3)", 2_000_000), "sigmoid")
+    # the matrix case is blamed; the cases before it keep their points (when the run had to be
+    # stopped mid-case, the cases after it did not run and say so)
+    assert {"small-vector", "zero-d-array"}.isdisjoint(failed(stage)) and "matrix" in failed(stage)
+    assert "printed more than" in case(stage, "matrix")["message"]
+    for name in failed(stage) - {"matrix"}:
+        assert "printed more than" not in case(stage, name)["message"]
+
+
+def test_traceback_shows_the_students_frames_not_the_drivers(tmp_path):
+    src = (REFERENCE / "mp_neuron.py").read_text(encoding="utf-8")
+    src = src.replace("def f(x):\n", "def helper(x):\n    return x.nonexistent\n\n\ndef f(x):\n    if np.size(x) != 4:\n"
+                                     "        return helper(x)\n", 1)
+    stage = grade_stage(make_submission(tmp_path, {"mp_neuron.py": src}), "mp-neuron")
+    tracebacks = [c["details"].get("traceback", "") for c in stage["cases"] if c["status"] != "passed"]
+    assert tracebacks and all(tracebacks), stage["message"]
+    for tb in tracebacks:
+        assert "mp_neuron.py" in tb and "helper" in tb and "AttributeError" in tb
+        assert "driver.py" not in tb and "<string>" not in tb

@@ -92,35 +92,100 @@ def check_result(result: dict, specs, report=None) -> None:
             assert result["status"] in ("fail", "error")
     if report is not None:
         assert sum(t["score"] for t in result["tests"]) == pytest.approx(report["score"])
+    # The reporter's two totals agree: its table (equal weights) and the points Classroom records.
+    assert table_total(result) == pytest.approx(sum(t["score"] for t in result["tests"]))
     if all(t["status"] == "pass" for t in result["tests"]):
         assert result["status"] == "pass"
+
+
+def _groups(res) -> dict:
+    """The tests of each stage (or case) name, in order: "name (i/k)" -> name."""
+    out: dict = {}
+    for t in res["tests"]:
+        out.setdefault(re.sub(r" \(\d+/\d+\)$", "", t["name"]), []).append(t)
+    return out
 
 
 def test_result_per_stage():
     res = classroom_result(REPORT, SPECS, per="stage", sub_label="ws")
     check_result(res, SPECS, REPORT)
     assert res["status"] == "fail" and res["max_score"] == 11.5
-    assert [t["name"] for t in res["tests"]] == ["1 sigmoid: Sigmoid", "5 mae-rmse: Mae-Rmse",
-                                                  "6 steepest-descent: Steepest-Descent"]
-    assert [t["status"] for t in res["tests"]] == ["pass", "fail", "error"]
-    assert [t["score"] for t in res["tests"]] == [3, 2, 0]
-    assert [t["filename"] for t in res["tests"]] == ["activation.py", "metrics.py", "steepest_descent.py"]
-    assert res["tests"][0]["message"] == ""
-    assert "rmse: failed: expected 1.0, got 2.0 (hint: sqrt)" in res["tests"][1]["message"]
-    assert "syntax error" in res["tests"][2]["message"]
-    assert res["tests"][1]["test_code"] == "grade ws --stage mae-rmse --seed 3"
+    # Points come in halves (2.5): every stage is split into tests of 0.5, earned ones passing.
+    groups = _groups(res)
+    assert list(groups) == ["1 sigmoid: Sigmoid", "5 mae-rmse: Mae-Rmse", "6 steepest-descent: Steepest-Descent"]
+    assert [len(g) for g in groups.values()] == [6, 9, 8]
+    assert [t["name"] for t in groups["1 sigmoid: Sigmoid"]] == [f"1 sigmoid: Sigmoid ({i}/6)" for i in range(1, 7)]
+    assert [[t["status"] for t in g] for g in groups.values()] == [["pass"] * 6, ["pass"] * 4 + ["fail"] * 5,
+                                                                  ["error"] * 8]
+    assert [sum(t["score"] for t in g) for g in groups.values()] == [3, 2, 0]
+    assert {t["score"] for t in res["tests"]} == {0, 0.5}
+    assert [t["filename"] for t in res["tests"][::7]] == ["activation.py", "metrics.py", "metrics.py",
+                                                          "steepest_descent.py"]
+    assert all(t["message"] == "" for t in groups["1 sigmoid: Sigmoid"])
+    mae = groups["5 mae-rmse: Mae-Rmse"]
+    assert "rmse: failed: expected 1.0, got 2.0 (hint: sqrt)" in mae[4]["message"]  # once, on the first lost
+    assert [bool(t["message"]) for t in mae] == [False] * 4 + [True] + [False] * 4
+    assert "syntax error" in groups["6 steepest-descent: Steepest-Descent"][0]["message"]
+    assert mae[0]["test_code"] == "grade ws --stage mae-rmse --seed 3"
     assert res["tests"][0]["execution_time"] == "0.50s"
 
 
 def test_result_per_case():
     res = classroom_result(REPORT, SPECS, per="case")
     check_result(res, SPECS, REPORT)
-    names = [t["name"] for t in res["tests"]]
-    assert names == ["1 sigmoid / a", "1 sigmoid / b", "5 mae-rmse / mae", "5 mae-rmse / rmse",
-                     "6 steepest-descent / grad", "6 steepest-descent / path"]
-    assert [t["score"] for t in res["tests"]] == [1, 2, 2, 0, 0, 0]
+    groups = _groups(res)
+    assert list(groups) == ["1 sigmoid / a", "1 sigmoid / b", "5 mae-rmse / mae", "5 mae-rmse / rmse",
+                            "6 steepest-descent / grad", "6 steepest-descent / path"]
+    assert [len(g) for g in groups.values()] == [2, 4, 4, 5, 2, 6]  # points / 0.5
+    assert [sum(t["score"] for t in g) for g in groups.values()] == [1, 2, 2, 0, 0, 0]
     # the errored stage had no cases: its spec cases become errors carrying the stage message
-    assert all(t["status"] == "error" and "syntax error" in t["message"] for t in res["tests"][4:])
+    for name in ("6 steepest-descent / grad", "6 steepest-descent / path"):
+        assert all(t["status"] == "error" for t in groups[name]) and "syntax error" in groups[name][0]["message"]
+
+
+def test_whole_points_make_one_test_per_point_and_totals_agree():
+    """The reporter's two totals on a partly-correct submission: the sum of scores (recorded by
+    Classroom) and passed/total x max (its console table) are the same number."""
+    specs = [spec(1, "sigmoid", [("a", 1, False), ("b", 3, True)], "activation.py"),
+             spec(5, "mae-rmse", [("mae", 2, False), ("rmse", 4, False)], "metrics.py")]
+    rep = {"submission": "ws", "seed": 1, "lang": "en", "score": 5.0, "stages": [
+        {"number": 1, "slug": "sigmoid", "title": "S", "status": "failed", "score": 1.0, "max_score": 4.0,
+         "cases": [c("a", "passed", 1, 1), c("b", "failed", 0, 3, True, message="wrong")]},
+        {"number": 5, "slug": "mae-rmse", "title": "M", "status": "failed", "score": 4.0, "max_score": 6.0,
+         "cases": [c("mae", "failed", 0, 2, message="off"), c("rmse", "passed", 4, 4)]}]}
+    for per in ("stage", "case"):
+        res = classroom_result(rep, specs, per=per)
+        check_result(res, specs, rep)
+        points, mx, status, table = reporter_totals(encode_result(res))
+        assert (points, mx, status) == (5, 10, "fail") and table == pytest.approx(points)
+        assert len(res["tests"]) == 10 and {t["score"] for t in res["tests"]} == {0, 1}
+    names = [t["name"] for t in classroom_result(rep, specs, per="case")["tests"]]
+    assert names[:4] == ["1 sigmoid / a", "1 sigmoid / b (1/3)", "1 sigmoid / b (2/3)", "1 sigmoid / b (3/3)"]
+    # Before the split, one test per stage: 1 of 2 passed x 10 = 0 (no stage passed), not 5.
+    weighted = {"tests": [{"status": "fail", "score": 1}, {"status": "fail", "score": 4}], "max_score": 10}
+    assert table_total(weighted) == 0 != sum(t["score"] for t in weighted["tests"])
+
+
+def test_unit_of():
+    from grader.platforms.classroom import unit_of
+
+    assert unit_of(SPECS) == 0.5
+    assert unit_of([spec(1, "s", [("a", 2, False), ("b", 4, False)])]) == 2
+    assert unit_of([spec(1, "s", [("a", 1, False), ("b", 0.25, False)])]) == 0.25
+    assert unit_of([spec(1, "s", [("a", 1000, False), ("b", 1, False)])]) is None  # too many tests: weighted
+    assert unit_of([]) is None
+
+
+def test_too_many_units_keeps_weighted_tests_and_says_which_number_counts():
+    specs = [spec(1, "s", [("a", 1000, False), ("b", 1, False)])]
+    rep = {"submission": "ws", "seed": 1, "lang": "en", "score": 1000.0, "stages": [
+        {"number": 1, "slug": "s", "title": "S", "status": "failed", "score": 1000.0, "max_score": 1001.0,
+         "cases": [c("a", "passed", 1000, 1000), c("b", "failed", 0, 1)]}]}
+    res = classroom.classroom_result(Report.from_dict(rep), specs, per="case")
+    assert [t["score"] for t in res["tests"]] == [1000, 0] and "_points" not in res["tests"][0]
+    note = classroom.points_note(res, specs, "en")
+    assert "1000/1001" in note and "may show another total" in note
+    assert "the same total" in classroom.points_note(classroom_result(REPORT, SPECS), SPECS, "en")
 
 
 def test_stage_missing_from_report_counts_as_error():
@@ -280,11 +345,20 @@ def run_action(tmp_path: Path, workspace: Path, inputs: dict) -> tuple[dict, str
     return ctx["steps"]["grade"], summary.read_text(), temp
 
 
-def reporter_totals(env_value: str) -> tuple[float, float, str]:
-    """What autograding-grading-reporter computes for one runner: points, max, status."""
+def table_total(results: dict) -> float:
+    """The reporter's console table for one runner: every test weighs the same
+    (tests passed / tests x max_score), printed as "Total points for <runner>: X/max"."""
+    tests = results["tests"]
+    return sum(t["status"] == "pass" for t in tests) / len(tests) * (results["max_score"] or 0) if tests else 0.0
+
+
+def reporter_totals(env_value: str) -> tuple[float, float, str, float]:
+    """What autograding-grading-reporter computes for one runner: the points it records in
+    Classroom ("Points X/Y", src/notify-classroom.js: the sum of tests[].score), max, status,
+    and the total its console table shows (`table_total`)."""
     results = json.loads(base64.b64decode(env_value).decode("utf-8"))
     total = sum(t["score"] for t in results["tests"]) if results["max_score"] else 0
-    return total, results["max_score"], results["status"]
+    return total, results["max_score"], results["status"], table_total(results)
 
 
 @pytest.fixture(scope="module")
@@ -324,10 +398,11 @@ def test_action_grades_workspace(tmp_path, submissions, kind, per):
     report = json.loads((temp / "grade-report" / "report.json").read_text())
     check_result(result, specs, report)
     assert result["max_score"] == report["max_score"] == 21
-    n_tests = len(specs) if per == "stage" else sum(len(s.cases) for s in specs)
-    assert len(result["tests"]) == n_tests
-    points, max_points, status = reporter_totals(outputs["result"])
+    unit = classroom.unit_of(specs)
+    assert len(result["tests"]) == 21 / unit  # one test per unit of points, in both modes
+    points, max_points, status, table = reporter_totals(outputs["result"])
     assert points == pytest.approx(report["score"]) and max_points == 21
+    assert table == pytest.approx(points)  # the log's table and Classroom's points agree
     assert float(outputs["score"]) == pytest.approx(report["score"])
     assert outputs["max-score"] == "21"
 
@@ -344,13 +419,15 @@ def test_action_grades_workspace(tmp_path, submissions, kind, per):
     else:
         assert status == "fail" and points == 0
         assert all(t["status"] == "error" and t["score"] == 0 for t in result["tests"])
-        sig = [t for t in result["tests"] if t["filename"] == "activation.py"]
-        assert all("syntax error" in t["message"] for t in sig)
-        mae = [t for t in result["tests"] if t["filename"] == "metrics.py"]
-        assert all("metrics.py was not found" in t["message"] for t in mae)
+        firsts = [g[0] for g in _groups(result).values()]  # a group's message: on its first lost test
+        sig = [t for t in firsts if t["filename"] == "activation.py"]
+        assert sig and all("syntax error" in t["message"] for t in sig)
+        mae = [t for t in firsts if t["filename"] == "metrics.py"]
+        assert mae and all("metrics.py was not found" in t["message"] for t in mae)
 
     # the job summary and the report files for the artifact
     assert summary.startswith("## Grade report")
+    assert f"Points recorded by GitHub Classroom: {points:g}/21" in summary and "the same total" in summary
     assert "| 5 | mae-rmse" in summary
     for name in ("report.json", "report.html", "report.md", "junit.xml"):
         assert (temp / "grade-report" / name).is_file()

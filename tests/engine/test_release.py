@@ -211,10 +211,10 @@ def test_the_classroom_action_grades_against_a_kit_in_the_repository(released, t
     shutil.copytree(REFERENCE, workspace)
     shutil.copytree(student, workspace / "kit", ignore=shutil.ignore_patterns("work"))
     outputs, summary, _ = run_action(tmp_path, workspace, {"stages": "1 5", "course-path": "kit"})
-    total, maximum, status = reporter_totals(outputs["result"])
+    total, maximum, status, table = reporter_totals(outputs["result"])
     course = load_course(student)
     public = sum(c.points for n in (1, 5) for c in course.find(n).cases)
-    assert total == maximum == public and status == "pass"
+    assert total == maximum == public == table and status == "pass"
     assert "hidden cases run only" in summary
 
 

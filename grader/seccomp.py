@@ -1,0 +1,65 @@
+"""The seccomp filter every sandbox runs under, built with libseccomp (via ``pyseccomp``).
+
+Everything is allowed except system calls a numeric submission never needs and an attacker
+would use to reach out of the sandbox or into other processes: debugging other processes,
+kernel keyrings, BPF, mounting, loading kernel code, new namespaces, io_uring (which
+bypasses seccomp for the operations it queues) and userfaultfd. Each is refused with EPERM,
+except ``clone3`` (ENOSYS, so the C library falls back to ``clone``, whose flags the filter
+can see).
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import tempfile
+from typing import Optional
+
+REFUSED = (
+    "ptrace", "process_vm_readv", "process_vm_writev", "process_madvise", "kcmp",
+    "mount", "umount2", "pivot_root", "chroot", "move_mount", "open_tree", "fsopen", "fsmount",
+    "fsconfig", "fspick", "mount_setattr",
+    "keyctl", "add_key", "request_key", "bpf", "perf_event_open", "fanotify_init",
+    "kexec_load", "kexec_file_load", "init_module", "finit_module", "delete_module",
+    "unshare", "setns", "personality", "userfaultfd",
+    "io_uring_setup", "io_uring_enter", "io_uring_register",
+    "pidfd_getfd", "open_by_handle_at", "name_to_handle_at", "quotactl", "swapon", "swapoff",
+    "reboot", "syslog", "acct", "settimeofday", "clock_settime", "adjtimex", "sethostname",
+    "setdomainname", "iopl", "ioperm", "lookup_dcookie", "vhangup", "nfsservctl",
+)
+NAMESPACE_FLAGS = (0x00020000, 0x02000000, 0x04000000, 0x08000000, 0x10000000, 0x20000000,
+                   0x40000000, 0x00000080)  # CLONE_NEWNS, NEWCGROUP, NEWUTS, NEWIPC, NEWUSER, NEWPID, NEWNET, NEWTIME
+TIOCSTI = 0x5412
+
+
+def available() -> bool:
+    try:
+        import pyseccomp  # noqa: F401
+    except (ImportError, OSError, RuntimeError):
+        return False
+    return True
+
+
+def filter_fd() -> Optional[int]:
+    """A file descriptor holding the compiled BPF program (for ``bwrap --seccomp FD``), or None."""
+    try:
+        import pyseccomp as sc
+    except (ImportError, OSError, RuntimeError):
+        return None
+    flt = sc.SyscallFilter(defaction=sc.ALLOW)
+    for name in REFUSED:
+        try:
+            flt.add_rule(sc.ERRNO(errno.EPERM), name)
+        except (ValueError, RuntimeError, OSError):
+            pass  # not a system call on this architecture
+    flt.add_rule(sc.ERRNO(errno.ENOSYS), "clone3")
+    for flag in NAMESPACE_FLAGS:
+        flt.add_rule(sc.ERRNO(errno.EPERM), "clone", sc.Arg(0, sc.MASKED_EQ, flag, flag))
+    flt.add_rule(sc.ERRNO(errno.EPERM), "ioctl", sc.Arg(1, sc.MASKED_EQ, 0xFFFFFFFF, TIOCSTI))
+    fh = tempfile.TemporaryFile()
+    flt.export_bpf(fh)
+    fh.flush()
+    fd = os.dup(fh.fileno())
+    fh.close()
+    os.lseek(fd, 0, os.SEEK_SET)
+    return fd
