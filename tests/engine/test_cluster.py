@@ -217,3 +217,30 @@ def test_a_changed_course_changes_the_fingerprint(course, tmp_path):
     spec = next((other / "stages").glob("*.yaml"))
     spec.write_text(spec.read_text(encoding="utf-8") + "\n# edited\n", encoding="utf-8")
     assert cluster.fingerprint(str(other))["course"] != cluster.fingerprint(str(course))["course"]
+
+
+def test_a_worker_without_a_sandbox_is_refused_unless_unsafe(cluster_address, course, tmp_path):
+    c = make_class(tmp_path / "class", {"alice": "correct"}, files=("metrics.py",))
+
+    def no_sandbox(on: bool) -> None:  # runs in the worker processes
+        import grader.cluster as gc
+
+        if on:
+            gc._real_refusal = gc.sandbox_refusal
+            gc.sandbox_refusal = lambda unsafe, lang: None if unsafe else "no sandbox on this worker"
+        else:
+            gc.sandbox_refusal = gc._real_refusal
+
+    with distributed.Client(cluster_address) as client:
+        client.wait_for_workers(2, timeout=60)
+        client.run(no_sandbox, True)
+        try:
+            with pytest.raises(ClusterError, match="no sandbox on this worker"):
+                run_batch(c, tmp_path / "out", course_dir=course, seed=SEED, quiet=True,
+                          grade_many=ClusterGrading(cluster_address))
+            assert not (tmp_path / "out" / "gradebook.csv").exists()
+            res = run_batch(c, tmp_path / "out", course_dir=course, seed=SEED, quiet=True,
+                            grade_many=ClusterGrading(cluster_address, unsafe=True))
+        finally:
+            client.run(no_sandbox, False)
+    assert [(r["id"], r["status"]) for r in res.rows] == [("alice", "graded")]
