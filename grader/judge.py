@@ -83,6 +83,8 @@ def _summary(spec: StageSpec, lang: str, cases: list[CaseResult]) -> StageResult
     missing = [c for c in cases if c.missing_name]
     if missing and len(missing) == len(cases):
         return stage_result(spec, lang, Status.ERROR, missing[0].message, cases)
+    if cases and all(c.unstarted for c in cases):
+        return stage_result(spec, lang, Status.FAILED, t(lang, "stage_not_started", n=len(cases)), cases)
     if n_failed:
         return stage_result(spec, lang, Status.FAILED, t(lang, "stage_failed", failed=n_failed, n=len(cases)), cases)
     return stage_result(spec, lang, Status.PASSED, t(lang, "stage_passed", n=len(cases)), cases)
@@ -207,7 +209,8 @@ def _judge_draw(run: _Run, case: Case, draw: Draw, rec: dict, n_draws: int) -> O
     else:
         hint = hint or (case.hint.get(lang) if case.hint else None) or (spec.hint.get(lang) if spec.hint else None)
     return CaseResult(case.name, status, 0.0, float(case.points), case.hidden, msg, hint,
-                      details=_details(case, draw, rec, ref, run.outcome), mistake=mistake, missing_name=missing)
+                      details=_details(case, draw, rec, ref, run.outcome), mistake=mistake, missing_name=missing,
+                      not_started=rec.get("error", {}).get("type") in advice.UNSTARTED)
 
 
 def _error_words(run: _Run, case: Case, err: dict) -> tuple[str, Optional[str], bool]:
