@@ -198,7 +198,10 @@ def _details(run: _Run, case: Case, draw: Draw, rec: dict) -> dict:
         out["traceback"] = rec["error"].get("traceback", "")
     if not case.hidden:
         used = names_in(case.call)
-        out["call"] = shown_call(run, case, draw)
+        if case.call.startswith("driver."):  # the grader's own call: say what it asks of the student's code
+            out["asks"] = asked(run, case, draw)
+        else:
+            out["call"] = case.call
         out["inputs"] = {k: checks.show(v) for k, v in draw.inputs.items() if k in used}
         out["expected"] = checks.show(run.reference[draw.key].get("value"))
     return out
@@ -210,11 +213,9 @@ def names_in(call: str) -> frozenset[str]:
     return frozenset(n.id for n in ast.walk(ast.parse(call, mode="eval")) if isinstance(n, ast.Name))
 
 
-def shown_call(run: _Run, case: Case, draw: Draw) -> str:
-    """The call as the student reads it: their own call as written; a call through the course's
-    driver as what their code was asked to do (the spec's `shows:`, else a sentence naming it)."""
-    if not case.call.startswith("driver."):
-        return case.call
+def asked(run: _Run, case: Case, draw: Draw) -> str:
+    """A call through the course's driver as what the student's code was asked to do: the spec's
+    `shows:`, else a sentence naming the student's function (never the driver call)."""
     if case.shows is not None:
         return case.shows.get(run.lang)
     tree = ast.parse(case.call, mode="eval").body

@@ -139,3 +139,19 @@ def test_a_near_miss_stage_file_gets_did_you_mean(tmp_path):
     shutil.copyfile(REFERENCE / MET, sub / MET)  # another stage's file is never proposed
     (sub / "notes.py").write_text("x = 1\n")
     assert "did you mean" not in grader_for().grade(sub, ["sigmoid"]).stages[0].message
+
+
+def test_the_html_report_shows_the_inputs_a_call_uses_and_never_a_driver_call(tmp_path):
+    from grader.report import html
+
+    wrong = variant("mp_neuron.py", "b = ", "b = 10 + ")
+    sub = make_submission(tmp_path, {"mp_neuron.py": wrong})
+    report = grader_for().grade(sub, ["tinynet-sgd", "mp-neuron"])
+    sgd = {c.name: c.details for c in report.stages[0].cases}
+    visible = [n for n, d in sgd.items() if "call" in d]
+    assert {"sgd-batch-2", "sgd-weight-decay-batch-2"} <= set(visible)  # one call without it, one with it
+    for name in visible:
+        call = sgd[name]["call"]
+        assert ("weight_decay" in sgd[name]["inputs"]) == ("weight_decay" in call), name
+    page = html.render(report, "en")
+    assert "driver." not in page and "y from your file, for the four inputs" in page
