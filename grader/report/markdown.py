@@ -11,6 +11,7 @@ import re
 from typing import Any, Mapping
 
 from grader.messages import words
+from grader.report.text import progress_line
 from grader.safe_text import clean_all
 from grader.verdict import CaseResult, Report, StageResult, Status
 
@@ -64,9 +65,11 @@ def _pct(score: float, max_score: float) -> str:
     return f"{100.0 * score / max_score:.0f}%" if max_score else "-"
 
 
-def _head(report: Report, w: Mapping[str, str]) -> list[str]:
+def _head(report: Report, w: Mapping[str, str], lang: str) -> list[str]:
     head = [f"## {w['title']}: {fmt_points(report.score)} / {fmt_points(report.max_score)} "
             f"({_pct(report.score, report.max_score)})", ""]
+    if report.stages:
+        head += [progress_line(report, lang), ""]
     meta = []
     if report.submission:
         sub = re.sub(r"\s+", " ", report.submission).replace("`", "'")
@@ -138,7 +141,7 @@ def render(report: Report, lang: str = "en", *, max_chars: int = DEFAULT_MAX_CHA
     """The report as Markdown in `lang`, at most about `max_chars` long."""
     report = clean_all(report)
     w = words(lang, "md")
-    head = _head(report, w)
+    head = _head(report, w, lang)
     if not report.stages:
         return "\n".join(head + [w["no_stages"], ""])
     out = head + _table(report.stages, w)

@@ -8,7 +8,7 @@ reproduces the run.
 
 from __future__ import annotations
 
-from grader.messages import words
+from grader.messages import t, words
 from grader.safe_text import clean_all
 from grader.verdict import CaseResult, Progress, Report, StageResult, Status
 
@@ -74,12 +74,17 @@ def _one_line(text: str) -> str:
     return " ".join(text.split())
 
 
-def summary(report: Report, w: dict[str, str], verbose: bool) -> list[str]:
+def progress_line(report: Report, lang: str) -> str:
+    """"stages: 1 done, 2 in progress, 3 not started"."""
+    return t(lang, "progress_counts", **{p.value: n for p, n in report.progress_counts().items()})
+
+
+def summary(report: Report, w: dict[str, str], verbose: bool, lang: str) -> list[str]:
     """Total and stage counts, the folding note, the seed and the command that reproduces the run."""
-    counts = {p.value: n for p, n in report.progress_counts().items()}
-    lines = ["", f"{w['total']}: {_fmt(report.score)}/{_fmt(report.max_score)}   " + w["progress"].format(**counts)]
-    if counts[Progress.NOT_STARTED.value] and not verbose:
-        lines.append(w["folded"].format(n=counts[Progress.NOT_STARTED.value]))
+    lines = ["", f"{w['total']}: {_fmt(report.score)}/{_fmt(report.max_score)}   " + progress_line(report, lang)]
+    folded = report.progress_counts()[Progress.NOT_STARTED]
+    if folded and not verbose:
+        lines.append(w["folded"].format(n=folded))
     lines.append(f"{w['seed']}: {report.seed}   {w['reproduce']}: {report.reproduce_command()}")
     return lines
 
@@ -89,6 +94,6 @@ def render(report: Report, lang: str | None = None, *, color: bool = False, verb
     out = _Lines(lang or report.lang, color, verbose)
     for stage in report.stages:
         out.stage(stage)
-    out.lines += summary(report, out.w, verbose)
+    out.lines += summary(report, out.w, verbose, lang or report.lang)
     out.lines += list(report.notes)
     return "\n".join(out.lines)

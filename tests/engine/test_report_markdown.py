@@ -7,7 +7,7 @@ from reports import case, make_report, render_markdown
 
 def test_markdown_table_and_failures():
     md = render_markdown(make_report(), "en")
-    assert md.startswith("## Grade report: 5 / 12 (42%)")
+    assert md.startswith("## Grade report: 5 / 12 (42%)\n\nstages: 1 done, 2 in progress, 0 not started\n")
     rows = [l for l in md.splitlines() if l.startswith("| ")]
     assert len(rows) == 1 + 3  # header + one row per stage
     assert "| 1 | sigmoid (Sigmoid) | 3 / 3 | ✅ passed | 2 / 2 |" in md
