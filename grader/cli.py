@@ -97,11 +97,18 @@ def run_grade(args: argparse.Namespace) -> int:
 
 
 def _not_found(word: str, lang: str) -> str:
-    """"no such folder", or "did you mean `grade init`?" for a mistyped subcommand."""
+    """"no such folder", with "did you mean `grade init`?" for a mistyped subcommand or
+    "did you mean activation.py?" for a file named almost like one next to it."""
+    from grader.sources import near_miss
+
     if "/" not in word and "." not in word:
         close = difflib.get_close_matches(word, list(SUBCOMMANDS), n=1, cutoff=0.6)
         if close:
             return t(lang, "cli.did_you_mean", word=word, match=close[0])
+    path = Path(word)
+    found = near_miss(path.parent, path.name) if path.name and path.parent.is_dir() else None
+    if found:
+        return t(lang, "cli.no_file_near", path=word, found=str(path.parent / found))
     return t(lang, "cli.no_folder", path=word)
 
 

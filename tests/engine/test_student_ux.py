@@ -120,6 +120,9 @@ def test_a_mistyped_subcommand_gets_did_you_mean(tmp_path):
         assert "no such folder" not in res.stderr
     res = run_cli("homework", cwd=tmp_path)  # nothing close: the plain message
     assert res.returncode == 2 and "no such folder" in res.stderr and "did you mean" not in res.stderr
+    shutil.copyfile(REFERENCE / "activation.py", tmp_path / "activation.py")
+    res = run_cli("activaton.py", cwd=tmp_path)  # a file mistyped on the command line
+    assert res.returncode == 2 and "did you mean activation.py?" in res.stderr, res.stderr
 
 
 def test_a_near_miss_stage_file_gets_did_you_mean(tmp_path):
@@ -154,4 +157,5 @@ def test_the_html_report_shows_the_inputs_a_call_uses_and_never_a_driver_call(tm
         call = sgd[name]["call"]
         assert ("weight_decay" in sgd[name]["inputs"]) == ("weight_decay" in call), name
     page = html.render(report, "en")
+    assert f"<code>{report.reproduce_command()}</code>" in page and "--stage 4,9 --seed" in page
     assert "driver." not in page and "y from your file, for the four inputs" in page
