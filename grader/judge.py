@@ -184,7 +184,8 @@ def time_in_last_case(outcome: Outcome) -> float:
     """Wall time of the run not accounted for by the import and the finished cases: about how long
     the case it stopped in ran."""
     done = [(outcome.imported or {}).get("duration_s")] + [r.get("duration_s") for r in outcome.cases.values()]
-    return max(0.0, outcome.wall_s - sum(x for x in done if isinstance(x, (int, float))))
+    spent = sum(x for x in done if isinstance(x, (int, float)) and 0 <= x <= outcome.wall_s)  # the run's own words
+    return min(outcome.wall_s, max(0.0, outcome.wall_s - spent))
 
 
 def _details(run: _Run, case: Case, draw: Draw, rec: dict) -> dict:
