@@ -144,6 +144,7 @@ def init_workspace(dest: Path, course: Any, stage_refs: Sequence[str] = (), lang
             continue
         _copy(src, target, rel, specs, not stage_refs, lang)
         result.written.append(rel)
+    dest.mkdir(parents=True, exist_ok=True)
     if not any(p.name.lower().startswith("readme") for p in dest.iterdir()):
         with open(dest / "README.md", "x", encoding="utf-8") as fh:
             fh.write(t(lang, "init.readme"))
