@@ -159,3 +159,11 @@ def test_the_html_report_shows_the_inputs_a_call_uses_and_never_a_driver_call(tm
     page = html.render(report, "en")
     assert f"<code>{report.reproduce_command()}</code>" in page and "--stage 4,9 --seed" in page
     assert "driver." not in page and "y from your file, for the four inputs" in page
+
+
+def test_a_file_whose_functions_are_all_missing_is_not_started(tmp_path):
+    sub = make_submission(tmp_path, {MET: "import numpy as np\n"})
+    report = grader_for().grade(sub, ["mae-rmse"])
+    assert report.stages[0].progress == Progress.NOT_STARTED
+    lines = render_text(report).splitlines()
+    assert lines[0].startswith("TODO") and "does not define" in lines[0] and not lines[1].strip()
