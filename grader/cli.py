@@ -7,6 +7,7 @@ errors (missing folder, unknown stage, broken spec), each with one line on stder
 from __future__ import annotations
 
 import argparse
+import difflib
 import importlib
 import os
 import shutil
@@ -18,7 +19,7 @@ from typing import Optional, Sequence
 from grader import __version__
 from grader.errors import SpecError, UsageError
 from grader.messages import LANGS, t
-from grader.verdict import Report
+from grader.verdict import Report, command_line
 
 # The subcommands: name -> the module that adds it (register(subparsers), func=run(args) -> int);
 # `stages` is defined here.
@@ -53,7 +54,8 @@ def grade_parser() -> argparse.ArgumentParser:
         description=f"Grade a submission folder. Subcommands: grade {' | '.join(SUBCOMMANDS)} "
                     "(run `grade SUBCOMMAND --help`).",
     )
-    p.add_argument("submission", help="the student's workspace folder")
+    p.add_argument("submission", nargs="?", default=".",
+                   help="your workspace folder (default: the current folder), one .py or .ipynb file, or a .zip")
     add_stage_option(p)
     add_common(p)
     p.add_argument("--format", choices=("text", "json", "markdown"), default="text", help="what to print on stdout")
@@ -71,7 +73,7 @@ def run_grade(args: argparse.Namespace) -> int:
 
     submission = Path(args.submission)
     if not submission.is_dir() and not submission.is_file():
-        raise UsageError(t(args.lang, "cli.no_folder", path=submission))
+        raise UsageError(_not_found(args.submission, args.lang))
     course = course_root(args.course, near=submission)  # --course, $GRADE_COURSE, a kit around it, the checkout
     # One fork server when one stage is graded (reference and student runs take turns: less
     # contention for the CPU while everything starts), two otherwise.
@@ -85,20 +87,62 @@ def run_grade(args: argparse.Namespace) -> int:
 
     with Grader(course=course, seed=args.seed, lang=args.lang, sandbox=sandbox) as grader, \
             tempfile.TemporaryDirectory(prefix="grade-file-") as tmp:
-        if submission.is_file():  # one .py or .ipynb: graded in a folder, under the stage's file name
-            submission = place_single_file(grader, submission, args.stage, Path(tmp))
+        folder = _as_folder(grader, submission, args.stage, Path(tmp))
         try:
-            specs = grader.select(submission.resolve(), args.stage)
+            specs = grader.select(folder.resolve(), args.stage)
         except KeyError as exc:
             raise UsageError(exc.args[0]) from None
         if not specs:
-            files = ", ".join(sorted({s.file for s in grader.course.stages}))
-            raise UsageError(t(args.lang, "cli.no_stage_file", path=submission, files=files))
-        report = grader.grade(submission, [s.slug for s in specs])
-        if Path(args.submission).is_file():
-            report.submission = str(args.submission)  # the file handed in, not the temporary folder
+            raise UsageError(_no_stage_file(grader, folder, submission))
+        report = grader.grade(folder, [s.slug for s in specs])
+    report.submission = str(args.submission)  # what the student gave, not a temporary folder
+    report.reproduce = command_line(str(args.submission), [s.number for s in specs], report.seed,
+                                    ("--course", args.course) if args.course else ())
     emit(report, args)
     return 0 if report.full_marks else 1
+
+
+def _not_found(word: str, lang: str) -> str:
+    """"no such folder", with "did you mean `grade init`?" for a mistyped subcommand or
+    "did you mean activation.py?" for a file named almost like one next to it."""
+    from grader.sources import near_miss
+
+    if "/" not in word and "." not in word:
+        close = difflib.get_close_matches(word, list(SUBCOMMANDS), n=1, cutoff=0.6)
+        if close:
+            return t(lang, "cli.did_you_mean", word=word, match=close[0])
+    path = Path(word)
+    found = near_miss(path.parent, path.name) if path.name and path.parent.is_dir() else None
+    if found:
+        return t(lang, "cli.no_file_near", path=word, found=str(path.parent / found))
+    return t(lang, "cli.no_folder", path=word)
+
+
+def _no_stage_file(grader, folder: Path, submission: Path) -> str:
+    """No stage file in the folder: a near miss (`activation .py`) if there is one, else what is expected."""
+    from grader.sources import near_miss
+
+    files = sorted({s.file for s in grader.course.stages})
+    for expected in files:
+        found = near_miss(folder, expected, taken=files)
+        if found:
+            return t(grader.lang, "cli.no_stage_file_near", path=submission, found=found, expected=expected)
+    return t(grader.lang, "cli.no_stage_file", path=submission, files=", ".join(files))
+
+
+def _as_folder(grader, submission: Path, stages: Optional[Sequence[str]], tmp: Path) -> Path:
+    """The folder to grade: the submission itself, a zip unpacked safely, or a lone file placed."""
+    if submission.is_dir():
+        return submission
+    if submission.suffix.lower() == ".zip":
+        from grader.batch.unpack import UnpackError, find_submission_root, safe_unzip
+
+        try:
+            root = safe_unzip(submission, tmp / "unzipped")
+        except UnpackError as exc:
+            raise UsageError(t(grader.lang, "cli.bad_zip", path=submission, why=exc)) from None
+        return find_submission_root(root, frozenset(s.file for s in grader.course.stages))
+    return place_single_file(grader, submission, stages, tmp)
 
 
 def place_single_file(grader, path: Path, stages: Optional[Sequence[str]], folder: Path) -> Path:

@@ -26,7 +26,7 @@ from grader.inputs import Draw, make_draws
 from grader.kit import kit_notes, read_frozen
 from grader.messages import t
 from grader.sandbox import Job, Limits, Outcome, Sandbox, SandboxError
-from grader.sources import find_source, read_source
+from grader.sources import find_source, missing_file_advice, read_source
 from grader.spec import StageSpec
 from grader.verdict import Report, StageResult
 
@@ -195,8 +195,11 @@ class Grader:
         lang = self.lang
         source = read_source(submission, spec.file)  # the file, a notebook standing in for it, any case
         if source is None or source.text is None:
-            msg = t(lang, "missing_file", file=spec.file)
-            return judge.not_run(spec, lang, msg, t(lang, "not_run", why=msg))
+            msg = t(lang, "missing_file", file=spec.file) + missing_file_advice(
+                submission, spec.file, lang, taken=[s.file for s in self.course.stages])
+            result = judge.not_run(spec, lang, msg, t(lang, "not_run", why=msg))
+            result.unstarted = True
+            return result
         missing = missing_requirement(spec)
         if missing:
             return judge.not_run(spec, lang, t(lang, "needs_torch") if missing == "torch"

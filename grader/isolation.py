@@ -87,6 +87,13 @@ def refusal(unsafe: bool, lang: str) -> Optional[str]:
     return None if available or unsafe else t(lang, "no_sandbox_refused", why=why)
 
 
+def require(unsafe: bool, lang: str) -> None:
+    """Raise IsolationError where a platform command must not grade unisolated."""
+    why = refusal(unsafe, lang)
+    if why:
+        raise IsolationError(why)
+
+
 UNSAFE_HELP = "grade even where no sandbox can be built (submissions then run unisolated)"
 
 

@@ -4,6 +4,7 @@ verdicts. Pure: no process, no file; `custom` hands over a course's own (driver)
 
 from __future__ import annotations
 
+import ast
 import functools
 import inspect
 import re
@@ -83,6 +84,8 @@ def _summary(spec: StageSpec, lang: str, cases: list[CaseResult]) -> StageResult
     missing = [c for c in cases if c.missing_name]
     if missing and len(missing) == len(cases):
         return stage_result(spec, lang, Status.ERROR, missing[0].message, cases)
+    if cases and all(c.unstarted for c in cases):
+        return stage_result(spec, lang, Status.FAILED, t(lang, "stage_not_started", n=len(cases)), cases)
     if n_failed:
         return stage_result(spec, lang, Status.FAILED, t(lang, "stage_failed", failed=n_failed, n=len(cases)), cases)
     return stage_result(spec, lang, Status.PASSED, t(lang, "stage_passed", n=len(cases)), cases)
@@ -151,10 +154,7 @@ def _judge_case(run: _Run, case: Case, draws: list[Draw], stopped: bool) -> tupl
     for d in draws:
         rec = run.outcome.cases.get(d.key)
         if rec is None:
-            status, msg = (Status.ERROR, t(run.lang, "not_run", why=t(run.lang, "earlier_stop"))) if stopped \
-                else stop_message(run.spec, run.outcome, run.lang)
-            return CaseResult(case.name, status, 0.0, float(case.points), case.hidden, msg,
-                              duration_s=duration), True
+            return _stopped(run, case, duration, stopped), True
         duration += rec.get("duration_s", 0.0)
         verdict = _judge_draw(run, case, d, rec, len(draws))
         if verdict is not None:
@@ -164,14 +164,33 @@ def _judge_case(run: _Run, case: Case, draws: list[Draw], stopped: bool) -> tupl
                          t(run.lang, "passed"), duration_s=duration)
     if draws:
         last = draws[-1]
-        verdict.details = _details(case, last, run.outcome.cases.get(last.key, {}), run.reference[last.key],
-                                   run.outcome)
+        verdict.details = _details(run, case, last, run.outcome.cases.get(last.key, {}))
     return verdict, stopped
 
 
-def _details(case: Case, draw: Draw, rec: dict, ref: dict, outcome: Outcome) -> dict:
+def _stopped(run: _Run, case: Case, duration: float, stopped: bool) -> CaseResult:
+    """The case the run stopped in (a timeout says how long it ran), or one after it."""
+    if stopped:
+        status, msg = Status.ERROR, t(run.lang, "not_run", why=t(run.lang, "earlier_stop"))
+    elif run.outcome.killed == "timeout":
+        duration = max(duration, time_in_last_case(run.outcome))
+        status, msg = Status.TIMEOUT, t(run.lang, "timeout_ran", ran=duration, limit=run.spec.limits.time_s)
+    else:
+        status, msg = stop_message(run.spec, run.outcome, run.lang)
+    return CaseResult(case.name, status, 0.0, float(case.points), case.hidden, msg, duration_s=duration)
+
+
+def time_in_last_case(outcome: Outcome) -> float:
+    """Wall time of the run not accounted for by the import and the finished cases: about how long
+    the case it stopped in ran."""
+    done = [(outcome.imported or {}).get("duration_s")] + [r.get("duration_s") for r in outcome.cases.values()]
+    spent = sum(x for x in done if isinstance(x, (int, float)) and 0 <= x <= outcome.wall_s)  # the run's own words
+    return min(outcome.wall_s, max(0.0, outcome.wall_s - spent))
+
+
+def _details(run: _Run, case: Case, draw: Draw, rec: dict) -> dict:
     out: dict[str, Any] = {
-        "output": outcome.output_between(rec.get("output_start"), rec.get("output_end")),
+        "output": run.outcome.output_between(rec.get("output_start"), rec.get("output_end")),
         "warnings": rec.get("warnings", []),
     }
     if "value" in rec:
@@ -179,10 +198,32 @@ def _details(case: Case, draw: Draw, rec: dict, ref: dict, outcome: Outcome) -> 
     if "error" in rec:
         out["traceback"] = rec["error"].get("traceback", "")
     if not case.hidden:
-        out["call"] = case.call
-        out["inputs"] = {k: checks.show(v) for k, v in draw.inputs.items()}
-        out["expected"] = checks.show(ref.get("value"))
+        used = names_in(case.call)
+        if case.call.startswith("driver."):  # the grader's own call: say what it asks of the student's code
+            out["asks"] = asked(run, case, draw)
+        else:
+            out["call"] = case.call
+        out["inputs"] = {k: checks.show(v) for k, v in draw.inputs.items() if k in used}
+        out["expected"] = checks.show(run.reference[draw.key].get("value"))
     return out
+
+
+@functools.lru_cache(maxsize=512)
+def names_in(call: str) -> frozenset[str]:
+    """Every name a call expression reads: the inputs it really passes."""
+    return frozenset(n.id for n in ast.walk(ast.parse(call, mode="eval")) if isinstance(n, ast.Name))
+
+
+def asked(run: _Run, case: Case, draw: Draw) -> str:
+    """A call through the course's driver as what the student's code was asked to do: the spec's
+    `shows:`, else a sentence naming the student's function (never the driver call)."""
+    if case.shows is not None:
+        return case.shows.get(run.lang)
+    tree = ast.parse(case.call, mode="eval").body
+    args = tree.args if isinstance(tree, ast.Call) else []
+    named = [a.id for a in args if isinstance(a, ast.Name) and a.id not in draw.inputs and a.id != "student"]
+    what = ", ".join(f"`{n}`" for n in named) or t(run.lang, "shows_code", file=run.spec.file)
+    return t(run.lang, "shows_generic", what=what)
 
 
 def _judge_draw(run: _Run, case: Case, draw: Draw, rec: dict, n_draws: int) -> Optional[CaseResult]:
@@ -208,7 +249,8 @@ def _judge_draw(run: _Run, case: Case, draw: Draw, rec: dict, n_draws: int) -> O
     else:
         hint = hint or (case.hint.get(lang) if case.hint else None) or (spec.hint.get(lang) if spec.hint else None)
     return CaseResult(case.name, status, 0.0, float(case.points), case.hidden, msg, hint,
-                      details=_details(case, draw, rec, ref, run.outcome), mistake=mistake, missing_name=missing)
+                      details=_details(run, case, draw, rec), mistake=mistake, missing_name=missing,
+                      not_started=rec.get("error", {}).get("type") in advice.UNSTARTED)
 
 
 def _error_words(run: _Run, case: Case, err: dict) -> tuple[str, Optional[str], bool]:

@@ -18,6 +18,8 @@ Nothing here runs student code. A notebook is JSON; nbformat parses it and nothi
 
 from __future__ import annotations
 
+import difflib
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Optional
@@ -27,6 +29,7 @@ from grader.messages import t
 NOTEBOOK = ".ipynb"
 MAX_BYTES = 8 << 20  # a student file larger than this is not read (the copy is capped anyway)
 SHOWN = 60  # characters of a dropped line quoted in a note
+NEAR_CUTOFF = 0.85  # difflib ratio above which a file name is taken for a misspelling of another
 
 
 @dataclass(frozen=True)
@@ -87,6 +90,34 @@ def find_source(folder: Path, filename: str) -> Optional[Path]:
             if path.name.lower() == wanted:
                 return path
     return None
+
+
+def _near_key(name: str) -> str:
+    """A file name as a near miss is compared: lower case, no spaces."""
+    return re.sub(r"\s+", "", name.lower())
+
+
+def near_miss(folder: Path, filename: str, taken: Iterable[str] = ()) -> Optional[str]:
+    """A file in `folder` whose name is close to `filename` (or its notebook) but not it:
+    ``activation .py``, ``activations.py``, ``Activation.PY``. None when nothing is close.
+    Files named in `taken` (other stages' files) are never proposed."""
+    try:
+        names = sorted(p.name for p in Path(folder).iterdir() if p.is_file() and not p.is_symlink())
+    except OSError:
+        return None
+    others = {_near_key(x) for x in taken if x != filename}
+    keys = {_near_key(n): n for n in names if _near_key(n) not in others}
+    for wanted in (filename, Path(filename).stem + NOTEBOOK):
+        close = difflib.get_close_matches(_near_key(wanted), list(keys), n=1, cutoff=NEAR_CUTOFF)
+        if close:
+            return keys[close[0]]
+    return None
+
+
+def missing_file_advice(folder: Path, filename: str, lang: str, taken: Iterable[str] = ()) -> str:
+    """" - found X: did you mean FILE?" after "FILE was not found", or nothing."""
+    found = near_miss(folder, filename, taken)
+    return t(lang, "did_you_mean_file", found=found, expected=filename) if found else ""
 
 
 # -- decoding -------------------------------------------------------------------------------------

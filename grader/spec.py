@@ -110,6 +110,7 @@ class Case(Strict):
     check: str = "allclose"
     tolerance: Optional[PartialTolerance] = None
     hint: Optional[Text] = None
+    shows: Optional[Text] = None  # what a `driver.` call asks of the student's code, shown instead of the call
     mistakes: list[Mistake] = []
 
     @field_validator("outputs", mode="before")

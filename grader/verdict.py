@@ -8,6 +8,7 @@ the JSON contract of ``grade --format json`` (README) and of the batch cache.
 
 from __future__ import annotations
 
+import shlex
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, Mapping, Optional
@@ -52,6 +53,12 @@ class CaseResult:
     details: dict[str, Any] = field(default_factory=dict)  # inputs, expected, got, traceback, output
     mistake: Optional[str] = None       # the known mistake this failure matches
     missing_name: Optional[str] = None  # the called name the file does not define
+    not_started: bool = False           # the student's function still raises NotImplementedError
+
+    @property
+    def unstarted(self) -> bool:
+        """Nothing of the student's own yet: a function not started, or not defined at all."""
+        return self.not_started or self.missing_name is not None
 
     def __post_init__(self) -> None:
         self.status = Status.of(self.status)
@@ -62,6 +69,8 @@ class CaseResult:
             "hidden": self.hidden, "message": self.message, "hint": self.hint,
             "duration_s": round(self.duration_s, 6),
         }
+        if self.not_started:
+            out["not_started"] = True
         if details:
             out["details"] = {**self.details, **({"mistake": self.mistake} if self.mistake else {})}
         return out
@@ -73,7 +82,19 @@ class CaseResult:
         return cls(name=str(d.get("name", "")), status=Status.of(d.get("status")), score=_f(d.get("score")),
                    max_score=_f(d.get("max_score")), hidden=bool(d.get("hidden")),
                    message=str(d.get("message") or ""), hint=d.get("hint"), duration_s=_f(d.get("duration_s")),
-                   details=det, mistake=mistake if isinstance(mistake, str) else None)
+                   details=det, mistake=mistake if isinstance(mistake, str) else None,
+                   not_started=bool(d.get("not_started")))
+
+
+class Progress(str, Enum):
+    """How far a student got with a stage: what the summary counts."""
+
+    DONE = "done"
+    IN_PROGRESS = "in_progress"
+    NOT_STARTED = "not_started"
+
+    def __str__(self) -> str:
+        return self.value
 
 
 @dataclass
@@ -89,17 +110,29 @@ class StageResult:
     run_s: float = 0.0  # time spent inside the submission's code
     cases: list[CaseResult] = field(default_factory=list)
     details: dict[str, Any] = field(default_factory=dict)  # file, output, warnings, peak memory
+    unstarted: bool = False  # nothing to grade yet (no file for a stage asked for)
 
     def __post_init__(self) -> None:
         self.status = Status.of(self.status)
+
+    @property
+    def progress(self) -> Progress:
+        """Done (full marks), not started (every case unstarted, or no file), else in progress."""
+        if self.status == Status.PASSED:
+            return Progress.DONE
+        if self.unstarted or (self.cases and all(c.unstarted for c in self.cases)):
+            return Progress.NOT_STARTED
+        return Progress.IN_PROGRESS
 
     def to_dict(self, details: bool = False) -> dict:
         out = {
             "number": self.number, "slug": self.slug, "title": self.title, "status": self.status.value,
             "score": self.score, "max_score": self.max_score, "message": self.message,
             "duration_s": round(self.duration_s, 6), "run_s": round(self.run_s, 6),
-            "cases": [c.to_dict(details) for c in self.cases],
+            "progress": self.progress.value, "cases": [c.to_dict(details) for c in self.cases],
         }
+        if self.unstarted:
+            out["unstarted"] = True
         if details:
             out["details"] = self.details
         return out
@@ -110,7 +143,7 @@ class StageResult:
                    status=Status.of(d.get("status")), score=_f(d.get("score")), max_score=_f(d.get("max_score")),
                    message=str(d.get("message") or ""), duration_s=_f(d.get("duration_s")),
                    run_s=_f(d.get("run_s")), cases=[CaseResult.from_dict(c) for c in d.get("cases") or []],
-                   details=dict(d.get("details") or {}))
+                   details=dict(d.get("details") or {}), unstarted=bool(d.get("unstarted")))
 
 
 @dataclass
@@ -122,6 +155,7 @@ class Report:
     stages: list[StageResult] = field(default_factory=list)
     grader_version: str = __version__
     notes: list[str] = field(default_factory=list)  # said once under the summary (e.g. a kit's limits)
+    reproduce: str = ""  # the command that reruns this grading as printed (set by the CLI)
 
     @property
     def score(self) -> float:
@@ -135,9 +169,23 @@ class Report:
     def full_marks(self) -> bool:
         return all(s.status == Status.PASSED for s in self.stages)
 
+    def progress_counts(self) -> dict[Progress, int]:
+        """How many stages are done, in progress, not started (every key present)."""
+        counts = {p: 0 for p in Progress}
+        for stage in self.stages:
+            counts[stage.progress] += 1
+        return counts
+
+    def reproduce_command(self) -> str:
+        """The shell command that grades the same stages with the same seed, as it can be pasted."""
+        if self.reproduce:
+            return self.reproduce
+        return command_line(self.submission or ".", [s.number for s in self.stages], self.seed)
+
     def to_dict(self, details: bool = False) -> dict:
         return {
             "submission": self.submission, "course": self.course, "seed": self.seed,
+            "reproduce": self.reproduce_command(),
             "score": self.score, "max_score": self.max_score, "lang": self.lang,
             "grader_version": self.grader_version,
             "stages": [s.to_dict(details) for s in self.stages],
@@ -150,7 +198,31 @@ class Report:
                    seed=d.get("seed"), lang=str(d.get("lang") or "en"),
                    stages=[StageResult.from_dict(s) for s in d.get("stages") or []],
                    grader_version=str(d.get("grader_version") or __version__),
-                   notes=[str(n) for n in d.get("notes") or []])
+                   notes=[str(n) for n in d.get("notes") or []], reproduce=str(d.get("reproduce") or ""))
+
+
+def stage_ranges(numbers: list[int]) -> str:
+    """[1, 2, 3, 5] -> "1-3,5": what `--stage` reads back."""
+    nums = sorted(set(int(n) for n in numbers))
+    parts: list[str] = []
+    i = 0
+    while i < len(nums):
+        j = i
+        while j + 1 < len(nums) and nums[j + 1] == nums[j] + 1:
+            j += 1
+        parts.append(str(nums[i]) if i == j else f"{nums[i]}-{nums[j]}")
+        i = j + 1
+    return ",".join(parts)
+
+
+def command_line(submission: str, stages: list[int], seed: Optional[int], extra: tuple[str, ...] = ()) -> str:
+    """`grade PATH --stage 1-3 --seed N ...`, every word quoted for a POSIX shell."""
+    words = ["grade", submission]
+    if stages:
+        words += ["--stage", stage_ranges(stages)]
+    if seed is not None:
+        words += ["--seed", str(seed)]
+    return " ".join(shlex.quote(w) for w in [*words, *extra])
 
 
 def _f(x: Any) -> float:

@@ -2,22 +2,31 @@
 
 Copies, from the course's ``student_template/``, the files of the chosen stages (all
 stages when none is named), the support files those stages list under ``support:`` (taken
-from ``stages/support/``, the trusted copies) and the Classroom workflow
-``.github/workflows/classroom.yml``. With no ``--stage`` the whole template is copied.
-Nothing is overwritten: when a target exists the command names it and exits 2 before
-writing anything.
+from ``stages/support/``, the trusted copies), the Classroom workflow
+``.github/workflows/classroom.yml`` and a short ``README.md`` (in ``--lang``) when the
+folder has none. With no ``--stage`` the whole template is copied.
+
+Run again on an existing workspace it adds the new stages (next week's exercise): a file
+already there is never overwritten, it is kept and named; the one change made to an existing
+file is the workflow's ``stages:`` list, which gains the new stages. It ends by printing the
+command to run next.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import shutil
 import sys
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Optional, Sequence
 
-__all__ = ["register", "run", "plan_workspace", "init_workspace", "WorkspaceError"]
+from grader.messages import LANGS, t
+from grader.verdict import command_line
+
+__all__ = ["register", "run", "plan_workspace", "init_workspace", "InitResult", "WorkspaceError"]
 
 WORKFLOW = Path(".github") / "workflows" / "classroom.yml"
 _SKIP = {"__pycache__", ".DS_Store", ".ipynb_checkpoints"}
@@ -77,42 +86,93 @@ def _workflow_text(text: str, specs: Sequence[Any], all_stages: bool) -> str:
     return re.sub(r'(?m)^(\s*stages:\s*)""', lambda m: f'{m.group(1)}"{value}"', text, count=1)
 
 
-def init_workspace(dest: Path, course: Any, stage_refs: Sequence[str] = ()) -> list[Path]:
-    """Create the workspace in `dest`; the relative paths written. Refuses to overwrite."""
+@dataclass
+class InitResult:
+    """What `init_workspace` did: files written, files kept as they were, the workflow's new stages."""
+
+    written: list[Path] = field(default_factory=list)
+    kept: list[Path] = field(default_factory=list)
+    workflow_stages: Optional[str] = None  # set when an existing workflow's `stages:` gained stages
+
+    def __iter__(self):  # a result reads as the list of files written, as before
+        return iter(self.written)
+
+
+_STAGES_LINE = re.compile(r'(?m)^(\s*stages:\s*)"([^"\n]*)"')
+
+
+def _merged_workflow(text: str, specs: Sequence[Any]) -> Optional[str]:
+    """An existing workflow whose `stages:` list gains the chosen stages; None when nothing changes
+    (no such line, or "" which grades every stage already)."""
+    m = _STAGES_LINE.search(text)
+    if not m or not m.group(2).strip():
+        return None
+    have = m.group(2).split()
+    new = [str(s.number) for s in specs if str(s.number) not in have]
+    if not new:
+        return None
+    value = " ".join(sorted(have + new, key=lambda x: (not x.isdigit(), int(x) if x.isdigit() else 0, x)))
+    return text[:m.start(2)] + value + text[m.end(2):]
+
+
+def _copy(src: Path, target: Path, rel: Path, specs: Sequence[Any], all_stages: bool, lang: str) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if rel == WORKFLOW:
+        text = _workflow_text(src.read_text(encoding="utf-8"), specs, all_stages)
+        text = re.sub(r"(?m)^(\s*lang:\s*)en\s*$", lambda m: m.group(1) + lang, text, count=1)
+        with open(target, "x", encoding="utf-8") as fh:
+            fh.write(text)
+    else:
+        with open(src, "rb") as fin, open(target, "xb") as fout:
+            shutil.copyfileobj(fin, fout)
+        shutil.copymode(src, target)
+
+
+def init_workspace(dest: Path, course: Any, stage_refs: Sequence[str] = (), lang: str = "en") -> InitResult:
+    """Create or extend the workspace in `dest`. Never overwrites: existing files are kept."""
     dest = Path(dest)
     plan, specs = plan_workspace(course, stage_refs)
     if dest.exists() and not dest.is_dir():
         raise WorkspaceError(f"{dest} exists and is not a folder")
-    for _, rel in plan:
-        target = dest / rel
-        if target.exists() or target.is_symlink():
-            raise WorkspaceError(f"{target} already exists; not overwriting it (remove it or choose another folder)")
-    written = []
+    result = InitResult()
     for src, rel in plan:
         target = dest / rel
-        target.parent.mkdir(parents=True, exist_ok=True)
-        if rel == WORKFLOW:
-            text = _workflow_text(src.read_text(encoding="utf-8"), specs, not stage_refs)
-            with open(target, "x", encoding="utf-8") as fh:
-                fh.write(text)
-        else:
-            with open(src, "rb") as fin, open(target, "xb") as fout:
-                shutil.copyfileobj(fin, fout)
-            shutil.copymode(src, target)
-        written.append(rel)
-    return written
+        if target.exists() or target.is_symlink():
+            result.kept.append(rel)
+            if rel == WORKFLOW and stage_refs and target.is_file() and not target.is_symlink():
+                result.workflow_stages = _update_workflow(target, specs)
+            continue
+        _copy(src, target, rel, specs, not stage_refs, lang)
+        result.written.append(rel)
+    dest.mkdir(parents=True, exist_ok=True)
+    if not any(p.name.lower().startswith("readme") for p in dest.iterdir()):
+        with open(dest / "README.md", "x", encoding="utf-8") as fh:
+            fh.write(t(lang, "init.readme"))
+        result.written.append(Path("README.md"))
+    return result
+
+
+def _update_workflow(target: Path, specs: Sequence[Any]) -> Optional[str]:
+    merged = _merged_workflow(target.read_text(encoding="utf-8"), specs)
+    if merged is None:
+        return None
+    target.write_text(merged, encoding="utf-8")
+    return _STAGES_LINE.search(merged).group(2)
 
 
 def register(subparsers: Any) -> argparse.ArgumentParser:
     p = subparsers.add_parser(
-        "init", help="create a student workspace from the course template",
+        "init", help="create a student workspace from the course template, or add stages to one",
         description="Create a student workspace in DIR: the template files of the chosen stages "
-                    "(all when no --stage), their support files and the GitHub Classroom workflow. "
-                    "Existing files are never overwritten.")
+                    "(all when no --stage), their support files, the GitHub Classroom workflow and a "
+                    "README. Run it again with --stage N to add next week's exercise: existing files "
+                    "are never overwritten.")
     p.add_argument("dir", help="the folder to create or fill")
     p.add_argument("--stage", "-s", dest="stages", action="extend", nargs="+", default=[], metavar="N|SLUG",
                    help="stage numbers, slugs or ranges like 1-3; repeatable, or comma separated")
     p.add_argument("--course", default=None, help="course folder (default: the bundled course)")
+    p.add_argument("--lang", choices=LANGS, default=os.environ.get("GRADE_LANG", "en"),
+                   help="language of the workspace's README and of the messages")
     p.set_defaults(func=run)
     return p
 
@@ -120,16 +180,32 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     from grader.course import load_course
 
+    lang = getattr(args, "lang", "en")
     try:
         course = load_course(getattr(args, "course", None), near=args.dir)  # or the kit DIR is made in
-        written = init_workspace(Path(args.dir), course, args.stages)
+        result = init_workspace(Path(args.dir), course, args.stages, lang)
+        specs = course.select(args.stages) if args.stages else []
     except WorkspaceError as exc:
         print(f"grade init: {exc}", file=sys.stderr)
         return 2
     except Exception as exc:  # a broken course (SpecError) and the like
         print(f"grade init: {exc}", file=sys.stderr)
         return 2
-    print(f"Created {len(written)} file(s) in {args.dir}:")
-    for rel in written:
-        print(f"  {rel.as_posix()}")
+    print(_summary(args.dir, result, specs, lang))
     return 0
+
+
+def _summary(folder: str, result: InitResult, specs: Sequence[Any], lang: str) -> str:
+    """What was created, what was kept, and the command to run next."""
+    lines = [t(lang, "init.created", n=len(result.written), dir=folder)] if result.written \
+        else [t(lang, "init.nothing_new", dir=folder)]
+    lines += [f"  {rel.as_posix()}" for rel in result.written]
+    if result.kept:
+        lines.append(t(lang, "init.kept", n=len(result.kept)))
+        lines += [f"  {rel.as_posix()}" for rel in result.kept]
+    if result.workflow_stages is not None:
+        lines.append(t(lang, "init.workflow_stages", file=WORKFLOW.as_posix(), stages=result.workflow_stages))
+    first = next((s.file for s in sorted(specs, key=lambda s: s.number)), None)
+    lines += ["", t(lang, "init.next", file=first or folder),
+              "  " + command_line(folder, [s.number for s in specs], None)]
+    return "\n".join(lines)

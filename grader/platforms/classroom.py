@@ -49,7 +49,7 @@ from math import gcd, lcm
 from pathlib import Path
 from typing import Any, Mapping, Optional, Sequence
 
-from grader.isolation import UNSAFE_HELP, refusal
+from grader.isolation import UNSAFE_HELP, require as require_isolation
 from grader.fsutil import append_text
 from grader.messages import t
 from grader.platforms.grading import grade_report, needs_torch, select_stages
@@ -287,9 +287,7 @@ def run(args: argparse.Namespace) -> int:
     sub_label = _label(path)
     specs: list[Any] = []
     try:
-        refused = refusal(getattr(args, "unsafe_no_sandbox", False), args.lang)
-        if refused:
-            raise RuntimeError(refused)
+        require_isolation(getattr(args, "unsafe_no_sandbox", False), args.lang)
         course = load_course(args.course)
         specs = select_stages(course, path, args.stages)
     except Exception as exc:  # a broken course or an unknown stage: still write a result

@@ -30,7 +30,7 @@ import zipfile
 from pathlib import Path
 from typing import Any, Mapping, Optional, Sequence
 
-from grader.isolation import UNSAFE_HELP, refusal
+from grader.isolation import UNSAFE_HELP, require as require_isolation
 from grader.fsutil import atomic_write
 from grader.messages import t
 from grader.platforms.grading import grade_report, needs_torch, select_stages
@@ -328,9 +328,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         from grader.batch.unpack import find_submission_root
 
-        refused = refusal(getattr(args, "unsafe_no_sandbox", False), args.lang)
-        if refused:
-            raise RuntimeError(refused)
+        require_isolation(getattr(args, "unsafe_no_sandbox", False), args.lang)
         course = load_course(args.course)
         stage_files = {s.file for s in course.stages}
         path = find_submission_root(Path(args.path), stage_files)

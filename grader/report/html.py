@@ -5,6 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 
 from grader.messages import words
+from grader.report.text import progress_line
 from grader.safe_text import clean_all
 from grader.verdict import Report
 
@@ -20,7 +21,7 @@ def _template():
 def render(report: Report, lang: str | None = None) -> str:
     lang = lang or report.lang
     return _template().render(
-        report=clean_all(report), lang=lang, w=words(lang, "html"),
+        report=clean_all(report), lang=lang, w=words(lang, "html"), progress=progress_line(report, lang),
         fmt=lambda x: f"{x:g}",
         pct=lambda a, b: round(100.0 * a / b, 1) if b else 0.0,
     )

@@ -11,6 +11,7 @@ import re
 from typing import Any, Mapping
 
 from grader.messages import words
+from grader.report.text import progress_line
 from grader.safe_text import clean_all
 from grader.verdict import CaseResult, Report, StageResult, Status
 
@@ -21,7 +22,8 @@ DEFAULT_MAX_CHARS = 60_000
 MESSAGE_CHARS = 600
 HINT_CHARS = 400
 
-MARKS = {"passed": "[x]", "failed": "[ ]", "error": "[!]", "timeout": "[!]"}
+# Emoji GitHub renders, each next to its word (a screen reader and a plain-text view read the word).
+MARKS = {"passed": "\u2705", "failed": "\u274c", "error": "\u26a0\ufe0f", "timeout": "\u23f1\ufe0f"}
 
 
 def fmt_points(x: Any) -> str:
@@ -63,9 +65,11 @@ def _pct(score: float, max_score: float) -> str:
     return f"{100.0 * score / max_score:.0f}%" if max_score else "-"
 
 
-def _head(report: Report, w: Mapping[str, str]) -> list[str]:
+def _head(report: Report, w: Mapping[str, str], lang: str) -> list[str]:
     head = [f"## {w['title']}: {fmt_points(report.score)} / {fmt_points(report.max_score)} "
             f"({_pct(report.score, report.max_score)})", ""]
+    if report.stages:
+        head += [progress_line(report, lang), ""]
     meta = []
     if report.submission:
         sub = re.sub(r"\s+", " ", report.submission).replace("`", "'")
@@ -74,6 +78,7 @@ def _head(report: Report, w: Mapping[str, str]) -> list[str]:
         meta.append(f"{w['course']}: {_cell(report.course)}")
     if report.seed is not None:
         meta.append(f"{w['seed']}: {_cell(report.seed)}")
+        meta.append(f"{w['reproduce']}: `{report.reproduce_command().replace('`', chr(39))}`")
     notes = [line for note in report.notes for line in (f"> {_cell(note)}", "")]
     return head + ([" · ".join(meta), ""] if meta else []) + notes
 
@@ -84,18 +89,18 @@ def _table(stages: list[StageResult], w: Mapping[str, str]) -> list[str]:
         n_pass = sum(c.status == Status.PASSED for c in st.cases)
         name = _cell(st.slug) + (f" ({_cell(st.title)})" if st.title else "")
         rows.append(f"| {_cell(st.number)} | {name} | {fmt_points(st.score)} / {fmt_points(st.max_score)} | "
-                    f"{MARKS.get(st.status.value, '[?]')} {w[st.status.value]} | {n_pass} / {len(st.cases)} |")
+                    f"{MARKS.get(st.status.value, '')} {w[st.status.value]} | {n_pass} / {len(st.cases)} |")
     return rows + [""]
 
 
-def _case_block(label: str, c: CaseResult, w: Mapping[str, str], message_chars: int) -> str:
-    bits = [w[c.status.value], f"{fmt_points(c.score)} / {fmt_points(c.max_score)}"]
+def _case_block(label: str, c: CaseResult, w: Mapping[str, str], message_chars: int, hint: bool = True) -> str:
+    bits = [f"{MARKS[c.status.value]} {w[c.status.value]}", f"{fmt_points(c.score)} / {fmt_points(c.max_score)}"]
     if c.hidden:
         bits.append(w["hidden"])
     block = f"**{_inline(label + ' / ' + c.name, 200, w)}**: {', '.join(bits)}"
     if c.message:
         block += "\n\n" + _fenced(c.message, message_chars, w)
-    if c.hint:
+    if c.hint and hint:
         block += f"\n\n{w['hint']}: {_inline(c.hint, HINT_CHARS, w)}"
     return block
 
@@ -108,7 +113,11 @@ def _blocks(stages: list[StageResult], w: Mapping[str, str], message_chars: int)
         if st.status == Status.ERROR and st.message:
             blocks.append(f"**{_inline(label, 200, w)}**: {w['stage_message']} ({w['error']})\n\n"
                           + _fenced(st.message, message_chars, w))
-        blocks += [_case_block(label, c, w, message_chars) for c in st.cases if c.status != Status.PASSED]
+        shown: set[str] = set()  # a hint once per stage, as in the terminal
+        for c in st.cases:
+            if c.status != Status.PASSED:
+                blocks.append(_case_block(label, c, w, message_chars, hint=c.hint not in shown))
+                shown.add(c.hint or "")
     return blocks
 
 
@@ -132,7 +141,7 @@ def render(report: Report, lang: str = "en", *, max_chars: int = DEFAULT_MAX_CHA
     """The report as Markdown in `lang`, at most about `max_chars` long."""
     report = clean_all(report)
     w = words(lang, "md")
-    head = _head(report, w)
+    head = _head(report, w, lang)
     if not report.stages:
         return "\n".join(head + [w["no_stages"], ""])
     out = head + _table(report.stages, w)

@@ -1,13 +1,20 @@
-"""The terminal summary: one line per stage, one per case, details for what failed."""
+"""The terminal summary: one line per stage, one per case, details for what failed.
+
+A stage not started yet (every case "not implemented yet", its functions or its file
+missing) folds into one line; `verbose` expands it and shows tracebacks. The summary
+counts stages done, in progress and not started, and ends with the command that
+reproduces the run.
+"""
 
 from __future__ import annotations
 
-from grader.messages import words
+from grader.messages import t, words
 from grader.safe_text import clean_all
-from grader.verdict import CaseResult, Report, StageResult, Status
+from grader.verdict import CaseResult, Progress, Report, StageResult, Status
 
 COLORS = {"passed": "32", "failed": "31", "error": "35", "timeout": "33"}
 MARKS = {"passed": "PASS", "failed": "FAIL", "error": "ERROR", "timeout": "TIME"}
+TODO, TODO_COLOR = "TODO", "36"
 
 
 def _fmt(x: float) -> str:
@@ -21,14 +28,25 @@ class _Lines:
         self.shown_hint: str | None = None
 
     def paint(self, status: Status) -> str:
-        mark = MARKS[status.value]
-        return f"\033[{COLORS.get(status.value, '0')}m{mark}\033[0m" if self.color else mark
+        return self._paint(MARKS[status.value], COLORS.get(status.value, "0"))
+
+    def _paint(self, mark: str, code: str) -> str:
+        return f"\033[{code}m{mark}\033[0m" if self.color else mark
 
     def tail(self, text: str | None, indent: str, keep: int) -> None:
         if self.verbose and text:
             self.lines.extend(indent + ln for ln in text.rstrip().splitlines()[-keep:])
 
+    def folded(self, stage: StageResult) -> None:
+        """A stage not started: one line, its reason (the stage's message) on it."""
+        head = f"[{stage.number:>2}] {stage.slug}  {stage.title}"
+        self.lines.append(f"{self._paint(TODO, TODO_COLOR):<6} {head}  {_fmt(stage.score)}/{_fmt(stage.max_score)}"
+                          f"  {_one_line(stage.message)}")
+
     def stage(self, stage: StageResult) -> None:
+        if stage.progress == Progress.NOT_STARTED and not self.verbose:
+            self.folded(stage)
+            return
         head = f"[{stage.number:>2}] {stage.slug}  {stage.title}"
         self.lines.append(f"{self.paint(stage.status):<6} {head}  {_fmt(stage.score)}/{_fmt(stage.max_score)}")
         for note in stage.details.get("notes") or []:
@@ -52,13 +70,30 @@ class _Lines:
         self.tail(case.details.get("traceback"), "           ", 6)
 
 
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def progress_line(report: Report, lang: str) -> str:
+    """"stages: 1 done, 2 in progress, 3 not started"."""
+    return t(lang, "progress_counts", **{p.value: n for p, n in report.progress_counts().items()})
+
+
+def summary(report: Report, w: dict[str, str], verbose: bool, lang: str) -> list[str]:
+    """Total and stage counts, the folding note, the seed and the command that reproduces the run."""
+    lines = ["", f"{w['total']}: {_fmt(report.score)}/{_fmt(report.max_score)}   " + progress_line(report, lang)]
+    folded = report.progress_counts()[Progress.NOT_STARTED]
+    if folded and not verbose:
+        lines.append(w["folded"].format(n=folded))
+    lines.append(f"{w['seed']}: {report.seed}   {w['reproduce']}: {report.reproduce_command()}")
+    return lines
+
+
 def render(report: Report, lang: str | None = None, *, color: bool = False, verbose: bool = False) -> str:
     report = clean_all(report)
     out = _Lines(lang or report.lang, color, verbose)
     for stage in report.stages:
         out.stage(stage)
-    w = out.w
-    out.lines += ["", f"{w['total']}: {_fmt(report.score)}/{_fmt(report.max_score)}   "
-                      f"{w['seed']}: {report.seed}   ({w['reproduce']} --seed {report.seed})"]
+    out.lines += summary(report, out.w, verbose, lang or report.lang)
     out.lines += list(report.notes)
     return "\n".join(out.lines)

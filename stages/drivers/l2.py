@@ -152,7 +152,7 @@ def load(net, arrays):
             if tuple(p.shape) != a.shape:
                 raise ValueError(
                     f"Net's parameter {i} ({name}) has shape {tuple(p.shape)}, expected {a.shape}: "
-                    "define fc1 ... fc7 in order, 784-700-700-700-700-700-700-10")
+                    "define fc1 ... fc7 in order, with the layer sizes the exercise gives")
             p.copy_(torch.from_numpy(a).to(p.dtype))
     return net
 

@@ -80,10 +80,12 @@ def test_hidden_case_returning_a_constant_reveals_nothing_either():
 def test_missing_records_after_a_stop_are_errors_not_failures():
     draws, reference, outcome = _run(lambda x: 2 * x)
     outcome.cases = {k: v for k, v in outcome.cases.items() if k == draws[0].key}
-    outcome.killed = "timeout"
+    outcome.killed, outcome.wall_s = "timeout", 20.43
     result = judge(SPEC, draws, reference, outcome, "en")
     assert result.cases[0].status == Status.PASSED
-    assert result.cases[1].status == Status.TIMEOUT and "ran longer than" in result.cases[1].message
+    # the case it stopped in: how long it ran (the run's time less the import and the finished case)
+    assert result.cases[1].status == Status.TIMEOUT and "ran 20.3 s" in result.cases[1].message
+    assert "limit of 20 s" in result.cases[1].message and abs(result.cases[1].duration_s - 20.32) < 1e-6
     assert result.cases[2].status == Status.ERROR and "not run" in result.cases[2].message
 
 
@@ -96,3 +98,55 @@ def test_a_name_the_file_lacks_is_a_stage_error_with_a_field_not_a_flag():
     assert result.status == Status.ERROR and "does not define 'double'" in result.message
     assert all(c.missing_name == "double" for c in result.cases)
     assert all("missing_name" not in c.to_dict(details=True)["details"] for c in result.cases)
+
+
+def _spec_with(cases: list[dict]) -> StageSpec:
+    return StageSpec.model_validate({"number": 9, "slug": "calls", "title": "Calls", "file": "calls.py",
+                                     "driver": "calls.py", "cases": cases})
+
+
+def _details_of(spec: StageSpec, lang: str = "en") -> list[dict]:
+    draws = make_draws(spec, seed=3)
+    reference = {d.key: {"value": 1.0} for d in draws}
+    cases = {d.key: {"value": 1.0, "duration_s": 0.01} for d in draws}
+    outcome = Outcome(imported={"warnings": []}, cases=cases, killed=None, exit_code=0, signal=None, wall_s=0.1,
+                      cpu_s=0.1, peak_mb=1.0, output="")
+    return [c.details for c in judge(spec, draws, reference, outcome, lang).cases]
+
+
+def test_a_case_shows_only_the_inputs_its_call_uses():
+    both = {"x": [1.0, 2.0], "weight_decay": 0.1}
+    spec = _spec_with([
+        {"name": "plain", "points": 1, "call": "step(x)", "inputs": both},
+        {"name": "decay", "points": 1, "call": "step(x, weight_decay=weight_decay)", "inputs": both},
+    ])
+    plain, decay = _details_of(spec)
+    assert set(plain["inputs"]) == {"x"} and plain["call"] == "step(x)"
+    assert set(decay["inputs"]) == {"x", "weight_decay"}
+
+
+def test_a_driver_call_is_shown_as_what_the_students_code_was_asked_to_do():
+    spec = _spec_with([
+        {"name": "table", "points": 1, "call": "driver.truth_table(student)",
+         "shows": {"en": "f(x) for every x in the truth table", "zh": "真值表中每个 x 的 f(x)"}},
+        {"name": "grad", "points": 1, "call": "driver.grad_at(grad, x)", "inputs": {"x": [1.0]}},
+        {"name": "module", "points": 1, "call": "driver.printed(student)"},
+    ])
+    table, grad, module = _details_of(spec)
+    assert table["asks"] == "f(x) for every x in the truth table"
+    assert _details_of(spec, "zh")[0]["asks"] == "真值表中每个 x 的 f(x)"
+    assert "`grad`" in grad["asks"] and set(grad["inputs"]) == {"x"}
+    assert "calls.py" in module["asks"]
+    assert not any("driver" in str(d.get("asks")) or "call" in d for d in (table, grad, module))
+
+
+def test_every_driver_call_in_the_course_says_what_it_asks_in_both_languages():
+    from grader.course import load_course
+
+    course = load_course(None)
+    driver_cases = [(s.slug, c) for s in course.stages for c in s.cases if c.call.startswith("driver.")]
+    assert len(driver_cases) > 30
+    for slug, c in driver_cases:
+        assert c.shows is not None, f"{slug}/{c.name} has no `shows:`"
+        assert c.shows.en.strip() and c.shows.zh.strip() and c.shows.en != c.shows.zh, f"{slug}/{c.name}"
+        assert "driver" not in c.shows.en and "driver" not in c.shows.zh, f"{slug}/{c.name}"

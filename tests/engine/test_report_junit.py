@@ -46,7 +46,7 @@ def test_junit_multiline_message_attribute():
 
 def test_markdown_and_junit_of_real_reports(graded):
     md = render_markdown(graded["broken"], "en")
-    assert "| 1 | sigmoid" in md and "[!] error" in md and "syntax error" in md
+    assert "| 1 | sigmoid" in md and "\u26a0\ufe0f error" in md and "syntax error" in md
     assert "rmse" in md and "Hint:" in md  # the known-mistake hint of the seed's RMSE formula
     zh = render_markdown(graded["broken"], "zh")
     assert zh.startswith("## 评分报告")

@@ -33,3 +33,26 @@ def test_batch_refuses_unisolated_unless_asked(tmp_path):
     res = run_grade(*args, "--unsafe-no-sandbox", cwd=tmp_path)
     assert res.returncode in (0, 1), res.stderr
     assert (tmp_path / "out" / "gradebook.csv").exists()
+
+
+def test_gradescope_and_classroom_refuse_unisolated_unless_asked(tmp_path):
+    import json
+
+    course = make_course(tmp_path / "course")
+    sub = tmp_path / "submission"
+    sub.mkdir()
+    (sub / "metrics.py").write_text((REFERENCE / "metrics.py").read_text())
+    results = tmp_path / "results.json"
+    base = ["gradescope", str(sub), "--course", str(course), "--results", str(results)]
+    run_grade(*base, cwd=tmp_path)
+    data = json.loads(results.read_text())
+    assert data["score"] == 0 and "--unsafe-no-sandbox" in json.dumps(data)
+    run_grade(*base, "--unsafe-no-sandbox", cwd=tmp_path)
+    assert json.loads(results.read_text())["score"] > 0
+    out, summary = tmp_path / "out.txt", tmp_path / "summary.md"
+    base = ["classroom", str(sub), "--course", str(course), "--output", str(out), "--summary", str(summary)]
+    run_grade(*base, cwd=tmp_path)
+    assert "--unsafe-no-sandbox" in summary.read_text() and "score=0" in out.read_text()
+    out.write_text("")
+    run_grade(*base, "--unsafe-no-sandbox", cwd=tmp_path)
+    assert "score=0\n" not in out.read_text()

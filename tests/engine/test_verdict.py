@@ -18,9 +18,13 @@ def _report() -> Report:
 
 def test_json_contract_keys_and_plain_strings():
     data = _report().to_dict()
-    assert set(data) == {"submission", "course", "seed", "score", "max_score", "lang", "grader_version", "stages", "notes"}
+    assert set(data) == {"submission", "course", "seed", "score", "max_score", "lang", "grader_version", "stages",
+                         "notes", "reproduce"}
+    assert data["reproduce"] == "grade sub --stage 3 --seed 7"
     st = data["stages"][0]
-    assert set(st) == {"number", "slug", "title", "status", "score", "max_score", "message", "duration_s", "run_s", "cases"}
+    assert set(st) == {"number", "slug", "title", "status", "score", "max_score", "message", "duration_s", "run_s",
+                       "progress", "cases"}
+    assert st["progress"] == "in_progress"
     assert set(st["cases"][0]) == {"name", "status", "score", "max_score", "hidden", "message", "hint", "duration_s"}
     assert type(st["status"]) is str and json.loads(json.dumps(data))["stages"][0]["cases"][1]["status"] == "passed"
     assert data["score"] == 1.0 and data["max_score"] == 3.0
@@ -38,3 +42,37 @@ def test_round_trip_with_details():
 def test_status_reads_like_its_string():
     assert Status.PASSED == "passed" and f"{Status.ERROR}" == "error" and {"timeout": 1}[Status.TIMEOUT] == 1
     assert Status.of("nonsense") is Status.ERROR
+
+
+def test_progress_of_a_stage_and_the_counts():
+    from grader.verdict import Progress
+
+    def stage(status, *cases):
+        return StageResult(1, "s", "S", status, 0.0, 1.0, "", cases=list(cases))
+
+    todo = CaseResult("a", Status.ERROR, 0.0, 1.0, False, "not implemented yet", not_started=True)
+    gone = CaseResult("b", Status.ERROR, 0.0, 1.0, False, "no f", missing_name="f")
+    wrong = CaseResult("c", Status.FAILED, 0.0, 1.0, False, "wrong")
+    right = CaseResult("d", Status.PASSED, 1.0, 1.0, False, "passed")
+    assert stage(Status.FAILED, todo, gone).progress == Progress.NOT_STARTED
+    assert stage(Status.FAILED, todo, wrong).progress == Progress.IN_PROGRESS
+    assert stage(Status.FAILED, todo, right).progress == Progress.IN_PROGRESS
+    assert stage(Status.PASSED, right).progress == Progress.DONE
+    no_file = stage(Status.ERROR, wrong)
+    no_file.unstarted = True
+    assert no_file.progress == Progress.NOT_STARTED
+    report = Report("sub", "nn", 1, "en", stages=[stage(Status.FAILED, todo), stage(Status.PASSED, right), no_file])
+    assert report.progress_counts() == {Progress.DONE: 1, Progress.IN_PROGRESS: 0, Progress.NOT_STARTED: 2}
+    back = Report.from_dict(json.loads(json.dumps(report.to_dict(details=True))))
+    assert [s.progress for s in back.stages] == [s.progress for s in report.stages]
+
+
+def test_the_reproduce_command_is_quoted_for_the_shell():
+    import shlex
+
+    report = _report()
+    report.submission = "my work/it's.zip"
+    cmd = report.reproduce_command()
+    assert shlex.split(cmd) == ["grade", "my work/it's.zip", "--stage", "3", "--seed", "7"]
+    report.reproduce = "grade x --seed 1"  # what the CLI sets wins
+    assert report.reproduce_command() == "grade x --seed 1"

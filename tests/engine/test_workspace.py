@@ -22,7 +22,7 @@ def files(d: Path) -> set[str]:
 def test_init_one_stage_with_support_files(tmp_path, capsys):
     dest = tmp_path / "ws"
     assert main(["init", str(dest), "--stage", "tinynet-forward"]) == 0
-    assert files(dest) == {"tinynet.py", "layers.py", WORKFLOW.as_posix()}
+    assert files(dest) == {"tinynet.py", "layers.py", WORKFLOW.as_posix(), "README.md"}
     assert (dest / "tinynet.py").read_bytes() == (TEMPLATE / "tinynet.py").read_bytes()
     # support files come from stages/support/, the trusted copies
     assert (dest / "layers.py").read_bytes() == (SUPPORT / "layers.py").read_bytes()
@@ -37,7 +37,7 @@ def test_init_one_stage_with_support_files(tmp_path, capsys):
 def test_init_several_stages_share_files(tmp_path):
     dest = tmp_path / "ws"
     assert main(["init", str(dest), "--stage", "1", "--stage", "tanh,5", "-s", "sigmoid"]) == 0
-    assert files(dest) == {"activation.py", "metrics.py", WORKFLOW.as_posix()}
+    assert files(dest) == {"activation.py", "metrics.py", WORKFLOW.as_posix(), "README.md"}
     wf = yaml.safe_load((dest / WORKFLOW).read_text())
     grade = [s for s in wf["jobs"]["run-autograding-tests"]["steps"] if s.get("id") == "grade"][0]
     assert grade["with"]["stages"] == "1 2 5"
@@ -49,7 +49,7 @@ def test_init_all_stages_copies_the_whole_template(tmp_path):
     expected = {p for p in files(TEMPLATE) if "__pycache__" not in p and not p.endswith(".pyc")}
     course = load_course(None)
     expected |= {name for s in course.stages for name in s.support}
-    assert files(dest) == expected
+    assert files(dest) == expected | {"README.md"}
     assert WORKFLOW.as_posix() in expected
     for s in course.stages:
         assert (dest / s.file).is_file()
@@ -57,17 +57,40 @@ def test_init_all_stages_copies_the_whole_template(tmp_path):
     assert (dest / WORKFLOW).read_text() == (TEMPLATE / WORKFLOW).read_text()
 
 
-def test_init_refuses_to_overwrite(tmp_path, capsys):
+def test_init_never_overwrites_and_names_the_files_it_kept(tmp_path, capsys):
     dest = tmp_path / "ws"
     dest.mkdir()
     (dest / "metrics.py").write_text("# my work\n")
-    assert main(["init", str(dest), "--stage", "1", "--stage", "5"]) == 2
-    err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1
-    assert "metrics.py" in err and "already exists" in err
-    # nothing was written, and the student's file is untouched
-    assert files(dest) == {"metrics.py"}
-    assert (dest / "metrics.py").read_text() == "# my work\n"
+    (dest / "readme.txt").write_text("my notes\n")
+    assert main(["init", str(dest), "--stage", "1", "--stage", "5"]) == 0
+    out = capsys.readouterr().out
+    assert "Kept 1 file(s) already there (not overwritten):\n  metrics.py" in out
+    assert (dest / "metrics.py").read_text() == "# my work\n"  # the student's file is untouched
+    assert files(dest) == {"metrics.py", "readme.txt", "activation.py", WORKFLOW.as_posix()}  # has a README
+
+
+def test_init_adds_next_weeks_stage_to_a_workspace_without_touching_the_students_files(tmp_path, capsys):
+    dest = tmp_path / "my work"
+    assert main(["init", str(dest), "--stage", "1-3", "--lang", "zh"]) == 0
+    readme = (dest / "README.md").read_text()
+    assert "grade init . --stage N" in readme and "补全代码" in readme
+    (dest / "activation.py").write_text("# week 1, my own\n")
+    (dest / "README.md").write_text("mine\n")
+    before = {p: (dest / p).read_bytes() for p in files(dest) if p != WORKFLOW.as_posix()}
+    capsys.readouterr()
+    assert main(["init", str(dest), "--stage", "5"]) == 0
+    out = capsys.readouterr().out
+    assert {p: (dest / p).read_bytes() for p in before} == before  # nothing of the student's changed
+    assert files(dest) == set(before) | {"metrics.py", WORKFLOW.as_posix()}
+    grade = [s for s in yaml.safe_load((dest / WORKFLOW).read_text())["jobs"]["run-autograding-tests"]["steps"]
+             if s.get("id") == "grade"][0]
+    assert grade["with"]["stages"] == "1 2 3 5" and grade["with"]["lang"] == "zh"
+    assert "Created 1 file(s)" in out and "metrics.py" in out
+    # it ends with the next command, which works as printed
+    last = out.strip().splitlines()[-1].strip()
+    assert last == f"grade '{dest}' --stage 5"
+    import shlex
+    assert main(shlex.split(last)[1:] + ["--format", "json"]) == 1  # the template's stage: points to win
 
 
 def test_init_into_existing_folder_without_conflicts(tmp_path):
@@ -75,7 +98,7 @@ def test_init_into_existing_folder_without_conflicts(tmp_path):
     dest.mkdir()
     (dest / "notes.txt").write_text("keep")
     assert main(["init", str(dest), "--stage", "12"]) == 0
-    assert files(dest) == {"notes.txt", "data_split.py", WORKFLOW.as_posix()}
+    assert files(dest) == {"notes.txt", "data_split.py", WORKFLOW.as_posix(), "README.md"}
 
 
 def test_init_unknown_stage(tmp_path, capsys):
@@ -99,7 +122,7 @@ def test_init_from_another_course(tmp_path):
     (course / "student_template" / "data" / "x.csv").write_text("1,2\n")
     dest = tmp_path / "ws"
     assert main(["init", str(dest), "--course", str(course), "--stage", "add"]) == 0
-    assert files(dest) == {"add.py", "helper.py"}  # this course has no workflow
+    assert files(dest) == {"add.py", "helper.py", "README.md"}  # this course has no workflow
     dest2 = tmp_path / "ws2"
     assert main(["init", str(dest2), "--course", str(course)]) == 0
-    assert files(dest2) == {"add.py", "helper.py", "data/x.csv"}
+    assert files(dest2) == {"add.py", "helper.py", "data/x.csv", "README.md"}
