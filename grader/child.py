@@ -95,23 +95,14 @@ def encode(value, arrays: Arrays, depth: int = 0):
 
     if depth > MAX_DEPTH:
         raise EncodeError("returned a value nested too deeply (or one that contains itself)")
-    if value is None or isinstance(value, (bool, str)):
-        return value
-    if isinstance(value, int):
-        return value if abs(value) < 2**63 else float(value)
-    if isinstance(value, float):
-        return value if math.isfinite(value) else {"$float": repr(value)}
+    if value is None or isinstance(value, (bool, str, int, float)):
+        return _encode_plain(value)
     if _is_module(value, "torch") and hasattr(value, "detach"):
         value = value.detach().cpu().numpy()
     if _is_module(value, "sympy"):
         return encode(_sympy_number(value), arrays, depth + 1)
     if isinstance(value, (np.generic, np.ndarray)):
-        arr = np.asarray(value)
-        if arr.dtype.kind == "O":
-            arr = _object_array(np, arr)
-        if arr.dtype.kind not in "biufcUS":
-            raise EncodeError(f"returned an array of dtype {arr.dtype}, which the grader cannot compare")
-        return {"$arr": arrays.add(arr), "scalar": isinstance(value, np.generic)}
+        return _encode_array(np, value, arrays)
     if isinstance(value, (list, tuple)):
         items = [encode(v, arrays, depth + 1) for v in value]
         return items if isinstance(value, list) else {"$tuple": items}
@@ -121,6 +112,24 @@ def encode(value, arrays: Arrays, depth: int = 0):
         f"returned a {type(value).__module__}.{type(value).__qualname__} object, which the grader "
         "cannot compare; return numbers, numpy arrays, lists, tuples or dicts"
     )
+
+
+def _encode_plain(value):
+    """None, bools, strings and Python numbers (big ints as floats, inf/nan tagged)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value if abs(value) < 2**63 else float(value)
+    if isinstance(value, float):
+        return value if math.isfinite(value) else {"$float": repr(value)}
+    return value
+
+
+def _encode_array(np, value, arrays: Arrays) -> dict:
+    arr = np.asarray(value)
+    if arr.dtype.kind == "O":
+        arr = _object_array(np, arr)
+    if arr.dtype.kind not in "biufcUS":
+        raise EncodeError(f"returned an array of dtype {arr.dtype}, which the grader cannot compare")
+    return {"$arr": arrays.add(arr), "scalar": isinstance(value, np.generic)}
 
 
 class RecordWriter:
@@ -192,11 +201,7 @@ def decode(data, arrays: list, depth: int = 0):
             return data
         raise ValueError(f"unexpected {type(data).__name__} in results")
     if "$arr" in data:
-        index = data["$arr"]
-        if not isinstance(index, int) or isinstance(index, bool) or not 0 <= index < len(arrays):
-            raise ValueError("an array reference out of range")
-        arr = arrays[index]
-        return arr[()] if data.get("scalar") is True else arr
+        return _decode_array(data, arrays)
     if isinstance(data.get("$tuple"), list):
         return tuple(decode(v, arrays, depth + 1) for v in data["$tuple"])
     if isinstance(data.get("$dict"), dict):
@@ -204,6 +209,14 @@ def decode(data, arrays: list, depth: int = 0):
     if isinstance(data.get("$float"), str):
         return float(data["$float"])
     raise ValueError(f"unknown value tag in results: {[str(k)[:20] for k in list(data)[:3]]}")
+
+
+def _decode_array(data: dict, arrays: list):
+    index = data["$arr"]
+    if not isinstance(index, int) or isinstance(index, bool) or not 0 <= index < len(arrays):
+        raise ValueError("an array reference out of range")
+    arr = arrays[index]
+    return arr[()] if data.get("scalar") is True else arr
 
 
 # --- the audit hook (a courtesy layer, not the boundary) --------------------------------
@@ -385,23 +398,39 @@ def run_job(job: dict) -> None:
 
 
 def _run(job: dict) -> None:
-    import copy
-    import importlib.util
-    import types
-    import warnings
-
+    """Prepare the process, import the submission, run every case, write each record."""
     import numpy as np
 
-    results, work, filename = job["results"], job["workdir"], job["file"]
     timeline = {"start": time.time()}
+    _enter(job)
+    timeline["isolated"] = time.time()
+    driver = _load_driver(job.get("driver_source"))
+    stored = read_records(job["inputs"], "inputs")
+    cases = [(case, decode(*stored[case["key"]])) for case in job["cases"]]
+    out = RecordWriter(job["results"], "results")
+    if not job["trusted"]:
+        install_audit_hook()
+    timeline["ready"] = time.time()
+    module = _import_submission(job, out, timeline)
+    if module is None:
+        return
+    base = {"np": np, "math": math, "student": module}
+    if driver is not None:
+        base["driver"] = driver
+    for case, inputs in cases:
+        arrays = Arrays(job["limits"]["result_bytes"])
+        out.write(case["key"], _run_case(job, case, inputs, module, base, arrays), arrays)
+
+
+def _enter(job: dict) -> None:
+    """The run's environment, limits, working folder and import path."""
     os.environ.clear()
     os.environ.update(job["env"])
     _isolate(job)
-    timeline["isolated"] = time.time()
-    os.chdir(work)
+    os.chdir(job["workdir"])
     here = os.path.dirname(os.path.realpath(__file__))
-    sys.path[:] = [work] + [p for p in sys.path if p and os.path.realpath(p) != here]
-    sys.argv = [filename]
+    sys.path[:] = [job["workdir"]] + [p for p in sys.path if p and os.path.realpath(p) != here]
+    sys.argv = [job["file"]]
     sys.dont_write_bytecode = True
     if job.get("torch"):
         import torch
@@ -409,83 +438,97 @@ def _run(job: dict) -> None:
         torch.set_num_threads(1)
         sys.modules.setdefault("torch", torch)
 
-    driver = None
-    if job.get("driver_source") is not None:
-        driver = types.ModuleType("driver")
-        driver.__file__ = "driver.py"
-        exec(compile(job["driver_source"], "driver.py", "exec"), driver.__dict__)
-        sys.modules["driver"] = driver
-    stored = read_records(job["inputs"], "inputs")
-    cases = [(case, decode(*stored[case["key"]])) for case in job["cases"]]
-    out = RecordWriter(results, "results")
 
-    if not job["trusted"]:
-        install_audit_hook()
-    timeline["ready"] = time.time()
+def _load_driver(source):
+    """The course's driver module (trusted code sent with the job), before any student code runs."""
+    import types
 
-    # import the submission
-    name = filename[:-3]
+    if source is None:
+        return None
+    driver = types.ModuleType("driver")
+    driver.__file__ = "driver.py"
+    exec(compile(source, "driver.py", "exec"), driver.__dict__)
+    sys.modules["driver"] = driver
+    return driver
+
+
+def _import_submission(job: dict, out: RecordWriter, timeline: dict):
+    """Import the student's file (seeded), write the "import" record; the module, or None."""
+    import importlib.util
+    import warnings
+
+    filename, name = job["file"], job["file"][:-3]
     started = time.perf_counter()
-    module = None
+    module = error = None
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         _seed_everything(job["seed"])
         try:
-            spec = importlib.util.spec_from_file_location(name, os.path.join(work, filename))
+            spec = importlib.util.spec_from_file_location(name, os.path.join(job["workdir"], filename))
             module = importlib.util.module_from_spec(spec)
             sys.modules[name] = module
             spec.loader.exec_module(module)
-            error = None
         except BaseException as exc:  # noqa: B036 - SystemExit at import is a verdict too
             error = _error(exc, filename)
     out.write("import", {"error": error, "duration_s": time.perf_counter() - started,
-                         "warnings": _warnings(caught), "output_end": _output_end(0, int(job["limits"].get("output_keep", 1 << 14))),
-                         "timeline": timeline},
-              Arrays(0))
-    if error is not None:
-        return
+                         "warnings": _warnings(caught), "output_end": _output_end(0, _keep(job)),
+                         "timeline": timeline}, Arrays(0))
+    return None if error is not None else module
 
-    base = {"np": np, "math": math, "student": module}
-    if driver is not None:
-        base["driver"] = driver
-    for case, inputs in cases:
-        namespace = dict(vars(module))
-        namespace.update(base)
-        namespace.update(copy.deepcopy(inputs))
-        record = {"output_start": _output_offset()}
-        arrays = Arrays(job["limits"]["result_bytes"])
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
+
+def _keep(job: dict) -> int:
+    return int(job["limits"].get("output_keep", 1 << 14))
+
+
+def _namespace(module, base: dict, inputs: dict) -> dict:
+    import copy
+
+    namespace = dict(vars(module))
+    namespace.update(base)
+    namespace.update(copy.deepcopy(inputs))
+    return namespace
+
+
+def _run_case(job: dict, case: dict, inputs: dict, module, base: dict, arrays: Arrays) -> dict:
+    """One case's call, seeded right before it; its value or error, warnings and output span."""
+    import warnings
+
+    namespace = _namespace(module, base, inputs)
+    record = {"output_start": _output_offset()}
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        _seed_everything(case["seed"])
+        started = time.perf_counter()
+        try:
+            value = eval(case["call"], namespace)  # noqa: S307 - the spec's call, in the sandbox
+            record["duration_s"] = time.perf_counter() - started
+            record["value"] = encode(value, arrays)
+        except EncodeError as exc:
+            record["duration_s"] = time.perf_counter() - started
+            record["error"] = {"type": "EncodeError", "message": str(exc), "line": None, "traceback": ""}
+        except BaseException as exc:  # noqa: B036
+            record["duration_s"] = time.perf_counter() - started
+            record["error"] = _error(exc, job["file"])
+    record["warnings"] = _warnings(caught)
+    if job["trusted"] and case.get("mistakes") and "value" in record:
+        record["mistakes"] = _mistakes(case, _namespace(module, base, inputs), arrays)
+    if _output_offset() - record["output_start"] > int(job["limits"]["output_bytes"]):
+        record.pop("value", None)  # this case printed more than a case may: it loses, not a later one
+        record["error"] = {"type": "OutputLimit", "message": "", "line": None, "traceback": ""}
+    record["output_end"] = _output_end(record["output_start"], _keep(job))
+    return record
+
+
+def _mistakes(case: dict, namespace: dict, arrays: Arrays) -> dict:
+    """The reference side only: each known mistake's value (trusted spec expressions)."""
+    out = {}
+    for mname, expr in case["mistakes"].items():
+        try:
             _seed_everything(case["seed"])
-            started = time.perf_counter()
-            try:
-                value = eval(case["call"], namespace)  # noqa: S307 - the spec's call, in the sandbox
-                record["duration_s"] = time.perf_counter() - started
-                record["value"] = encode(value, arrays)
-            except EncodeError as exc:
-                record["duration_s"] = time.perf_counter() - started
-                record["error"] = {"type": "EncodeError", "message": str(exc), "line": None, "traceback": ""}
-            except BaseException as exc:  # noqa: B036
-                record["duration_s"] = time.perf_counter() - started
-                record["error"] = _error(exc, filename)
-        record["warnings"] = _warnings(caught)
-        if job["trusted"] and case.get("mistakes") and "value" in record:
-            record["mistakes"] = {}
-            namespace = dict(vars(module))
-            namespace.update(base)
-            namespace.update(copy.deepcopy(inputs))
-            for mname, expr in case["mistakes"].items():
-                try:
-                    _seed_everything(case["seed"])
-                    wrong = eval(expr, namespace)  # noqa: S307 - trusted spec code
-                    record["mistakes"][mname] = encode(wrong, arrays)
-                except Exception as exc:
-                    record["mistakes"][mname] = {"$error": f"{type(exc).__name__}: {exc}"}
-        if _output_offset() - record["output_start"] > int(job["limits"]["output_bytes"]):
-            record.pop("value", None)  # this case printed more than a case may: it loses, not a later one
-            record["error"] = {"type": "OutputLimit", "message": "", "line": None, "traceback": ""}
-        record["output_end"] = _output_end(record["output_start"], int(job["limits"].get("output_keep", 1 << 14)))
-        out.write(case["key"], record, arrays)
+            out[mname] = encode(eval(expr, namespace), arrays)  # noqa: S307 - trusted spec code
+        except Exception as exc:
+            out[mname] = {"$error": f"{type(exc).__name__}: {exc}"}
+    return out
 
 
 # --- the fork server ----------------------------------------------------------------------

@@ -167,17 +167,22 @@ class Grader:
             outcome = self.sandbox.run(self._job(spec, self.course.reference, draws, trusted=True))
         except (SandboxError, OSError) as exc:
             return Expected(draws, {}, error=t(self.lang, "sandbox_failed", why=str(exc)))
+        problem = self._reference_problem(spec, draws, outcome)
+        return Expected(draws, {}, error=problem) if problem else Expected(draws, outcome.cases)
+
+    def _reference_problem(self, spec: StageSpec, draws: list[Draw], outcome: Outcome) -> Optional[str]:
+        """Why the reference's run cannot serve as the expected values (the course's fault), or None."""
         imp = outcome.imported or {}
         if imp.get("error") or outcome.imported is None:
-            why = (imp.get("error") or {}).get("message") or outcome.runner_error or outcome.killed or t(self.lang, "did_not_run")
-            return Expected(draws, {}, error=t(self.lang, "reference_failed", case="(import)", why=why))
+            why = (imp.get("error") or {}).get("message") or outcome.runner_error or outcome.killed \
+                or t(self.lang, "did_not_run")
+            return t(self.lang, "reference_failed", case="(import)", why=why)
         for d in draws:
             rec = outcome.cases.get(d.key)
             if rec is None or "error" in rec:
                 why = (rec or {}).get("error", {}).get("message") or outcome.killed or t(self.lang, "no_result")
-                return Expected(draws, {}, error=t(self.lang, "reference_failed", case=spec.cases[d.case_index].name,
-                                                   why=why))
-        return Expected(draws, outcome.cases)
+                return t(self.lang, "reference_failed", case=spec.cases[d.case_index].name, why=why)
+        return None
 
     def _frozen_expected(self, spec: StageSpec, draws: list[Draw]) -> Expected:
         """A student kit: the reference's records frozen at release, instead of running reference/."""

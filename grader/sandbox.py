@@ -236,12 +236,16 @@ class ForkServer:
             killed = "memory" if memory else None if stopped else "timeout"
             return {"killed": killed, "signal": signal.SIGKILL if stopped else None,
                     "wall_s": time.monotonic() - start}, [b""] * 4
-        msg["wall_s"] = time.monotonic() - start
+        return self._ended(msg, memory, time.monotonic() - start), payload
+
+    def _ended(self, msg: dict, memory: bool, wall_s: float) -> dict:
+        """The fork server's report of a finished run, with what only the grader can tell (memory)."""
+        msg["wall_s"] = wall_s
         msg["killed"] = "memory" if memory else msg.get("killed") if msg.get("killed") in ("timeout", "output") else None
         peak = (self.cgroup.peak() - self.baseline) if self.cgroup and self.cgroup.memory else 0
         rss = msg.get("maxrss_kb", 0) if type(msg.get("maxrss_kb")) in (int, float) else 0
         msg["peak_mb"] = max(peak, rss * 1024) / 2**20
-        return msg, payload
+        return msg
 
     def kill(self) -> None:
         """Stop the sandbox and everything in it."""
