@@ -10,7 +10,7 @@ from typing import Any, Optional
 
 from distributed import WorkerPlugin
 
-from grader.cluster import WarmGraders
+from grader.warm_graders import WarmGraders
 
 
 class WarmGradersPlugin(WorkerPlugin):
