@@ -31,6 +31,7 @@ from grader.spec import StageSpec
 from grader.verdict import Report, StageResult
 
 REFERENCE_TIME_FACTOR = 3.0
+RUN_THREADS = 8  # stage threads per worker (see Grader.__init__)
 
 
 @dataclass
@@ -72,7 +73,10 @@ class Grader:
         self._expected: dict[str, Future] = {}
         self._lock = threading.Lock()
         self._refs = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="reference")
-        self._runs = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="student")
+        # Stage runs wait for their submission's own sandbox (one per submission in a batch), so
+        # a stage queued behind another student's endless loop must not hold a thread that the
+        # other students' stages need: waiting threads cost nothing, the sandboxes bound the CPU.
+        self._runs = ThreadPoolExecutor(max_workers=RUN_THREADS * max(1, workers), thread_name_prefix="student")
         self._drivers: dict[str, types.ModuleType] = {}
         self._draws: dict[str, list[Draw]] = {}
 
