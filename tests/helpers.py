@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+from pathlib import Path
+
 import pytest
 
 from conftest import case, variant
@@ -66,7 +69,19 @@ def needs_torch():
 # --- metrics.py variants (stage 5), for the engine's own tests ---------------------------
 
 MET = "metrics.py"
+RMSE = "RMSE = np.sqrt(error.dot(error) / count)"
+RMSE_CASES = {"rmse-small", "single-rating", "random-rmse", "integer-ratings"}
 
 
 def body(rmse_line: str) -> str:
     return variant(MET, "RMSE = np.sqrt(error.dot(error) / count)", rmse_line)
+
+
+def tree_digest(folder: Path) -> str:
+    """A hash of every path and file under `folder` (to check that nothing changed)."""
+    h = hashlib.sha256()
+    for p in sorted(folder.rglob("*")):
+        h.update(str(p.relative_to(folder)).encode())
+        if p.is_file():
+            h.update(p.read_bytes())
+    return h.hexdigest()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 import subprocess
@@ -13,7 +12,7 @@ import pytest
 
 from conftest import REFERENCE, case, failed, grade_stage, make_course, make_submission
 from grader.engine import Grader
-from helpers import MET, body
+from helpers import MET, body, tree_digest
 
 
 @pytest.fixture(scope="module")
@@ -91,23 +90,14 @@ def test_fake_verdict_text_on_stdout_changes_nothing(fast, tmp_path):
     assert "ALL TESTS PASSED" in case(stage, "rmse-small")["details"]["output"]
 
 
-def _digest(folder: Path) -> str:
-    h = hashlib.sha256()
-    for p in sorted(folder.rglob("*")):
-        h.update(str(p.relative_to(folder)).encode())
-        if p.is_file():
-            h.update(p.read_bytes())
-    return h.hexdigest()
-
-
 def test_a_submission_that_rewrites_its_folder_leaves_the_original_alone(fast, tmp_path):
     evil = ("import os, glob\nfor f in glob.glob('*'):\n    open(f, 'w').write('gone')\n"
             "open('new_file.txt', 'w').write('x')\n") + (REFERENCE / MET).read_text()
     sub = make_submission(tmp_path, {MET: evil})
-    before = _digest(sub)
+    before = tree_digest(sub)
     stage = fast(sub)
     assert stage["status"] == "passed"  # the module was already loaded when it rewrote its copy
-    assert _digest(sub) == before
+    assert tree_digest(sub) == before
 
 
 def test_nan_where_finite_expected(fast, tmp_path):

@@ -23,9 +23,7 @@ from grader.sandbox import Limits, Sandbox, collect, parse_records
 
 pytestmark = pytest.mark.skipif(not isolation.isolation()[0], reason=isolation.isolation()[1])
 
-MET = "metrics.py"
-RMSE = "RMSE = np.sqrt(error.dot(error) / count)"
-RMSE_CASES = {"rmse-small", "single-rating", "random-rmse", "integer-ratings"}
+from helpers import MET, RMSE, RMSE_CASES  # noqa: E402
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,6 @@ running, and nothing outside the outputs changes, not even seconds after the bat
 from __future__ import annotations
 
 import csv
-import hashlib
 import os
 import time
 from pathlib import Path
@@ -17,6 +16,7 @@ import pytest
 from conftest import REFERENCE, make_course, variant
 from grader import isolation
 from grader.batch import run_batch
+from helpers import tree_digest
 
 pytestmark = pytest.mark.skipif(not isolation.isolation()[0], reason=isolation.isolation()[1])
 
@@ -27,15 +27,6 @@ RMSE = "RMSE = np.sqrt(error.dot(error) / count)"
 def hostile(code: str) -> str:
     indented = "\n".join("    " + line for line in code.strip("\n").splitlines())
     return variant(MET, RMSE, indented.lstrip() + "\n    " + RMSE)
-
-
-def digest(folder: Path) -> str:
-    h = hashlib.sha256()
-    for p in sorted(folder.rglob("*")):
-        h.update(str(p.relative_to(folder)).encode())
-        if p.is_file():
-            h.update(p.read_bytes())
-    return h.hexdigest()
 
 
 def processes_with(marker: str) -> list[int]:
@@ -92,7 +83,7 @@ ctypes.CDLL(None).system(cmd.encode())
     for sid, text in {**students, **attackers}.items():
         (class_dir / sid).mkdir(parents=True)
         (class_dir / sid / MET).write_text(text)
-    before = {"class": digest(class_dir), "course": digest(course)}
+    before = {"class": tree_digest(class_dir), "course": tree_digest(course)}
 
     res = run_batch(class_dir, out, course_dir=course, jobs=2, seed=5, quiet=True)
 
@@ -106,4 +97,4 @@ ctypes.CDLL(None).system(cmd.encode())
     gradebook = (out / "gradebook.csv").read_bytes()
     time.sleep(1.5)
     assert (out / "gradebook.csv").read_bytes() == gradebook
-    assert {"class": digest(class_dir), "course": digest(course)} == before
+    assert {"class": tree_digest(class_dir), "course": tree_digest(course)} == before

@@ -20,9 +20,7 @@ from conftest import REFERENCE, ROOT, case, failed, make_course, make_submission
 from grader.engine import Grader
 from grader.sandbox import runs_folder
 
-MET = "metrics.py"
-RMSE = "RMSE = np.sqrt(error.dot(error) / count)"
-RMSE_CASES = {"rmse-small", "single-rating", "random-rmse", "integer-ratings"}
+from helpers import MET, RMSE, RMSE_CASES  # noqa: E402
 
 
 @pytest.fixture(scope="module")
