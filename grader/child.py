@@ -642,11 +642,61 @@ def _preload(preload: list[str]) -> None:
             pass
     if "torch" in preload and "torch.optim" not in sys.modules:
         import torch
-        import torch._dynamo  # noqa: F401 - optimizers import it lazily (~1 s); pay it once here
         import torch.nn.functional  # noqa: F401
         import torch.optim  # noqa: F401
 
         torch.set_num_threads(1)
+
+
+def defer_dynamo() -> None:
+    """Let torch train without importing ``torch._dynamo`` (about 1 s a sandbox) until something compiles.
+
+    Building or stepping an optimizer imports ``torch._dynamo`` only to call ``graph_break()``
+    and ``disable(fn)``, which change nothing while no frame is being compiled, and nothing
+    can be compiled before ``torch._dynamo`` is imported. This placeholder answers those two
+    calls; anything else (``torch.compile``, another attribute, a submodule) imports the real
+    ``torch._dynamo`` in its place, so behaviour is unchanged. Speed only, not a defence.
+    """
+    import functools
+    import importlib
+    import types
+
+    if "torch._dynamo" in sys.modules:
+        return
+    placeholder = types.ModuleType("torch._dynamo")
+
+    def real():
+        if sys.modules.get("torch._dynamo") is placeholder:
+            del sys.modules["torch._dynamo"]
+            importlib.import_module("torch._dynamo")
+        return sys.modules["torch._dynamo"]
+
+    def graph_break(*args, **kwargs):
+        if sys.modules.get("torch._dynamo") is not placeholder:
+            return real().graph_break(*args, **kwargs)
+
+    def disable(fn=None, recursive=True, **kwargs):
+        if fn is None:
+            return functools.partial(disable, recursive=recursive, **kwargs)
+        disabled = []
+
+        @functools.wraps(fn)
+        def call(*a, **k):
+            if sys.modules.get("torch._dynamo") is placeholder:
+                return fn(*a, **k)
+            if not disabled:
+                disabled.append(real().disable(fn, recursive, **kwargs))
+            return disabled[0](*a, **k)
+
+        return call
+
+    def attribute(name):  # __path__ too: a submodule import gets the real package
+        if name.startswith("__") and name != "__path__":
+            raise AttributeError(name)  # tools that scan sys.modules (inspect) do not need the real one
+        return getattr(real(), name)
+
+    placeholder.graph_break, placeholder.disable, placeholder.__getattr__ = graph_break, disable, attribute
+    sys.modules["torch._dynamo"] = placeholder
 
 
 def _wait(pid: int, job: dict) -> tuple[int, object, str | None]:
@@ -695,6 +745,7 @@ def serve(argv: list[str]) -> None:
     while argv[:1] == ["--site"]:
         site.addsitedir(argv[1])
         argv = argv[2:]
+    defer_dynamo()
     _preload(argv)
     try:
         import ctypes

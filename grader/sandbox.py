@@ -1,10 +1,10 @@
 """Running code in isolated child processes, with limits, and collecting what came back.
 
-Every submission gets sandboxes of its own (grader/isolation.py: bubblewrap, a memory and
-pids cgroup, seccomp), one per set of preloaded modules, never shared with another
-submission; the reference gets its own for the whole session. Inside each runs a *fork
-server* (``child.py``) that has imported numpy (and torch for torch stages) once and forks
-a fresh child per run. The grader prepares each run's working copy (the submission plus
+Every submission gets a sandbox of its own (grader/isolation.py: bubblewrap, a memory and
+pids cgroup, seccomp), never shared with another submission; the reference gets its own for
+the whole session. Inside each runs a *fork server* (``child.py``) that has imported numpy
+once and forks a fresh child per run; the reference's also imports what its stages require
+(torch, sympy) once, since it serves every student. The grader prepares each run's working copy (the submission plus
 the course's support files) in a host folder the sandbox sees read-only at /in, and the
 case inputs in a folder it sees read-only at /inputs; the run copies its working copy to
 the sandbox's own size-capped tmpfs. What a run leaves comes back through the fork server's
@@ -74,7 +74,7 @@ class Job:
     trusted: bool = False  # the reference: no audit hook, no privilege drop
     support: list[Path] = field(default_factory=list)
     driver_source: Optional[str] = None
-    requires: tuple[str, ...] = ()  # modules the fork server preloads (e.g. torch, sympy)
+    requires: tuple[str, ...] = ()  # modules the stage needs (torch, sympy); the reference's server preloads them
     inputs_key: Optional[str] = None  # runs with the same key share one copy of the inputs
     forbidden: list[Path] = field(default_factory=list)
 
@@ -286,7 +286,7 @@ def _into_cgroups(cgroup: Optional[isolation.Cgroup], cmd: list[str]) -> list[st
 
 
 class Sandbox:
-    """The sandboxes of a grading session: per submission and preload set, plus the reference's.
+    """The sandboxes of a grading session: one per submission, plus the reference's.
 
     ``release(source)`` stops a submission's sandboxes once it is graded. ``fork_server=False``
     starts a fresh sandbox for every run instead (slower; the baseline of the benchmarks).
@@ -325,8 +325,8 @@ class Sandbox:
     def warm(self, preload: tuple[str, ...] = ("numpy",), source: Optional[Path] = None) -> None:
         """Start a sandbox ahead of time (the reference's, or ``source``'s) so its start overlaps other work.
 
-        One sandbox per submission serves all its stages: it starts with numpy and imports
-        what a stage needs (sympy, torch) when that stage first runs in it.
+        One sandbox per submission serves all its stages: it starts with numpy, and each
+        stage's run imports what else it needs (torch, sympy) in its own forked process.
         """
         key = (_owner(source), ("numpy",))
         with self._lock:
@@ -417,7 +417,10 @@ class Sandbox:
             server = self._acquire(key)
         broken = False
         try:
-            server.load(tuple(sorted(job.requires)))
+            if job.trusted:  # the reference's one sandbox serves every student: import torch, sympy once
+                server.load(tuple(sorted(job.requires)))
+            # a submission's own sandbox runs each stage once: its run imports what it needs itself,
+            # so a student who never imports sympy does not pay for it
             report, payload = server.run(self._spec(job, server, folder, inputs), job.limits)
             broken = report.get("exited") is None
             return report, payload
