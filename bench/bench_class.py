@@ -10,7 +10,8 @@ four configurations and prints one table:
 
 with wall time, time per student, speed-up against the fresh-Python --jobs 1 baseline, and
 the per-run overhead on numpy stages (a stage's time minus the time inside student code,
-`run_s`). The default-jobs fork-server run grades the whole class; the three slower ones
+`run_s`, and minus `wait_s`, the time it queued for its submission's one sandbox while the
+submission's other stages ran there, or for the reference). The default-jobs fork-server run grades the whole class; the three slower ones
 grade the first `--subset` students (same mix of kinds) and are compared per student
 (`--subset 0`: the whole class everywhere, which takes much longer). Each configuration
 starts its own Grader, so each pays once for the reference runs and the reference's
@@ -71,7 +72,9 @@ def measure(name: str, class_dir: Path, out: Path, *, jobs: int, fork_server: bo
             runs += 1
             run_s += st.get("run_s", 0.0)
             if st["number"] in numpy_stages and st["status"] != "error":
-                overheads.append(st["duration_s"] - st["run_s"])
+                # what the grader adds to this run: not the student's code, nor the wait for the
+                # sandbox while the submission's other stages run in it, nor the wait for the reference
+                overheads.append(st["duration_s"] - st.get("wait_s", 0.0) - st["run_s"])
     n = len(res.rows)
     return {"name": name, "jobs": jobs, "fork": fork_server, "students": n, "runs": runs, "wall": wall,
             "per_student": wall / max(n, 1), "run_s": run_s,
@@ -155,7 +158,8 @@ def main(argv=None) -> int:
           f"{p1['per_student'] / fN['per_student']:.2f}x faster")
     print(f"  per-run overhead on numpy stages, fresh / fork: "
           f"{p1['overhead_ms'] / f1['overhead_ms']:.1f}x ({p1['overhead_ms']:.0f} ms vs {f1['overhead_ms']:.0f} ms)")
-    print("  (overhead/run = a stage's duration minus the time inside student code, numpy stages only; "
+    print("  (overhead/run = a stage's duration minus the time inside student code and the time it waited for "
+          "its sandbox or the reference, numpy stages only; "
           f"the --jobs 1 and fresh-Python runs grade the first {base['students']} students)")
     return 0
 

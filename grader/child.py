@@ -433,7 +433,8 @@ def _enter(job: dict) -> None:
     sys.argv = [job["file"]]
     sys.dont_write_bytecode = True
     if job.get("torch"):
-        import torch
+        with _no_gc():
+            import torch
 
         torch.set_num_threads(1)
         sys.modules.setdefault("torch", torch)
@@ -632,20 +633,37 @@ COMMON_IMPORTS = (
 )
 
 
+class _no_gc:
+    """No cyclic garbage collection while trusted code imports libraries: `import torch` is 10% faster."""
+
+    def __enter__(self):
+        import gc
+
+        gc.disable()
+
+    def __exit__(self, *exc):
+        import gc
+
+        gc.enable()
+
+
 def _preload(preload: list[str]) -> None:
+    import gc
     import importlib
 
-    for name in COMMON_IMPORTS + tuple(p for p in preload if p != "torch"):
-        try:
-            importlib.import_module(name)
-        except ImportError:
-            pass
-    if "torch" in preload and "torch.optim" not in sys.modules:
-        import torch
-        import torch.nn.functional  # noqa: F401
-        import torch.optim  # noqa: F401
+    with _no_gc():
+        for name in COMMON_IMPORTS + tuple(p for p in preload if p != "torch"):
+            try:
+                importlib.import_module(name)
+            except ImportError:
+                pass
+        if "torch" in preload and "torch.optim" not in sys.modules:
+            import torch
+            import torch.nn.functional  # noqa: F401
+            import torch.optim  # noqa: F401
 
-        torch.set_num_threads(1)
+            torch.set_num_threads(1)
+    gc.freeze()  # what every fork shares: its collector never walks (nor copies) these objects
 
 
 def defer_dynamo() -> None:

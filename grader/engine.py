@@ -218,11 +218,15 @@ class Grader:
             outcome = self._run_student(spec, submission, memo)
         except (SandboxError, OSError) as exc:
             return judge.not_run(spec, lang, t(lang, "sandbox_failed", why=str(exc)))
+        asked = time.perf_counter()
         expected = reference.result()
+        waited = outcome.queued_s + time.perf_counter() - asked
         if expected.error:
             return judge.not_run(spec, lang, expected.error)
-        return judge.judge(spec, expected.draws, expected.records, outcome, lang,
-                           custom=functools.partial(self._driver_check, spec), source=source)
+        result = judge.judge(spec, expected.draws, expected.records, outcome, lang,
+                             custom=functools.partial(self._driver_check, spec), source=source)
+        result.wait_s = waited
+        return result
 
     def _run_student(self, spec: StageSpec, submission: Path, memo: Optional[ImportMemo] = None) -> Outcome:
         """The student's run; with a `memo`, a failed import of the same file by another stage stands in."""

@@ -95,6 +95,7 @@ class Outcome:
     runner_error: Optional[str] = None
     missing_file: bool = False
     timeline: dict = field(default_factory=dict)  # wall-clock marks of the run's phases
+    queued_s: float = 0.0  # time the run waited for its sandbox (busy with the submission's other stages)
 
     def output_between(self, start: Optional[int], end: Optional[int]) -> str:
         if start is None:
@@ -401,17 +402,23 @@ class Sandbox:
             for path in job.support:
                 shutil.copyfile(path, folder / "work" / path.name)
             inputs = self._inputs(job)
+            queued: list[float] = []
             try:
-                report, payload = self._run_on(key, job, folder, inputs)
+                report, payload = self._run_on(key, job, folder, inputs, queued)
             except BrokenPipeError:  # the sandbox was gone before the job reached it: one fresh try
-                report, payload = self._run_on(key, job, folder, inputs)
+                report, payload = self._run_on(key, job, folder, inputs, queued)
         finally:
             shutil.rmtree(folder, ignore_errors=True)
-        return collect(report, payload, job.limits)
+        outcome = collect(report, payload, job.limits)
+        outcome.queued_s = sum(queued)
+        return outcome
 
-    def _run_on(self, key: tuple, job: Job, folder: Path, inputs: Path) -> tuple[dict, list[bytes]]:
+    def _run_on(self, key: tuple, job: Job, folder: Path, inputs: Path,
+                queued: list[float]) -> tuple[dict, list[bytes]]:
         """One job on one of the key's fork servers; a server that failed is replaced."""
+        asked = time.perf_counter()
         server = self._acquire(key)
+        queued.append(time.perf_counter() - asked)
         if server.proc.poll() is not None:  # it died while idle (e.g. killed with its run): a fresh one
             self._release(key, server, True)
             server = self._acquire(key)

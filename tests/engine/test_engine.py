@@ -194,3 +194,18 @@ def test_traceback_shows_the_students_frames_not_the_drivers(tmp_path):
     for tb in tracebacks:
         assert "mp_neuron.py" in tb and "helper" in tb and "AttributeError" in tb
         assert "driver.py" not in tb and "<string>" not in tb
+
+
+def test_a_stage_queued_behind_the_submissions_other_stage_counts_that_as_waiting(tmp_path):
+    """One sandbox per submission runs one stage at a time: the stage that queued says so in `wait_s`,
+    so that `duration_s - wait_s - run_s` is the grader's own overhead (bench/bench_class.py)."""
+    slow = "import time\ntime.sleep(0.6)\n"
+    sub = make_submission(tmp_path, {"mp_neuron.py": slow + (REFERENCE / "mp_neuron.py").read_text(encoding="utf-8"),
+                                     MET: slow + (REFERENCE / MET).read_text(encoding="utf-8")})
+    with Grader(seed=7, workers=1) as g:
+        stages = g.grade(sub, ["4", "5"]).stages
+    assert all(st.score == st.max_score for st in stages), [st.message for st in stages]
+    assert max(st.wait_s for st in stages) > 0.4  # the second one queued behind the first's 0.6 s import
+    for st in stages:
+        assert st.run_s >= 0.6  # the sleep at import is the student's own time
+        assert 0 <= st.duration_s - st.wait_s - st.run_s < 0.5, (st.duration_s, st.wait_s, st.run_s)
