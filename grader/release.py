@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import dataclasses
 import os
 import secrets
 import shutil
@@ -129,8 +130,8 @@ def _fresh(folder: Path, lang: str) -> None:
 
 def _with_mistake_values(kit: StageSpec, cases: list) -> StageSpec:
     """The kit's spec as written (its cases draw the inputs), with the mistakes' values back for freezing."""
-    return kit.model_copy(update={"cases": [k.model_copy(update={"mistakes": c.mistakes})
-                                            for k, c in zip(kit.cases, cases)]})
+    return dataclasses.replace(kit, cases=[dataclasses.replace(k, mistakes=c.mistakes)
+                                           for k, c in zip(kit.cases, cases)])
 
 
 def _write_specs(course: Course, dest: Path) -> tuple[list[StageSpec], list[dict]]:
@@ -146,7 +147,7 @@ def _write_specs(course: Course, dest: Path) -> tuple[list[StageSpec], list[dict
         path.write_text(yaml.safe_dump(kit, sort_keys=False, allow_unicode=True, default_flow_style=None,
                                        width=100), encoding="utf-8")
         public = _with_mistake_values(load_spec(path), [c for c in spec.cases if not c.hidden])
-        full.append(public.model_copy(update={"path": spec.path}))
+        full.append(dataclasses.replace(public, path=spec.path))
         summary.append({"number": spec.number, "slug": spec.slug, "file": spec.file,
                         "public_cases": len(public.cases), "hidden_cases": len(spec.cases) - len(public.cases)})
     return full, summary

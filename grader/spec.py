@@ -1,22 +1,31 @@
-"""Stage specs: the YAML files under ``stages/``, loaded into typed, validated models.
+"""Stage specs: the YAML files under ``stages/``, loaded into frozen, validated dataclasses.
 
 A broken spec fails with the file, the field path and what was expected, e.g.
 ``stages/05_mae_rmse.yaml: cases[2].tolerance.rtol: expected a number``.
 The format is documented in ``docs/authoring.md``.
+
+The validator is the small one below (pydantic cost ~75 ms of start-up on every `grade` run).
+``StageSpec.parse(data)`` converts a mapping field by field, driven by each dataclass field's
+type hint and metadata (bounds ``ge``/``gt``/``le``, a ``pattern``, ``min_length``, a
+``before`` conversion, an extra ``check``), then runs the model's own rules (``_check``).
+Plain keyword construction (``Limits(time_s=5.0)``) does not validate.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import hashlib
 import json
 import os
 import re
+import typing
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional, Union
+from typing import Any, Mapping, Optional, TypeVar, Union
 
 import yaml
 from grader.errors import SpecError  # noqa: F401 - re-exported
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 SLUG = r"^[a-z0-9]+(-[a-z0-9]+)*$"
 GENERATORS = ("array", "normal", "uniform", "integers", "labels", "one_hot", "choice", "expr")
@@ -25,33 +34,201 @@ BUILTIN_CHECKS = ("allclose", "exact", "text")
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when available: 5x faster
 
 
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+# --- validation --------------------------------------------------------------
+
+_EXPECTED = {
+    float: "expected a number",
+    int: "expected an integer",
+    bool: "expected true or false",
+    str: "expected a string",
+    list: "expected a list",
+    dict: "expected a mapping",
+    tuple: "expected a list [low, high]",
+}
+_MISSING = "required field is missing"
+_UNKNOWN = "unknown field (check the spelling)"
+_BAD = object()  # a value that failed (its error is in the list); the model holding it is not built
+
+Loc = tuple  # where a value is: ("cases", 2, "tolerance", "rtol")
+Errors = list  # of (Loc, message, the value given, shown after ", got" when it is a scalar)
+M = TypeVar("M", bound="_Model")
 
 
-class Text(Strict):
+class _Invalid(ValueError):
+    """A value does not fit its field; the message says what was expected."""
+
+
+def _scalar(value: Any, kind: Any) -> Any:
+    """`value` as a str, bool, int or float. An int is a number, a bool is not; numbers may come
+    as strings (YAML reads `1e-5` as one) and an integer as a whole float (3.0)."""
+    if kind is Any or type(value) is kind:
+        return value
+    try:
+        if kind is float and type(value) in (int, str):
+            return float(value)
+        if kind is int and (type(value) is str or type(value) is float and value.is_integer()):
+            return int(value)
+    except (ValueError, OverflowError):
+        pass
+    raise _Invalid(_EXPECTED[kind])
+
+
+def _convert(value: Any, hint: Any, loc: Loc, errors: Errors) -> Any:
+    """`value` as the type `hint`: a model, Optional[X], list[X], dict[str, X], tuple[X, Y] or a
+    scalar. A problem is appended to `errors`, and the value becomes _BAD."""
+    kind, args = typing.get_origin(hint) or hint, typing.get_args(hint)
+    if kind is Union:  # Optional[X]
+        return None if value is None else _convert(value, args[0], loc, errors)
+    if isinstance(kind, type) and issubclass(kind, _Model):
+        return kind._from(value, loc, errors)
+    if kind in (list, tuple, dict):
+        return _items(value, kind, args, loc, errors)
+    try:
+        return _scalar(value, kind)
+    except _Invalid as exc:
+        return _reject(errors, loc, str(exc), value)
+
+
+def _items(value: Any, kind: type, args: tuple, loc: Loc, errors: Errors) -> Any:
+    """A list[X], tuple[X, Y] or dict[str, X], item by item."""
+    if kind is dict:
+        if not isinstance(value, dict):
+            return _reject(errors, loc, _EXPECTED[dict], value)
+        return {_convert(k, args[0], loc + (str(k),), errors): _convert(v, args[1], loc + (str(k),), errors)
+                for k, v in value.items()}
+    if not isinstance(value, (list, tuple)) or (kind is tuple and len(value) != len(args)):
+        return _reject(errors, loc, _EXPECTED[kind], value)
+    items = [_convert(v, args[0 if kind is list else i], loc + (i,), errors) for i, v in enumerate(value)]
+    return items if kind is list else tuple(items)
+
+
+def _reject(errors: Errors, loc: Loc, message: str, value: Any) -> Any:
+    errors.append((loc, message, value))
+    return _BAD
+
+
+def _constrain(value: Any, meta: Mapping) -> None:
+    """A converted value against its field's bounds, pattern, length and extra check."""
+    if "ge" in meta and not value >= meta["ge"]:
+        raise _Invalid(f"must be >= {meta['ge']}")
+    if "gt" in meta and not value > meta["gt"]:
+        raise _Invalid(f"must be > {meta['gt']}")
+    if "le" in meta and not value <= meta["le"]:
+        raise _Invalid(f"must be <= {meta['le']}")
+    if "pattern" in meta and not re.fullmatch(meta["pattern"], value):
+        raise _Invalid(f"does not match the expected form ({meta['pattern']})")
+    if "min_length" in meta and len(value) < meta["min_length"]:
+        raise _Invalid("must not be empty")
+    if "check" in meta:
+        meta["check"](value)
+
+
+def _field(given: Any, hint: Any, meta: Mapping, loc: Loc, errors: Errors) -> Any:
+    """One field's value: converted (after its `before` shorthand, if any), then constrained."""
+    before = len(errors)
+    value = _convert(meta["before"](given) if "before" in meta else given, hint, loc, errors)
+    if len(errors) == before and value is not None:
+        try:
+            _constrain(value, meta)
+        except ValueError as exc:
+            _reject(errors, loc, str(exc), given)
+    return value
+
+
+def _format_loc(loc: Loc) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else ("." if out else "") + str(part)
+    return out or "(top level)"
+
+
+def _format_error(loc: Loc, message: str, value: Any) -> str:
+    got = "" if value is None or isinstance(value, (dict, list)) else f", got {value!r}"
+    return f"{_format_loc(loc)}: {message}{got}"
+
+
+class _Model:
+    """What the spec dataclasses share: `parse`, a shorthand (`_coerce`) and rules (`_check`)."""
+
+    @classmethod
+    def parse(cls: type[M], data: Any) -> M:
+        """Validate a mapping (read from YAML) into an instance; SpecError names the first bad field
+        and how many more there are."""
+        errors: Errors = []
+        out = cls._from(data, (), errors)
+        if errors:
+            more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+            raise SpecError(_format_error(*errors[0]) + more)
+        return out
+
+    @classmethod
+    def _from(cls, value: Any, loc: Loc, errors: Errors) -> Any:
+        """Fields in their order, then unknown keys; the rules only when every field is valid."""
+        value = cls._coerce(value)
+        if not isinstance(value, dict):
+            return _reject(errors, loc, _EXPECTED[dict], value)
+        before, known, given = len(errors), _fields_of(cls), {}
+        for name, (hint, meta, required) in known.items():
+            if name in value:
+                given[name] = _field(value[name], hint, meta, loc + (name,), errors)
+            elif required:
+                errors.append((loc + (name,), _MISSING, None))
+        errors.extend((loc + (key,), _UNKNOWN, v) for key, v in value.items() if key not in known)
+        if len(errors) > before:
+            return _BAD
+        out = cls(**given)
+        try:
+            out._check()
+        except ValueError as exc:
+            return _reject(errors, loc, str(exc), value)
+        return out
+
+    @classmethod
+    def _coerce(cls, value: Any) -> Any:
+        """A shorthand accepted in place of the mapping (none by default)."""
+        return value
+
+    def _check(self) -> None:
+        """Rules across fields: raise ValueError (none by default)."""
+
+
+@functools.lru_cache(maxsize=None)
+def _fields_of(cls: type) -> dict[str, tuple[Any, Mapping, bool]]:
+    """name -> (type hint, metadata, required) of each field a spec may give."""
+    hints = typing.get_type_hints(cls)
+    return {f.name: (hints[f.name], f.metadata,
+                     f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING)
+            for f in dataclasses.fields(cls) if f.metadata.get("parse", True)}
+
+
+# --- the models --------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class Text(_Model):
     """Text in English and Chinese."""
 
     en: str
     zh: str
 
-    @model_validator(mode="before")
     @classmethod
-    def _plain_string(cls, value: Any) -> Any:
+    def _coerce(cls, value: Any) -> Any:
         return {"en": value, "zh": value} if isinstance(value, str) else value
 
     def get(self, lang: str) -> str:
         return self.zh if lang == "zh" else self.en
 
 
-class Tolerance(Strict):
-    rtol: float = Field(default=1e-7, ge=0)
-    atol: float = Field(default=0.0, ge=0)
+@dataclass(frozen=True, kw_only=True)
+class Tolerance(_Model):
+    rtol: float = field(default=1e-7, metadata={"ge": 0})
+    atol: float = field(default=0.0, metadata={"ge": 0})
 
 
-class PartialTolerance(Strict):
-    rtol: Optional[float] = Field(default=None, ge=0)
-    atol: Optional[float] = Field(default=None, ge=0)
+@dataclass(frozen=True, kw_only=True)
+class PartialTolerance(_Model):
+    rtol: Optional[float] = field(default=None, metadata={"ge": 0})
+    atol: Optional[float] = field(default=None, metadata={"ge": 0})
 
     def over(self, base: Tolerance) -> Tolerance:
         return Tolerance(
@@ -60,32 +237,34 @@ class PartialTolerance(Strict):
         )
 
 
-class Limits(Strict):
-    time_s: float = Field(default=20.0, gt=0)
-    memory_mb: int = Field(default=1024, gt=0)
+@dataclass(frozen=True, kw_only=True)
+class Limits(_Model):
+    time_s: float = field(default=20.0, metadata={"gt": 0})
+    memory_mb: int = field(default=1024, metadata={"gt": 0})
 
 
-class Output(Strict):
+@dataclass(frozen=True, kw_only=True)
+class Output(_Model):
     name: str
     check: Optional[str] = None
     tolerance: Optional[PartialTolerance] = None
 
-    @model_validator(mode="before")
     @classmethod
-    def _plain_name(cls, value: Any) -> Any:
+    def _coerce(cls, value: Any) -> Any:
         return {"name": value} if isinstance(value, str) else value
 
 
-class Mistake(Strict):
-    name: str = Field(pattern=SLUG)
+@dataclass(frozen=True, kw_only=True)
+class Mistake(_Model):
+    name: str = field(metadata={"pattern": SLUG})
     value: Optional[str] = None
     error: Optional[str] = None
     frozen: bool = False  # in a student kit: `value` was computed at release and dropped
     output: Optional[str] = None
     hint: Text
 
-    @model_validator(mode="after")
-    def _one_kind(self) -> "Mistake":
+    def _check(self) -> None:
+        """Exactly one kind: a wrong formula (`value`) that compiles or an `error` regex (or frozen)."""
         if [self.value is not None, self.error is not None, self.frozen].count(True) != 1:
             raise ValueError("a mistake needs exactly one of `value` (a wrong formula) or `error` (a regex)")
         if self.value is not None:
@@ -95,36 +274,31 @@ class Mistake(Strict):
                 re.compile(self.error)
             except re.error as exc:
                 raise ValueError(f"error: not a valid regular expression ({exc})") from None
-        return self
 
 
-class Case(Strict):
-    name: str = Field(pattern=SLUG)
-    points: float = Field(gt=0)
+def _one_or_list(value: Any) -> Any:
+    return [value] if isinstance(value, (str, dict)) else value
+
+
+@dataclass(frozen=True, kw_only=True)
+class Case(_Model):
+    name: str = field(metadata={"pattern": SLUG})
+    points: float = field(metadata={"gt": 0})
     hidden: bool = False
-    repeat: int = Field(default=1, ge=1, le=100)
-    sizes: dict[str, tuple[int, int]] = {}
-    inputs: dict[str, Any] = {}
-    call: str
-    outputs: list[Output] = [Output(name="result")]
+    repeat: int = field(default=1, metadata={"ge": 1, "le": 100})
+    sizes: dict[str, tuple[int, int]] = field(default_factory=dict)
+    inputs: dict[str, Any] = field(default_factory=dict)
+    call: str = field(metadata={"check": lambda call: _compiles(call, "call")})
+    outputs: list[Output] = field(default_factory=lambda: [Output(name="result")],
+                                  metadata={"before": _one_or_list})  # a single output may be written alone
     check: str = "allclose"
     tolerance: Optional[PartialTolerance] = None
     hint: Optional[Text] = None
     shows: Optional[Text] = None  # what a `driver.` call asks of the student's code, shown instead of the call
-    mistakes: list[Mistake] = []
+    mistakes: list[Mistake] = field(default_factory=list)
 
-    @field_validator("outputs", mode="before")
-    @classmethod
-    def _single_output(cls, value: Any) -> Any:
-        return [value] if isinstance(value, (str, dict)) else value
-
-    @field_validator("call")
-    @classmethod
-    def _call_compiles(cls, value: str) -> str:
-        return _compiles(value, "call")
-
-    @model_validator(mode="after")
-    def _consistent(self) -> "Case":
+    def _check(self) -> None:
+        """Sizes are ranges, inputs are literals or generators, outputs unique, checks known."""
         for name, (lo, hi) in self.sizes.items():
             if lo > hi:
                 raise ValueError(f"sizes.{name}: expected [low, high] with low <= high, got [{lo}, {hi}]")
@@ -139,27 +313,27 @@ class Case(Strict):
         for m in self.mistakes:
             if m.output is not None and m.output not in names:
                 raise ValueError(f"mistakes[{m.name}].output: {m.output!r} is not one of the outputs {names}")
-        return self
 
 
-class StageSpec(Strict):
-    number: int = Field(ge=1)
-    slug: str = Field(pattern=SLUG)
+@dataclass(frozen=True, kw_only=True)
+class StageSpec(_Model):
+    number: int = field(metadata={"ge": 1})
+    slug: str = field(metadata={"pattern": SLUG})
     title: Text
-    file: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*\.py$")
-    requires: list[str] = []
-    support: list[str] = []
+    file: str = field(metadata={"pattern": r"^[A-Za-z_][A-Za-z0-9_]*\.py$"})
+    requires: list[str] = field(default_factory=list)
+    support: list[str] = field(default_factory=list)
     driver: Optional[str] = None
     limits: Limits = Limits()
     tolerance: Tolerance = Tolerance()
     hint: Optional[Text] = None
     toplevel_ok: bool = False  # the file must compute at its top level (M-P neuron's y): never advise moving it
-    cases: list[Case] = Field(min_length=1)
-    equivalent_mutants: list[str] = []  # `grade check-course`: mutant ids (or mutated lines) that cannot be killed
-    path: Optional[Path] = Field(default=None, exclude=True)
+    cases: list[Case] = field(metadata={"min_length": 1})
+    equivalent_mutants: list[str] = field(default_factory=list)  # `grade check-course`: mutant ids (or mutated lines) that cannot be killed
+    path: Optional[Path] = field(default=None, metadata={"parse": False})  # set by load_spec, never read from the YAML
 
-    @model_validator(mode="after")
-    def _unique_cases(self) -> "StageSpec":
+    def _check(self) -> None:
+        """Case names are unique; a `driver.` check needs a driver file."""
         seen = set()
         for i, case in enumerate(self.cases):
             if case.name in seen:
@@ -168,7 +342,6 @@ class StageSpec(Strict):
             for o in case.outputs:
                 if (o.check or case.check).startswith("driver.") and not self.driver:
                     raise ValueError(f"cases[{i}]: check {o.check or case.check!r} needs a `driver` file")
-        return self
 
     @property
     def max_score(self) -> float:
@@ -179,11 +352,11 @@ class StageSpec(Strict):
         return "torch" in self.requires
 
 
-def _compiles(source: str, field: str) -> str:
+def _compiles(source: str, what: str) -> str:
     try:
-        compile(source, f"<{field}>", "eval")
+        compile(source, f"<{what}>", "eval")
     except SyntaxError as exc:
-        raise ValueError(f"{field}: not a valid Python expression ({exc.msg}): {source!r}") from None
+        raise ValueError(f"{what}: not a valid Python expression ({exc.msg}): {source!r}") from None
     return source
 
 
@@ -205,50 +378,7 @@ def _check_input(where: str, value: Any, sizes: set[str]) -> None:
         _compiles(value["expr"], f"{where}.expr")
 
 
-# --- loading ---------------------------------------------------------------
-
-_EXPECTED = {
-    "float_parsing": "expected a number",
-    "float_type": "expected a number",
-    "int_parsing": "expected an integer",
-    "int_type": "expected an integer",
-    "int_from_float": "expected an integer",
-    "bool_parsing": "expected true or false",
-    "bool_type": "expected true or false",
-    "string_type": "expected a string",
-    "list_type": "expected a list",
-    "dict_type": "expected a mapping",
-    "model_type": "expected a mapping",
-    "tuple_type": "expected a list [low, high]",
-    "missing": "required field is missing",
-    "extra_forbidden": "unknown field (check the spelling)",
-    "string_pattern_mismatch": "does not match the expected form",
-    "too_short": "must not be empty",
-}
-
-
-def _format_loc(loc: tuple) -> str:
-    out = ""
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        elif part in ("function-after", "function-before") or str(part).startswith(("function-", "union")):
-            continue
-        else:
-            out += ("." if out else "") + str(part)
-    return out or "(top level)"
-
-
-def _format_error(err: dict) -> str:
-    msg = _EXPECTED.get(err["type"])
-    if msg is None:
-        msg = err["msg"].removeprefix("Value error, ").removeprefix("Assertion failed, ")
-    elif err["type"] == "string_pattern_mismatch":
-        msg += f" ({err.get('ctx', {}).get('pattern', '')})"
-    got = err.get("input")
-    if err["type"] not in ("missing",) and not isinstance(got, (dict, list)) and got is not None:
-        msg += f", got {got!r}"
-    return f"{_format_loc(err['loc'])}: {msg}"
+# --- loading -----------------------------------------------------------------
 
 
 def _cache_dir() -> Path:
@@ -296,12 +426,10 @@ def load_spec(path: Path) -> StageSpec:
     if not isinstance(data, dict):
         raise SpecError(f"{path}: expected a mapping at the top level")
     try:
-        spec = StageSpec.model_validate(data)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        more = len(exc.errors()) - 1
-        raise SpecError(f"{path}: {_format_error(first)}" + (f" (and {more} more)" if more else "")) from None
-    return spec.model_copy(update={"path": path})
+        spec = StageSpec.parse(data)
+    except SpecError as exc:
+        raise SpecError(f"{path}: {exc}") from None
+    return dataclasses.replace(spec, path=path)
 
 
 def resolve_tolerance(spec: StageSpec, case: Case, output: Output) -> Tolerance:

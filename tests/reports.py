@@ -66,7 +66,7 @@ def make_report():
 
 
 def spec(number, slug, cases, file="f.py", requires=()):
-    return StageSpec.model_validate({
+    return StageSpec.parse({
         "number": number, "slug": slug, "title": {"en": slug.title(), "zh": slug}, "file": file,
         "requires": list(requires),
         "cases": [{"name": n, "points": p, "hidden": h, "call": "f()"} for n, p, h in cases]})

@@ -16,7 +16,7 @@ import shutil
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Optional, Sequence, Union
 
@@ -261,7 +261,7 @@ def _fast_course(course: Course, walls: dict[str, float]) -> Course:
     stages = []
     for spec in course.stages:
         limit = min(spec.limits.time_s, max(MUTANT_MIN_TIME_S, MUTANT_TIME_FACTOR * walls.get(spec.slug, 0.0)))
-        stages.append(spec.model_copy(update={"limits": Limits(time_s=limit, memory_mb=spec.limits.memory_mb)}))
+        stages.append(replace(spec, limits=Limits(time_s=limit, memory_mb=spec.limits.memory_mb)))
     return Course(root=course.root, stages=tuple(stages))
 
 
@@ -315,7 +315,7 @@ def _summarise_mutants(spec: StageSpec, check: StageCheck, lang: str) -> None:
         check.findings.append(lt(lang, "mutant_survives", id=res.mutant.id))
     if not check.cap:  # with a sample, an entry's mutant may just not have been drawn
         for entry in spec.equivalent_mutants:
-            one = spec.model_copy(update={"equivalent_mutants": [entry]})
+            one = replace(spec, equivalent_mutants=[entry])
             if not any(r.equivalent and _equivalent(one, r.mutant) for r in check.mutants):
                 check.findings.append(lt(lang, "equivalent_stale", entry=entry))
     _error_mistake_notes(spec, check, lang)

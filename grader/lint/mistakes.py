@@ -11,6 +11,7 @@ by the mutants instead (grader/lint/check.py).
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 import tempfile
 from pathlib import Path
@@ -49,8 +50,7 @@ def _mistake_cases(spec: StageSpec) -> list[tuple[Case, Case, str]]:
         for k, mistake in enumerate(m for m in case.mistakes if m.value is not None):
             output = mistake.output if len(names) > 1 else None
             call = f"_lint_answer(lambda: ({case.call}), lambda: ({mistake.value}), {output!r}, {names!r})"
-            derived = case.model_copy(update={"name": f"{case.name}-m{k}", "call": call,
-                                              "repeat": 1, "hint": None})
+            derived = dataclasses.replace(case, name=f"{case.name}-m{k}", call=call, repeat=1, hint=None)
             out.append((derived, case, mistake.name))
     return out
 
@@ -86,5 +86,5 @@ def _derived_course(course: Course, specs: list[StageSpec], plans: dict, root: P
         for folder, helper in ((root / "reference", RIGHT), (work, WRONG)):
             with open(folder / spec.file, "a", encoding="utf-8") as fh:
                 fh.write(helper)
-    derived = [spec.model_copy(update={"cases": [d for d, _, _ in plans[spec.slug]]}) for spec in specs]
+    derived = [dataclasses.replace(spec, cases=[d for d, _, _ in plans[spec.slug]]) for spec in specs]
     return Course(root=root, stages=tuple(derived))

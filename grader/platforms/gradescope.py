@@ -226,7 +226,7 @@ def _add_tree(zf: zipfile.ZipFile, src: Path, prefix: str) -> int:
     return n
 
 
-FALLBACK_DEPS = ["numpy>=1.24", "pyyaml>=6.0", "jinja2>=3.1", "pydantic>=2.5", "sympy>=1.12", "matplotlib>=3.7"]
+FALLBACK_DEPS = ["numpy>=1.24", "pyyaml>=6.0", "jinja2>=3.1", "sympy>=1.12", "matplotlib>=3.7"]
 
 
 def _requirements(project_root: Optional[Path]) -> list[str]:

@@ -12,7 +12,7 @@ from grader.sandbox import Outcome
 from grader.spec import StageSpec
 from grader.verdict import Status
 
-SPEC = StageSpec.model_validate({
+SPEC = StageSpec.parse({
     "number": 3, "slug": "double", "title": {"en": "Double", "zh": "加倍"}, "file": "double.py",
     "tolerance": {"rtol": 1e-7, "atol": 0.0},
     "cases": [
@@ -101,8 +101,8 @@ def test_a_name_the_file_lacks_is_a_stage_error_with_a_field_not_a_flag():
 
 
 def _spec_with(cases: list[dict]) -> StageSpec:
-    return StageSpec.model_validate({"number": 9, "slug": "calls", "title": "Calls", "file": "calls.py",
-                                     "driver": "calls.py", "cases": cases})
+    return StageSpec.parse({"number": 9, "slug": "calls", "title": "Calls", "file": "calls.py",
+                            "driver": "calls.py", "cases": cases})
 
 
 def _details_of(spec: StageSpec, lang: str = "en") -> list[dict]:

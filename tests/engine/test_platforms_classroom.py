@@ -44,7 +44,7 @@ STATUSES = {"pass", "fail", "error"}
 # --- the result format, on hand-written reports ---------------------------------------
 
 def spec(number, slug, cases, file="f.py"):
-    return StageSpec.model_validate({
+    return StageSpec.parse({
         "number": number, "slug": slug, "title": {"en": slug.title(), "zh": slug}, "file": file,
         "cases": [{"name": n, "points": p, "hidden": h, "call": "f()"} for n, p, h in cases]})
 

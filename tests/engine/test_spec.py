@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -10,7 +14,7 @@ import yaml
 
 from conftest import REFERENCE, ROOT
 from grader.course import load_course
-from grader.spec import SpecError
+from grader.spec import Output, SpecError, StageSpec, Text, Tolerance, load_spec
 
 
 def _course_with(tmp_path: Path, mutate) -> Path:
@@ -40,3 +44,66 @@ def test_broken_specs_name_file_and_field(tmp_path, mutate, expected):
         load_course(root)
     assert expected in str(err.value)
     assert str(root / "stages" / "05_mae_rmse.yaml") in str(err.value)
+
+
+def _spec_with(mutate) -> dict:
+    spec = yaml.safe_load((ROOT / "stages" / "05_mae_rmse.yaml").read_text())
+    mutate(spec)
+    return spec
+
+
+@pytest.mark.parametrize("mutate, expected", [
+    (lambda s: s["cases"][0].__setitem__("hidden", "yes"), "cases[0].hidden: expected true or false, got 'yes'"),
+    (lambda s: s["cases"][1].__setitem__("colour", "red"),
+     "cases[1].colour: unknown field (check the spelling), got 'red'"),
+    (lambda s: s.__setitem__("slug", "MAE_rmse"),
+     "slug: does not match the expected form (^[a-z0-9]+(-[a-z0-9]+)*$), got 'MAE_rmse'"),
+    (lambda s: s["cases"][3].__setitem__("repeat", 0), "cases[3].repeat: must be >= 1, got 0"),
+    (lambda s: s["cases"][3].__setitem__("repeat", 101), "cases[3].repeat: must be <= 100, got 101"),
+    (lambda s: s["tolerance"].__setitem__("rtol", -1), "tolerance.rtol: must be >= 0, got -1"),
+    (lambda s: s["limits"].__setitem__("time_s", 0), "limits.time_s: must be > 0, got 0"),
+    (lambda s: s["cases"][0]["mistakes"][0].__setitem__("error", "division"),
+     "cases[0].mistakes[0]: a mistake needs exactly one of `value` (a wrong formula) or `error` (a regex)"),
+    (lambda s: s.__setitem__("number", 1.5), "number: expected an integer, got 1.5"),
+    (lambda s: s.__setitem__("number", True), "number: expected an integer, got True"),
+    (lambda s: s.__setitem__("cases", []), "cases: must not be empty"),
+    (lambda s: s["cases"][3].__setitem__("sizes", {"n": [1, 2, 3]}), "cases[3].sizes.n: expected a list [low, high]"),
+    (lambda s: s.__setitem__("title", {"en": "MAE"}), "title.zh: required field is missing"),
+    (lambda s: s["cases"][2].__setitem__("outputs", ["mae", {"name": "rmse", "tolerance": {"atol": "x"}}]),
+     "cases[2].outputs[1].tolerance.atol: expected a number, got 'x'"),
+    (lambda s: s.update(number="x", slug=5), "number: expected an integer, got 'x' (and 1 more)"),
+    (lambda s: s.__setitem__("path", "elsewhere.yaml"), "path: unknown field"),
+])
+def test_parse_names_the_field_and_what_was_expected(mutate, expected):
+    with pytest.raises(SpecError) as err:
+        StageSpec.parse(_spec_with(mutate))
+    assert str(err.value).startswith(expected)
+
+
+def test_parse_accepts_shorthands_and_numbers_written_as_strings():
+    spec = StageSpec.parse(_spec_with(lambda s: (
+        s.update(title="MAE", number=5.0),
+        s["tolerance"].__setitem__("atol", "1e-12"),  # YAML reads 1e-12 (no dot) as a string
+        s["cases"][0].__setitem__("outputs", "mae"),
+    )))
+    assert spec.title == Text(en="MAE", zh="MAE") and spec.number == 5 and isinstance(spec.number, int)
+    assert spec.tolerance == Tolerance(rtol=1e-9, atol=1e-12)
+    assert spec.cases[0].outputs == [Output(name="mae")] and spec.cases[1].outputs == [Output(name="result")]
+    assert spec.cases[3].sizes == {"n": (1, 1000)}
+    assert spec.max_score == 12.0 and not spec.needs_torch
+
+
+def test_specs_are_frozen_and_load_spec_sets_the_path():
+    path = ROOT / "stages" / "05_mae_rmse.yaml"
+    spec = load_spec(path)
+    assert spec.path == path
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        spec.number = 6  # type: ignore[misc]
+    assert dataclasses.replace(spec, number=6).number == 6 and spec.number == 5
+    assert len({spec.tolerance, Tolerance(rtol=1e-9, atol=1e-12)}) == 1  # hashable
+
+
+def test_importing_the_specs_does_not_import_pydantic():
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    subprocess.run([sys.executable, "-c", "import grader.spec, sys; assert 'pydantic' not in sys.modules"],
+                   env=env, check=True)
