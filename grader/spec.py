@@ -139,12 +139,18 @@ def _format_loc(loc: Loc) -> str:
     out = ""
     for part in loc:
         out += f"[{part}]" if isinstance(part, int) else ("." if out else "") + str(part)
-    return out or "(top level)"
+    return out
+
+
+_RELATIVE = re.compile(r"^[A-Za-z_][\w.\[\]]*: ")  # a rule's message that starts with the field it is about
 
 
 def _format_error(loc: Loc, message: str, value: Any) -> str:
     got = "" if value is None or isinstance(value, (dict, list)) else f", got {value!r}"
-    return f"{_format_loc(loc)}: {message}{got}"
+    where = _format_loc(loc)
+    if where and _RELATIVE.match(message):  # cases[1] + "name: 'x' is used twice"
+        return f"{where}.{message}{got}"
+    return f"{where}: {message}{got}" if where else f"{message}{got}"
 
 
 class _Model:
@@ -180,7 +186,7 @@ class _Model:
         try:
             out._check()
         except ValueError as exc:
-            return _reject(errors, loc, str(exc), value)
+            return _reject(errors, loc, str(exc), None)  # the message names the fields it is about
         return out
 
     @classmethod
@@ -288,7 +294,7 @@ class Case(_Model):
     repeat: int = field(default=1, metadata={"ge": 1, "le": 100})
     sizes: dict[str, tuple[int, int]] = field(default_factory=dict)
     inputs: dict[str, Any] = field(default_factory=dict)
-    call: str = field(metadata={"check": lambda call: _compiles(call, "call")})
+    call: str = field(metadata={"check": lambda call: _compiles(call)})
     outputs: list[Output] = field(default_factory=lambda: [Output(name="result")],
                                   metadata={"before": _one_or_list})  # a single output may be written alone
     check: str = "allclose"
@@ -352,11 +358,13 @@ class StageSpec(_Model):
         return "torch" in self.requires
 
 
-def _compiles(source: str, what: str) -> str:
+def _compiles(source: str, what: str = "") -> str:
+    """`source` if it is a Python expression; `what` names the field in the message (a rule's check)."""
     try:
-        compile(source, f"<{what}>", "eval")
+        compile(source, f"<{what or 'call'}>", "eval")
     except SyntaxError as exc:
-        raise ValueError(f"{what}: not a valid Python expression ({exc.msg}): {source!r}") from None
+        message = f"not a valid Python expression ({exc.msg})"
+        raise ValueError(f"{what}: {message}: {source!r}" if what else message) from None
     return source
 
 
@@ -371,7 +379,10 @@ def _check_input(where: str, value: Any, sizes: set[str]) -> None:
             f"{where}: expected a literal or a mapping with exactly one of {', '.join(GENERATORS)}"
             + (f" (unknown keys: {', '.join(sorted(map(str, unknown)))})" if unknown else "")
         )
-    for dim in value.get("shape", []) or []:
+    shape = value.get("shape") or []
+    if not isinstance(shape, list):
+        raise ValueError(f"{where}.shape: expected a list of sizes, got {shape!r}")
+    for dim in shape:
         if not (isinstance(dim, int) or dim in sizes):
             raise ValueError(f"{where}.shape: {dim!r} is neither an integer nor a name from `sizes`")
     if "expr" in value:

@@ -36,7 +36,12 @@ def _course_with(tmp_path: Path, mutate) -> Path:
     (lambda s: s["cases"][0].__setitem__("inputs", {"pred": {"gaussian": [0, 1]}}),
      "inputs.pred: expected a literal or a mapping with exactly one of"),
     (lambda s: s.__setitem__("colour", "red"), "colour: unknown field"),
-    (lambda s: s["cases"][1].__setitem__("name", s["cases"][0]["name"]), "is used twice"),
+    (lambda s: s["cases"][1].__setitem__("name", s["cases"][0]["name"]),
+     "05_mae_rmse.yaml: cases[1].name: 'mae-small' is used twice"),
+    (lambda s: s["cases"][1].__setitem__("call", "comp_rmse(pred,"),
+     "05_mae_rmse.yaml: cases[1].call: not a valid Python expression ('(' was never closed), got 'comp_rmse(pred,'"),
+    (lambda s: s["cases"][0].__setitem__("inputs", {"pred": {"normal": [0, 1], "shape": 5}}),
+     "cases[0].inputs.pred.shape: expected a list of sizes, got 5"),
 ])
 def test_broken_specs_name_file_and_field(tmp_path, mutate, expected):
     root = _course_with(tmp_path, mutate)
