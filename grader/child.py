@@ -760,9 +760,10 @@ def serve(argv: list[str]) -> None:
     import shutil
     import site
 
-    while argv[:1] == ["--site"]:
+    while argv[:1] == ["--site"]:  # Python started with -S: the grader's site-packages, nothing else
         site.addsitedir(argv[1])
         argv = argv[2:]
+    site.setquit()  # exit() and quit(), which students' scripts call, as `site` defines them
     defer_dynamo()
     _preload(argv)
     try:

@@ -163,19 +163,16 @@ def place_single_file(grader, path: Path, stages: Optional[Sequence[str]], folde
 
 def emit(report: Report, args: argparse.Namespace) -> None:
     """Print the report in the chosen format and write the requested files."""
-    from grader.report import html, json, junit, markdown, text
+    def renderer(name: str):  # only the ones asked for are imported
+        return importlib.import_module(f"grader.report.{name}")
 
     if args.html:
-        Path(args.html).write_text(html.render(report, report.lang), encoding="utf-8")
+        Path(args.html).write_text(renderer("html").render(report, report.lang), encoding="utf-8")
     if args.junit:
-        junit.write(report, args.junit, report.lang)
+        renderer("junit").write(report, args.junit, report.lang)
     color = args.color == "always" or (args.color == "auto" and sys.stdout.isatty() and not os.environ.get("NO_COLOR"))
-    renderers = {
-        "json": lambda: json.render(report, report.lang),
-        "markdown": lambda: markdown.render(report, report.lang),
-        "text": lambda: text.render(report, report.lang, color=color, verbose=args.verbose),
-    }
-    sys.stdout.write(renderers[args.format]() + "\n")
+    options = {"color": color, "verbose": args.verbose} if args.format == "text" else {}
+    sys.stdout.write(renderer(args.format).render(report, report.lang, **options) + "\n")
 
 
 def run_stages(args: argparse.Namespace) -> int:

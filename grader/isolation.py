@@ -18,8 +18,10 @@ import functools
 import itertools
 import os
 import shutil
+import stat
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from typing import Optional
 
@@ -55,6 +57,24 @@ def bwrap_binary() -> Optional[str]:
         return None
 
 
+@functools.lru_cache(maxsize=None)
+def runs_folder() -> Path:
+    """The parent of every sandbox's runs on this machine; no run may read another's.
+
+    Only a folder this user owns and nobody else may write to: one that another user made
+    first under the shared temporary folder is passed over for a fresh private one.
+    """
+    path = Path(tempfile.gettempdir()) / f"grade-runs-{os.geteuid()}"
+    try:
+        path.mkdir(mode=0o711, exist_ok=True)
+        st = os.lstat(path)
+        if stat.S_ISDIR(st.st_mode) and st.st_uid == os.geteuid() and not st.st_mode & 0o022:
+            return path
+    except OSError:
+        pass
+    return Path(tempfile.mkdtemp(prefix=f"grade-runs-{os.geteuid()}-"))
+
+
 @functools.lru_cache(maxsize=1)
 def isolation() -> tuple[bool, str]:
     """(available, reason): whether a sandbox can be built on this machine, and why not."""
@@ -63,7 +83,7 @@ def isolation() -> tuple[bool, str]:
     bwrap = bwrap_binary()
     if bwrap is None:
         return False, "bubblewrap (bwrap) is not installed (apt-get install bubblewrap)"
-    if not seccomp.available():
+    if seccomp.program(runs_folder()) is None:
         return False, "the seccomp library binding (pyseccomp, libseccomp2) is missing"
     cmd = [bwrap, "--unshare-all", "--uid", str(INSIDE_UID), "--gid", str(INSIDE_UID), "--die-with-parent",
            *_binds(), "--proc", "/proc", "--dev", "/dev", "--", "/bin/true"]
@@ -115,8 +135,15 @@ def python_paths() -> list[str]:
 
 
 def site_dirs() -> list[str]:
-    """The site-packages folders outside the installation (the fork server adds them to its path)."""
-    return python_paths()[1:]
+    """The site-packages folders on the grader's own path, in order: the sandbox's Python starts
+    without ``site`` (``-S``: no other folder, no ``.pth`` hook or sitecustomize of the
+    installation) and its fork server adds exactly these."""
+    out = []
+    for entry in sys.path:
+        real = os.path.realpath(entry) if entry else ""
+        if os.path.basename(real) in ("site-packages", "dist-packages") and os.path.isdir(real) and real not in out:
+            out.append(real)
+    return out
 
 
 def _binds() -> list[str]:
@@ -146,7 +173,7 @@ def bwrap_command(child: Path, readonly: dict[str, Path], seccomp_fd: Optional[i
            "--size", str(TMP_TMPFS), "--perms", "1777", "--tmpfs", "/tmp",
            *_binds(),  # after the tmpfs mounts, so that a venv under /tmp stays visible
            *[a for inside, host in readonly.items() for a in ("--ro-bind", str(host), inside)],
-           "--ro-bind", str(child), "/opt/grade/child.py",
+           "--ro-bind", str(child), f"/opt/grade/{child.name}",
            "--chdir", WORK_DIR, "--clearenv", "--setenv", "PATH", "/usr/bin:/bin",
            "--setenv", "LANG", "C.UTF-8", "--setenv", "OMP_NUM_THREADS", "1",
            "--setenv", "OPENBLAS_NUM_THREADS", "1", "--setenv", "MKL_NUM_THREADS", "1",
@@ -154,7 +181,7 @@ def bwrap_command(child: Path, readonly: dict[str, Path], seccomp_fd: Optional[i
     cmd += ["--remount-ro", "/"]  # the sandbox's root (bwrap's own tmpfs) is not writable either
     if seccomp_fd is not None:
         cmd += ["--seccomp", str(seccomp_fd)]
-    return cmd + ["--", os.path.realpath(sys.executable), "-I", "/opt/grade/child.py", *argv]
+    return cmd + ["--", os.path.realpath(sys.executable), "-I", "-S", f"/opt/grade/{child.name}", *argv]
 
 
 # --- cgroups -------------------------------------------------------------------------------

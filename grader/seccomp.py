@@ -11,8 +11,11 @@ can see).
 from __future__ import annotations
 
 import errno
+import functools
+import hashlib
 import os
 import tempfile
+from pathlib import Path
 from typing import Optional
 
 REFUSED = (
@@ -32,16 +35,55 @@ NAMESPACE_FLAGS = (0x00020000, 0x02000000, 0x04000000, 0x08000000, 0x10000000, 0
 TIOCSTI = 0x5412
 
 
-def available() -> bool:
+def filter_fd(cache: Optional[Path] = None) -> Optional[int]:
+    """A file descriptor holding the compiled BPF program (for ``bwrap --seccomp FD``), or None.
+
+    ``cache``: a folder only this user can write to, where the program is kept between runs
+    (importing libseccomp's binding and compiling take a few ms of every `grade` start).
+    """
+    code = program(cache)
+    if code is None:
+        return None
+    fd = os.memfd_create("grade-seccomp") if hasattr(os, "memfd_create") else _temp_fd()
+    os.write(fd, code)
+    os.lseek(fd, 0, os.SEEK_SET)
+    return fd
+
+
+def _temp_fd() -> int:
+    with tempfile.TemporaryFile() as fh:
+        return os.dup(fh.fileno())
+
+
+def program(cache: Optional[Path] = None) -> Optional[bytes]:
+    """The compiled filter, or None where libseccomp's binding is missing and none is kept."""
+    return _cached(cache) if cache is not None else _program()
+
+
+@functools.lru_cache(maxsize=None)
+def _cached(cache: Path) -> Optional[bytes]:
+    """The program from `cache`, compiled and stored there first if it is not (keyed by this
+    file's rules and the machine's architecture)."""
+    key = hashlib.sha256(Path(__file__).read_bytes() + os.uname().machine.encode()).hexdigest()[:20]
+    path = cache / f"seccomp-{key}.bpf"
     try:
-        import pyseccomp  # noqa: F401
-    except (ImportError, OSError, RuntimeError):
-        return False
-    return True
+        return path.read_bytes()
+    except OSError:
+        pass
+    program = _program()
+    if program is not None:
+        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+        try:
+            tmp.write_bytes(program)
+            os.replace(tmp, path)
+        except OSError:
+            pass
+    return program
 
 
-def filter_fd() -> Optional[int]:
-    """A file descriptor holding the compiled BPF program (for ``bwrap --seccomp FD``), or None."""
+@functools.lru_cache(maxsize=1)
+def _program() -> Optional[bytes]:
+    """The filter, compiled by libseccomp once per process."""
     try:
         import pyseccomp as sc
     except (ImportError, OSError, RuntimeError):
@@ -56,10 +98,8 @@ def filter_fd() -> Optional[int]:
     for flag in NAMESPACE_FLAGS:
         flt.add_rule(sc.ERRNO(errno.EPERM), "clone", sc.Arg(0, sc.MASKED_EQ, flag, flag))
     flt.add_rule(sc.ERRNO(errno.EPERM), "ioctl", sc.Arg(1, sc.MASKED_EQ, 0xFFFFFFFF, TIOCSTI))
-    fh = tempfile.TemporaryFile()
-    flt.export_bpf(fh)
-    fh.flush()
-    fd = os.dup(fh.fileno())
-    fh.close()
-    os.lseek(fd, 0, os.SEEK_SET)
-    return fd
+    with tempfile.TemporaryFile() as fh:
+        flt.export_bpf(fh)
+        fh.flush()
+        fh.seek(0)
+        return fh.read()

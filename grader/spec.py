@@ -24,14 +24,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Optional, TypeVar, Union
 
-import yaml
 from grader.errors import SpecError  # noqa: F401 - re-exported
 
 SLUG = r"^[a-z0-9]+(-[a-z0-9]+)*$"
 GENERATORS = ("array", "normal", "uniform", "integers", "labels", "one_hot", "choice", "expr")
 GENERATOR_OPTIONS = {"shape", "dtype", "round"}
 BUILTIN_CHECKS = ("allclose", "exact", "text")
-_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when available: 5x faster
 
 
 # --- validation --------------------------------------------------------------
@@ -409,7 +407,7 @@ def read_yaml(path: Path) -> Any:
         return json.loads(cached.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         pass
-    data = yaml.load(raw.decode("utf-8"), Loader=_LOADER)
+    data = _parse_yaml(raw)
     try:
         text = json.dumps(data, ensure_ascii=False)
         if json.loads(text) == data:  # only plain data (no dates, no integer keys) round-trips
@@ -422,14 +420,27 @@ def read_yaml(path: Path) -> Any:
     return data
 
 
+class NotYAML(ValueError):
+    """The file is not valid YAML; the message says where and why."""
+
+
+def _parse_yaml(raw: bytes) -> Any:
+    import yaml  # only when the JSON cache has no copy: importing it is most of a cached load's time
+
+    try:
+        return yaml.load(raw.decode("utf-8"), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))  # libyaml: 5x
+    except yaml.YAMLError as exc:
+        where = getattr(exc, "problem_mark", None)
+        line = f" (line {where.line + 1})" if where else ""
+        raise NotYAML(f"not valid YAML{line}: {getattr(exc, 'problem', exc)}") from None
+
+
 def load_spec(path: Path) -> StageSpec:
     """Read and validate one stage spec; raise SpecError naming the file and field."""
     try:
         data = read_yaml(path)
-    except yaml.YAMLError as exc:
-        where = getattr(exc, "problem_mark", None)
-        line = f" (line {where.line + 1})" if where else ""
-        raise SpecError(f"{path}: not valid YAML{line}: {getattr(exc, 'problem', exc)}") from None
+    except NotYAML as exc:
+        raise SpecError(f"{path}: {exc}") from None
     except UnicodeDecodeError:
         raise SpecError(f"{path}: not UTF-8 text") from None
     except OSError as exc:

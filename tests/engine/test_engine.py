@@ -54,6 +54,28 @@ def test_sys_exit_at_import_is_a_stage_error(fast, tmp_path):
     assert "called sys.exit() while being imported (line 2)" in stage["message"]
 
 
+@pytest.mark.parametrize("call", ["exit()", "quit(0)"])
+def test_exit_and_quit_at_import_are_what_they_are_in_python(fast, tmp_path, call):
+    """The sandbox's Python starts without `site` (-S), which is what defines exit() and quit():
+    a script that ends with them is told it exited, not that the names are undefined."""
+    stage = fast(make_submission(tmp_path, {MET: (REFERENCE / MET).read_text() + f"\n{call}\n"}))
+    assert stage["status"] == "error" and stage["score"] == 0
+    assert "while being imported" in stage["message"] and "not defined" not in stage["message"]
+
+
+def test_the_sandbox_path_holds_the_graders_site_packages_and_nothing_of_the_installation(fast, tmp_path):
+    """No .pth hook, sitecustomize or package of the Python installation that the grader itself
+    does not use: the run's site-packages folders are exactly the grader's."""
+    from grader import isolation
+
+    check = (f"import os, sys\nEXPECTED = {isolation.site_dirs()!r}\n"
+             "got = [os.path.realpath(p) for p in sys.path if os.path.basename(p) in ('site-packages', 'dist-packages')]\n"
+             "assert got == EXPECTED, got\n"
+             "assert 'sitecustomize' not in sys.modules\n")
+    stage = fast(make_submission(tmp_path, {MET: check + (REFERENCE / MET).read_text()}))
+    assert stage["score"] == stage["max_score"], stage["message"]
+
+
 def test_os_exit_inside_the_function(fast, tmp_path):
     stage = fast(make_submission(tmp_path, {MET: body("import os\n    os._exit(0)")}))
     rmse = case(stage, "rmse-small")

@@ -112,3 +112,12 @@ def test_importing_the_specs_does_not_import_pydantic():
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     subprocess.run([sys.executable, "-c", "import grader.spec, sys; assert 'pydantic' not in sys.modules"],
                    env=env, check=True)
+
+
+def test_a_spec_that_is_not_yaml_names_the_file_and_line(tmp_path):
+    root = _course_with(tmp_path, lambda s: None)
+    path = root / "stages" / "05_mae_rmse.yaml"
+    path.write_text(path.read_text(encoding="utf-8") + "\ncases: [unclosed\n", encoding="utf-8")
+    with pytest.raises(SpecError) as err:
+        load_course(root)
+    assert str(err.value).startswith(f"{path}: not valid YAML (line ")
