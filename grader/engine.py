@@ -45,6 +45,13 @@ def torch_available() -> bool:
     return importlib.util.find_spec("torch") is not None
 
 
+def _same_text(text: str, template: Optional[str]) -> bool:
+    """The same file, whatever its line endings and the newlines at its end."""
+    def norm(x: str) -> str:
+        return x.replace("\r\n", "\n").replace("\r", "\n").rstrip("\n")
+    return template is not None and norm(text) == norm(template)
+
+
 def missing_requirement(spec: StageSpec) -> Optional[str]:
     """The first module the stage requires that is not installed."""
     for name in spec.requires:
@@ -54,6 +61,11 @@ def missing_requirement(spec: StageSpec) -> Optional[str]:
 
 
 class Grader:
+    # A stage file identical to the course template's is "not started" without a run: exact,
+    # because `grade check-course` checks that each template file earns nothing (beside the
+    # reference's other files too); check-course itself sets this off to run them.
+    trust_templates = True
+
     def __init__(self, course: Union[str, Path, Course, None] = None, seed: Optional[int] = None,
                  lang: str = "en", workers: int = 2, fork_server: bool = True, sandbox: Optional[Sandbox] = None,
                  forbidden: Sequence[Union[str, Path]] = ()):
@@ -79,6 +91,7 @@ class Grader:
         self._runs = ThreadPoolExecutor(max_workers=RUN_THREADS * max(1, workers), thread_name_prefix="student")
         self._drivers: dict[str, types.ModuleType] = {}
         self._draws: dict[str, list[Draw]] = {}
+        self._templates: dict[str, Optional[str]] = {}
 
     # -- session ----------------------------------------------------------------------------
 
@@ -209,6 +222,8 @@ class Grader:
             result = judge.not_run(spec, lang, msg, t(lang, "not_run", why=msg))
             result.unstarted = True
             return result
+        if self.trust_templates and _same_text(source.text, self._template_text(spec.file)):
+            return judge.template_unchanged(spec, lang)
         missing = missing_requirement(spec)
         if missing:
             return judge.not_run(spec, lang, t(lang, "needs_torch") if missing == "torch"
@@ -227,6 +242,14 @@ class Grader:
                              custom=functools.partial(self._driver_check, spec), source=source)
         result.wait_s = waited
         return result
+
+    def _template_text(self, filename: str) -> Optional[str]:
+        """The course template's copy of a stage file (None when the course has none)."""
+        with self._lock:
+            if filename not in self._templates:
+                source = read_source(self.course.template, filename) if self.course.template.is_dir() else None
+                self._templates[filename] = source.text if source is not None else None
+            return self._templates[filename]
 
     def _run_student(self, spec: StageSpec, submission: Path, memo: Optional[ImportMemo] = None) -> Outcome:
         """The student's run; with a `memo`, a failed import of the same file by another stage stands in."""

@@ -54,6 +54,14 @@ def not_run(spec: StageSpec, lang: str, message: str, case_message: Optional[str
     return stage_result(spec, lang, Status.ERROR, message, cases)
 
 
+def template_unchanged(spec: StageSpec, lang: str) -> StageResult:
+    """The stage file is still the course's template (nothing was run): every case not started."""
+    case_message = t(lang, "template_unchanged_case", file=spec.file)
+    cases = [CaseResult(c.name, Status.FAILED, 0.0, float(c.points), c.hidden, case_message, not_started=True)
+             for c in spec.cases]
+    return stage_result(spec, lang, Status.FAILED, t(lang, "template_unchanged", file=spec.file), cases)
+
+
 def judge(spec: StageSpec, draws: list[Draw], reference: dict[str, dict], outcome: Outcome, lang: str,
           custom: Optional[CustomChecks] = None, source: Optional[Source] = None) -> StageResult:
     """The stage's verdict from the student's run and the reference's records (by draw key)."""

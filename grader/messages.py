@@ -299,6 +299,8 @@ CATALOG: dict[str, dict[str, str]] = {
         'no_sandbox_refused': "no sandbox can be built on this machine ({why}); refusing to grade other people's code unisolated (use --unsafe-no-sandbox to do it anyway)",
         # -- student UX (issue 16): folded stages, progress, did-you-mean, zips, init, driver calls
         'stage_not_started': 'not started: {n} of {n} cases "not implemented yet" (fill in the code between Begin and End)',
+        'template_unchanged': 'not started: {file} is still the template (not run); fill in the code between Begin and End',
+        'template_unchanged_case': 'not started: {file} is unchanged from the template',
         'did_you_mean_file': ' - found {found!r}: did you mean {expected}? Rename it',
         'timeout_ran': "ran {ran:.1f} s and was stopped at the stage's limit of {limit:g} s; look for an endless loop or a very slow step",
         'shows_generic': 'your {what}, run by the grader on the inputs shown',
@@ -603,6 +605,8 @@ CATALOG: dict[str, dict[str, str]] = {
         'no_sandbox_refused': '本机无法建立沙箱({why});拒绝在无隔离的情况下评测他人的代码(如确需如此,请加 --unsafe-no-sandbox)',
         # -- student UX (issue 16): folded stages, progress, did-you-mean, zips, init, driver calls
         'stage_not_started': '尚未开始:{n} 个用例全部“尚未实现”(请在 Begin 和 End 之间补全代码)',
+        'template_unchanged': '尚未开始:{file} 仍是模板原样(未运行);请在 Begin 和 End 之间补全代码',
+        'template_unchanged_case': '尚未开始:{file} 与模板相同,未作修改',
         'did_you_mean_file': ' —— 找到了 {found!r}:是否应为 {expected}?请改名',
         'timeout_ran': '运行了 {ran:.1f} 秒,在本关的时间限制 {limit:g} 秒处被停止;请检查是否有死循环或很慢的步骤',
         'shows_generic': '评测器用所示输入运行你的{what}',

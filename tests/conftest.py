@@ -21,10 +21,13 @@ TEMPLATE = ROOT / "student_template"
 _graders: dict[int, Grader] = {}
 
 
-def grader_for(seed: int = 12345, lang: str = "en") -> Grader:
-    key = (seed, lang)
+def grader_for(seed: int = 12345, lang: str = "en", run_templates: bool = False) -> Grader:
+    """A session Grader shared by the tests; `run_templates`: an unchanged template file is run
+    (its own messages), not called "not started" without a run."""
+    key = (seed, lang, run_templates)
     if key not in _graders:
         _graders[key] = Grader(seed=seed, lang=lang, workers=2)
+        _graders[key].trust_templates = not run_templates
     return _graders[key]
 
 
@@ -57,9 +60,9 @@ def variant(filename: str, old: str, new: str, count: int = 1) -> str:
     return text.replace(old, new, count)
 
 
-def grade_stage(submission: Path, stage, seed: int = 12345, lang: str = "en") -> dict:
+def grade_stage(submission: Path, stage, seed: int = 12345, lang: str = "en", run_templates: bool = False) -> dict:
     """The stage entry of the report (with details), graded with a shared session Grader."""
-    report = grader_for(seed, lang).grade(submission, [stage])
+    report = grader_for(seed, lang, run_templates).grade(submission, [stage])
     return report.to_dict(details=True)["stages"][0]
 
 

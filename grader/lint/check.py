@@ -147,7 +147,9 @@ class _Run:
     checks: dict[str, StageCheck]
 
     def session(self, course: Course, seed: int) -> Grader:
-        return Grader(course=course, seed=seed, lang=self.lang, workers=self.workers, sandbox=_KeepOpen(self.sandbox))
+        grader = Grader(course=course, seed=seed, lang=self.lang, workers=self.workers, sandbox=_KeepOpen(self.sandbox))
+        grader.trust_templates = False  # the template checks run the template files for real
+        return grader
 
     def finding(self, slug: str, key: str, **params: Any) -> None:
         text = lt(self.lang, key, **params)
@@ -198,6 +200,7 @@ def _template_checks(run: _Run, grader: Grader, specs: list[StageSpec]) -> None:
         return
     prefix = t(run.lang, "not_implemented", where="").rstrip(" .")
     report = grader.grade(run.course.template, [s.slug for s in present])
+    _template_beside_reference(run, grader, present)
     for stage in report.stages:
         for case in stage.cases:
             if case.score > 0:
@@ -208,6 +211,21 @@ def _template_checks(run: _Run, grader: Grader, specs: list[StageSpec]) -> None:
         else:
             run.checks[stage.slug].notes += [lt(run.lang, "template_message", case=c.name, msg=c.message)
                                              for c in other]
+
+
+def _template_beside_reference(run: _Run, grader: Grader, present: list[StageSpec]) -> None:
+    """Each template file earns nothing even when every other file is the reference's: what lets
+    the engine call an unchanged template file "not started" without running it."""
+    for file in sorted({s.file for s in present}):
+        with tempfile.TemporaryDirectory(prefix="grade-template-") as tmp:
+            folder = Path(tmp) / "submission"
+            shutil.copytree(run.course.reference, folder, ignore=shutil.ignore_patterns("__pycache__"))
+            shutil.copyfile(run.course.template / file, folder / file)
+            report = grader.grade(folder, [s.slug for s in present if s.file == file])
+        for stage in report.stages:
+            for case in stage.cases:
+                if case.score > 0:
+                    run.finding(stage.slug, "template_scores", score=case.score, case=case.name)
 
 
 def _hidden_checks(spec: StageSpec, lang: str) -> list[str]:

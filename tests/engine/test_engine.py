@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REFERENCE, case, failed, grade_stage, make_course, make_submission
+from conftest import REFERENCE, TEMPLATE, case, failed, grade_stage, make_course, make_submission
 from grader.engine import Grader
 from helpers import MET, body, tree_digest
 
@@ -231,3 +231,23 @@ def test_a_stage_queued_behind_the_submissions_other_stage_counts_that_as_waitin
     for st in stages:
         assert st.run_s >= 0.6  # the sleep at import is the student's own time
         assert 0 <= st.duration_s - st.wait_s - st.run_s < 0.5, (st.duration_s, st.wait_s, st.run_s)
+
+
+@pytest.mark.parametrize("newline", ["\n", "\r\n"])
+def test_an_unchanged_template_file_is_not_started_and_not_run(tmp_path, newline):
+    """Identical to the course template (whatever its line endings): not started, no sandbox run;
+    `grade check-course` checks that every template file earns nothing, which makes this exact."""
+    text = (TEMPLATE / MET).read_text(encoding="utf-8").replace("\n", newline)
+    sub = make_submission(tmp_path, {})
+    (sub / MET).write_bytes(text.encode("utf-8"))
+    stage = grade_stage(sub, 5)
+    assert stage["status"] == "failed" and stage["score"] == 0 and stage["progress"] == "not_started"
+    assert "metrics.py is still the template (not run)" in stage["message"]
+    assert all(c["not_started"] and "unchanged from the template" in c["message"] for c in stage["cases"])
+    assert stage["run_s"] == 0 and "wall_s" not in stage.get("details", {})
+
+
+def test_a_template_with_any_change_is_run(tmp_path):
+    text = (TEMPLATE / MET).read_text(encoding="utf-8") + "\n# started\n"
+    stage = grade_stage(make_submission(tmp_path, {MET: text}), 5)
+    assert stage["score"] == 0 and "not implemented yet" in stage["message"]

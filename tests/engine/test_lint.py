@@ -138,3 +138,19 @@ def test_bundled_course_passes():
     assert result.ok, render_text(result)
     assert len(result.stages) == 14
     assert all(s.score == 1.0 for s in result.stages if s.mutants)
+
+
+def test_a_template_file_that_scores_beside_the_references_other_files_is_a_finding(tmp_path, capsys):
+    """The engine calls an unchanged template file "not started" without running it; that is exact
+    only if the template earns nothing whatever the other files hold. A template that hands its
+    work to another file (here helper.py, a stub in the template, solved in the reference) breaks it."""
+    root = make_course(tmp_path, [case("two", {"array": [0.0, 1.0]})])
+    (root / "reference" / "helper.py").write_text(
+        "import numpy as np\n\ndef sigmoid_impl(x):\n    return 1 / (1 + np.exp(-x))\n", encoding="utf-8")
+    (root / "student_template" / "helper.py").write_text(
+        "def sigmoid_impl(x):\n    raise NotImplementedError\n", encoding="utf-8")
+    (root / "student_template" / "activation.py").write_text(
+        "from helper import sigmoid_impl\n\nclass ActivationFunction:\n    def sigmoid(self, x):\n"
+        "        return sigmoid_impl(x)\n", encoding="utf-8")
+    assert main(["check-course", "--course", str(root), "--stage", "1"]) == 1
+    assert "the template earns 1 points (case two); it must earn zero" in capsys.readouterr().out

@@ -195,7 +195,7 @@ def test_missing_method_gets_no_nan_hint(sub):
 
 def test_not_started_function_gets_no_hint(sub):
     from conftest import TEMPLATE
-    result = grade_stage(sub({}, base=TEMPLATE), 2)
+    result = grade_stage(sub({}, base=TEMPLATE), 2, run_templates=True)
     for c in result["cases"]:
         assert "not implemented yet" in c["message"] and not c["hint"], c
 

@@ -37,11 +37,11 @@ def test_a_fresh_template_prints_one_line_per_stage_plus_the_summary(tmp_path):
     lines = [ln for ln in res.stdout.splitlines() if ln.strip()]
     stage_lines = [ln for ln in lines if ln.startswith("TODO ")]
     n_stages = len(grader_for().course.stages)
-    assert len(stage_lines) == n_stages and all("not implemented yet" in ln for ln in stage_lines)
+    assert len(stage_lines) == n_stages and all("is still the template (not run)" in ln for ln in stage_lines)
     assert len(lines) <= n_stages + 3, res.stdout  # the stages, then total + counts, the folding note, the seed
     assert f"0 done, 0 in progress, {n_stages} not started" in res.stdout
     expanded = run_cli(str(work), "--seed", "4", "--verbose", "--stage", "1")
-    assert "TODO" not in expanded.stdout and expanded.stdout.count("not implemented yet") >= 5
+    assert "TODO" not in expanded.stdout and expanded.stdout.count("unchanged from the template") >= 5
 
 
 def test_progress_counts_done_in_progress_and_not_started(tmp_path):

@@ -8,7 +8,7 @@ from helpers import ACT, ALL_ACT
 
 
 def test_template_says_not_implemented(sub):
-    stage = grade_stage(sub({}, base=TEMPLATE), "sigmoid")
+    stage = grade_stage(sub({}, base=TEMPLATE), "sigmoid", run_templates=True)
     assert "not implemented yet" in case(stage, "small-vector")["message"]
     assert "line 12" in case(stage, "small-vector")["message"]
 

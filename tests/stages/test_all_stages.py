@@ -26,7 +26,7 @@ def test_reference_full_marks_and_template_zero_stages_6_to_9_13_14(sub):
         good = grade_stage(ref, slug)
         assert good["status"] == "passed" and good["score"] == good["max_score"] > 0, good
         assert {c["name"] for c in good["cases"]} == names
-        bad = grade_stage(tpl, slug)
+        bad = grade_stage(tpl, slug, run_templates=True)  # the template run for real: what each blank says
         assert bad["score"] == 0, bad
         assert failed(bad) == names
         assert all("not implemented yet" in c["message"] for c in bad["cases"]), bad
@@ -45,7 +45,7 @@ def test_reference_full_marks_and_template_zero_stages_10_to_12(sub):
         good = grade_stage(ref, slug)
         assert good["status"] == "passed" and good["score"] == good["max_score"] > 0, good
         assert {c["name"] for c in good["cases"]} == names
-        bad = grade_stage(tpl, slug)
+        bad = grade_stage(tpl, slug, run_templates=True)  # the template run for real: what each blank says
         assert bad["score"] == 0 and failed(bad) == names, bad
         for c in bad["cases"]:
             # every blank says so; early_stop = None in the template is reported by the driver
