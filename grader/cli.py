@@ -96,8 +96,8 @@ def run_grade(args: argparse.Namespace) -> int:
             raise UsageError(_no_stage_file(grader, folder, submission))
         report = grader.grade(folder, [s.slug for s in specs])
     report.submission = str(args.submission)  # what the student gave, not a temporary folder
-    report.reproduce = command_line(str(args.submission), [s.number for s in specs], report.seed,
-                                    ("--course", args.course) if args.course else ())
+    extra = (("--course", args.course) if args.course else ()) + (("--lang", args.lang) if args.lang != "en" else ())
+    report.reproduce = command_line(str(args.submission), [s.number for s in specs], report.seed, extra)
     emit(report, args)
     return 0 if report.full_marks else 1
 

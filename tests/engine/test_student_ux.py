@@ -94,6 +94,16 @@ def test_reproduce_commands_work_as_printed_for_a_folder_a_file_and_a_zip(tmp_pa
     assert run_printed(printed, cwd=tmp_path).returncode == text.returncode == 1  # metrics lost points
 
 
+def test_the_reproduce_command_keeps_the_language(tmp_path):
+    """A student who graded in Chinese gets a command that reproduces the same Chinese report."""
+    folder = make_submission(tmp_path, {MET: body("RMSE = 0.0")})
+    first = run_cli(folder.name, "--stage", "5", "--lang", "zh", "--format", "json", cwd=tmp_path)
+    report = json.loads(first.stdout)
+    assert report["reproduce"].endswith(" --lang zh")
+    again = json.loads(run_printed(report["reproduce"] + " --format json", cwd=tmp_path).stdout)
+    assert again["lang"] == "zh" and [s["message"] for s in again["stages"]] == [s["message"] for s in report["stages"]]
+
+
 def test_a_zip_that_cannot_be_unpacked_is_a_usage_error(tmp_path):
     bad = tmp_path / "work.zip"
     with zipfile.ZipFile(bad, "w") as zf:
