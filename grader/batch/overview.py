@@ -45,7 +45,8 @@ def bins_for(scores: Sequence[float], max_score: float) -> list[tuple[str, int]]
     for s in scores:
         full = s >= max_score - 1e-9 * max(abs(max_score), 1.0)
         counts[10 if full else min(int(10 * max(s, 0) / max_score), 9)] += 1
-    labels = [f"{_fmt(max_score * i / 10)}–{_fmt(max_score * (i + 1) / 10)}" for i in range(10)]
+    # half-open ranges: "90–<100" holds 90 up to, not including, 100 (the maximum has its own bar)
+    labels = [f"{_fmt(max_score * i / 10)}–<{_fmt(max_score * (i + 1) / 10)}" for i in range(10)]
     return list(zip(labels + [_fmt(float(max_score))], counts))
 
 

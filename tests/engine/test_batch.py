@@ -408,7 +408,7 @@ def test_overview_from_hand_written_reports():
     assert bins_for([0, 1, 2, 2], 2) == [("0", 1), ("1", 1), ("2", 2)]
     pct = bins_for([0.5, 33.3, 95, 99.99, 100, 100], 100)
     assert len(pct) == 11 and pct[-1] == ("100", 2)  # full marks: a bar of their own
-    assert pct[-2] == ("90–100", 2) and pct[0] == ("0–10", 1) and sum(c for _, c in pct) == 6
+    assert pct[-2] == ("90–<100", 2) and pct[0] == ("0–<10", 1) and sum(c for _, c in pct) == 6
     assert bins_for([12.5, 25, 25], 25)[-1] == ("25", 2)  # fractional scores: ranges, then the maximum
     assert bins_for([24, 25], 25)[-1] == ("25", 1)  # integral but many possible scores
     svg = str(svg_histogram([("0", 1), ("1", 0), ("2", 3)], "x"))
