@@ -62,9 +62,10 @@ def runs_folder() -> Path:
     """The parent of every sandbox's runs on this machine; no run may read another's.
 
     Only a folder this user owns and nobody else may write to: one that another user made
-    first under the shared temporary folder is passed over for a fresh private one.
+    first under the shared folder is passed over for a fresh private one.
     """
-    path = Path(tempfile.gettempdir()) / f"grade-runs-{os.geteuid()}"
+    parent = runs_parent()
+    path = Path(parent) / f"grade-runs-{os.geteuid()}"
     try:
         path.mkdir(mode=0o711, exist_ok=True)
         st = os.lstat(path)
@@ -72,7 +73,17 @@ def runs_folder() -> Path:
             return path
     except OSError:
         pass
-    return Path(tempfile.mkdtemp(prefix=f"grade-runs-{os.geteuid()}-"))
+    return Path(tempfile.mkdtemp(prefix=f"grade-runs-{os.geteuid()}-", dir=parent))
+
+
+def runs_parent() -> str:
+    """Where the runs folder goes: memory when the machine offers it (each run's working copy
+    is a dozen small files, and creating one costs about 10 us in memory against 300 us on a
+    disk), else the temporary folder."""
+    for candidate in (os.environ.get("XDG_RUNTIME_DIR"), "/dev/shm"):
+        if candidate and os.path.isdir(candidate) and os.access(candidate, os.W_OK | os.X_OK):
+            return candidate
+    return tempfile.gettempdir()
 
 
 @functools.lru_cache(maxsize=1)

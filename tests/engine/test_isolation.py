@@ -13,8 +13,8 @@ from grader import isolation, seccomp
 
 @pytest.fixture
 def temp_root(tmp_path, monkeypatch):
-    """tempfile's folder pointed at tmp_path, runs_folder's memo cleared before and after."""
-    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    """The runs folder's parent pointed at tmp_path, runs_folder's memo cleared before and after."""
+    monkeypatch.setattr(isolation, "runs_parent", lambda: str(tmp_path))
     isolation.runs_folder.cache_clear()
     yield tmp_path
     isolation.runs_folder.cache_clear()
@@ -46,6 +46,14 @@ def test_a_runs_folder_planted_by_someone_else_is_passed_over(temp_root, plant):
     assert folder != planted and folder.parent == temp_root
     st = os.lstat(folder)
     assert stat.S_ISDIR(st.st_mode) and st.st_uid == os.geteuid() and stat.S_IMODE(st.st_mode) == 0o700
+
+
+def test_runs_go_to_memory_when_the_machine_offers_it(monkeypatch, tmp_path):
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path))
+    assert isolation.runs_parent() == str(tmp_path)
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path / "missing"))
+    expected = "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else tempfile.gettempdir()
+    assert isolation.runs_parent() == expected
 
 
 def test_the_seccomp_program_is_kept_and_reused(tmp_path):
