@@ -85,6 +85,10 @@ def run(args: argparse.Namespace) -> int:
         print(f"grade batch: {refused}", file=sys.stderr)
         return 2
     quiet = getattr(args, "quiet", False)
+    ignored = [o for o, given in (("--jobs", getattr(args, "jobs", None) is not None),
+                                  ("--no-fork-server", not getattr(args, "fork_server", True))) if given]
+    if scheduler and ignored:
+        print(f"grade batch: {t(args.lang, 'batch.scheduler_ignores', options=' '.join(ignored))}", file=sys.stderr)
     try:
         res = run_batch(args.class_dir, args.out, stages=args.stage or (), jobs=args.jobs,
                         force=args.force, seed=args.seed, lang=args.lang,

@@ -190,6 +190,10 @@ def test_cli_uses_the_scheduler_from_the_environment(cluster_address, course, tm
     rows = read_csv(tmp_path / "out" / "gradebook.csv")
     assert rows["alice"]["status"] == "graded" and rows["alice"]["total"] == rows["alice"]["max"]
     assert rows["carol"]["status"] == "graded" and float(rows["carol"]["total"]) < float(rows["carol"]["max"])
+    # options that only a local batch uses are said to be ignored, not silently dropped
+    capsys.readouterr()
+    assert main(args + ["--force", "--jobs", "3", "--no-fork-server"]) == 0
+    assert "ignored with --scheduler: --jobs --no-fork-server" in capsys.readouterr().err
     # a client whose grader differs from the workers': refused, exit 2, one clear line
     monkeypatch.setattr(cluster, "_grader_id", lambda: "e" * 16)
     assert main(args[:-1] + ["--force", "-q"]) == 2
