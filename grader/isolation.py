@@ -76,14 +76,26 @@ def runs_folder() -> Path:
     return Path(tempfile.mkdtemp(prefix=f"grade-runs-{os.geteuid()}-", dir=parent))
 
 
+MEMORY_RUNS_MIN = 1 << 30  # free bytes a memory folder needs to hold the runs (a container's /dev/shm is often 64 MB)
+
+
 def runs_parent() -> str:
-    """Where the runs folder goes: memory when the machine offers it (each run's working copy
-    is a dozen small files, and creating one costs about 10 us in memory against 300 us on a
-    disk), else the temporary folder."""
+    """Where the runs folder goes: memory when the machine offers enough of it (each run's
+    working copy is a dozen small files, and creating one costs about 10 us in memory against
+    300 us on a disk), else the temporary folder."""
     for candidate in (os.environ.get("XDG_RUNTIME_DIR"), "/dev/shm"):
-        if candidate and os.path.isdir(candidate) and os.access(candidate, os.W_OK | os.X_OK):
+        usable = candidate and os.path.isdir(candidate) and os.access(candidate, os.W_OK | os.X_OK)
+        if usable and _free(candidate) >= MEMORY_RUNS_MIN:
             return candidate
     return tempfile.gettempdir()
+
+
+def _free(folder: str) -> int:
+    try:
+        st = os.statvfs(folder)
+    except OSError:
+        return 0
+    return st.f_bavail * st.f_frsize
 
 
 @functools.lru_cache(maxsize=1)

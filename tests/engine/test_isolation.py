@@ -48,12 +48,16 @@ def test_a_runs_folder_planted_by_someone_else_is_passed_over(temp_root, plant):
     assert stat.S_ISDIR(st.st_mode) and st.st_uid == os.geteuid() and stat.S_IMODE(st.st_mode) == 0o700
 
 
-def test_runs_go_to_memory_when_the_machine_offers_it(monkeypatch, tmp_path):
+def test_runs_go_to_memory_when_the_machine_offers_enough(monkeypatch, tmp_path):
+    monkeypatch.setattr(isolation, "_free", lambda folder: 4 << 30)
     monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path))
     assert isolation.runs_parent() == str(tmp_path)
     monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path / "missing"))
     expected = "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else tempfile.gettempdir()
     assert isolation.runs_parent() == expected
+    # a container's small /dev/shm (64 MB) is passed over for the temporary folder
+    monkeypatch.setattr(isolation, "_free", lambda folder: 64 << 20)
+    assert isolation.runs_parent() == tempfile.gettempdir()
 
 
 def test_the_seccomp_program_is_kept_and_reused(tmp_path):
