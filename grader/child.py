@@ -764,7 +764,7 @@ def serve(argv: list[str]) -> None:
     while argv[:1] == ["--site"]:  # Python started with -S: the grader's site-packages, nothing else
         site.addsitedir(argv[1])
         argv = argv[2:]
-    site.setquit()  # exit() and quit(), which students' scripts call, as `site` defines them
+    getattr(site, "setquit", lambda: None)()  # exit() and quit(), which students' scripts call, as `site` defines them
     defer_dynamo()
     _preload(argv)
     try:
