@@ -24,6 +24,7 @@ import json
 import os
 import sys
 import tempfile
+import time
 import traceback
 import zipfile
 from pathlib import Path
@@ -43,6 +44,7 @@ from grader.warm_graders import WarmGraders
 PLUGIN_NAME = "grade-warm-graders"
 SKIP_DIRS = ("__pycache__", ".git", ".venv", "node_modules")
 CONNECT_TIMEOUT_S = 30
+POLL_S = 1.0  # how often the deadlines of the tasks out are looked at
 # What the scheduler needs (set in its environment, see `grade worker-setup`): a task whose
 # worker dies runs once more, then fails.
 SCHEDULER_CONFIG = {"distributed.scheduler.allowed-failures": 1}
@@ -262,16 +264,43 @@ class _Submitter:
     """Packs and submits students while the cluster has a free worker thread for them."""
 
     def __init__(self, client: Any, students: Iterable[Student], request: dict, task: Callable[[bytes, dict], str]):
-        from distributed import as_completed
-
         self.client, self.request, self.task = client, request, task
         self.queue = iter(students)
-        self.pending = as_completed()
+        self.pending: dict[str, Any] = {}  # key -> future
+        self.submitted: dict[str, float] = {}  # key -> when (a task starts at once: a thread was free)
         self.owner: dict[str, Student] = {}
         self.refused: list[tuple[Student, str, Any]] = []
 
+    def next_done(self, deadline_s: Optional[float]) -> tuple[list[Any], list[Any]]:
+        """(finished futures, futures past the deadline), at least one of the two, waiting for them."""
+        from distributed import wait
+
+        while True:
+            try:
+                done, _ = wait(list(self.pending.values()), timeout=POLL_S, return_when="FIRST_COMPLETED")
+            except TimeoutError:
+                done = set()
+            now = time.monotonic()
+            late = [f for k, f in self.pending.items()
+                    if f not in done and deadline_s and now - self.submitted[k] > deadline_s]
+            if done or late:
+                for f in [*done, *late]:
+                    self.pending.pop(f.key)
+                return list(done), late
+
+    def stop(self, late: Any) -> None:
+        """A task past the deadline: cancelled, and the worker that holds it restarted (the
+        thread of a stuck task cannot be stopped otherwise)."""
+        workers = [w for w, keys in self.client.processing().items() if late.key in keys]
+        late.cancel()
+        if workers:
+            try:
+                self.client.restart_workers(workers, raise_for_error=False)
+            except Exception:  # noqa: BLE001 - a worker that cannot restart is left as it is
+                pass
+
     def top_up(self) -> None:
-        free = max(1, sum(self.client.nthreads().values())) - self.pending.count()
+        free = max(1, sum(self.client.nthreads().values())) - len(self.pending)
         while free > 0:
             st = next(self.queue, None)
             if st is None:
@@ -287,7 +316,8 @@ class _Submitter:
             future = self.client.submit(self.task, data, self.request, pure=False,
                                         key=f"grade-{st.file_id}-{st.key or id(st)}"[:120])
             self.owner[future.key] = st
-            self.pending.add(future)
+            self.pending[future.key] = future
+            self.submitted[future.key] = time.monotonic()
             free -= 1
 
     def drain(self) -> Iterator[tuple[Student, str, Any]]:
@@ -296,26 +326,35 @@ class _Submitter:
 
 
 def grade_on_cluster(client: Any, students: Iterable[Student], request: dict, lang: str = "en",
-                     task: Callable[[bytes, dict], str] = grade_submission) -> Iterator[tuple[Student, str, Any]]:
+                     task: Callable[[bytes, dict], str] = grade_submission,
+                     deadline_s: Optional[float] = None) -> Iterator[tuple[Student, str, Any]]:
     """Grade `students` on the cluster; yield (student, "done" | "crash", payload | Reason) as
     tasks complete.
 
     No more tasks are out than the cluster has worker threads: each task then runs alone on
     its worker, so a worker's death is blamed on the submission it was grading and no other
     (the scheduler runs that one once more elsewhere, see SCHEDULER_CONFIG). It also bounds
-    the client's memory: a submission is packed only when a thread is free for it."""
+    the client's memory: a submission is packed only when a thread is free for it, and it
+    starts when it is submitted, so `deadline_s` counts from then: a student whose grading
+    (not the student's code: the sandbox stops that at its limits) takes longer gets an error
+    row, as in a local batch, and the worker holding it is restarted."""
     sub = _Submitter(client, students, request, task)
     sub.top_up()
     yield from sub.drain()
     died: list[Student] = []
-    for future in sub.pending:
-        st = sub.owner.pop(future.key)
-        kind, value = _result(future, request["expect"], lang)
-        future.release()
-        if kind == "crash" and value.key == "cluster.worker_died":
-            died.append(st)  # perhaps only a bystander of another submission's kill: once more, alone
-        else:
-            yield st, kind, value
+    while sub.pending:
+        done, late = sub.next_done(deadline_s)
+        for future in late:
+            sub.stop(future)
+            yield sub.owner.pop(future.key), "crash", reason("batch.too_slow", s=f"{deadline_s:.0f}")
+        for future in done:
+            st = sub.owner.pop(future.key)
+            kind, value = _result(future, request["expect"], lang)
+            future.release()
+            if kind == "crash" and value.key == "cluster.worker_died":
+                died.append(st)  # perhaps only a bystander of another submission's kill: once more, alone
+            else:
+                yield st, kind, value
         sub.top_up()
         yield from sub.drain()
     yield from _alone(client, died, request, lang, task)
@@ -340,14 +379,14 @@ class ClusterGrading:
         self.address, self.task, self.stream, self.unsafe = address, task, stream, unsafe
 
     def __call__(self, todo: list[Student], *, stages: Optional[list[int]], seed: int, lang: str,
-                 course: Any) -> Iterator[tuple[Student, str, Any]]:
+                 course: Any, timeout_s: Optional[float] = None) -> Iterator[tuple[Student, str, Any]]:
         client = connect(self.address, lang)
         try:
             expect = check_workers(client, course.root, lang, self.unsafe)
             self._note_retries(client, lang)
             request = {"course_dir": str(course.root), "seed": seed, "lang": lang, "stages": stages,
                        "expect": expect, "unsafe": self.unsafe}
-            for st, kind, value in grade_on_cluster(client, todo, request, lang, self.task):
+            for st, kind, value in grade_on_cluster(client, todo, request, lang, self.task, timeout_s):
                 if kind == "done":
                     for part in value.values():
                         if isinstance(part, dict):

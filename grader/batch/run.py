@@ -195,11 +195,11 @@ class BatchRun:
             return 0
 
     def _grade_elsewhere(self, todo: list[Student]) -> int:
-        """`grade_many(todo, stages=, seed=, lang=, course=)` yields (student, "done", payload) or
-        (student, "crash", Reason) as each finishes; the rest of the run is unchanged."""
+        """`grade_many(todo, stages=, seed=, lang=, course=, timeout_s=)` yields (student, "done",
+        payload) or (student, "crash", Reason) as each finishes; the rest of the run is unchanged."""
         graded = 0
         for st, kind, value in self.grade_many(todo, stages=self.stage_numbers, seed=self.seed, lang=self.lang,
-                                               course=self.course):
+                                               course=self.course, timeout_s=self.student_timeout_s):
             if kind == "done":
                 graded += 1
                 self.finish(st, payload=value)

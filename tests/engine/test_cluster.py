@@ -117,6 +117,35 @@ def test_a_dying_worker_loses_no_student(cluster_address, course, tmp_path):
     assert rows["carol"]["status"] == "graded" and rows["carol"]["total"] < rows["carol"]["max"]
 
 
+def _stuck_task():
+    """A task whose grading never ends for a submission holding STUCK (a grader bug, not student code)."""
+    def task(data, request):
+        import io
+        import time
+        import zipfile as zf
+
+        from grader.cluster import grade_submission
+
+        if "STUCK" in zf.ZipFile(io.BytesIO(data)).namelist():
+            time.sleep(3600)
+        return grade_submission(data, request)
+    return task
+
+
+def test_a_grading_stuck_past_the_deadline_gets_an_error_row_and_its_worker_back(cluster_address, course, tmp_path):
+    c = make_class(tmp_path / "class", {"alice": "correct", "stuck": "correct"}, files=("metrics.py",))
+    (c / "stuck" / "STUCK").write_text("")
+    res = run_batch(c, tmp_path / "out", course_dir=course, seed=SEED, quiet=True, student_timeout_s=20,
+                    grade_many=ClusterGrading(cluster_address, task=_stuck_task()))
+    rows = {r["id"]: r for r in res.rows}
+    assert rows["alice"]["status"] == "graded" and rows["alice"]["total"] == rows["alice"]["max"]
+    assert rows["stuck"]["status"] == "error" and "did not finish within 20 s" in rows["stuck"]["reason"]
+    with distributed.Client(cluster_address) as client:  # the stuck worker was restarted: both serve again
+        client.wait_for_workers(2, timeout=60)
+        assert sum(client.nthreads().values()) == 2
+        assert not any(client.processing().values())
+
+
 def test_a_worker_with_another_grader_is_refused(cluster_address, course, tmp_path, monkeypatch):
     c = make_class(tmp_path / "class", {"alice": "correct"}, files=("metrics.py",))
     with distributed.Client(cluster_address) as client:
