@@ -18,6 +18,7 @@ their sizes, on stdout. Everything it sends is treated by the grader as hostile 
 
 from __future__ import annotations
 
+import gc
 import json
 import math
 import os
@@ -638,13 +639,9 @@ class _no_gc:
     then frozen (never scanned: a collection over torch's objects costs about 60 ms)."""
 
     def __enter__(self):
-        import gc
-
         gc.disable()
 
     def __exit__(self, *exc):
-        import gc
-
         gc.freeze()
         gc.enable()
 

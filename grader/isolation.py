@@ -270,7 +270,9 @@ class Cgroup:
         return [str(d / "cgroup.procs") for d in self.dirs.values()]
 
     def usage(self) -> int:
-        name = "memory.current" if self.v2 else "memory.usage_in_bytes"
+        return self._memory_value("memory.current" if self.v2 else "memory.usage_in_bytes")
+
+    def _memory_value(self, name: str) -> int:
         try:
             return int((self.memory / name).read_text()) if self.memory else 0
         except (OSError, ValueError):
@@ -286,11 +288,7 @@ class Cgroup:
         return self._write(ctrl, "memory.max" if self.v2 else "memory.limit_in_bytes", str(limit))
 
     def peak(self) -> int:
-        name = "memory.peak" if self.v2 else "memory.max_usage_in_bytes"
-        try:
-            return int((self.memory / name).read_text()) if self.memory else 0
-        except (OSError, ValueError):
-            return 0
+        return self._memory_value("memory.peak" if self.v2 else "memory.max_usage_in_bytes")
 
     def oom_kills(self) -> int:
         name = "memory.events" if self.v2 else "memory.oom_control"

@@ -18,6 +18,7 @@ otherwise the fork servers then run unisolated (a student's local self-check) an
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import itertools
 import json
@@ -603,9 +604,7 @@ def _checked_error(err: Any) -> dict:
 def child_program() -> Path:
     """``child.py`` compiled, once per version of it: a script given to Python is compiled
     on every start (about 6 ms a sandbox), a compiled file is not."""
-    source = CHILD.read_bytes()
-    key = hashlib.sha256(source + sys.version.encode()).hexdigest()[:20]
-    path = runs_folder() / f"child-{key}.pyc"
+    path = runs_folder() / f"child-{_child_key()}.pyc"
     if not path.exists():
         import py_compile
 
@@ -638,6 +637,11 @@ def _decode_record(data: dict, arrays: list) -> dict:
         record["error"] = {"type": "ResultError", "message": f"its result could not be read ({exc})",
                            "line": None, "traceback": ""}
     return record
+
+
+@functools.lru_cache(maxsize=1)
+def _child_key() -> str:
+    return hashlib.sha256(CHILD.read_bytes() + sys.version.encode()).hexdigest()[:20]
 
 
 def copy_workspace(source: Path, dest: Path) -> None:

@@ -83,6 +83,12 @@ def sub(tmp_path):
     return lambda files, base=REFERENCE: make_submission(tmp_path, files, base)
 
 
+@pytest.fixture(scope="module")
+def stage5_course(tmp_path_factory):
+    """A course copy with stage 5 alone (5 s, 300 MB): what the attack tests aim at, one per module."""
+    return make_course(tmp_path_factory.mktemp("course"), time_s=5, memory_mb=300)
+
+
 def make_course(root: Path, stage_files=("05_mae_rmse.yaml",), **limits) -> Path:
     """A small course: the given stage specs (with `limits` overridden) and the reference."""
     import yaml

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import REFERENCE, ROOT, case, failed, make_course, make_submission, variant
+from conftest import REFERENCE, ROOT, case, failed, make_submission, variant
 from grader import isolation
 from grader.engine import Grader
 from grader.sandbox import Limits, Sandbox, collect, parse_records
@@ -27,13 +27,8 @@ from helpers import MET, RMSE, RMSE_CASES  # noqa: E402
 
 
 @pytest.fixture(scope="module")
-def course(tmp_path_factory):
-    return make_course(tmp_path_factory.mktemp("course"), time_s=5, memory_mb=300)
-
-
-@pytest.fixture(scope="module")
-def grader(course):
-    with Grader(course=course, seed=11) as g:
+def grader(stage5_course):
+    with Grader(course=stage5_course, seed=11) as g:
         yield g
 
 
@@ -89,8 +84,8 @@ def steal(path):
 """
 
 
-def test_dir_fd_open_of_the_reference_found_through_proc(grade, course, tmp_path):
-    ref = str(course / "reference" / "metrics.py")
+def test_dir_fd_open_of_the_reference_found_through_proc(grade, stage5_course, tmp_path):
+    ref = str(stage5_course / "reference" / "metrics.py")
     code = f"""
 import os
 for pid in os.listdir('/proc'):
@@ -113,7 +108,7 @@ except OSError as exc:
     stage = grade(make_submission(tmp_path, {MET: attack(code)}))
     out = output(stage)
     assert "GOT-IT" not in out and "REFUSED" in out
-    assert str(course) not in out  # no process of the sandbox names the course
+    assert str(stage5_course) not in out  # no process of the sandbox names the course
     assert RMSE_CASES <= failed(stage)
 
 
@@ -139,8 +134,8 @@ for top in {[str(ROOT), str(tmp_path)]!r}:
     assert RMSE_CASES <= failed(stage)
 
 
-def test_a_fresh_interpreter_without_the_hook_sees_nothing_either(grade, course, tmp_path):
-    ref = course / "reference" / MET
+def test_a_fresh_interpreter_without_the_hook_sees_nothing_either(grade, stage5_course, tmp_path):
+    ref = stage5_course / "reference" / MET
     code = f"""
 import ctypes, os, sys
 cmd = f"{{sys.executable}} -c 'print(open({str(ref)!r}).read())' > child-said 2>&1"
@@ -154,9 +149,9 @@ print('CHILD SAID', status, b'def comp_rmse' in got)
     assert RMSE_CASES <= failed(stage)
 
 
-def test_rewriting_drivers_support_and_the_prepared_copies(grader, course, tmp_path):
-    drivers = course / "stages" / "drivers"
-    before = {p: p.read_bytes() for p in (course / "stages").rglob("*") if p.is_file()}
+def test_rewriting_drivers_support_and_the_prepared_copies(grader, stage5_course, tmp_path):
+    drivers = stage5_course / "stages" / "drivers"
+    before = {p: p.read_bytes() for p in (stage5_course / "stages").rglob("*") if p.is_file()}
     targets = [str(p) for p in before] + ["/in", "/inputs"]
     code = f"""
 import os

@@ -24,13 +24,8 @@ from helpers import MET, RMSE, RMSE_CASES  # noqa: E402
 
 
 @pytest.fixture(scope="module")
-def course(tmp_path_factory):
-    return make_course(tmp_path_factory.mktemp("course"), time_s=5, memory_mb=300)
-
-
-@pytest.fixture(scope="module")
-def grade(course):
-    with Grader(course=course, seed=11) as g:
+def grade(stage5_course):
+    with Grader(course=stage5_course, seed=11) as g:
         def run(sub: Path) -> dict:
             started = time.monotonic()
             stage = g.grade(sub, ["mae-rmse"]).to_dict(details=True)["stages"][0]
@@ -62,11 +57,11 @@ def tree_digest(folder: Path) -> str:
     return h.hexdigest()
 
 
-def test_reading_the_reference_by_walking_the_disk(grade, tmp_path, course):
+def test_reading_the_reference_by_walking_the_disk(grade, tmp_path, stage5_course):
     thief = rmse_body(f"""
 import os
 stolen = None
-for top in ({str(course)!r}, {str(ROOT)!r}, {str(runs_folder())!r}):
+for top in ({str(stage5_course)!r}, {str(ROOT)!r}, {str(runs_folder())!r}):
     for root, dirs, files in os.walk(top):
         if root.count(os.sep) > 6:
             dirs[:] = []
@@ -105,11 +100,11 @@ return -1.0
     assert failed(stage) == RMSE_CASES
 
 
-def test_fake_verdict_json_on_stdout(tmp_path, course):
+def test_fake_verdict_json_on_stdout(tmp_path, stage5_course):
     fake = {"score": 1000, "max_score": 1000, "stages": [{"status": "passed"}]}
     text = rmse_body(f"print({json.dumps(json.dumps(fake))})\nreturn 0.0")
     sub = make_submission(tmp_path, {MET: text})
-    res = subprocess.run([sys.executable, "-m", "grader", str(sub), "--stage", "5", "--course", str(course),
+    res = subprocess.run([sys.executable, "-m", "grader", str(sub), "--stage", "5", "--course", str(stage5_course),
                           "--format", "json"], capture_output=True, text=True, timeout=120)
     report = json.loads(res.stdout)  # exactly one document, the grader's
     assert res.returncode == 1
