@@ -6,6 +6,7 @@ stage and every grading reuses the warm fork servers.
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 from typing import Optional
@@ -29,6 +30,16 @@ def grader_for(seed: int = 12345, lang: str = "en", run_templates: bool = False)
         _graders[key] = Grader(seed=seed, lang=lang, workers=2)
         _graders[key].trust_templates = not run_templates
     return _graders[key]
+
+
+def pytest_sessionstart(session):
+    """In CI (GRADE_REQUIRE_SANDBOX=1, set by .ci/run) the attack tests must run, never skip."""
+    if os.environ.get("GRADE_REQUIRE_SANDBOX"):
+        from grader import isolation
+
+        ok, why = isolation.isolation()
+        if not ok:
+            pytest.exit(f"GRADE_REQUIRE_SANDBOX is set but no sandbox can be built here: {why}", returncode=1)
 
 
 def pytest_sessionfinish(session, exitstatus):
