@@ -39,7 +39,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "tests" / "engine"))  # test_batch: the class generator
 
 from grader.batch import run_batch  # noqa: E402
-from grader.course import load_course  # noqa: E402
+from grader.course.folder import load_course  # noqa: E402
 
 
 def make_bench_class(dest: Path, n: int, files: tuple[str, ...]) -> Path:

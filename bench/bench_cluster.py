@@ -37,9 +37,10 @@ import dask  # noqa: E402
 import distributed  # noqa: E402
 
 from bench_class import make_bench_class  # noqa: E402
-from grader import cluster, import_once  # noqa: E402
+from grader.batch import cluster
+from grader import import_once
 from grader.batch import run_batch  # noqa: E402
-from grader.course import load_course  # noqa: E402
+from grader.course.folder import load_course  # noqa: E402
 
 HANG = "import numpy as np\nwhile True:  # an endless loop at import\n    pass\n"
 

@@ -29,9 +29,9 @@ SUBCOMMANDS = {
     "init": "grader.workspace",
     "gradescope": "grader.platforms.gradescope",
     "classroom": "grader.platforms.classroom",
-    "release": "grader.release",
-    "worker-setup": "grader.cluster",
-    "check-course": "grader.lint.cli",
+    "release": "grader.authoring.release",
+    "worker-setup": "grader.batch.cluster",
+    "check-course": "grader.authoring.cli",
 }
 
 
@@ -68,7 +68,7 @@ def grade_parser() -> argparse.ArgumentParser:
 
 
 def run_grade(args: argparse.Namespace) -> int:
-    from grader.course import course_root
+    from grader.course.folder import course_root
     from grader.sandbox import Sandbox
 
     submission = Path(args.submission)
@@ -176,7 +176,7 @@ def emit(report: Report, args: argparse.Namespace) -> None:
 
 
 def run_stages(args: argparse.Namespace) -> int:
-    from grader.course import load_course
+    from grader.course.folder import load_course
 
     course = load_course(args.course, near=Path.cwd())  # inside a student kit: the kit
     torch_ok = importlib.util.find_spec("torch") is not None

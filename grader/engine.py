@@ -19,15 +19,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional, Sequence, Union
 
-from grader import judge
-from grader.course import PACKAGE_DIR, Course, bundled_course, load_course
+from grader.judging import judge
+from grader import PACKAGE_DIR
+from grader.course.folder import Course, bundled_course, load_course
 from grader.import_once import ImportMemo, run_by_file
-from grader.inputs import Draw, make_draws
-from grader.kit import kit_notes, read_frozen
+from grader.course.inputs import Draw, make_draws
+from grader.course.kit import kit_notes, read_frozen
 from grader.messages import t
 from grader.sandbox import Job, Limits, Outcome, Sandbox, SandboxError
 from grader.sources import find_source, missing_file_advice, read_source
-from grader.spec import StageSpec
+from grader.course.spec import StageSpec
 from grader.verdict import Report, StageResult
 
 REFERENCE_TIME_FACTOR = 3.0

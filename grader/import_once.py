@@ -16,8 +16,8 @@ import threading
 from concurrent.futures import Future, as_completed
 from typing import Callable, Optional, Sequence
 
-from grader.sandbox import Outcome
-from grader.spec import StageSpec
+from grader.sandbox.job import Outcome
+from grader.course.spec import StageSpec
 
 
 def import_failed(outcome: Outcome) -> bool:

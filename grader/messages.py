@@ -235,7 +235,7 @@ CATALOG: dict[str, dict[str, str]] = {
         'note_utf16': '{file} is saved as UTF-16; it was read as such. Save it as UTF-8 to be safe',
         'note_undecodable': '{file} is neither UTF-8 nor GBK; unreadable characters were replaced. Save it as UTF-8',
         'note_case': 'found {found}; expected {expected}. It was graded, but rename it: names are case-sensitive',
-        # grading on a Dask cluster (grader.cluster)
+        # grading on a Dask cluster (grader.batch.cluster)
         'cluster.needs_dask': "grading on a cluster needs Dask: pip install 'grade[dask]'",
         'cluster.unreachable': 'cannot reach the Dask scheduler at {address} ({why})',
         'cluster.no_workers': ('the Dask scheduler at {address} has no workers after {wait:g} s; start them with '
@@ -262,7 +262,7 @@ CATALOG: dict[str, dict[str, str]] = {
             "# 4. Here: grade the class on the cluster (cache, gradebook and reports are written here):\n"
             "grade batch CLASS_DIR --scheduler tcp://SCHEDULER:8786\n"
             "# this machine: course {course_hash}, grader {grader_hash}; every worker must report the same\n"),
-        # grade check-course and batch --similarity (grader/lint/, grader/similarity.py)
+        # grade check-course and batch --similarity (grader/authoring/, grader/batch/similarity.py)
         'lint.spec_invalid': 'the course does not load: {why}',
         'lint.needs': 'skipped: needs the module {name}, which is not installed',
         'lint.ref_not_full': 'the reference does not earn full marks with seed {seed}: case {case}: {msg}',
@@ -544,7 +544,7 @@ CATALOG: dict[str, dict[str, str]] = {
         'note_utf16': '{file} 以 UTF-16 编码保存,已按 UTF-16 读取。建议另存为 UTF-8',
         'note_undecodable': '{file} 既不是 UTF-8 也不是 GBK 编码,无法识别的字符已被替换。请另存为 UTF-8',
         'note_case': '找到了 {found};应为 {expected}。已照常评测,但请改名:文件名区分大小写',
-        # 在 Dask 集群上评分(grader.cluster)
+        # 在 Dask 集群上评分(grader.batch.cluster)
         'cluster.needs_dask': "在集群上评分需要 Dask:pip install 'grade[dask]'",
         'cluster.unreachable': '无法连接 {address} 上的 Dask 调度器({why})',
         'cluster.no_workers': ('{address} 上的 Dask 调度器在 {wait:g} 秒后仍没有 worker;请用 '

@@ -178,7 +178,7 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    from grader.course import load_course
+    from grader.course.folder import load_course
 
     lang = getattr(args, "lang", "en")
     try:

@@ -35,7 +35,7 @@ def grader_for(seed: int = 12345, lang: str = "en", run_templates: bool = False)
 def pytest_sessionstart(session):
     """In CI (GRADE_REQUIRE_SANDBOX=1, set by .ci/run) the attack tests must run, never skip."""
     if os.environ.get("GRADE_REQUIRE_SANDBOX"):
-        from grader import isolation
+        from grader.sandbox import isolation
 
         ok, why = isolation.isolation()
         if not ok:

@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 
 import grader
-from grader.course import load_course
+from grader.course.folder import load_course
 from grader.platforms import gradescope as gradescope_platform
 from grader.report import junit, markdown
-from grader.spec import StageSpec
+from grader.course.spec import StageSpec
 from grader.verdict import Report
 
 
@@ -92,7 +92,7 @@ def run_grade(*args, cwd, env=None, timeout=300):
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory):
     """Reports of the reference and of a broken copy, stages 1 and 5, one grading each."""
-    from grader.platforms.grading import grade_report
+    from grader.platforms.common import grade_report
 
     root = tmp_path_factory.mktemp("e2e")
     broken = root / "broken"

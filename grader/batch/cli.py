@@ -9,11 +9,11 @@ from pathlib import Path
 from typing import Any, Optional, Sequence
 
 from grader.batch.rows import tally
-from grader.isolation import UNSAFE_HELP, refusal
+from grader.sandbox.isolation import UNSAFE_HELP, refusal
 from grader.batch.run import run_batch
 from grader.messages import LANGS, t
 from grader.errors import UsageError
-from grader.spec import SpecError
+from grader.course.spec import SpecError
 
 DESCRIPTION = ("Grade a whole class: every sub-folder or .zip file of CLASS_DIR is one student's "
                "submission (CLASS_DIR may also be a .zip of the whole class). Students are graded in "
@@ -70,7 +70,7 @@ def _cluster(address: Optional[str], quiet: bool, unsafe: bool) -> Any:
     """Grading on the Dask cluster at `address` (None: here, and Dask is not imported)."""
     if not address:
         return None
-    from grader.cluster import ClusterGrading  # imports Dask only when it connects
+    from grader.batch.cluster import ClusterGrading  # imports Dask only when it connects
 
     return ClusterGrading(address, stream=None if quiet else sys.stderr, unsafe=unsafe)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any, Optional, Sequence
 
-from grader import judge
+from grader.judging import judge
 from grader.messages import t
 from grader.verdict import Report, Status
 

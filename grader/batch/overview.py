@@ -262,6 +262,6 @@ def render_overview(rows: Sequence[dict], payloads: dict, columns: Sequence[Any]
                              autoescape=True, trim_blocks=True, lstrip_blocks=True,
                              undefined=jinja2.StrictUndefined)
     tpl = env.get_template("overview.html.j2")
-    from grader.lint.catalog import lt
+    from grader.authoring.sentences import lt
     return tpl.render(**build_context(rows, payloads, columns, lang=lang, seed=seed, course=course,
                                       interrupted=interrupted), similarity=lt(lang, "sim_link") if similarity else "")

@@ -19,11 +19,11 @@ from typing import Any, Callable, Iterable, Optional, Sequence, TextIO
 from grader.batch import cache
 from grader.batch.discover import Student, discover, prepare
 from grader.batch.gradebook import write_outputs
-from grader.batch.grading import grade_all, make_grader
+from grader.batch.workers import grade_all, make_grader
 from grader.batch.progress import Progress
 from grader.batch.rows import STATUS_ERROR, STATUS_NOT_GRADED, Reason, num, reason, summarize
 from grader.batch.unpack import Limits, UnpackError, safe_unzip
-from grader.course import Course
+from grader.course.folder import Course
 from grader.messages import t
 from grader.sources import find_source
 from grader.verdict import Report
@@ -59,7 +59,7 @@ class BatchRun:
     fork_server: bool = True
     student_timeout_s: float = 0.0
     grader_factory: Callable[..., Any] = make_grader
-    grade_many: Optional[Callable[..., Iterable]] = None  # grading elsewhere, e.g. grader.cluster
+    grade_many: Optional[Callable[..., Iterable]] = None  # grading elsewhere, e.g. grader.batch.cluster
     progress: Optional[Progress] = None
     forbidden: list[Path] = field(default_factory=list)
     payloads: dict[str, Any] = field(default_factory=dict)   # file_id -> {"report", "details"}
@@ -164,7 +164,7 @@ class BatchRun:
             rows = [self.rows_by_id.get(st.file_id) or self.make_row(st) for st in students]
             cache.save_state(self.out, self.seed, self.lang)
             if self.similarity:  # while the unpacked submissions exist
-                from grader.similarity import write_similarity
+                from grader.batch.similarity import write_similarity
                 write_similarity(self.out, [(st.id, st.root) for st in students if st.root is not None],
                                  self.course.template, sorted({s.file for s in self.columns}), lang=self.lang)
             write_outputs(self.out, rows, self.payloads, course=self.course, columns=self.columns, seed=self.seed,
@@ -247,11 +247,11 @@ class BatchOptions:
     student_timeout_s: Optional[float] = None
     grader_factory: Optional[Callable[..., Any]] = None
     grade_many: Optional[Callable[..., Iterable]] = None
-    similarity: bool = False    # also write similarity.html (grader/similarity.py)
+    similarity: bool = False    # also write similarity.html (grader/batch/similarity.py)
 
 
 def _new_run(class_dir: Path, out: Optional[Path], opts: BatchOptions) -> BatchRun:
-    from grader.course import load_course
+    from grader.course.folder import load_course
 
     course = load_course(opts.course_dir)
     if class_dir.is_dir():  # before anything is written next to it

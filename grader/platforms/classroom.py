@@ -49,12 +49,12 @@ from math import gcd, lcm
 from pathlib import Path
 from typing import Any, Mapping, Optional, Sequence
 
-from grader.isolation import UNSAFE_HELP, require as require_isolation
+from grader.sandbox.isolation import UNSAFE_HELP, require as require_isolation
 from grader.fsutil import append_text
 from grader.messages import t
-from grader.platforms.grading import grade_report, needs_torch, select_stages
+from grader.platforms.common import grade_report, needs_torch, select_stages
 from grader.report import html as html_report, junit, markdown
-from grader.spec import StageSpec
+from grader.course.spec import StageSpec
 from grader.verdict import CaseResult, Report, StageResult, Status
 
 __all__ = ["register", "run", "classroom_result", "error_result", "encode_result", "decode_result"]
@@ -279,7 +279,7 @@ def _label(path: Path) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from grader.course import load_course
+    from grader.course.folder import load_course
 
     path = Path(args.path)
     output = args.output or os.environ.get("GITHUB_OUTPUT")

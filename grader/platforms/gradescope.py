@@ -30,11 +30,11 @@ import zipfile
 from pathlib import Path
 from typing import Any, Mapping, Optional, Sequence
 
-from grader.isolation import UNSAFE_HELP, require as require_isolation
+from grader.sandbox.isolation import UNSAFE_HELP, require as require_isolation
 from grader.fsutil import atomic_write
 from grader.messages import t
-from grader.platforms.grading import grade_report, needs_torch, select_stages
-from grader.spec import StageSpec
+from grader.platforms.common import grade_report, needs_torch, select_stages
+from grader.course.spec import StageSpec
 from grader.verdict import CaseResult, Report, Status
 
 __all__ = ["register", "run", "gradescope_results", "error_results", "write_results", "build_package"]
@@ -303,7 +303,7 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    from grader.course import load_course
+    from grader.course.folder import load_course
 
     refs = args.stages
     if args.package:

@@ -29,7 +29,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from grader.batch import discover, main as batch_main, run_batch, summarize  # noqa: E402
-from grader.course import load_course  # noqa: E402
+from grader.course.folder import load_course  # noqa: E402
 from grader.batch.gradebook import csv_text  # noqa: E402
 from grader.batch.overview import bins_for, case_stats, render_overview, svg_histogram  # noqa: E402
 from grader.batch.unpack import Limits, UnpackError, find_submission_root, safe_unzip  # noqa: E402

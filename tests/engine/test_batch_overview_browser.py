@@ -212,7 +212,7 @@ def _big_class(course) -> tuple[list, dict, list]:
 
 def test_student_table_first_and_fits_1280(browser, tmp_path):
     from grader.batch.overview import render_overview
-    from grader.course import load_course
+    from grader.course.folder import load_course
 
     rows, payloads, columns = _big_class(load_course(None))
     assert len(columns) >= 14

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from grader.checks import CHECKS, describe, matches, run_check
-from grader.spec import Tolerance
+from grader.judging.checks import CHECKS, describe, matches, run_check
+from grader.course.spec import Tolerance
 
 TOL = Tolerance(rtol=1e-7, atol=0.0)
 

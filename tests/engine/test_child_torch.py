@@ -1,4 +1,4 @@
-"""The fork server's stand-in for ``torch._dynamo`` (grader/child.py ``defer_dynamo``).
+"""The fork server's stand-in for ``torch._dynamo`` (grader/sandbox/child.py ``defer_dynamo``).
 
 Building or stepping an optimizer makes torch import ``torch._dynamo`` (about 1 s of every
 student's sandbox) only to call two functions that do nothing while nothing is compiled.
@@ -16,7 +16,7 @@ from pathlib import Path
 from conftest import failed, grade_stage, variant
 from helpers import L2, needs_torch
 
-GRADER = Path(__file__).resolve().parents[2] / "grader"
+GRADER = Path(__file__).resolve().parents[2] / "grader" / "sandbox"
 
 TRAIN = r"""
 import json, sys

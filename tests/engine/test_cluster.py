@@ -24,9 +24,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import dask  # noqa: E402
 
-from grader import cluster  # noqa: E402
+from grader.batch import cluster
 from grader.batch import run_batch  # noqa: E402
-from grader.cluster import ClusterError, ClusterGrading  # noqa: E402
+from grader.batch.cluster import ClusterError, ClusterGrading  # noqa: E402
 from test_batch import _zip_folder, build_student, make_class, make_test_course  # noqa: E402
 
 SEED = 4242
@@ -89,7 +89,7 @@ def _killing_task(marker: str):
         import os
         import zipfile as zf
 
-        from grader.cluster import grade_submission
+        from grader.batch.cluster import grade_submission
 
         names = zf.ZipFile(io.BytesIO(data)).namelist()
         if "KILL_ALWAYS" in names:
@@ -124,7 +124,7 @@ def _stuck_task():
         import time
         import zipfile as zf
 
-        from grader.cluster import grade_submission
+        from grader.batch.cluster import grade_submission
 
         if "STUCK" in zf.ZipFile(io.BytesIO(data)).namelist():
             time.sleep(3600)
@@ -256,7 +256,7 @@ def test_a_worker_without_a_sandbox_is_refused_unless_unsafe(cluster_address, co
     c = make_class(tmp_path / "class", {"alice": "correct"}, files=("metrics.py",))
 
     def no_sandbox(on: bool) -> None:  # runs in the worker processes
-        import grader.cluster as gc
+        import grader.batch.cluster as gc
 
         if on:
             gc._real_refusal = gc.sandbox_refusal

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from grader.cli import main
-from grader.course import load_course, split_refs
+from grader.course.folder import load_course, split_refs
 
 COURSE = load_course(None)
 

@@ -66,7 +66,7 @@ def test_exit_and_quit_at_import_are_what_they_are_in_python(fast, tmp_path, cal
 def test_the_sandbox_path_holds_the_graders_site_packages_and_nothing_of_the_installation(fast, tmp_path):
     """No .pth hook, sitecustomize or package of the Python installation that the grader itself
     does not use: the run's site-packages folders are exactly the grader's."""
-    from grader import isolation
+    from grader.sandbox import isolation
 
     check = (f"import os, sys\nEXPECTED = {isolation.site_dirs()!r}\n"
              "got = [os.path.realpath(p) for p in sys.path if os.path.basename(p) in ('site-packages', 'dist-packages')]\n"

@@ -8,7 +8,7 @@ import tempfile
 
 import pytest
 
-from grader import isolation, seccomp
+from grader.sandbox import isolation, seccomp
 
 
 @pytest.fixture

@@ -6,10 +6,10 @@ import re
 
 import numpy as np
 
-from grader.inputs import make_draws
-from grader.judge import judge
-from grader.sandbox import Outcome
-from grader.spec import StageSpec
+from grader.course.inputs import make_draws
+from grader.judging.judge import judge
+from grader.sandbox.job import Outcome
+from grader.course.spec import StageSpec
 from grader.verdict import Status
 
 SPEC = StageSpec.parse({
@@ -141,7 +141,7 @@ def test_a_driver_call_is_shown_as_what_the_students_code_was_asked_to_do():
 
 
 def test_every_driver_call_in_the_course_says_what_it_asks_in_both_languages():
-    from grader.course import load_course
+    from grader.course.folder import load_course
 
     course = load_course(None)
     driver_cases = [(s.slug, c) for s in course.stages for c in s.cases if c.call.startswith("driver.")]

@@ -9,9 +9,9 @@ import pytest
 import yaml
 
 from grader.cli import main
-from grader.lint.check import check_course
-from grader.lint.mutants import mutants, student_lines
-from grader.lint.report import render_html, render_text
+from grader.authoring.check_course import check_course
+from grader.authoring.mutants import mutants, student_lines
+from grader.authoring.check_report import render_html, render_text
 
 ROOT = Path(__file__).resolve().parents[2]
 SIGMOID_CALL = "ActivationFunction().sigmoid(x)"

@@ -31,10 +31,10 @@ def wheel(tmp_path_factory):
 def test_wheel_holds_the_engine_and_no_reference(wheel):
     zf = zipfile.ZipFile(wheel)
     names = set(zf.namelist())
-    for needed in ("grader/child.py", "grader/engine.py", "grader/release.py", "grader/kit.py",
+    for needed in ("grader/sandbox/child.py", "grader/engine.py", "grader/authoring/release.py", "grader/course/kit.py",
                    "grader/templates/report.html.j2"):
         assert needed in names, needed
-    assert not [n for n in names if "_course" in n or "/reference/" in n or n.startswith("reference/")]
+    assert not [n for n in names if n.endswith("_course") or "/_course" in n or "/reference/" in n or n.startswith("reference/")]
     assert not [n for n in names if n.endswith((".yaml", ".yml"))], "no stage spec or workflow in the wheel"
     assert not leaked_bodies({n: zf.read(n) for n in names if not n.endswith("/")})
 
@@ -45,7 +45,7 @@ def test_installed_wheel_asks_for_a_course_and_grades_with_one(wheel, tmp_path):
                    check=True, capture_output=True, timeout=300)
     env = {**os.environ, "PYTHONPATH": str(target)}
     env.pop("GRADE_COURSE", None)
-    probe = subprocess.run([sys.executable, "-c", "import grader.course as c; print(c.__file__); "
+    probe = subprocess.run([sys.executable, "-c", "import grader.course.folder as c; print(c.__file__); "
                             "print(c.checkout_course())"], capture_output=True, text=True, cwd=tmp_path, env=env,
                            check=True)
     module_file, course = probe.stdout.split()

@@ -24,10 +24,10 @@ import pytest
 import yaml
 
 import grader
-from grader.course import split_refs as parse_stage_list
+from grader.course.folder import split_refs as parse_stage_list
 from grader.platforms import classroom
 from grader.platforms.classroom import decode_result, encode_result, error_result
-from grader.spec import StageSpec
+from grader.course.spec import StageSpec
 from grader.verdict import Report
 
 
@@ -240,7 +240,7 @@ def test_run_writes_error_result_when_grading_fails(tmp_path, monkeypatch):
     assert classroom.run(args) == 0
     outputs = parse_outputs(out.read_text())
     res = decode_result(outputs["result"])
-    from grader.course import load_course
+    from grader.course.folder import load_course
 
     course = load_course(None)
     specs = [course.find("1"), course.find("5")]
@@ -391,7 +391,7 @@ def test_action_grades_workspace(tmp_path, submissions, kind, per):
     assert re.fullmatch(r"[A-Za-z0-9+/=]+", outputs["result"])
     result = decode_result(outputs["result"])
 
-    from grader.course import load_course
+    from grader.course.folder import load_course
 
     course = load_course(None)
     specs = [course.find("1"), course.find("5")]

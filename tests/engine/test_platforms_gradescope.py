@@ -12,7 +12,7 @@ import zipfile
 
 import pytest
 
-from grader.course import load_course
+from grader.course.folder import load_course
 from grader.platforms.gradescope import error_results, write_results
 from reports import REPO, SPECS, graded, gradescope_results, make_report, run_grade  # noqa: F401 - graded is a fixture
 
@@ -139,7 +139,7 @@ def test_gradescope_package_layout(tmp_path):
         for name in ("setup.sh", "run_autograder"):
             mode = zf.getinfo(name).external_attr >> 16
             assert mode & stat.S_IXUSR
-        assert "grade/grader/engine.py" in names and "grade/grader/child.py" in names
+        assert "grade/grader/engine.py" in names and "grade/grader/sandbox/child.py" in names
         assert "course/stages/05_mae_rmse.yaml" in names and "course/reference/metrics.py" in names
         assert not any("__pycache__" in n for n in names)
         setup = zf.read("setup.sh").decode()
@@ -180,7 +180,7 @@ def test_gradescope_run_autograder(tmp_path):
 
 
 def test_run_as_is_applied_only_where_the_engine_can_switch(monkeypatch):
-    from grader.platforms.grading import set_run_as as _set_run_as
+    from grader.platforms.common import set_run_as as _set_run_as
 
     class Box:
         run_as = 65534

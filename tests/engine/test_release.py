@@ -13,10 +13,10 @@ import pytest
 
 from conftest import REFERENCE, ROOT, TEMPLATE, make_submission
 from grader.cli import main
-from grader.course import load_course
+from grader.course.folder import load_course
 from grader.engine import Grader
-from grader.release import prune_driver
-from grader.spec import read_yaml
+from grader.authoring.release import prune_driver
+from grader.course.spec import read_yaml
 
 SEED = 11
 

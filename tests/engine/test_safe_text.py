@@ -7,7 +7,7 @@ import io
 import xml.etree.ElementTree as ET
 
 from grader.batch.gradebook import csv_text, fallback_page
-from grader.course import load_course
+from grader.course.folder import load_course
 from grader.report import html, json as json_report, junit, markdown, text
 from grader.safe_text import clean
 from grader.verdict import CaseResult, Report, StageResult

@@ -17,9 +17,10 @@ import numpy as np
 import pytest
 
 from conftest import REFERENCE, ROOT, case, failed, make_submission, variant
-from grader import isolation
+from grader.sandbox import isolation
 from grader.engine import Grader
-from grader.sandbox import Limits, Sandbox, collect, parse_records
+from grader.sandbox import Limits, Sandbox
+from grader.sandbox.records import collect, parse_records
 
 pytestmark = pytest.mark.skipif(not isolation.isolation()[0], reason=isolation.isolation()[1])
 

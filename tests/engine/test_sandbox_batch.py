@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from conftest import REFERENCE, make_course, variant
-from grader import isolation
+from grader.sandbox import isolation
 from grader.batch import run_batch
 from helpers import tree_digest
 

@@ -18,7 +18,7 @@ import pytest
 
 from conftest import REFERENCE, ROOT, case, failed, make_course, make_submission, variant
 from grader.engine import Grader
-from grader.sandbox import runs_folder
+from grader.sandbox.isolation import runs_folder
 
 from helpers import MET, RMSE, RMSE_CASES  # noqa: E402
 

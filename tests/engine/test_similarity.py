@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from grader.batch import main as batch_main
-from grader.similarity import find_pairs, render_page
+from grader.batch.similarity import find_pairs, render_page
 
 ROOT = Path(__file__).resolve().parents[2]
 FILE = "steepest_descent.py"

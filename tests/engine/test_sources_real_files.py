@@ -168,7 +168,7 @@ def test_import_line_failure_is_not_told_to_move(sub):
     text = "import numpy as np\nimport this_package_does_not_exist_anywhere\n" + ACTIVATION
     result = grade_stage(sub({"activation.py": text}), 1)
     assert result["status"] == "error" and "__main__" not in result["message"]
-    from grader.advice import import_advice, is_import_line
+    from grader.judging.advice import import_advice, is_import_line
     src = "import numpy as np\nfrom os import (path,\n    sep)\nx = 1 / 0\n"
     assert is_import_line(src, 1) and is_import_line(src, 3) and not is_import_line(src, 4)
     refused = {"type": "RuntimeError", "message": "loading native code with ctypes is not allowed", "line": 1}
@@ -216,7 +216,7 @@ def test_top_level_import_torch_in_stage_1(sub):
 
 def test_kind_helpers():
     import numpy as np
-    from grader.describe import kind, kind_problem, raised_by_driver, with_kind
+    from grader.judging.describe import kind, kind_problem, raised_by_driver, with_kind
     arr = np.zeros(3)
     assert kind((arr, (3,))) == "a tuple of 2 items (ndarray, tuple)"
     assert kind(None) == "None" and kind([1.0]) == "a list of 1 item (float)"

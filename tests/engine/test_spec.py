@@ -13,8 +13,8 @@ import pytest
 import yaml
 
 from conftest import REFERENCE, ROOT
-from grader.course import load_course
-from grader.spec import Output, SpecError, StageSpec, Text, Tolerance, load_spec
+from grader.course.folder import load_course
+from grader.course.spec import Output, SpecError, StageSpec, Text, Tolerance, load_spec
 
 
 def _course_with(tmp_path: Path, mutate) -> Path:
@@ -110,7 +110,7 @@ def test_specs_are_frozen_and_load_spec_sets_the_path():
 
 def test_importing_the_specs_does_not_import_pydantic():
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    subprocess.run([sys.executable, "-c", "import grader.spec, sys; assert 'pydantic' not in sys.modules"],
+    subprocess.run([sys.executable, "-c", "import grader.course.spec, sys; assert 'pydantic' not in sys.modules"],
                    env=env, check=True)
 
 

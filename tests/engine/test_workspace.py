@@ -7,7 +7,7 @@ from pathlib import Path
 import yaml
 
 from grader.cli import main
-from grader.course import load_course
+from grader.course.folder import load_course
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "student_template"

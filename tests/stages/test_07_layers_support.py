@@ -65,7 +65,7 @@ def close(a, b, tol=1e-10):
 
 
 def test_layers_has_one_copy_that_init_hands_out(tmp_path):
-    from grader.course import load_course
+    from grader.course.folder import load_course
     from grader.workspace import init_workspace
 
     text = SUPPORT.read_bytes()

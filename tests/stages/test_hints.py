@@ -35,7 +35,7 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT, TEMPLATE, grade_stage
-from grader.course import load_course
+from grader.course.folder import load_course
 from grader.engine import torch_available
 from grader.messages import t
 

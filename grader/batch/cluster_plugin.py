@@ -1,4 +1,4 @@
-"""The Dask worker plugin that keeps one warm Grader per worker process (see grader.cluster).
+"""The Dask worker plugin that keeps one warm Grader per worker process (see grader.batch.cluster).
 
 Imported only where Dask is in use: by the client when it connects, and by the workers
 when the plugin arrives.
@@ -10,7 +10,7 @@ from typing import Any, Optional
 
 from distributed import WorkerPlugin
 
-from grader.warm_graders import WarmGraders
+from grader.batch.warm_graders import WarmGraders
 
 
 class WarmGradersPlugin(WorkerPlugin):

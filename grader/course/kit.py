@@ -1,7 +1,7 @@
 """Frozen expected values of a student kit: the reference's records, stored without code.
 
 ``grade release`` runs the reference once over the kit's public cases and writes, per
-stage, ``frozen/SLUG.jsonl`` + ``frozen/SLUG.bin`` with grader/child.py's record format
+stage, ``frozen/SLUG.jsonl`` + ``frozen/SLUG.bin`` with grader/sandbox/child.py's record format
 (one JSON line per draw, arrays as raw bytes described by dtype, shape and offset: no
 pickle, nothing in it can execute). The engine reads them back instead of running
 ``reference/`` when the course is a kit (``Course.frozen``).
@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from grader.messages import t
-from grader.child import Arrays, EncodeError, RecordWriter, decode, encode, read_records
+from grader.sandbox.child import Arrays, EncodeError, RecordWriter, decode, encode, read_records
 
 KIT_FORMAT = 1
 _BUDGET = 2**31  # the reference's own values: no cap beyond sanity

@@ -12,12 +12,12 @@ import signal
 from dataclasses import dataclass
 from typing import Any, Callable, Optional
 
-from grader import advice, checks, describe
-from grader.inputs import Draw
+from grader.judging import advice, checks, describe
+from grader.course.inputs import Draw
 from grader.messages import size_text, t
-from grader.sandbox import OUTPUT_CAP, Outcome
+from grader.sandbox.job import OUTPUT_CAP, Outcome
 from grader.sources import Source
-from grader.spec import Case, StageSpec, check_of, resolve_tolerance
+from grader.course.spec import Case, StageSpec, check_of, resolve_tolerance
 from grader.verdict import CaseResult, StageResult, Status
 
 CustomChecks = Callable[[str], Callable]
@@ -268,7 +268,7 @@ def _error_words(run: _Run, case: Case, err: dict) -> tuple[str, Optional[str], 
         return t(lang, "not_implemented", where=at), None, False
     if err["type"] == "EncodeError":
         return t(lang, "encode", msg=err["message"]), None, False
-    if err["type"] == "OutputLimit":  # the run's own per-case cap (grader/child.py)
+    if err["type"] == "OutputLimit":  # the run's own per-case cap (grader/sandbox/child.py)
         return t(lang, "output", limit=size_text(OUTPUT_CAP)), None, True
     missing = advice.missing_name(err, case.call)
     if missing:

@@ -32,8 +32,8 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    from grader.lint.check import DEFAULT_CAP, check_course
-    from grader.lint.report import render_html, render_text
+    from grader.authoring.check_course import DEFAULT_CAP, check_course
+    from grader.authoring.check_report import render_html, render_text
 
     refs = [r for v in args.stages for r in re.split(r"[\s,]+", str(v)) if r]
     try:

@@ -6,7 +6,7 @@ capabilities; a read-only view of only the Python installation, the grader inter
 site-packages (never the course, the grader package or the caller's working tree), /usr,
 /lib*, /bin and a few files of /etc; a fresh /proc and /dev; a size-capped tmpfs at /work
 for the working copies; the host folder that holds the prepared jobs and inputs bound
-read-only at /in; a seccomp filter (grader/seccomp.py); ``--die-with-parent``.
+read-only at /in; a seccomp filter (grader/sandbox/seccomp.py); ``--die-with-parent``.
 
 ``Cgroup`` is one sandbox's memory and pids cgroup, made as a child of the grader's own
 cgroup (v1 or v2), where the machine lets us; without it the runs fall back to rlimits.
@@ -25,9 +25,9 @@ import tempfile
 from pathlib import Path
 from typing import Optional
 
-from grader import seccomp
+from grader import PACKAGE_DIR
+from grader.sandbox import seccomp
 
-PACKAGE_DIR = Path(__file__).resolve().parent
 INSIDE_UID = 65534
 WORK_TMPFS = 512 << 20  # bytes of the writable /work of one sandbox (working copies and results)
 TMP_TMPFS = 64 << 20

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from grader.lint.catalog import lt
-from grader.lint.check import CourseCheck, StageCheck
+from grader.authoring.sentences import lt
+from grader.authoring.check_course import CourseCheck, StageCheck
 
 
 def score_line(stage: StageCheck, lang: str) -> str:

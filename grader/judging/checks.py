@@ -16,7 +16,7 @@ from typing import Any, Callable, Optional
 import numpy as np
 
 from grader.messages import t
-from grader.spec import Tolerance
+from grader.course.spec import Tolerance
 
 
 @dataclass

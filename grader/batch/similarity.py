@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional, Sequence
 
-from grader.lint.catalog import lt
+from grader.authoring.sentences import lt
 
 NOISE_T = 25  # copydetect's defaults: no match shorter than 25 tokens counts ...
 GUARANTEE_T = 30  # ... and every match of 30 tokens or more is found

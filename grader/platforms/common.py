@@ -7,8 +7,8 @@ import sys
 from pathlib import Path
 from typing import Any, Iterable, Optional, Sequence
 
-from grader.course import Course
-from grader.spec import StageSpec
+from grader.course.folder import Course
+from grader.course.spec import StageSpec
 from grader.verdict import Report
 
 

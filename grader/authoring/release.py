@@ -25,11 +25,11 @@ from typing import Any, Optional
 
 import yaml
 
-from grader.course import FROZEN_DIR, KIT_FILE, Course, load_course
+from grader.course.folder import FROZEN_DIR, KIT_FILE, Course, load_course
 from grader.errors import SpecError
-from grader.kit import write_frozen, write_kit_file
+from grader.course.kit import write_frozen, write_kit_file
 from grader.messages import t
-from grader.spec import StageSpec, load_spec, read_yaml
+from grader.course.spec import StageSpec, load_spec, read_yaml
 
 __all__ = ["register", "run", "release", "prune_driver", "ReleaseError"]
 

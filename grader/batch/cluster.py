@@ -32,14 +32,14 @@ from typing import Any, Callable, Iterable, Iterator, Optional, TextIO
 
 from grader.batch.cache import course_hash, grader_hash, json_default
 from grader.batch.discover import Student
-from grader.batch.grading import grade_folder
+from grader.batch.workers import grade_folder
 from grader.batch.rows import Reason, reason
 from grader.batch.unpack import is_junk, safe_unzip
 from grader.errors import UsageError
 from grader.messages import LANGS, t
 from grader.safe_text import one_line
-from grader.sandbox import COPY_CAP
-from grader.warm_graders import WarmGraders
+from grader.sandbox.job import COPY_CAP
+from grader.batch.warm_graders import WarmGraders
 
 PLUGIN_NAME = "grade-warm-graders"
 SKIP_DIRS = ("__pycache__", ".git", ".venv", "node_modules")
@@ -93,7 +93,7 @@ def worker_course(course_dir: Optional[str]) -> Optional[str]:
 
 def fingerprint(course_dir: Optional[str] = None) -> dict:
     """This process's course and grader, as short content hashes ("-": no course here)."""
-    from grader.course import load_course
+    from grader.course.folder import load_course
 
     try:
         course = _course_hash(str(load_course(worker_course(course_dir)).root))[:16]
@@ -104,7 +104,7 @@ def fingerprint(course_dir: Optional[str] = None) -> dict:
 
 def sandbox_refusal(unsafe: bool, lang: str) -> Optional[str]:
     """Why this machine refuses to grade (no sandbox can be built, no --unsafe-no-sandbox), or None."""
-    from grader.isolation import refusal
+    from grader.sandbox.isolation import refusal
 
     return refusal(unsafe, lang)
 
@@ -206,7 +206,7 @@ def connect(address: str, lang: str = "en") -> Any:
         from distributed import Client
     except ImportError:
         raise ClusterError(t(lang, "cluster.needs_dask")) from None
-    from grader.cluster_plugin import WarmGradersPlugin
+    from grader.batch.cluster_plugin import WarmGradersPlugin
 
     try:
         client = Client(address, timeout=CONNECT_TIMEOUT_S)
@@ -415,7 +415,7 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
 
 def run_setup(args: argparse.Namespace) -> int:
     from grader import __version__
-    from grader.course import load_course
+    from grader.course.folder import load_course
 
     course = load_course(args.course)
     fp = fingerprint(str(course.root))

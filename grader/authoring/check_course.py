@@ -3,7 +3,7 @@
 For each stage: the reference earns full marks on several seeds and gives the same values
 twice with one seed; the template earns zero, saying "not implemented"; hidden cases draw
 different inputs for different seeds; every known mistake, applied to the reference, gets
-its hint; and mutants of the reference (grader/lint/mutants.py) fail. Everything runs
+its hint; and mutants of the reference (grader/authoring/mutants.py) fail. Everything runs
 through the public ``Grader`` API: one session per seed, and one session (sharing the
 reference's results) grading every mutant workspace of a stage.
 """
@@ -20,16 +20,16 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Optional, Sequence, Union
 
-from grader.course import Course, load_course
+from grader.course.folder import Course, load_course
 from grader.engine import Grader, missing_requirement
 from grader.sandbox import Sandbox
 from grader.errors import SpecError
-from grader.inputs import draw_inputs
-from grader.lint import mistakes as mistake_course
-from grader.lint.catalog import lt
-from grader.lint.mutants import Mutant, identifiers, mutants, sample
+from grader.course.inputs import draw_inputs
+from grader.authoring import mistakes as mistake_course
+from grader.authoring.sentences import lt
+from grader.authoring.mutants import Mutant, identifiers, mutants, sample
 from grader.messages import t
-from grader.spec import Limits, StageSpec
+from grader.course.spec import Limits, StageSpec
 from grader.verdict import Report
 
 DEFAULT_SEEDS = (11, 12, 13)

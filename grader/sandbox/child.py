@@ -1,7 +1,7 @@
 """The process side of the sandbox: a fork server and the runner of one job.
 
 This file runs as a script (``python -I child.py``) inside the submission's own bubblewrap
-sandbox (grader/isolation.py), outside the grader package, and uses only the standard
+sandbox (grader/sandbox/isolation.py), outside the grader package, and uses only the standard
 library and numpy. It is a *fork server*: it imports numpy (and torch when asked) once,
 then for every job line on stdin forks a fresh child that
 

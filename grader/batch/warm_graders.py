@@ -1,6 +1,6 @@
-"""One worker process's warm Graders (grader.cluster): the course loaded, the reference's
+"""One worker process's warm Graders (grader.batch.cluster): the course loaded, the reference's
 results for the batch's seed computed once, the sandbox ready. No Dask here: the plugin
-(grader.cluster_plugin) and the task (grader.cluster) both use it."""
+(grader.batch.cluster_plugin) and the task (grader.batch.cluster) both use it."""
 
 from __future__ import annotations
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from grader.spec import Case, StageSpec
+from grader.course.spec import Case, StageSpec
 
 
 @dataclass

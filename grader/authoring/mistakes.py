@@ -6,7 +6,7 @@ which every such mistake becomes its own case whose call is
 ``_lint_answer`` to return the right answer; the graded workspace (the reference plus a
 ``_lint_answer`` that returns the mistake's value) therefore answers exactly the mistake, and
 its verdict must carry the mistake's hint. Mistakes given as an error pattern are checked
-by the mutants instead (grader/lint/check.py).
+by the mutants instead (grader/authoring/check_course.py).
 """
 
 from __future__ import annotations
@@ -17,10 +17,10 @@ import tempfile
 from pathlib import Path
 from typing import Any, Callable
 
-from grader.course import Course
+from grader.course.folder import Course
 from grader.engine import Grader
-from grader.lint.catalog import lt
-from grader.spec import Case, StageSpec
+from grader.authoring.sentences import lt
+from grader.course.spec import Case, StageSpec
 
 RIGHT = '''
 

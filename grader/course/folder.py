@@ -2,7 +2,7 @@
 
 The grader package holds no course. A course is found, in this order: ``--course DIR``,
 ``$GRADE_COURSE``, a student kit around the submission (a folder holding ``kit.json``,
-see grader/kit.py), and, when the grader runs from a source checkout, the checkout's own
+see grader/course/kit.py), and, when the grader runs from a source checkout, the checkout's own
 example course. A student kit is a course without ``reference/``: its expected values are
 frozen in ``frozen/`` and ``Course.frozen`` points there.
 """
@@ -16,10 +16,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Optional, Union
 
-from grader.spec import SpecError, StageSpec, load_spec
+from grader import PACKAGE_DIR
+from grader.course.spec import SpecError, StageSpec, load_spec
 
 ENV_VAR = "GRADE_COURSE"
-PACKAGE_DIR = Path(__file__).resolve().parent
 KIT_FILE = "kit.json"
 FROZEN_DIR = "frozen"
 

@@ -1,0 +1,126 @@
+"""A run's replies read back as hostile input: sizes, depth, types and array bounds checked; nothing in them can execute code."""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+from grader.sandbox.child import decode
+from grader.sandbox.job import OUTPUT_KEEP, Limits, Outcome
+
+
+def parse_records(text: bytes, blob: bytes, budget: int) -> dict[str, tuple[Any, list]]:
+    """Every complete record a run sent back: key -> (data, arrays); hostile input, checked.
+
+    Arrays must lie back to back in the blob (no region used twice) and their total size
+    stays within ``budget``; a record that cannot be read becomes ``{"unreadable": why}``.
+    """
+    import numpy as np
+
+    out: dict[str, tuple[Any, list]] = {}
+    offset = 0
+    for line in text.split(b"\n")[:-1]:  # the last piece is empty or an unfinished line
+        try:
+            entry = json.loads(line)
+        except (ValueError, RecursionError):
+            continue
+        if not isinstance(entry, dict) or not isinstance(entry.get("key"), str):
+            continue
+        try:
+            arrays = []
+            for dtype, shape, start in entry.get("arrays", []):
+                dt = np.dtype(str(dtype))
+                if dt.kind not in "biufcUS" or start != offset or not all(type(n) is int and n >= 0 for n in shape):
+                    raise ValueError("a malformed array")
+                count = int(np.prod(shape, dtype=np.int64)) if shape else 1
+                offset += count * dt.itemsize
+                if offset > min(len(blob), budget):
+                    raise ValueError("arrays beyond the data sent")
+                arrays.append(np.frombuffer(blob, dtype=dt, count=count, offset=start).reshape(tuple(shape)).copy())
+            out[entry["key"]] = (entry["data"], arrays)
+        except (ValueError, KeyError, TypeError, IndexError, OverflowError) as exc:
+            out[entry["key"]] = ({"unreadable": str(exc)[:200]}, [])
+    return out
+
+
+def collect(report: dict, payload: list[bytes], limits: Limits) -> Outcome:
+    """Read back a finished run's records; nothing in them can execute code."""
+    text, blob, raw, error = payload
+    records: dict[str, dict] = {}
+    imported = None
+    for key, (data, arrays) in parse_records(text, blob, limits.result_bytes).items():
+        if not isinstance(data, dict):
+            continue
+        if key == "import":
+            imported = _checked_import(data)
+        elif "unreadable" in data:
+            records[key] = {"error": {"type": "ResultError", "message": f"its result could not be read "
+                                      f"({data['unreadable']})", "line": None, "traceback": ""}}
+        else:
+            records[key] = _decode_record(data, arrays)
+    runner_error = None
+    try:
+        runner_error = str(json.loads(error)["traceback"])[-4000:] if error else None
+    except (ValueError, KeyError, TypeError, RecursionError):
+        pass
+    outcome = Outcome(
+        imported=imported,
+        cases=records,
+        killed=report.get("killed"),
+        exit_code=report.get("code") if type(report.get("code")) is int else None,
+        signal=report.get("signal") if type(report.get("signal")) is int else None,
+        wall_s=_number(report.get("wall_s")),
+        cpu_s=_number(report.get("cpu_s")),
+        peak_mb=_number(report.get("peak_mb")),
+        output=raw[:OUTPUT_KEEP].decode("utf-8", errors="replace"),
+        runner_error=runner_error,
+        timeline={},
+    )
+    outcome._raw = raw
+    return outcome
+
+
+def _number(value: Any) -> float:
+    return float(value) if type(value) in (int, float) and math.isfinite(value) else 0.0
+
+
+def _checked_import(data: dict) -> dict:
+    """The import record with the types the engine relies on (anything else dropped)."""
+    out = {k: v for k, v in data.items() if k in ("duration_s", "output_end") and type(v) in (int, float)}
+    out["warnings"] = [str(w)[:500] for w in data.get("warnings", [])[:20]] if isinstance(data.get("warnings"), list) else []
+    err = data.get("error")
+    out["error"] = _checked_error(err) if err is not None else None
+    return out
+
+
+def _checked_error(err: Any) -> dict:
+    if not isinstance(err, dict):
+        return {"type": "ResultError", "message": "an unreadable error", "line": None, "traceback": ""}
+    line = err.get("line")
+    return {"type": str(err.get("type", ""))[:100], "message": str(err.get("message", ""))[:2000],
+            "line": line if type(line) is int else None, "traceback": str(err.get("traceback", ""))[-6000:]}
+
+
+def _decode_record(data: dict, arrays: list) -> dict:
+    """A case record with only the fields and types the engine relies on."""
+    record: dict[str, Any] = {k: data[k] for k in ("duration_s", "output_start", "output_end")
+                              if type(data.get(k)) in (int, float) and data[k] >= 0}
+    warnings = data.get("warnings")
+    record["warnings"] = [str(w)[:500] for w in warnings[:20]] if isinstance(warnings, list) else []
+    try:
+        if "error" in data:
+            record["error"] = _checked_error(data["error"])
+        elif "value" in data:
+            record["value"] = decode(data["value"], arrays)
+        else:
+            raise ValueError("no value")
+        mistakes = data.get("mistakes")
+        if isinstance(mistakes, dict) and "value" in record:
+            record["mistakes"] = {str(name): None if isinstance(tree, dict) and "$error" in tree else decode(tree, arrays)
+                                  for name, tree in mistakes.items()}
+    except (ValueError, KeyError, TypeError, IndexError, RecursionError) as exc:
+        record.pop("value", None)
+        record["error"] = {"type": "ResultError", "message": f"its result could not be read ({exc})",
+                           "line": None, "traceback": ""}
+    return record

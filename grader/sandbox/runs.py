@@ -1,0 +1,252 @@
+"""The sandboxes of a grading session (one per submission, plus the reference's) and the runs in them."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import queue
+import shutil
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any, Optional
+
+from grader.sandbox import isolation
+from grader.sandbox.forkserver import ForkServer, close_all
+from grader.sandbox.isolation import runs_folder
+from grader.sandbox.job import COPY_CAP, ERROR_CAP, OUTPUT_KEEP, PIDS_MAX, RECORDS_CAP, Job, Limits, Outcome, SandboxError
+from grader.sandbox.records import collect
+from grader.sources import find_source, prepare_sources
+
+
+class Sandbox:
+    """The sandboxes of a grading session: one per submission, plus the reference's.
+
+    ``release(source)`` stops a submission's sandboxes once it is graded. ``fork_server=False``
+    starts a fresh sandbox for every run instead (slower; the baseline of the benchmarks).
+    """
+
+    def __init__(self, workers: int = 2, fork_server: bool = True, require_isolation: bool = False):
+        self.isolated, self.why = isolation.isolation()
+        if require_isolation and not self.isolated:
+            raise isolation.IsolationError(f"no sandbox can be built on this machine: {self.why}")
+        self.workers = max(1, workers)
+        self.fork_server = fork_server
+        self.root = Path(tempfile.mkdtemp(prefix="run-", dir=runs_folder()))
+        (self.root / "inputs").mkdir()
+        self._ids = itertools.count()
+        self._owners: dict[str, Path] = {}
+        self._pools: dict[tuple, queue.Queue] = {}
+        self._made: dict[tuple, list[ForkServer]] = {}
+        self._lock = threading.RLock()
+
+    # -- pool ----------------------------------------------------------------------------
+
+    def _folders(self, owner: str) -> dict[str, Path]:
+        with self._lock:
+            if owner not in self._owners:
+                self._owners[owner] = self.root / f"sb-{next(self._ids)}"
+                self._owners[owner].mkdir()
+                (self._owners[owner] / "work").mkdir()
+        staging = self._owners[owner]
+        return {"staging": staging, "inputs": self.root / "inputs", "work": staging / "work"}
+
+    def _new(self, key: tuple) -> ForkServer:
+        server = ForkServer(key[1], self._folders(key[0]), self.isolated)
+        self._made.setdefault(key, []).append(server)
+        return server
+
+    def warm(self, preload: tuple[str, ...] = ("numpy",), source: Optional[Path] = None) -> None:
+        """Start a sandbox ahead of time (the reference's, or ``source``'s) so its start overlaps other work.
+
+        One sandbox per submission serves all its stages: it starts with numpy, and each
+        stage's run imports what else it needs (torch, sympy) in its own forked process.
+        """
+        key = (_owner(source), ("numpy",))
+        with self._lock:
+            if not self.fork_server or self._made.get(key):
+                return
+            self._pools.setdefault(key, queue.Queue()).put(self._new(key))
+
+    def _acquire(self, key: tuple) -> ForkServer:
+        if not self.fork_server:
+            return ForkServer(key[1], self._folders(key[0]), self.isolated)
+        with self._lock:
+            # One submission alone (a self-check) may use every worker; in a batch the
+            # submissions run side by side, so each gets one sandbox (one start-up each).
+            students = {k[0] for k in self._made if k[0]}
+            limit = self.workers if not key[0] or students <= {key[0]} else 1
+            pool = self._pools.setdefault(key, queue.Queue())
+            if pool.empty() and len(self._made.get(key, [])) < limit:
+                return self._new(key)
+        return pool.get()
+
+    def _release(self, key: tuple, server: ForkServer, broken: bool) -> None:
+        if not self.fork_server:
+            server.close()
+            return
+        if broken or server.proc.poll() is not None:
+            server.close()
+            with self._lock:
+                self._made[key].remove(server)
+                server = self._new(key)
+        self._pools[key].put(server)
+
+    def release(self, source: Path) -> None:
+        """The submission is graded: stop its sandboxes and remove its prepared copies."""
+        owner = _owner(source)
+        with self._lock:
+            keys = [k for k in self._made if k[0] == owner]
+            servers = [s for k in keys for s in self._made.pop(k)]
+            for k in keys:
+                self._pools.pop(k, None)
+            folder = self._owners.pop(owner, None)
+        close_all(servers)
+        if folder is not None:
+            shutil.rmtree(folder, ignore_errors=True)
+
+    def close(self, wait: bool = False) -> None:
+        """Stop every sandbox of the session and remove its folders."""
+        with self._lock:
+            servers = [s for group in self._made.values() for s in group]
+            self._made.clear()
+            self._pools.clear()
+        close_all(servers)
+        shutil.rmtree(self.root, ignore_errors=True)
+
+    def __enter__(self) -> "Sandbox":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    # -- runs -------------------------------------------------------------------------------
+
+    def run(self, job: Job) -> Outcome:
+        if find_source(job.source, job.file) is None:
+            return Outcome(None, {}, None, None, None, 0.0, 0.0, 0.0, "", missing_file=True)
+        key = ("" if job.trusted else _owner(job.source), ("numpy",))
+        folders = self._folders(key[0])
+        folder = folders["staging"] / f"job-{next(self._ids)}"
+        try:
+            folder.mkdir()
+            copy_workspace(job.source, folder / "work")
+            prepare_sources(folder / "work", {job.file})  # notebooks, encodings, name case (grader/sources.py)
+            for path in job.support:
+                shutil.copyfile(path, folder / "work" / path.name)
+            inputs = self._inputs(job)
+            queued: list[float] = []
+            try:
+                report, payload = self._run_on(key, job, folder, inputs, queued)
+            except BrokenPipeError:  # the sandbox was gone before the job reached it: one fresh try
+                report, payload = self._run_on(key, job, folder, inputs, queued)
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+        outcome = collect(report, payload, job.limits)
+        outcome.queued_s = sum(queued)
+        return outcome
+
+    def _run_on(self, key: tuple, job: Job, folder: Path, inputs: Path,
+                queued: list[float]) -> tuple[dict, list[bytes]]:
+        """One job on one of the key's fork servers; a server that failed is replaced."""
+        asked = time.perf_counter()
+        server = self._acquire(key)
+        queued.append(time.perf_counter() - asked)
+        if server.proc.poll() is not None:  # it died while idle (e.g. killed with its run): a fresh one
+            self._release(key, server, True)
+            server = self._acquire(key)
+        broken = False
+        try:
+            if job.trusted:  # the reference's one sandbox serves every student: import torch, sympy once
+                server.load(tuple(sorted(job.requires)))
+            # a submission's own sandbox runs each stage once: its run imports what it needs itself,
+            # so a student who never imports sympy does not pay for it
+            report, payload = server.run(self._spec(job, server, folder, inputs), job.limits)
+            broken = report.get("exited") is None
+            return report, payload
+        except (SandboxError, OSError, ValueError):
+            broken = True
+            raise
+        finally:
+            self._release(key, server, broken)
+
+    def _spec(self, job: Job, server: ForkServer, folder: Path, inputs: Path) -> dict:
+        run_dir = f"{server.work}/{folder.name}"
+        limits = job.limits
+        cgroup = server.cgroup is not None and server.cgroup.memory is not None
+        return {
+            "copy_from": server.inside(folder / "work"),
+            "workdir": f"{run_dir}/work",
+            "inputs": server.inside(inputs),
+            "results": f"{run_dir}/results",
+            "output": f"{run_dir}/output.txt",
+            "file": job.file,
+            "cases": [{k: v for k, v in case.items() if k != "inputs"} for case in job.cases],
+            "seed": job.seed,
+            "trusted": job.trusted,
+            "torch": "torch" in job.requires,
+            "driver_source": job.driver_source,
+            "caps": [RECORDS_CAP, limits.result_bytes, limits.output_bytes + OUTPUT_KEEP, ERROR_CAP],
+            "env": {
+                "PATH": "/usr/bin:/bin", "HOME": f"{run_dir}/work", "TMPDIR": f"{run_dir}/work", "LANG": "C.UTF-8",
+                "MPLBACKEND": "Agg", "OMP_NUM_THREADS": "1", "PYTHONHASHSEED": "0",
+            },
+            "limits": {
+                "time_s": limits.time_s,
+                "cpu_s": limits.time_s + 1,
+                "output_bytes": limits.output_bytes,
+                "output_keep": OUTPUT_KEEP,
+                "result_bytes": limits.result_bytes,
+                "file_bytes": max(limits.output_bytes, limits.result_bytes) + (1 << 20),
+                "memory_bytes": None if cgroup or not server.isolated else _address_space(limits),
+                "nproc": None if server.cgroup and server.cgroup.dirs else (PIDS_MAX if server.isolated else None),
+            },
+        }
+
+    def _inputs(self, job: Job) -> Path:
+        """The job's inputs as files: written once per `inputs_key`, shared by its runs (read-only to them)."""
+        from grader.sandbox.child import Arrays, RecordWriter, encode
+
+        key = job.inputs_key or f"job-{next(self._ids)}"
+        folder = self.root / "inputs" / f"inputs-{key}"
+        with self._lock:
+            if not (folder / "complete").exists():
+                shutil.rmtree(folder, ignore_errors=True)
+                folder.mkdir(mode=0o755)
+                writer = RecordWriter(str(folder), "inputs")
+                for case in job.cases:
+                    arrays = Arrays(1 << 31)
+                    writer.write(case["key"], encode(case["inputs"], arrays), arrays)
+                writer.close()
+                (folder / "complete").touch()
+        return folder
+
+
+def _owner(source: Optional[Path]) -> str:
+    return "" if source is None else str(Path(source).resolve())
+
+
+def _address_space(limits: Limits) -> int:
+    """The rlimit fallback when no memory cgroup can be made: generous, since libraries reserve address space."""
+    return (limits.memory_mb << 20) + (2 << 30)
+
+
+def copy_workspace(source: Path, dest: Path) -> None:
+    """Copy a submission: regular files only (no symlinks, sockets...), size-capped."""
+    total = 0
+    dest.mkdir()
+    for root, dirs, files in os.walk(source, followlinks=False):
+        rel = Path(root).relative_to(source)
+        dirs[:] = [d for d in dirs if d not in ("__pycache__", ".git", ".venv", "node_modules")
+                   and not (Path(root) / d).is_symlink()]
+        for d in dirs:
+            (dest / rel / d).mkdir(exist_ok=True)
+        for name in files:
+            path = Path(root) / name
+            if path.is_symlink() or not path.is_file():
+                continue
+            total += path.stat().st_size
+            if total > COPY_CAP:
+                raise SandboxError(f"the submission folder is larger than {COPY_CAP >> 20} MB")
+            shutil.copyfile(path, dest / rel / name)
