@@ -1,7 +1,8 @@
 """A course folder: stage specs, drivers, support files, reference and template workspaces.
 
 The grader package holds no course. A course is found, in this order: ``--course DIR``,
-``$GRADE_COURSE``, a student kit around the submission (a folder holding ``kit.json``,
+``$GRADE_COURSE``, a student kit around the current folder or the submission (a folder holding
+``kit.json``, never one at or below the submission itself,
 see grader/course/kit.py), and, when the grader runs from a source checkout, the checkout's own
 example course. A student kit is a course without ``reference/``: its expected values are
 frozen in ``frozen/`` and ``Course.frozen`` points there.
@@ -48,11 +49,26 @@ def find_kit(start: Union[str, Path, None]) -> Optional[Path]:
     return None
 
 
+def student_kit(submission: Union[str, Path, None]) -> Optional[Path]:
+    """The kit around the current folder, else around the submission; never one the
+    submission supplies itself (a kit at or below the submission folder could hold any
+    "expected" values and points): SpecError then, so no grade is forged."""
+    from grader.messages import t
+
+    kit = find_kit(Path.cwd()) or find_kit(submission)
+    if kit is None or submission is None:
+        return kit
+    own = Path(submission).resolve()
+    if kit == own or own in kit.parents:
+        raise SpecError(t(os.environ.get("GRADE_LANG", "en"), "kit_in_submission", kit=str(kit)))
+    return kit
+
+
 def course_root(path: Union[str, Path, None] = None, near: Union[str, Path, None] = None) -> Path:
     """Where the course is: see the module's docstring for the order; SpecError when nowhere."""
     from grader.messages import t
 
-    chosen = path or os.environ.get(ENV_VAR) or find_kit(near) or checkout_course()
+    chosen = path or os.environ.get(ENV_VAR) or student_kit(near) or checkout_course()
     if not chosen:
         raise SpecError(t(os.environ.get("GRADE_LANG", "en"), "no_course"))
     return Path(chosen).resolve()

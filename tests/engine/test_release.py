@@ -228,3 +228,31 @@ def test_a_kit_with_a_missing_frozen_record_says_so(released, tmp_path):
         stage = g.grade(REFERENCE, [1]).to_dict()["stages"][0]
     assert stage["status"] == "error" and stage["score"] == 0
     assert "sigmoid.jsonl has no record" in stage["message"]
+
+
+def test_a_kit_inside_the_submission_never_grades_it(tmp_path, monkeypatch, capsys):
+    """The forged-grade attack: a student releases a kit from a course whose reference is their
+    own wrong code and hands it in with the work. Found from the submission it would give full
+    marks; it is refused (exit 2, the reason on stderr), and the real course still grades."""
+    forged = tmp_path / "forged-course"
+    shutil.copytree(ROOT / "stages", forged / "stages")
+    shutil.copytree(ROOT / "student_template", forged / "student_template")
+    shutil.copytree(REFERENCE, forged / "reference")
+    wrong = (REFERENCE / "activation.py").read_text(encoding="utf-8").replace(
+        "def sigmoid(self, x):", "def sigmoid(self, x):\n        return x * 0.0\n\n    def _unused(self, x):", 1)
+    (forged / "reference" / "activation.py").write_text(wrong, encoding="utf-8")
+    assert main(["release", str(forged), "--out", str(tmp_path / "rel"), "--seed", "5"]) == 0
+    submission = tmp_path / "submission"
+    shutil.copytree(tmp_path / "rel" / "student", submission)
+    (submission / "activation.py").write_text(wrong, encoding="utf-8")
+    monkeypatch.delenv("GRADE_COURSE", raising=False)
+    capsys.readouterr()
+    for cwd in (tmp_path, submission, submission / "stages"):  # from beside it, from inside, from below
+        monkeypatch.chdir(cwd)
+        assert main([str(submission), "--stage", "1", "--format", "json"]) == 2
+        err = capsys.readouterr().err
+        assert "kit" in err and "--course" in err
+    monkeypatch.chdir(tmp_path)
+    assert main([str(submission), "--stage", "1", "--course", str(ROOT), "--format", "json"]) == 1
+    report = json.loads(capsys.readouterr().out)
+    assert report["score"] < report["max_score"]
