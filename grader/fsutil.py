@@ -1,8 +1,10 @@
-"""Writing files so that a reader never sees half of one: batch outputs, platform results."""
+"""Files: writing so that a reader never sees half of one (batch outputs, platform results), and
+reading a submission's files with their type and size checked first."""
 
 from __future__ import annotations
 
 import os
+import stat
 import tempfile
 from pathlib import Path
 from typing import Optional, Union
@@ -42,3 +44,33 @@ def append_text(path: Optional[Union[str, Path]], text: str) -> None:
         return
     with open(path, "a", encoding="utf-8") as fh:
         fh.write(text)
+
+
+def read_bounded(path: Union[str, Path], cap: int) -> Optional[bytes]:
+    """At most `cap` bytes of a *regular* file a submission holds, else None.
+
+    A submission is hostile: the file may be a FIFO (an open would block forever), a device,
+    a symlink, or a sparse file of 200 GB that uses no disk (reading it whole would take hours
+    or exhaust memory). The type is checked from ``lstat`` before anything is opened, the open
+    never blocks or follows a link, and the read stops at the cap."""
+    try:
+        if not stat.S_ISREG(os.lstat(path).st_mode):
+            return None
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except OSError:
+        return None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):  # swapped for something else since the lstat
+            return None
+        chunks, left = [], cap
+        while left > 0:
+            chunk = os.read(fd, min(left, 1 << 20))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            left -= len(chunk)
+        return b"".join(chunks)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)

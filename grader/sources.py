@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Optional
 
+from grader.fsutil import read_bounded
 from grader.messages import t
 
 NOTEBOOK = ".ipynb"
@@ -203,9 +204,8 @@ def read_source(folder: Path, filename: str) -> Optional[Source]:
     if path.name not in (filename, notebook):
         expected = notebook if path.suffix.lower() == NOTEBOOK else filename
         notes.append(note("note_case", found=path.name, expected=expected))
-    try:
-        data = path.read_bytes()[:MAX_BYTES]
-    except OSError:
+    data = read_bounded(path, MAX_BYTES)  # a FIFO or a 100 GB sparse file: never a hang or MemoryError
+    if data is None:
         return None
     text, decode_notes = decode(data, path.name)
     notes += decode_notes

@@ -6,13 +6,15 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import stat
 import sys
 from pathlib import Path
 from typing import Any, Callable, Optional, Sequence
 
 from grader.batch.discover import Student
 from grader.batch.unpack import is_junk
-from grader.fsutil import atomic_write
+from grader.fsutil import atomic_write, read_bounded
+from grader.sandbox.job import COPY_CAP
 
 CACHE_FORMAT = 2
 PACKAGE = Path(__file__).resolve().parent.parent
@@ -26,11 +28,18 @@ def _hash_file(p: Path, h: "hashlib._Hash") -> None:
         h.update(b"L" + os.readlink(p).encode("utf-8", "surrogateescape"))
         return
     try:
-        with open(p, "rb") as f:
-            for chunk in iter(lambda: f.read(1 << 20), b""):
-                h.update(chunk)
+        info = p.lstat()
     except OSError as e:
         h.update(f"unreadable:{e}".encode())
+        return
+    if not stat.S_ISREG(info.st_mode):  # a FIFO, socket or device: never opened (the run never sees it)
+        h.update(f"special:{stat.S_IFMT(info.st_mode)}".encode())
+        return
+    if info.st_size > COPY_CAP:  # past the copy cap the run refuses it: its size and time say enough
+        h.update(f"large:{info.st_size}:{info.st_mtime_ns}".encode())
+        return
+    data = read_bounded(p, COPY_CAP)
+    h.update(b"unreadable" if data is None else data)
 
 
 def _hash_tree(root: Path, h: "hashlib._Hash", skip: Callable[[str], bool] = lambda rel: False) -> None:

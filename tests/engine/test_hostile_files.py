@@ -1,0 +1,89 @@
+"""A submission's files are hostile before any run: a FIFO, a 200 GB sparse file, a 100 GB
+sparse stage file. Nothing that reads a submission (the batch's cache key, the source reader,
+the batch itself) may hang, read them whole or crash; every student still gets a row."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import threading
+
+import pytest
+
+from conftest import REFERENCE, TEMPLATE
+from grader.batch.cache import tree_hash
+from grader.fsutil import read_bounded
+from grader.sources import read_source
+
+
+def finishes(fn, seconds=10.0):
+    """Run fn in a thread; the value, or a failure when it has not finished in `seconds`."""
+    out = {}
+    worker = threading.Thread(target=lambda: out.setdefault("value", fn()), daemon=True)
+    worker.start()
+    worker.join(seconds)
+    assert not worker.is_alive(), f"{fn} did not finish within {seconds} s"
+    return out.get("value")
+
+
+@pytest.fixture
+def hostile(tmp_path):
+    folder = tmp_path / "student"
+    shutil.copytree(REFERENCE, folder)
+    os.mkfifo(folder / "pipe")
+    with open(folder / "data.bin", "wb") as f:
+        f.truncate(200 << 30)  # 200 GB, no disk used
+    return folder
+
+
+def test_the_cache_key_neither_opens_a_fifo_nor_reads_a_sparse_file_whole(hostile):
+    first = finishes(lambda: tree_hash(hostile))
+    assert finishes(lambda: tree_hash(hostile)) == first  # still a key: deterministic
+    (hostile / "activation.py").write_text("# changed\n", encoding="utf-8")
+    assert finishes(lambda: tree_hash(hostile)) != first  # and it still sees real changes
+
+
+def test_read_bounded_refuses_what_is_not_a_regular_file(hostile, tmp_path):
+    assert finishes(lambda: read_bounded(hostile / "pipe", 100)) is None
+    os.symlink(REFERENCE / "activation.py", tmp_path / "link.py")
+    assert read_bounded(tmp_path / "link.py", 100) is None
+    assert len(finishes(lambda: read_bounded(hostile / "data.bin", 1 << 20))) == 1 << 20
+
+
+def test_a_huge_sparse_or_fifo_stage_file_is_read_bounded(tmp_path):
+    sparse = tmp_path / "sparse"
+    sparse.mkdir()
+    with open(sparse / "activation.py", "wb") as f:
+        f.truncate(100 << 30)  # 100 GB of NUL bytes: once a MemoryError in the grader
+    source = finishes(lambda: read_source(sparse, "activation.py"))
+    assert source is not None and len(source.text) <= 8 << 20
+    fifo = tmp_path / "fifo"
+    fifo.mkdir()
+    os.mkfifo(fifo / "activation.py")
+    assert finishes(lambda: read_source(fifo, "activation.py")) is None
+
+
+def test_a_batch_with_hostile_files_grades_every_student(tmp_path):
+    """A FIFO, a 200 GB sparse file and a 100 GB sparse stage file among honest students: the
+    batch ends, every student has a row, the honest ones (and those beside junk) full."""
+    from grader.batch import run_batch
+    from conftest import ROOT
+
+    class_dir = tmp_path / "class"
+    for name in ("honest", "fifo", "sparse", "bigstage"):
+        shutil.copytree(REFERENCE, class_dir / name)
+    os.mkfifo(class_dir / "fifo" / "pipe")
+    with open(class_dir / "sparse" / "data.bin", "wb") as f:
+        f.truncate(200 << 30)
+    with open(class_dir / "bigstage" / "activation.py", "wb") as f:
+        f.truncate(100 << 30)
+    for path in [tmp_path, *class_dir.rglob("*")]:  # the sandbox's uid reads the class as "others"
+        if not path.is_symlink() and (path.is_dir() or path.is_file()):
+            path.chmod(0o755 if path.is_dir() else 0o644)
+    result = finishes(lambda: run_batch(class_dir, tmp_path / "out", course_dir=ROOT, stages=["1"],
+                                        jobs=2, seed=3, quiet=True), seconds=240)
+    rows = {r["id"]: r for r in result.rows}
+    assert set(rows) == {"honest", "fifo", "sparse", "bigstage"}
+    assert float(rows["honest"]["total"]) == float(rows["honest"]["max"]) > 0
+    assert float(rows["fifo"]["total"]) == float(rows["fifo"]["max"])  # a FIFO beside the work costs nothing
+    assert float(rows["bigstage"]["total"]) == 0
