@@ -46,3 +46,16 @@ def clean_all(value: Any) -> Any:
         fields = {f.name: clean_all(getattr(value, f.name)) for f in dataclasses.fields(value) if f.init}
         return dataclasses.replace(value, **fields)
     return value
+
+
+_WORKFLOW_COMMAND = re.compile(r"^(\s*)::", re.M)
+
+
+def no_workflow_commands(text: Any) -> str:
+    """clean(text) where no line can be read as a GitHub Actions workflow command.
+
+    The Actions runner acts on any log line that starts with ``::`` (``::notice``,
+    ``::add-mask``, ``::stop-commands``...): a student's exception message holding
+    ``\\n::notice title=Autograding complete::Points 27/27`` would print a forged notice. The
+    leading ``::`` of each such line becomes ``: :``; the text stays readable."""
+    return _WORKFLOW_COMMAND.sub(r"\1: :", clean(text))

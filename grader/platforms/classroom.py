@@ -52,6 +52,7 @@ from typing import Any, Mapping, Optional, Sequence
 from grader.sandbox.isolation import UNSAFE_HELP, require as require_isolation
 from grader.fsutil import append_text
 from grader.messages import t
+from grader.safe_text import no_workflow_commands
 from grader.platforms.common import grade_report, needs_torch, select_stages
 from grader.report import html as html_report, junit, markdown
 from grader.course.spec import StageSpec
@@ -95,8 +96,10 @@ def _case_line(c: CaseResult, lang: str) -> str:
 def _test(name: str, status: str, score: Any, message: str, test_code: str, filename: str,
           duration: Any, points: Any = 0) -> dict:
     """One Classroom test; `points` (what it is worth) is kept aside for `split` and dropped there."""
-    return {"name": name, "status": status, "score": _num(score), "message": message or "",
-            "test_code": test_code, "filename": filename, "line_no": 0,
+    # the reporter prints names and messages in the job log: no line of them may be a workflow command
+    return {"name": no_workflow_commands(name), "status": status, "score": _num(score),
+            "message": no_workflow_commands(message or ""),
+            "test_code": no_workflow_commands(test_code), "filename": no_workflow_commands(filename), "line_no": 0,
             "execution_time": f"{float(duration or 0):.2f}s", "_points": float(points or 0)}
 
 

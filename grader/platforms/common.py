@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any, Iterable, Optional, Sequence
 
-from grader.course.folder import Course
+from grader.course.folder import Course, split_refs
 from grader.course.spec import StageSpec
 from grader.verdict import Report
 
@@ -17,6 +17,7 @@ def select_stages(course: Course, path: Optional[Path], refs: Sequence[str]) -> 
 
     Grading every stage when no stage file is present keeps the maximum score meaningful
     (an empty repository scores 0 of the course's points, not 0 of 0)."""
+    refs = split_refs(refs)  # the workflow template's `stages: ""` arrives as [""]: no stage named
     if refs:
         return sorted(course.select(refs), key=lambda s: s.number)
     present = [s for s in course.stages if path is not None and (Path(path) / s.file).is_file()]

@@ -443,3 +443,58 @@ def test_action_needs_torch_check(tmp_path):
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60).stdout.strip()
     assert ask("1 5") == "false"
     assert ask("l2-regularization") == "true"
+
+
+def test_the_template_default_inputs_grade_the_stages_present(tmp_path, submissions):
+    """The workflow template leaves `stages: ""`: that means every stage whose file the
+    workspace holds (as plain `grade <folder>`), never {"max_score": 0, "tests": []}."""
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    for name in ("activation.py", "metrics.py"):
+        shutil.copy(submissions["full"] / name, ws / name)
+    outputs, _, _ = run_action(tmp_path, ws, {})  # every input at the action's default
+    result = decode_result(outputs["result"])
+    from grader.course.folder import load_course
+
+    course = load_course(None)
+    present = [s for s in course.stages if s.file in ("activation.py", "metrics.py")]
+    assert [s.number for s in present] == [1, 2, 3, 5]
+    assert result["max_score"] == sum(c.points for s in present for c in s.cases) > 0
+    assert result["tests"] and result["status"] == "pass"
+    points, max_points, _, _ = reporter_totals(outputs["result"])
+    assert points == max_points == result["max_score"]
+
+
+def test_empty_stages_input_still_asks_for_torch_when_a_torch_stage_is_present(tmp_path):
+    env = {"PYTHONPATH": str(REPO), "PATH": os.environ["PATH"]}
+    out = subprocess.run([sys.executable, "-m", "grader", "classroom", str(REPO / "reference"), "--stages", "",
+                          "--needs-torch"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
+    assert out.stdout.strip() == "true"
+
+
+FORGED_NOTICE = "::notice title=Autograding complete::Points 27/27"
+
+
+def test_student_text_never_becomes_a_workflow_command(tmp_path):
+    """A student's exception message that holds a workflow command line stays text in every
+    field the reporter prints (names, messages, test codes)."""
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    (ws / "activation.py").write_text(
+        "class ActivationFunction:\n"
+        "    def sigmoid(self, x):\n"
+        f"        raise ValueError('boom\\n{FORGED_NOTICE}\\n  ::add-mask::x')\n", encoding="utf-8")
+    outputs, _, _ = run_action(tmp_path, ws, {"stages": "1", "per": "case"})
+    result = decode_result(outputs["result"])
+    text = json.dumps(result)
+    assert "Points 27/27" in text  # the student's words are kept, as text
+    for test in result["tests"]:
+        for field in ("name", "message", "test_code", "filename"):
+            assert not any(line.lstrip().startswith("::") for line in test[field].splitlines()), (field, test[field])
+    assert any("27/27" in t["message"] for t in result["tests"])
+
+
+def test_no_workflow_commands_keeps_ordinary_text():
+    from grader.safe_text import no_workflow_commands
+
+    assert no_workflow_commands("a::b\n  ::warning::x\n::y") == "a::b\n  : :warning::x\n: :y"
