@@ -61,7 +61,7 @@ CATALOG: dict[str, dict[str, str]] = {
         'encode': '{msg}',
         'not_implemented': 'not implemented yet: fill in the code between Begin and End{where}',
         'missing_name': '{file} does not define {name!r}; check the name and spelling',
-        'needs_torch': "needs PyTorch, which is not installed: install the extra (pip install 'grade[torch]')",
+        'needs_torch': "needs PyTorch, which is not installed: install the extra (pip install 'grade-nn[torch]')",
         'needs_module': 'needs the Python package {name!r}, which is not installed here',
         'reference_failed': 'the reference solution failed on case {case} ({why}); this is a course problem: tell your instructor',
         'sandbox_failed': 'the grader could not run this stage: {why}',
@@ -237,7 +237,7 @@ CATALOG: dict[str, dict[str, str]] = {
         'note_undecodable': '{file} is neither UTF-8 nor GBK; unreadable characters were replaced. Save it as UTF-8',
         'note_case': 'found {found}; expected {expected}. It was graded, but rename it: names are case-sensitive',
         # grading on a Dask cluster (grader.batch.cluster)
-        'cluster.needs_dask': "grading on a cluster needs Dask: pip install 'grade[dask]'",
+        'cluster.needs_dask': "grading on a cluster needs Dask: pip install 'grade-nn[dask]'",
         'cluster.unreachable': 'cannot reach the Dask scheduler at {address} ({why})',
         'cluster.no_workers': ('the Dask scheduler at {address} has no workers after {wait:g} s; start them with '
                                '`dask worker {address} --nthreads 1 --nworkers N` (see `grade worker-setup`)'),
@@ -254,7 +254,7 @@ CATALOG: dict[str, dict[str, str]] = {
         'cluster.worker_refuses': 'worker {worker}: {why}',
         'cluster.setup': (
             "# 1. On every grading machine (Linux), the same grader and the same course as this one:\n"
-            "pip install 'grade[dask,torch]=={version}'   # or: pip install -e '/path/to/grade[dask,torch]'\n"
+            "pip install 'grade-nn[dask,torch]=={version}'   # or: pip install -e '/path/to/grade[dask,torch]'\n"
             "export GRADE_COURSE={course}\n"
             "# 2. One machine runs the scheduler (a task whose worker dies runs once more, then is given up):\n"
             "DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES=1 dask scheduler --port 8786\n"
@@ -371,7 +371,7 @@ CATALOG: dict[str, dict[str, str]] = {
         'encode': '{msg}',
         'not_implemented': '尚未实现:请在 Begin 和 End 之间补全代码{where}',
         'missing_name': '{file} 中没有定义 {name!r};请检查名称和拼写',
-        'needs_torch': "本关需要 PyTorch,但未安装:请安装扩展(pip install 'grade[torch]')",
+        'needs_torch': "本关需要 PyTorch,但未安装:请安装扩展(pip install 'grade-nn[torch]')",
         'needs_module': '本关需要 Python 包 {name!r},但当前环境未安装',
         'reference_failed': '参考答案在用例 {case} 上出错({why});这是课程本身的问题,请告知教师',
         'sandbox_failed': '评测器无法运行本关:{why}',
@@ -547,7 +547,7 @@ CATALOG: dict[str, dict[str, str]] = {
         'note_undecodable': '{file} 既不是 UTF-8 也不是 GBK 编码,无法识别的字符已被替换。请另存为 UTF-8',
         'note_case': '找到了 {found};应为 {expected}。已照常评测,但请改名:文件名区分大小写',
         # 在 Dask 集群上评分(grader.batch.cluster)
-        'cluster.needs_dask': "在集群上评分需要 Dask:pip install 'grade[dask]'",
+        'cluster.needs_dask': "在集群上评分需要 Dask:pip install 'grade-nn[dask]'",
         'cluster.unreachable': '无法连接 {address} 上的 Dask 调度器({why})',
         'cluster.no_workers': ('{address} 上的 Dask 调度器在 {wait:g} 秒后仍没有 worker;请用 '
                                '`dask worker {address} --nthreads 1 --nworkers N` 启动(见 `grade worker-setup`)'),
@@ -562,7 +562,7 @@ CATALOG: dict[str, dict[str, str]] = {
         'cluster.worker_refuses': 'worker {worker}:{why}',
         'cluster.setup': (
             "# 1. 每台评分机器(Linux)安装与本机相同的评分器和相同的课程:\n"
-            "pip install 'grade[dask,torch]=={version}'   # 或:pip install -e '/path/to/grade[dask,torch]'\n"
+            "pip install 'grade-nn[dask,torch]=={version}'   # 或:pip install -e '/path/to/grade[dask,torch]'\n"
             "export GRADE_COURSE={course}\n"
             "# 2. 一台机器运行调度器(worker 崩溃的任务再运行一次,然后放弃):\n"
             "DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES=1 dask scheduler --port 8786\n"

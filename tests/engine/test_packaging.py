@@ -25,7 +25,7 @@ def wheel(tmp_path_factory):
                          capture_output=True, text=True, timeout=300)
     if res.returncode != 0:
         pytest.skip(f"cannot build a wheel here: {res.stderr.strip()[-300:]}")
-    return next(out.glob("grade-*.whl"))
+    return next(out.glob("grade_nn-*.whl"))
 
 
 def test_wheel_holds_the_engine_and_no_reference(wheel):
@@ -61,3 +61,21 @@ def test_installed_wheel_asks_for_a_course_and_grades_with_one(wheel, tmp_path):
     report = json.loads(res.stdout)
     assert res.returncode == 0, res.stderr
     assert report["course"] == str(ROOT) and report["score"] == report["max_score"] > 0
+
+
+def test_the_distribution_is_not_the_other_projects_grade(wheel):
+    """`grade` on the package index is somebody else's project (grade 3.0.1, 2020): ours is
+    distributed as grade-nn, with the `grade` command and the `grader` package, and no doc
+    or message sends anyone to `pip install grade`."""
+    import re
+
+    zf = zipfile.ZipFile(wheel)
+    meta = next(n for n in zf.namelist() if n.endswith(".dist-info/METADATA"))
+    assert re.search(r"^Name: grade-nn$", zf.read(meta).decode(), re.M)
+    entry = next(n for n in zf.namelist() if n.endswith(".dist-info/entry_points.txt"))
+    assert re.search(r"^grade = grader\.cli:entry$", zf.read(entry).decode(), re.M)
+    wrong = re.compile(r"pip install ['\"]?grade(\[|['\"]?\s|['\"]?$)")
+    texts = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md")), *sorted((ROOT / "grader").rglob("*.py")),
+             ROOT / "action.yml"]
+    offenders = [str(p) for p in texts if wrong.search(p.read_text(encoding="utf-8"))]
+    assert not offenders
