@@ -29,9 +29,14 @@ def clean(text: Any) -> str:
 
 
 def one_line(text: Any, limit: int = 0) -> str:
-    """clean(text) on one line (whitespace runs become one space), cut to `limit` when set."""
+    """clean(text) on one line (whitespace runs become one space), cut to `limit` when set,
+    at a word boundary when one lies in the second half."""
     out = " ".join(clean(text).split())
-    return out if not limit or len(out) <= limit else out[: limit - 1] + "…"
+    if not limit or len(out) <= limit:
+        return out
+    cut = out[: limit - 1]
+    space = cut.rfind(" ")
+    return (cut[:space] if space >= limit // 2 else cut).rstrip() + "…"
 
 
 def clean_all(value: Any) -> Any:

@@ -7,6 +7,7 @@ template's code is boilerplate: its fingerprints never count.
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,8 +32,21 @@ class Pair:
     html_b: str
 
 
+def _stable_kgrams(string: str, k: int):
+    """The hashes of every k-gram, the same in every process: copydetect's own use Python's
+    hash(), which PYTHONHASHSEED changes from run to run (and with it the winnowed fingerprints)."""
+    import numpy as np
+
+    grams = (string[i:i + k].encode("utf-8", "surrogatepass") for i in range(len(string) - k + 1))
+    return np.array([int.from_bytes(hashlib.blake2b(g, digest_size=8).digest(), "little", signed=True)
+                     for g in grams], dtype=np.int64)
+
+
 def _fingerprint(path: Path, boilerplate: Sequence[int]):
+    import copydetect.utils
     from copydetect import CodeFingerprint
+
+    copydetect.utils.hashed_kgrams = _stable_kgrams
 
     return CodeFingerprint(str(path), NOISE_T, GUARANTEE_T - NOISE_T + 1, boilerplate=list(boilerplate),
                            language="python", encoding="utf-8")
