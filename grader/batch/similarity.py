@@ -46,8 +46,7 @@ def _fingerprint(path: Path, boilerplate: Sequence[int]):
     import copydetect.utils
     from copydetect import CodeFingerprint
 
-    copydetect.utils.hashed_kgrams = _stable_kgrams
-
+    copydetect.utils.hashed_kgrams = _stable_kgrams  # winnow() looks the function up in its module
     return CodeFingerprint(str(path), NOISE_T, GUARANTEE_T - NOISE_T + 1, boilerplate=list(boilerplate),
                            language="python", encoding="utf-8")
 

@@ -6,7 +6,7 @@ import json
 import subprocess
 import sys
 
-from conftest import REFERENCE, make_submission
+from conftest import REFERENCE, ROOT, make_submission
 from helpers import MET, body
 from test_spec import _course_with
 
@@ -60,3 +60,13 @@ def test_stages_lists_the_course():
     res = run_cli("stages")
     assert res.returncode == 0
     assert "steepest-descent" in res.stdout and "mae-rmse" in res.stdout
+
+
+def test_a_closed_pipe_is_not_a_traceback(tmp_path):
+    """`grade stages | head -1`: the reader leaves early; grade says nothing more."""
+    import subprocess
+    import sys
+
+    proc = subprocess.run(f"'{sys.executable}' -m grader stages | head -1", shell=True, capture_output=True,
+                          text=True, timeout=60, cwd=str(ROOT))
+    assert proc.stdout.strip() and "Traceback" not in proc.stderr and "BrokenPipe" not in proc.stderr

@@ -59,3 +59,13 @@ def test_gradebook_csv_and_pages_drop_control_characters():
         _assert_safe(cell)
     assert cells[0].startswith("eve")
     _assert_safe(fallback_page(rows[0], "en"))
+
+
+def test_one_line_cuts_at_a_word_boundary():
+    from grader.safe_text import one_line
+
+    text = "stage 5 mae-rmse: rmse-small failed: expected 0.5, got 0.25 (check the square root)"
+    cut = one_line(text, 40)
+    assert len(cut) <= 40 and cut.endswith("…")
+    assert text.startswith(cut[:-1]) and text[len(cut) - 1] == " "  # the cut falls on a space
+    assert one_line("x" * 50, 10) == "x" * 9 + "…"  # no space at all: a hard cut
