@@ -175,7 +175,7 @@ def test_torch_stage_without_torch_says_how_to_install(monkeypatch, tmp_path):
     with Grader(seed=1) as g:
         stage = g.grade(REFERENCE, ["l2-regularization"]).to_dict()["stages"][0]
     assert stage["status"] == "error" and stage["score"] == 0 and stage["max_score"] > 0
-    assert "needs PyTorch" in stage["message"] and "grade[torch]" in stage["message"]
+    assert "needs PyTorch" in stage["message"] and "grade-nn[torch]" in stage["message"]
     assert all("needs PyTorch" in c["message"] for c in stage["cases"])
 
 
