@@ -164,6 +164,8 @@ class Grader:
             if trusted:
                 entry["mistakes"] = {m.name: m.value for m in case.mistakes if m.value is not None}
             cases.append(entry)
+        # which original form the file has (spec `forms:`): each form's test, after the cases
+        cases += [{"key": judge.form_key(f), "call": f.when, "seed": self.seed, "inputs": {}} for f in spec.forms]
         factor = REFERENCE_TIME_FACTOR if trusted else 1.0
         driver = self.course.driver_file(spec)
         return Job(
