@@ -15,7 +15,7 @@ torch = pytest.importorskip("torch")
 
 from conftest import ROOT, case, failed, grade_stage, make_submission  # noqa: E402
 
-STAND_IN = ROOT / "stages" / "support" / "torchvision.py"
+STAND_IN = ROOT / "stages" / "standins" / "torchvision.py"
 
 
 def _load(path: Path, name: str):
