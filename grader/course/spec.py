@@ -264,13 +264,15 @@ class Mistake(_Model):
     value: Optional[str] = None
     error: Optional[str] = None
     frozen: bool = False  # in a student kit: `value` was computed at release and dropped
+    nonfinite: bool = False  # NaN or inf came back where the expected value is finite (an overflow)
     output: Optional[str] = None
     hint: Text
 
     def _check(self) -> None:
-        """Exactly one kind: a wrong formula (`value`) that compiles or an `error` regex (or frozen)."""
-        if [self.value is not None, self.error is not None, self.frozen].count(True) != 1:
-            raise ValueError("a mistake needs exactly one of `value` (a wrong formula) or `error` (a regex)")
+        """Exactly one kind: a wrong formula (`value`) that compiles, an `error` regex, `nonfinite` (or frozen)."""
+        if [self.value is not None, self.error is not None, self.frozen, self.nonfinite].count(True) != 1:
+            raise ValueError("a mistake needs exactly one of `value` (a wrong formula), `error` (a regex) "
+                             "or `nonfinite: true`")
         if self.value is not None:
             _compiles(self.value, "value")
         if self.error is not None:

@@ -352,17 +352,24 @@ def _compare(run: _Run, case: Case, draw: Draw, value: Any,
             continue
         msg, wrong_kind = describe.with_kind(checks.describe(found, lang, hidden=case.hidden),
                                              got[output.name], exp[output.name], lang)
+        if found.kind == "values" and checks.float32_only(got[output.name], exp[output.name], tol):
+            msg, wrong_kind = t(lang, "float32_precision", msg=msg), True  # the formula is right
         if len(case.outputs) > 1:
             msg = t(lang, "in_output", name=output.name, msg=msg)
-        mistake = _known_mistake(case, output.name, got[output.name], ref, check, tol, lang)
+        mistake = _known_mistake(case, output.name, got[output.name], ref, check, tol, lang, found.kind)
         return msg, mistake.hint.get(lang) if mistake else None, mistake.name if mistake else None, wrong_kind
     return None
 
 
-def _known_mistake(case: Case, output: str, got: Any, ref: dict, check: str, tol: Any, lang: str) -> Any:
-    """The known mistake (spec `mistakes:`) whose wrong value the student returned."""
+def _known_mistake(case: Case, output: str, got: Any, ref: dict, check: str, tol: Any, lang: str,
+                   kind: str = "values") -> Any:
+    """The known mistake (spec `mistakes:`) whose wrong value the student returned (`kind`: the mismatch's)."""
     for mistake in case.mistakes:
         if mistake.error is not None or (mistake.output or case.outputs[0].name) != output:
+            continue
+        if mistake.nonfinite:
+            if kind == "nonfinite":
+                return mistake
             continue
         wrong = ref.get("mistakes", {}).get(mistake.name)
         if wrong is not None and len(case.outputs) > 1 and mistake.output is None:
