@@ -68,7 +68,7 @@ def grade_parser() -> argparse.ArgumentParser:
 
 
 def run_grade(args: argparse.Namespace) -> int:
-    from grader.course.folder import course_root
+    from grader.course.folder import course_root, platform_folder
     from grader.sandbox import Sandbox
 
     submission = Path(args.submission)
@@ -77,7 +77,7 @@ def run_grade(args: argparse.Namespace) -> int:
     course = course_root(args.course, near=submission)  # --course, $GRADE_COURSE, a kit around it, the checkout
     # One fork server when one stage is graded (reference and student runs take turns: less
     # contention for the CPU while everything starts), two otherwise.
-    sandbox = Sandbox(workers=1 if args.stage and len(args.stage) == 1 else 2)
+    sandbox = Sandbox(workers=1 if args.stage and len(args.stage) == 1 else 2, platform=platform_folder(course))
     sandbox.warm()  # the fork servers import numpy while this process imports the rest
     if submission.is_dir():
         sandbox.warm(source=submission.resolve())  # the submission's own sandbox starts now too

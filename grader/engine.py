@@ -21,14 +21,14 @@ from typing import Any, Optional, Sequence, Union
 
 from grader.judging import judge
 from grader import PACKAGE_DIR
-from grader.course.folder import Course, bundled_course, load_course
+from grader.course.folder import Course, bundled_course, course_root, load_course, platform_folder
 from grader.import_once import ImportMemo, run_by_file
 from grader.course.inputs import Draw, make_draws
 from grader.course.kit import kit_notes, read_frozen
 from grader.messages import t
 from grader.sandbox import Job, Limits, Outcome, Sandbox, SandboxError
 from grader.sources import find_source, missing_file_advice, read_source
-from grader.course.spec import StageSpec
+from grader.course.spec import SpecError, StageSpec
 from grader.verdict import Report, StageResult
 
 REFERENCE_TIME_FACTOR = 3.0
@@ -53,6 +53,16 @@ def _same_text(text: str, template: Optional[str]) -> bool:
     return template is not None and norm(text) == norm(template)
 
 
+def _platform_of(course: Union[str, Path, Course, None]) -> Optional[Path]:
+    """The course's platform files folder, before the course is loaded (None when there is no course)."""
+    if isinstance(course, Course):
+        return course.platform
+    try:
+        return platform_folder(course_root(course))
+    except SpecError:
+        return None  # load_course says why, next
+
+
 def missing_requirement(spec: StageSpec) -> Optional[str]:
     """The first module the stage requires that is not installed."""
     for name in spec.requires:
@@ -71,7 +81,7 @@ class Grader:
                  lang: str = "en", workers: int = 2, fork_server: bool = True, sandbox: Optional[Sandbox] = None,
                  forbidden: Sequence[Union[str, Path]] = ()):
         """`forbidden`: more folders no submission may read (e.g. the other students' work)."""
-        self.sandbox = sandbox or Sandbox(workers=workers, fork_server=fork_server)
+        self.sandbox = sandbox or Sandbox(workers=workers, fork_server=fork_server, platform=_platform_of(course))
         self.forbidden = [Path(p).resolve() for p in forbidden]
         self.sandbox.warm()  # fork servers import numpy while the course loads
         try:
@@ -164,12 +174,14 @@ class Grader:
             if trusted:
                 entry["mistakes"] = {m.name: m.value for m in case.mistakes if m.value is not None}
             cases.append(entry)
+        # which original form the file has (spec `forms:`): each form's test, after the cases
+        cases += [{"key": judge.form_key(f), "call": f.when, "seed": self.seed, "inputs": {}} for f in spec.forms]
         factor = REFERENCE_TIME_FACTOR if trusted else 1.0
         driver = self.course.driver_file(spec)
         return Job(
             source=source, file=spec.file, cases=cases, seed=self.seed, trusted=trusted,
             limits=Limits(time_s=spec.limits.time_s * factor, memory_mb=int(spec.limits.memory_mb * factor)),
-            support=[self.course.support_file(n) for n in spec.support],
+            support=[self.course.support_file(n) for n in spec.support] + self.course.standin_files(),
             driver_source=driver.read_text(encoding="utf-8") if driver else None,
             requires=tuple(spec.requires),
             inputs_key=f"{spec.slug}-{self.seed}",

@@ -319,6 +319,9 @@ CATALOG: dict[str, dict[str, str]] = {
         'init.nothing_new': 'Nothing new to add: every file is already in {dir}.',
         'init.next': 'Next: open {file}, fill in the code between Begin and End, then run:',
         'init.readme': '# My exercises\n\nFill in the code between the `Begin` and `End` markers of each file, then grade your work from this folder:\n\n    grade                   # every exercise whose file is here\n    grade --stage 3         # one exercise\n    grade --verbose         # every case, with tracebacks\n\nNext week\'s exercise is added without touching your files:\n\n    grade init . --stage N\n\nEvery report ends with the command that reproduces it (same hidden inputs).\n',
+        # issue 22: the course's accepted answers, fair cases
+        'float32_precision': 'your result is float32 (single precision, about 7 significant digits) and differs from the expected values only at that precision; compute in float64, numpy\'s default (e.g. do not convert to np.float32)\n{msg}',
+        'printed_not_returned': '{name} printed its result and returned None: return the values instead of printing them',
     },
     "zh": {
         'none': '返回了 None:没有得到任何结果(是否漏写了 `return`?)',
@@ -627,6 +630,9 @@ CATALOG: dict[str, dict[str, str]] = {
         'init.nothing_new': '没有需要添加的内容:所有文件都已在 {dir} 中。',
         'init.next': '下一步:打开 {file},在 Begin 和 End 之间补全代码,然后运行:',
         'init.readme': '# 我的练习\n\n在每个文件的 `Begin` 和 `End` 标记之间补全代码,然后在本文件夹中评测:\n\n    grade                   # 评测本文件夹中已有文件的所有练习\n    grade --stage 3         # 只评测一个练习\n    grade --verbose         # 列出每个用例及错误回溯\n\n添加下周的练习(不会改动你已有的文件):\n\n    grade init . --stage N\n\n每份报告末尾都有复现它的命令(隐藏用例的输入相同)。\n',
+        # issue 22: the course's accepted answers, fair cases
+        'float32_precision': '你的结果是 float32(单精度,约 7 位有效数字),与期望值只在这一精度上有差别;请用 numpy 默认的 float64 计算(例如不要转换成 np.float32)\n{msg}',
+        'printed_not_returned': '{name} 打印了结果,返回的却是 None:请用 return 返回这些值,而不是打印出来',
     },
 }
 

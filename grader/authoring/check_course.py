@@ -110,7 +110,7 @@ def check_course(course_dir: Union[str, Path, None] = None, stages: Optional[Seq
             runnable.append(spec)
     for spec in runnable:
         checks[spec.slug].findings += _hidden_checks(spec, lang)
-    run = _Run(course, lang, Sandbox(workers=workers), workers, checks)
+    run = _Run(course, lang, Sandbox(workers=workers, platform=course.platform), workers, checks)
     try:
         walls = _reference_checks(run, runnable, seeds)
         # a seed of its own: the shared sandbox keeps one copy of the inputs per (stage, seed), and

@@ -33,6 +33,11 @@ def checkout_course() -> Optional[Path]:
     return None
 
 
+def platform_folder(root: Optional[Path]) -> Optional[Path]:
+    """A course's ``stages/platform/`` (None without a course)."""
+    return root / "stages" / "platform" if root is not None else None
+
+
 def bundled_course() -> Path:
     """Kept for callers that forbid the example course's folders: the checkout, or a path that does not exist."""
     return checkout_course() or PACKAGE_DIR / "_no_course"
@@ -91,6 +96,16 @@ class Course:
 
     def support_file(self, name: str) -> Path:
         return self.root / "stages" / "support" / name
+
+    @property
+    def platform(self) -> Path:
+        """The original platform's files, at its paths (seen read-only in every run)."""
+        return platform_folder(self.root)
+
+    def standin_files(self) -> list[Path]:
+        """The stand-ins (``stages/standins/*.py``: tensorflow, torchvision...) every run's working copy gets."""
+        folder = self.root / "stages" / "standins"
+        return sorted(folder.glob("*.py")) if folder.is_dir() else []
 
     def driver_file(self, spec: StageSpec) -> Optional[Path]:
         return self.root / "stages" / "drivers" / spec.driver if spec.driver else None

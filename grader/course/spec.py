@@ -264,13 +264,15 @@ class Mistake(_Model):
     value: Optional[str] = None
     error: Optional[str] = None
     frozen: bool = False  # in a student kit: `value` was computed at release and dropped
+    nonfinite: bool = False  # NaN or inf came back where the expected value is finite (an overflow)
     output: Optional[str] = None
     hint: Text
 
     def _check(self) -> None:
-        """Exactly one kind: a wrong formula (`value`) that compiles or an `error` regex (or frozen)."""
-        if [self.value is not None, self.error is not None, self.frozen].count(True) != 1:
-            raise ValueError("a mistake needs exactly one of `value` (a wrong formula) or `error` (a regex)")
+        """Exactly one kind: a wrong formula (`value`) that compiles, an `error` regex, `nonfinite` (or frozen)."""
+        if [self.value is not None, self.error is not None, self.frozen, self.nonfinite].count(True) != 1:
+            raise ValueError("a mistake needs exactly one of `value` (a wrong formula), `error` (a regex) "
+                             "or `nonfinite: true`")
         if self.value is not None:
             _compiles(self.value, "value")
         if self.error is not None:
@@ -300,6 +302,7 @@ class Case(_Model):
     hint: Optional[Text] = None
     shows: Optional[Text] = None  # what a `driver.` call asks of the student's code, shown instead of the call
     mistakes: list[Mistake] = field(default_factory=list)
+    form: Optional[str] = None  # graded only in that original form of the stage (see `forms`), not in the book's
 
     def _check(self) -> None:
         """Sizes are ranges, inputs are literals or generators, outputs unique, checks known."""
@@ -320,6 +323,23 @@ class Case(_Model):
 
 
 @dataclass(frozen=True, kw_only=True)
+class Form(_Model):
+    """An original form of the stage (another interface the course's platform accepted): graded when
+    `when` (evaluated in the submission's process, after its import) is true, on `cases` (name ->
+    points in this form, adding up to the stage's total), with `note` in the report."""
+
+    name: str = field(metadata={"pattern": SLUG})
+    when: str = field(metadata={"check": lambda when: _compiles(when, "when")})
+    cases: dict[str, float] = field(metadata={"min_length": 1})
+    note: Text
+
+    def _check(self) -> None:
+        for name, points in self.cases.items():
+            if not points > 0:
+                raise ValueError(f"cases.{name}: must be > 0")
+
+
+@dataclass(frozen=True, kw_only=True)
 class StageSpec(_Model):
     number: int = field(metadata={"ge": 1})
     slug: str = field(metadata={"pattern": SLUG})
@@ -334,6 +354,7 @@ class StageSpec(_Model):
     toplevel_ok: bool = False  # the file must compute at its top level (M-P neuron's y): never advise moving it
     cases: list[Case] = field(metadata={"min_length": 1})
     equivalent_mutants: list[str] = field(default_factory=list)  # `grade check-course`: mutant ids (or mutated lines) that cannot be killed
+    forms: list[Form] = field(default_factory=list)  # original forms, tried in order; none true: the book's form
     path: Optional[Path] = field(default=None, metadata={"parse": False})  # set by load_spec, never read from the YAML
 
     def _check(self) -> None:
@@ -346,10 +367,33 @@ class StageSpec(_Model):
             for o in case.outputs:
                 if (o.check or case.check).startswith("driver.") and not self.driver:
                     raise ValueError(f"cases[{i}]: check {o.check or case.check!r} needs a `driver` file")
+        self._check_forms()
+
+    def _check_forms(self) -> None:
+        """Each form names known cases and adds up to the stage's total; a form's own case is in it."""
+        forms = {f.name: f for f in self.forms}
+        if len(forms) != len(self.forms):
+            raise ValueError("forms: names must be unique")
+        for i, case in enumerate(self.cases):
+            if case.form is not None and case.name not in getattr(forms.get(case.form), "cases", {}):
+                raise ValueError(f"cases[{i}].form: {case.form!r} is not a form that grades {case.name!r}")
+        names = {c.name for c in self.cases}
+        for k, form in enumerate(self.forms):
+            unknown = [n for n in form.cases if n not in names]
+            if unknown:
+                raise ValueError(f"forms[{k}].cases: {unknown[0]!r} is not a case of this stage")
+            if abs(sum(form.cases.values()) - self.max_score) > 1e-9:
+                raise ValueError(f"forms[{k}].cases: the points add up to {sum(form.cases.values()):g}, "
+                                 f"not the stage's {self.max_score:g}")
+
+    @property
+    def book_cases(self) -> list[Case]:
+        """The cases of the stage book's form (every case that belongs to no original form only)."""
+        return [c for c in self.cases if c.form is None]
 
     @property
     def max_score(self) -> float:
-        return float(sum(c.points for c in self.cases))
+        return float(sum(c.points for c in self.book_cases))
 
     @property
     def needs_torch(self) -> bool:

@@ -246,6 +246,23 @@ def run_check(name: str, got: Any, expected: Any, tol: Tolerance, custom: Option
     return Mismatch("custom", note=words) if words else None
 
 
+FLOAT32_RTOL = 2.0 ** -20  # a few units in the last place of a float32 (eps 2**-23), relative
+
+
+def float32_only(got: Any, expected: Any, tol: Tolerance) -> bool:
+    """Whether a failing value is single precision (float32 or float16) and differs from the expected
+    values by no more than that precision: then the formula is right and the dtype is the difference."""
+    arr = np.asarray(got) if isinstance(got, (np.ndarray, np.generic)) else None
+    if arr is None or arr.dtype not in (np.float32, np.float16):
+        return False
+    exp = np.asarray(expected, dtype=np.float64)
+    if arr.shape != exp.shape:
+        return False
+    rtol = max(tol.rtol, FLOAT32_RTOL if arr.dtype == np.float32 else 2.0 ** -8)
+    with np.errstate(invalid="ignore", over="ignore"):
+        return bool(np.allclose(arr.astype(np.float64), exp, rtol=rtol, atol=tol.atol, equal_nan=True))
+
+
 def matches(got: Any, wrong: Any, check: str, tol: Tolerance) -> bool:
     """Whether a failing value equals a known wrong answer."""
     if wrong is None:

@@ -5,6 +5,7 @@ verdicts. Pure: no process, no file; `custom` hands over a course's own (driver)
 from __future__ import annotations
 
 import ast
+import dataclasses
 import functools
 import inspect
 import re
@@ -17,7 +18,7 @@ from grader.course.inputs import Draw
 from grader.messages import size_text, t
 from grader.sandbox.job import OUTPUT_CAP, Outcome
 from grader.sources import Source
-from grader.course.spec import Case, StageSpec, check_of, resolve_tolerance
+from grader.course.spec import Case, Form, StageSpec, check_of, resolve_tolerance
 from grader.verdict import CaseResult, StageResult, Status
 
 CustomChecks = Callable[[str], Callable]
@@ -50,7 +51,7 @@ def stage_result(spec: StageSpec, lang: str, status: Status, message: str,
 def not_run(spec: StageSpec, lang: str, message: str, case_message: Optional[str] = None) -> StageResult:
     """A stage none of whose cases ran: every case an error."""
     cases = [CaseResult(c.name, Status.ERROR, 0.0, float(c.points), c.hidden, case_message or message)
-             for c in spec.cases]
+             for c in spec.book_cases]
     return stage_result(spec, lang, Status.ERROR, message, cases)
 
 
@@ -58,7 +59,7 @@ def template_unchanged(spec: StageSpec, lang: str) -> StageResult:
     """The stage file is still the course's template (nothing was run): every case not started."""
     case_message = t(lang, "template_unchanged_case", file=spec.file)
     cases = [CaseResult(c.name, Status.FAILED, 0.0, float(c.points), c.hidden, case_message, not_started=True)
-             for c in spec.cases]
+             for c in spec.book_cases]
     return stage_result(spec, lang, Status.FAILED, t(lang, "template_unchanged", file=spec.file), cases)
 
 
@@ -80,7 +81,10 @@ def judge(spec: StageSpec, draws: list[Draw], reference: dict[str, dict], outcom
         result.details = details
         return result
     run = _Run(spec, lang, outcome, reference, custom, source)
-    cases, run_s = _judge_cases(run, draws)
+    form = chosen_form(spec, outcome)
+    if form is not None:  # the course's original form: its cases, and a note saying so
+        details["notes"].append(form.note.get(lang))
+    cases, run_s = _judge_cases(run, draws, form)
     result = _summary(spec, lang, cases)
     result.run_s = imp.get("duration_s", 0.0) + run_s
     result.details = details
@@ -145,11 +149,32 @@ def where(source: Optional[Source], line: Optional[int], lang: str) -> str:
 
 # --------------------------------------------------------------------------- cases
 
-def _judge_cases(run: _Run, draws: list[Draw]) -> tuple[list[CaseResult], float]:
+def form_key(form: Form) -> str:
+    """The run's record of a form's test (`when`); no draw key looks like it."""
+    return f"form:{form.name}"
+
+
+def chosen_form(spec: StageSpec, outcome: Outcome) -> Optional[Form]:
+    """The first original form whose test came back exactly True in the run; None: the book's form."""
+    for form in spec.forms:
+        if (outcome.cases.get(form_key(form)) or {}).get("value") is True:
+            return form
+    return None
+
+
+def _graded(spec: StageSpec, form: Optional[Form]) -> list[tuple[int, Case]]:
+    """(index, case) of the cases the form grades, each with its points in that form."""
+    if form is None:
+        return [(i, c) for i, c in enumerate(spec.cases) if c.form is None]
+    return [(i, dataclasses.replace(c, points=form.cases[c.name])) for i, c in enumerate(spec.cases)
+            if c.name in form.cases]
+
+
+def _judge_cases(run: _Run, draws: list[Draw], form: Optional[Form] = None) -> tuple[list[CaseResult], float]:
     cases: list[CaseResult] = []
     stopped = False
     run_s = 0.0
-    for i, case in enumerate(run.spec.cases):
+    for i, case in _graded(run.spec, form):
         verdict, stopped = _judge_case(run, case, [d for d in draws if d.case_index == i], stopped)
         run_s += verdict.duration_s
         cases.append(verdict)
@@ -327,17 +352,24 @@ def _compare(run: _Run, case: Case, draw: Draw, value: Any,
             continue
         msg, wrong_kind = describe.with_kind(checks.describe(found, lang, hidden=case.hidden),
                                              got[output.name], exp[output.name], lang)
+        if found.kind == "values" and checks.float32_only(got[output.name], exp[output.name], tol):
+            msg, wrong_kind = t(lang, "float32_precision", msg=msg), True  # the formula is right
         if len(case.outputs) > 1:
             msg = t(lang, "in_output", name=output.name, msg=msg)
-        mistake = _known_mistake(case, output.name, got[output.name], ref, check, tol, lang)
+        mistake = _known_mistake(case, output.name, got[output.name], ref, check, tol, lang, found.kind)
         return msg, mistake.hint.get(lang) if mistake else None, mistake.name if mistake else None, wrong_kind
     return None
 
 
-def _known_mistake(case: Case, output: str, got: Any, ref: dict, check: str, tol: Any, lang: str) -> Any:
-    """The known mistake (spec `mistakes:`) whose wrong value the student returned."""
+def _known_mistake(case: Case, output: str, got: Any, ref: dict, check: str, tol: Any, lang: str,
+                   kind: str = "values") -> Any:
+    """The known mistake (spec `mistakes:`) whose wrong value the student returned (`kind`: the mismatch's)."""
     for mistake in case.mistakes:
         if mistake.error is not None or (mistake.output or case.outputs[0].name) != output:
+            continue
+        if mistake.nonfinite:
+            if kind == "nonfinite":
+                return mistake
             continue
         wrong = ref.get("mistakes", {}).get(mistake.name)
         if wrong is not None and len(case.outputs) > 1 and mistake.output is None:

@@ -25,13 +25,15 @@ CHILD = Path(__file__).resolve().with_name("child.py")
 class ForkServer:
     """One ``child.py`` fork server inside its own sandbox, serving one job at a time."""
 
-    def __init__(self, preload: tuple[str, ...], folders: dict[str, Path], isolated: bool):
+    def __init__(self, preload: tuple[str, ...], folders: dict[str, Path], isolated: bool,
+                 binds: Optional[dict[str, Path]] = None):
+        """`binds`: more host folders the runs see read-only (inside path -> host), e.g. the platform's files."""
         self.preload = preload
         self.isolated = isolated
         self.cgroup = isolation.Cgroup(PIDS_MAX) if isolated else None
         argv = [a for d in isolation.site_dirs() for a in ("--site", d)] + list(preload)
         if isolated:
-            self.paths = {"/in": folders["staging"], "/inputs": folders["inputs"]}
+            self.paths = {"/in": folders["staging"], "/inputs": folders["inputs"], **(binds or {})}
             self.work = isolation.WORK_DIR
             fd = seccomp.filter_fd(runs_folder())
             cmd = isolation.bwrap_command(child_program(), self.paths, fd, argv)

@@ -187,6 +187,22 @@ def _binds() -> list[str]:
     return args
 
 
+# Top-level folders the sandbox makes or binds itself: a course's platform files never take their place.
+RESERVED_TOP = frozenset({"usr", "lib", "lib64", "lib32", "bin", "sbin", "etc", "proc", "dev", "tmp", "opt", "sys",
+                          "in", "inputs", WORK_DIR.strip("/")})
+
+
+def platform_binds(folder: Optional[Path]) -> dict[str, Path]:
+    """The course's platform files (``stages/platform/``, laid out at the original platform's paths):
+    inside path -> host folder, bound read-only in every sandbox. A folder the sandbox needs itself
+    (see RESERVED_TOP, and the Python installation's own top folder) is left out."""
+    if folder is None or not folder.is_dir():
+        return {}
+    taken = RESERVED_TOP | {Path(p).parts[1] for p in python_paths() if len(Path(p).parts) > 1}
+    return {f"/{entry.name}": entry.resolve() for entry in sorted(folder.iterdir())
+            if entry.is_dir() and not entry.is_symlink() and entry.name not in taken}
+
+
 def bwrap_command(child: Path, readonly: dict[str, Path], seccomp_fd: Optional[int], argv: list[str]) -> list[str]:
     """The command that runs ``python child.py ARGV`` in a new sandbox (``readonly``: inside path -> host)."""
     cmd = [bwrap_binary() or "bwrap", "--unshare-all", "--unshare-user", "--unshare-cgroup-try", "--disable-userns",

@@ -27,8 +27,11 @@ class Sandbox:
     starts a fresh sandbox for every run instead (slower; the baseline of the benchmarks).
     """
 
-    def __init__(self, workers: int = 2, fork_server: bool = True, require_isolation: bool = False):
+    def __init__(self, workers: int = 2, fork_server: bool = True, require_isolation: bool = False,
+                 platform: Optional[Path] = None):
+        """`platform`: a course's platform files (``stages/platform/``), read-only in every run."""
         self.isolated, self.why = isolation.isolation()
+        self.binds = isolation.platform_binds(platform)
         if require_isolation and not self.isolated:
             raise isolation.IsolationError(f"no sandbox can be built on this machine: {self.why}")
         self.workers = max(1, workers)
@@ -53,7 +56,7 @@ class Sandbox:
         return {"staging": staging, "inputs": self.root / "inputs", "work": staging / "work"}
 
     def _new(self, key: tuple) -> ForkServer:
-        server = ForkServer(key[1], self._folders(key[0]), self.isolated)
+        server = ForkServer(key[1], self._folders(key[0]), self.isolated, self.binds)
         self._made.setdefault(key, []).append(server)
         return server
 
@@ -71,7 +74,7 @@ class Sandbox:
 
     def _acquire(self, key: tuple) -> ForkServer:
         if not self.fork_server:
-            return ForkServer(key[1], self._folders(key[0]), self.isolated)
+            return ForkServer(key[1], self._folders(key[0]), self.isolated, self.binds)
         with self._lock:
             # One submission alone (a self-check) may use every worker; in a batch the
             # submissions run side by side, so each gets one sandbox (one start-up each).

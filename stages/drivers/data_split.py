@@ -99,10 +99,11 @@ def _plain(value):
 
 _MESSAGES = {
     "pair": ("expected the pair (train_basket, test)", "应返回二元组 (train_basket, test)"),
-    "size": ("the training list has {got} items, expected {exp}: ceil(train * n), which the template's "
+    # said in hidden cases too: the expected size is not in the words
+    "size": ("the training list has {got} items, which is not ceil(train * n), the size the template's "
              "loop gives by drawing while the training list is smaller than train * len(dataset)",
-             "训练集有 {got} 个样本,应为 {exp} 个:即 ceil(train * n) 个,模板中的循环在训练集少于 "
-             "train * len(dataset) 时继续抽取,正好得到这个数"),
+             "训练集有 {got} 个样本,不等于 ceil(train * n):模板中的循环在训练集少于 "
+             "train * len(dataset) 时继续抽取,得到的正是这个大小"),
     "partition": ("train + test is not the dataset: every item must end up in exactly one of the two lists",
                   "train + test 不等于原数据集:每个样本必须恰好出现在其中一个列表中"),
     "order": ("your split is a valid partition but not the seeded draws of the exercise: each index must "
@@ -126,7 +127,7 @@ def seed_order(got, expected, inputs, lang="en"):
         return say("pair")
     (tr, te), (etr, ete) = got, expected
     if len(tr) != len(etr):
-        return say("size", got=len(tr), exp=len(etr))
+        return say("size", got=len(tr))
     if sorted(map(repr, tr + te)) != sorted(map(repr, etr + ete)):
         return say("partition")
     return say("order")

@@ -373,20 +373,6 @@ def fingerprint(net):
     return np.concatenate(parts)
 
 
-def _losses(result):
-    """The per-batch losses as floats; what the student returned, as it was, when it is not a list of numbers.
-
-    Returning the value itself (None, a number...) lets the grader's comparison name its kind,
-    instead of an error raised here being shown as the student's.
-    """
-    if result is None or isinstance(result, (bool, int, float, str)):
-        return result
-    try:
-        return [_number(v, "train's list of losses") for v in result]
-    except (TypeError, ValueError):
-        return type(result).__name__ + " (not a list of numbers)"
-
-
 _GLOBALS = ("network", "optimizer", "train_loader")
 _UNSET = object()
 
@@ -418,23 +404,23 @@ def _student_train(student, name):
 
 
 def train_epoch(train, wseed, dseed):
-    """train(net, Adam, loader) for one epoch from the weights of wseed.
-
-    Returns (a fingerprint of the parameters after the epoch, the per-batch losses).
-    """
+    """train(net, Adam, loader) for one epoch from the weights of wseed: a fingerprint of the
+    parameters it leaves, whatever it returns."""
     net, opt = _trained_setup(wseed)
-    losses = _losses(_call_train(train, net, opt, loader(dseed)))
-    return fingerprint(net), losses
+    _call_train(train, net, opt, loader(dseed))
+    return fingerprint(net)
 
 
 def train_params(student, name, wseed, dseed):
-    """The parameter fingerprint one epoch of the student's train leaves, whatever it returns."""
-    return train_epoch(_student_train(student, name), wseed, dseed)[0]
+    """The parameter fingerprint one epoch of the student's train leaves."""
+    return train_epoch(_student_train(student, name), wseed, dseed)
 
 
-def train_losses(student, name, wseed, dseed):
-    """What the student's train returns for one epoch, as per-batch losses when it is a list of numbers."""
-    return train_epoch(_student_train(student, name), wseed, dseed)[1]
+def weight_decay_script(student):
+    """Whether the file is the seed's script form: a module-level optimizer, neither make_optimizer
+    nor l2_penalty (its L2 term is the optimizer's weight decay)."""
+    names = vars(student)
+    return "optimizer" in names and "make_optimizer" not in names and "l2_penalty" not in names
 
 
 def _full_loss(net, dseed):
@@ -473,6 +459,6 @@ def _variant_train(variant):
     return train
 
 
-def train_variant(wseed, dseed, variant, part=0):
-    """A known wrong train(), run like train_epoch (for mistakes): its parameter fingerprint (part 1: its losses)."""
-    return train_epoch(_variant_train(variant), wseed, dseed)[part]
+def train_variant(wseed, dseed, variant):
+    """A known wrong train(), run like train_epoch (for mistakes): its parameter fingerprint."""
+    return train_epoch(_variant_train(variant), wseed, dseed)

@@ -44,6 +44,18 @@ def modified_arguments(train_one_iter, W_conv1, b_conv1, W_conv2, b_conv2, W_fc,
     return ", ".join(changed) or "none"
 
 
+def nine_parameters(train_one_iter):
+    """Whether train_one_iter is the seed template's 9-parameter form (no weight_decay at all)."""
+    import inspect
+
+    try:
+        params = inspect.signature(train_one_iter).parameters.values()
+    except (TypeError, ValueError):
+        return False
+    plain = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    return len(plain) == 9 and len(plain) == len(params) and "weight_decay" not in {p.name for p in plain}
+
+
 # --- known mistakes (reference side) ---------------------------------------
 
 def scores_variant(TinyNet, W_conv1, b_conv1, W_conv2, b_conv2, W_fc, b_fc, x, t,

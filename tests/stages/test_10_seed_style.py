@@ -13,9 +13,9 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from conftest import ROOT, case, grade_stage, make_submission  # noqa: E402
+from conftest import ROOT, case, failed, grade_stage, make_submission  # noqa: E402
 
-STAND_IN = ROOT / "stages" / "support" / "torchvision.py"
+STAND_IN = ROOT / "stages" / "standins" / "torchvision.py"
 
 
 def _load(path: Path, name: str):
@@ -233,14 +233,26 @@ def test_seed_style_script_runs_within_the_limit_without_downloading(seed_result
     assert seed_result["details"]["wall_s"] < 20
 
 
-def test_each_missing_piece_costs_its_own_cases_and_is_named(seed_result):
-    for name in ("l2-penalty-value", "l2-penalty-hidden", "l2-penalty-weights-only", "l2-penalty-differentiable"):
-        c = case(seed_result, name)
-        assert c["status"] == "error" and "does not define 'l2_penalty'" in c["message"], c
-        assert "biases changed" not in (c["hint"] or "")  # no hint about a penalty that does not exist
-    losses = case(seed_result, "train-returns-losses")
-    assert losses["status"] == "failed" and "returned None" in losses["message"]
-    assert "must return a value" in losses["hint"]
+def test_the_script_without_l2_penalty_is_the_original_form_with_full_marks(seed_result):
+    assert seed_result["score"] == seed_result["max_score"] == 19, seed_result
+    assert {c["name"] for c in seed_result["cases"]} == {
+        "net-architecture", "net-forward", "net-forward-hidden", "optimizer-adam", "train-epoch", "train-loss-falls"}
+    assert case(seed_result, "optimizer-adam")["max_score"] == 9  # the L2 term is the optimizer's weight decay
+    assert any("l2_penalty not graded" in n for n in seed_result["details"]["notes"])
+
+
+def test_the_script_without_weight_decay_loses_the_l2_term(tmp_path):
+    text = SEED_STYLE.replace("lr=learning_rate, weight_decay=0.002)", "lr=learning_rate)")
+    result = grade_stage(make_submission(tmp_path, {"l2_regularization.py": text}, base=None), 10)
+    assert failed(result) == {"optimizer-adam"} and result["score"] == 10
+    assert "without weight decay" in case(result, "optimizer-adam")["hint"]
+
+
+def test_a_script_that_defines_l2_penalty_is_graded_on_it(tmp_path):
+    text = SEED_STYLE.replace("\nnetwork = Net()", "\ndef l2_penalty(model, lam):\n    return lam\n\n\nnetwork = Net()")
+    result = grade_stage(make_submission(tmp_path, {"l2_regularization.py": text}, base=None), 10)
+    assert {"l2-penalty-value", "l2-penalty-hidden"} <= failed(result)
+    assert not result["details"]["notes"] and result["max_score"] == 19
 
 
 def test_without_make_optimizer_or_optimizer_the_function_is_named(tmp_path):
