@@ -57,7 +57,24 @@ def public_data(raw: dict) -> Optional[dict]:
                             else m for m in case.get("mistakes", [])]
         if not case["mistakes"]:
             del case["mistakes"]
-    return {**raw, "cases": cases}
+    forms = _public_forms(raw.get("forms", []), cases)
+    kept = {f["name"] for f in forms}
+    cases = [c for c in cases if c.get("form") is None or c["form"] in kept]
+    return {**raw, "cases": cases, "forms": forms}
+
+
+def _public_forms(forms: list, cases: list[dict]) -> list:
+    """Each original form over its public cases only, its points scaled to the kit's public total
+    (a form with no public case is left out: the kit's students are graded in the book's form)."""
+    public = {c["name"] for c in cases}
+    total = sum(float(c["points"]) for c in cases if c.get("form") is None)
+    kept = []
+    for form in forms:
+        points = {name: float(p) for name, p in form.get("cases", {}).items() if name in public}
+        if points and total > 0:
+            scale = total / sum(points.values())
+            kept.append({**form, "cases": {name: p * scale for name, p in points.items()}})
+    return kept
 
 
 def _driver_roots(specs: list[StageSpec]) -> dict[str, set[str]]:

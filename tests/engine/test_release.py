@@ -92,7 +92,9 @@ def test_student_kit_holds_no_answer(released):
         kit_spec = read_yaml(student / "stages" / spec.path.name)
         assert [c["name"] for c in kit_spec["cases"]] == [c.name for c in spec.cases if not c.hidden]
         records = (student / "frozen" / f"{spec.slug}.jsonl").read_text().splitlines()
-        assert len(records) == sum(c.repeat for c in spec.cases if not c.hidden)  # public draws only
+        forms = [r for r in records if r.startswith('{"key": "form:')]  # the reference's answer to each `when`
+        assert len(forms) == len(kit_spec.get("forms", []))
+        assert len(records) - len(forms) == sum(c.repeat for c in spec.cases if not c.hidden)  # public draws only
         for case in spec.cases:
             if case.hidden:  # nothing of a hidden case: not its name, not its inputs
                 assert not re.search(rf"name:\s*['\"]?{re.escape(case.name)}['\"]?\s*$", text, re.M), case.name
@@ -137,7 +139,7 @@ def test_reference_full_and_template_zero_against_the_kit(released):
         assert g.seed == SEED  # the kit's seed: the public inputs are those frozen
         good = g.grade(REFERENCE).to_dict()
         empty = g.grade(TEMPLATE).to_dict()
-    public_points = sum(c.points for s in load_course(ROOT).stages for c in s.cases if not c.hidden)
+    public_points = sum(c.points for s in load_course(ROOT).stages for c in s.book_cases if not c.hidden)
     assert good["score"] == good["max_score"] == public_points
     assert len(good["stages"]) == len(load_course(ROOT).stages)
     assert not any(c["hidden"] for s in good["stages"] for c in s["cases"])
