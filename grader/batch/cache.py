@@ -13,10 +13,11 @@ from typing import Any, Callable, Optional, Sequence
 
 from grader.batch.discover import Student
 from grader.batch.unpack import is_junk
+from grader.contents import Contents, digest, walk
 from grader.fsutil import atomic_write, read_bounded
 from grader.sandbox.job import COPY_CAP
 
-CACHE_FORMAT = 2
+CACHE_FORMAT = 3  # 3: a submission hashed as grader/contents.py walks it
 PACKAGE = Path(__file__).resolve().parent.parent
 # Parts of the grader package that only present results: changing them must not
 # invalidate cached grades (everything else in the package is hashed).
@@ -43,6 +44,7 @@ def _hash_file(p: Path, h: "hashlib._Hash") -> None:
 
 
 def _hash_tree(root: Path, h: "hashlib._Hash", skip: Callable[[str], bool] = lambda rel: False) -> None:
+    """The course's and the grader's own files (trusted trees; a submission's go through `walk`)."""
     for dirpath, dirnames, filenames in os.walk(root):
         dirnames[:] = sorted(d for d in dirnames if not is_junk(d) and d not in ("__pycache__",))
         for name in sorted(filenames):
@@ -55,10 +57,9 @@ def _hash_tree(root: Path, h: "hashlib._Hash", skip: Callable[[str], bool] = lam
             h.update(b"\0")
 
 
-def tree_hash(root: Path) -> str:
-    h = hashlib.sha256()
-    _hash_tree(root, h)
-    return h.hexdigest()
+def tree_hash(root: Path, contents: Optional[Contents] = None) -> str:
+    """A submission's hash: what one walk of it keeps, the files a run sees (grader/contents.py)."""
+    return digest(contents if contents is not None else walk(root))
 
 
 def _dist_version(name: str) -> str:
@@ -97,8 +98,8 @@ def environment_key(course_root: Path, seed: int, stages: Optional[Sequence[int]
     return h.hexdigest()
 
 
-def student_key(env_key: str, root: Path) -> str:
-    return hashlib.sha256(f"{env_key}:{tree_hash(root)}".encode()).hexdigest()
+def student_key(env_key: str, root: Path, contents: Optional[Contents] = None) -> str:
+    return hashlib.sha256(f"{env_key}:{tree_hash(root, contents)}".encode()).hexdigest()
 
 
 def json_default(o: Any) -> Any:

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 from grader.batch.rows import Reason, reason
+from grader.contents import Contents
 from grader.batch.unpack import UnpackError, find_submission_root, is_junk, safe_unzip
 
 LMS_SUFFIXES = ("_assignsubmission_file_", "_assignsubmission_onlinetext_", "_assignsubmission_file")
@@ -23,6 +24,7 @@ class Student:
     root: Optional[Path] = None    # the folder that is graded
     error: Optional[Reason] = None  # why it cannot be graded (unpack failure, ...)
     key: Optional[str] = None       # cache key
+    contents: Optional[Contents] = None  # what the one walk of `root` kept (grader/contents.py)
 
 
 def _student_id(entry: Path) -> str:

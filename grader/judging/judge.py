@@ -127,14 +127,15 @@ def stop_message(spec: StageSpec, outcome: Outcome, lang: str) -> tuple[Status, 
 def import_message(spec: StageSpec, error: dict, lang: str, source: Optional[Source] = None) -> str:
     line = error.get("line")
     at = where(source, line, lang)
+    file = source.name if source is not None else spec.file  # what was handed in: homework.ipynb
     if error["type"] in ("SyntaxError", "IndentationError", "TabError"):
         text = error["message"].split(" (")[0]
         if source is not None and source.location(line):  # a notebook: "cell N, line M"
-            return t(lang, "syntax_error_at", file=source.path.name, where=at, msg=text)
-        return t(lang, "syntax_error", file=spec.file, line=line or "?", msg=text)
+            return t(lang, "syntax_error_at", file=file, where=at, msg=text)
+        return t(lang, "syntax_error", file=file, line=line or "?", msg=text)
     if error["type"] == "SystemExit":
-        return t(lang, "import_exit", file=spec.file, where=at)
-    msg = t(lang, "import_error", file=spec.file, kind=error["type"], msg=error["message"], where=at)
+        return t(lang, "import_exit", file=file, where=at)
+    msg = t(lang, "import_error", file=file, kind=error["type"], msg=error["message"], where=at)
     msg += advice.import_advice(error, source.text if source else None, spec.toplevel_ok, lang)
     hint = advice.error_mistake_hint([m for c in spec.cases for m in c.mistakes], error, lang)
     return f"{msg}\n{hint}" if hint else msg
@@ -297,7 +298,8 @@ def _error_words(run: _Run, case: Case, err: dict) -> tuple[str, Optional[str], 
         return t(lang, "output", limit=size_text(OUTPUT_CAP)), None, True
     missing = advice.missing_name(err, case.call)
     if missing:
-        return t(lang, "missing_name", file=run.spec.file, name=missing), missing, False
+        shown = run.source.name if run.source is not None else run.spec.file
+        return t(lang, "missing_name", file=shown, name=missing), missing, False
     if describe.raised_by_driver(err, run.spec.file):  # the driver refused the value: not the student's error
         return t(lang, "driver_rejected", msg=err["message"]), None, True
     return t(lang, "exception", kind=err["type"], msg=err["message"], where=at), None, False

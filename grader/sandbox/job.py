@@ -6,9 +6,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
+from grader.contents import TOTAL_CAP, Contents
+
 OUTPUT_CAP = 1 << 20  # bytes of stdout+stderr a run may print before it is stopped
 OUTPUT_KEEP = 16 << 10  # bytes of it kept for the report, per case and for the import
-COPY_CAP = 50 << 20  # a submission folder larger than this is refused
+COPY_CAP = TOTAL_CAP  # a submission folder larger than this is refused (grader/contents.py)
 PIDS_MAX = 64  # processes a sandbox may hold at once
 MEMORY_SLACK = 64 << 20  # bytes a sandbox may use above its fork server's baseline plus the stage's limit
 RECORDS_CAP = 16 << 20  # bytes of JSON records a run may send back
@@ -42,6 +44,8 @@ class Job:
     requires: tuple[str, ...] = ()  # modules the stage needs (torch, sympy); the reference's server preloads them
     inputs_key: Optional[str] = None  # runs with the same key share one copy of the inputs
     forbidden: list[Path] = field(default_factory=list)
+    contents: Optional[Contents] = None  # the submission's one walk (made from `source` when None)
+    module_text: Optional[str] = None  # `file` as the run imports it, read once (grader/sources.py)
 
 
 @dataclass

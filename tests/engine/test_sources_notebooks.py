@@ -126,7 +126,8 @@ def test_cli_grades_a_notebook_and_a_single_file(tmp_path):
     nb.write_text(notebook(CLEAN), encoding="utf-8")
     proc = run_cli(str(nb), "--stage", "1", "--seed", "3")
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "my homework.ipynb" not in proc.stderr and "activation.ipynb" in proc.stdout
+    # the notes name the file handed in, never the name it was graded under (issue 25)
+    assert "graded the code cells of my homework.ipynb" in proc.stdout and "activation.ipynb" not in proc.stdout
     single = tmp_path / "activation.py"
     single.write_text(ACTIVATION.replace("np.tanh(x)", "np.tanh(x) + 1") if "np.tanh(x)" in ACTIVATION
                       else ACTIVATION, encoding="utf-8")
