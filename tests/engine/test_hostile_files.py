@@ -91,3 +91,35 @@ def test_a_batch_with_hostile_files_grades_every_student(tmp_path):
     details = (tmp_path / "out" / "students" / f"{rows['bigstage']['file']}.json")
     said = details.read_text(encoding="utf-8") if details.is_file() else str(rows["bigstage"])
     assert "activation.py holds 100 GiB" in said and "could not run" not in said
+
+
+def hostile_notebook(cells: int = 60_000) -> str:
+    """About 6 MB: the reference's activation code in cell 1, then `cells` cells of magics and shell lines."""
+    import json
+
+    code = (REFERENCE / "activation.py").read_text(encoding="utf-8")
+    cell = {"cell_type": "code", "metadata": {}, "outputs": [], "execution_count": None,
+            "source": "%matplotlib inline\n%time x = 1\n!ls"}
+    first = {**cell, "source": code}
+    return json.dumps({"cells": [first] + [cell] * cells, "metadata": {}, "nbformat": 4, "nbformat_minor": 5})
+
+
+def test_a_hostile_notebook_is_read_once_with_its_notes_and_report_bounded(tmp_path):
+    """60,000 cells of `%magic` for stages 1-3: once 180,001 notes per read, a read per stage and per
+    run, 40 s and a 31 MB HTML report. Now: full marks, a few notes ending in "and N more", small reports."""
+    from conftest import grader_for
+    from grader.report import html, json as json_report
+
+    sub = tmp_path / "nb"
+    sub.mkdir()
+    (sub / "activation.ipynb").write_text(hostile_notebook(), encoding="utf-8")
+    assert (sub / "activation.ipynb").stat().st_size > 6_000_000
+    report = finishes(lambda: grader_for().grade(sub, [1, 2, 3]), seconds=240)
+    stages = report.to_dict(details=True)["stages"]
+    assert all(s["score"] == s["max_score"] > 0 for s in stages), [s["message"] for s in stages]
+    for stage in stages:
+        notes = stage["details"]["notes"]
+        assert len(notes) <= 13, len(notes)
+        assert "60,001 cells; only the first 5,000 were read" in " ".join(notes)
+        assert notes[-1].startswith("... and ") and notes[-1].endswith(" more notes like these")
+    assert len(html.render(report)) < 200_000 and len(json_report.render(report)) < 50_000
