@@ -338,8 +338,8 @@ CATALOG: dict[str, dict[str, str]] = {
         'contents.left_out.link': '{file} is a symbolic link: it was left out of the runs',
         'contents.left_out.special': '{file} is not a regular file (a named pipe, device or socket): it was left out of the runs',
         'contents.left_out.large': '{file} holds {size}, more than the {cap} a file may hold: it was left out of the runs',
-        'batch.lookalike_ids': ('{a!r} and {b!r} are two entries whose names look the same but are written with different '
-                                'Unicode characters (NFC and NFD forms): graded as {id_a!r} and {id_b!r}; check which one is the student\'s'),
+        'batch.lookalike_ids': ('two entries of the class have names that print the same ({a}, written in {form_a}, and '
+                                '{b}, in {form_b}): they are graded as "{id_a}" and "{id_b}"; check which one is the student\'s'),
         'graded_by': 'graded by the course at {course} (content hash {hash})',
     },
     "zh": {
@@ -665,7 +665,7 @@ CATALOG: dict[str, dict[str, str]] = {
         'contents.left_out.link': '{file} 是符号链接:评测时未包含它',
         'contents.left_out.special': '{file} 不是普通文件(而是命名管道、设备或套接字):评测时未包含它',
         'contents.left_out.large': '{file} 大小为 {size},超过单个文件的上限 {cap}:评测时未包含它',
-        'batch.lookalike_ids': '{a!r} 和 {b!r} 是两个名字看起来相同、但 Unicode 写法不同(NFC 与 NFD)的条目:分别按 {id_a!r} 和 {id_b!r} 评分;请核实哪一个属于该学生',
+        'batch.lookalike_ids': '班级中有两个条目的名字显示起来相同({a},写法为 {form_a};{b},写法为 {form_b}):分别按“{id_a}”和“{id_b}”评分;请核实哪一个属于该学生',
         'graded_by': '由 {course} 的课程评测(内容哈希 {hash})',
     },
 }

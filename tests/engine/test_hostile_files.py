@@ -123,3 +123,34 @@ def test_a_hostile_notebook_is_read_once_with_its_notes_and_report_bounded(tmp_p
         assert "60,001 cells; only the first 5,000 were read" in " ".join(notes)
         assert notes[-1].startswith("... and ") and notes[-1].endswith(" more notes like these")
     assert len(html.render(report)) < 200_000 and len(json_report.render(report)) < 50_000
+
+
+def test_look_alike_ids_never_make_two_rows_that_print_the_same(tmp_path):
+    """`José` written in NFC and in NFD (a Mac's zip and a Windows folder): once two rows that printed
+    identically. Now two ids that read apart in the gradebook, and a note naming both forms."""
+    import csv
+    import unicodedata
+    from conftest import ROOT
+    from grader.batch import run_batch
+
+    nfc, nfd = unicodedata.normalize("NFC", "José"), unicodedata.normalize("NFD", "José")
+    assert nfc != nfd
+    class_dir = tmp_path / "class"
+    shutil.copytree(REFERENCE, class_dir / nfc, ignore=shutil.ignore_patterns("__pycache__"))
+    (class_dir / nfd).mkdir()
+    (class_dir / nfd / "activation.py").write_text("def nothing(): pass\n", encoding="utf-8")
+    for path in [tmp_path, *class_dir.rglob("*")]:  # the sandbox's uid reads the class as "others"
+        path.chmod(0o755 if path.is_dir() else 0o644)
+    result = finishes(lambda: run_batch(class_dir, tmp_path / "out", course_dir=ROOT, stages=["1"], jobs=2,
+                                        seed=3, quiet=True), seconds=240)
+    ids = [r["id"] for r in result.rows]
+    assert len(ids) == 2 and len({unicodedata.normalize("NFKC", i).casefold() for i in ids}) == 2, ids
+    assert "José (2)" in ids
+    assert any("NFC" in n and "NFD" in n and "José (2)" in n for n in result.notes), result.notes
+    with open(tmp_path / "out" / "gradebook.csv", encoding="utf-8-sig", newline="") as fh:
+        printed = [row[0] for row in list(csv.reader(fh))[1:]]
+    assert len(set(printed)) == 2, printed
+    by_source = {unicodedata.normalize("NFC", r["source"]) + ("/nfd" if r["source"] == nfd else ""): r
+                 for r in result.rows}
+    assert float(by_source["José"]["total"]) == float(by_source["José"]["max"]) > 0  # the right grade on each
+    assert float(by_source["José/nfd"]["total"]) == 0
