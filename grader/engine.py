@@ -23,6 +23,7 @@ from typing import Any, Optional, Sequence, Union
 from grader.contents import Contents, Submission, notes as contents_notes, problem as contents_problem
 from grader.judging import judge
 from grader import PACKAGE_DIR
+from grader.course.digest import course_hash
 from grader.course.folder import Course, bundled_course, course_root, load_course, platform_folder
 from grader.import_once import ImportMemo, run_by_file
 from grader.course.inputs import Draw, make_draws
@@ -108,6 +109,11 @@ class Grader:
 
     # -- session ----------------------------------------------------------------------------
 
+    @functools.cached_property
+    def course_hash(self) -> str:
+        """The content hash of the course (said in every machine-readable output)."""
+        return course_hash(self.course.root)
+
     def close(self) -> None:
         self._runs.shutdown(wait=True, cancel_futures=True)
         self._refs.shutdown(wait=True, cancel_futures=True)
@@ -139,7 +145,8 @@ class Grader:
         memo = ImportMemo()  # one import per file: the stages of a file share a failed import
         handed = Submission(sub, contents, handed_in)  # one walk, each file read once, for every stage
         futures = run_by_file(specs, lambda spec: self._runs.submit(self.grade_stage, handed, spec, memo))
-        report = Report(submission=str(submission), course=str(self.course.root), seed=self.seed, lang=self.lang)
+        report = Report(submission=str(submission), course=str(self.course.root), seed=self.seed, lang=self.lang,
+                        course_hash=self.course_hash)
         try:
             report.stages = [f.result() for f in futures]
         finally:
