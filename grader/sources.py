@@ -25,10 +25,11 @@ from pathlib import Path
 from typing import Iterable, Optional
 
 from grader.fsutil import read_bounded
+from grader.limits import PLATFORM
 from grader.messages import t
 
 NOTEBOOK = ".ipynb"
-MAX_BYTES = 8 << 20  # a student file larger than this is not read (the copy is capped anyway)
+MAX_BYTES = PLATFORM.source_bytes  # a student file larger than this is not read (the copy is capped anyway)
 SHOWN = 60  # characters of a dropped line quoted in a note
 NEAR_CUTOFF = 0.85  # difflib ratio above which a file name is taken for a misspelling of another
 

@@ -22,14 +22,14 @@ from grader.batch.gradebook import write_outputs
 from grader.batch.workers import grade_all, make_grader
 from grader.batch.progress import Progress
 from grader.batch.rows import STATUS_ERROR, STATUS_NOT_GRADED, Reason, num, reason, summarize
-from grader.batch.unpack import Limits, UnpackError, safe_unzip
+from grader.batch.unpack import UnpackError, ZipCaps, safe_unzip
 from grader.course.folder import Course
 from grader.messages import t
 from grader.sources import find_source
 from grader.verdict import Report
 
 # A whole class's archive: many students, each with their own (checked) zip inside.
-CLASS_ZIP_LIMITS = Limits(max_members=100_000, max_file_bytes=200 * 1024 * 1024, max_total_bytes=4 * 1024**3)
+CLASS_ZIP = ZipCaps(max_members=100_000, max_file_bytes=200 * 1024 * 1024, max_total_bytes=4 * 1024**3)
 
 
 @dataclass
@@ -331,6 +331,6 @@ def _refuse_a_workspace(class_dir: Path, course: Course, lang: str) -> None:
 
 def _unzip_class(class_zip: Path, dest: Path) -> Path:
     try:
-        return safe_unzip(class_zip, dest, CLASS_ZIP_LIMITS)
+        return safe_unzip(class_zip, dest, CLASS_ZIP)
     except UnpackError as e:
         raise ValueError(f"{class_zip}: cannot unpack the class archive: {e}") from None

@@ -16,7 +16,7 @@ from typing import Any, Callable, Optional
 from grader.judging import advice, checks, describe
 from grader.course.inputs import Draw
 from grader.messages import size_text, t
-from grader.sandbox.job import OUTPUT_CAP, Outcome
+from grader.sandbox.job import Outcome
 from grader.sources import Source
 from grader.course.spec import Case, Form, StageSpec, check_of, resolve_tolerance
 from grader.verdict import CaseResult, StageResult, Status
@@ -110,7 +110,7 @@ def stop_message(spec: StageSpec, outcome: Outcome, lang: str) -> tuple[Status, 
     if outcome.killed == "memory":
         return Status.ERROR, t(lang, "memory", limit=size_text(spec.limits.memory_mb * 2**20))
     if outcome.killed == "output":
-        return Status.ERROR, t(lang, "output", limit=size_text(OUTPUT_CAP))
+        return Status.ERROR, t(lang, "output", limit=size_text(spec.limits.output_bytes))
     if outcome.signal == signal.SIGXCPU:
         return Status.TIMEOUT, t(lang, "cpu", limit=spec.limits.time_s + 1)
     if outcome.signal == signal.SIGXFSZ:
@@ -294,7 +294,7 @@ def _error_words(run: _Run, case: Case, err: dict) -> tuple[str, Optional[str], 
     if err["type"] == "EncodeError":
         return t(lang, "encode", msg=err["message"]), None, False
     if err["type"] == "OutputLimit":  # the run's own per-case cap (grader/sandbox/child.py)
-        return t(lang, "output", limit=size_text(OUTPUT_CAP)), None, True
+        return t(lang, "output", limit=size_text(run.spec.limits.output_bytes)), None, True
     missing = advice.missing_name(err, case.call)
     if missing:
         return t(lang, "missing_name", file=run.spec.file, name=missing), missing, False

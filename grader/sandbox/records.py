@@ -7,7 +7,7 @@ import math
 from typing import Any
 
 from grader.sandbox.child import decode
-from grader.sandbox.job import OUTPUT_KEEP, Limits, Outcome
+from grader.sandbox.job import Limits, Outcome
 
 
 def parse_records(text: bytes, blob: bytes, budget: int) -> dict[str, tuple[Any, list]]:
@@ -73,7 +73,7 @@ def collect(report: dict, payload: list[bytes], limits: Limits) -> Outcome:
         wall_s=_number(report.get("wall_s")),
         cpu_s=_number(report.get("cpu_s")),
         peak_mb=_number(report.get("peak_mb")),
-        output=raw[:OUTPUT_KEEP].decode("utf-8", errors="replace"),
+        output=raw[:limits.output_keep_bytes].decode("utf-8", errors="replace"),
         runner_error=runner_error,
         timeline={},
     )
