@@ -20,7 +20,7 @@ from grader.batch import cache
 from grader.batch.discover import Student, discover, prepare
 from grader.batch.gradebook import write_outputs
 from grader.batch.workers import grade_all, make_grader
-from grader.batch.progress import Progress
+from grader.batch.progress import ProgressBar
 from grader.batch.rows import STATUS_ERROR, STATUS_NOT_GRADED, Reason, num, reason, summarize
 from grader.batch.unpack import UnpackError, ZipCaps, safe_unzip
 from grader.course.folder import Course
@@ -60,7 +60,7 @@ class BatchRun:
     student_timeout_s: float = 0.0
     grader_factory: Callable[..., Any] = make_grader
     grade_many: Optional[Callable[..., Iterable]] = None  # grading elsewhere, e.g. grader.batch.cluster
-    progress: Optional[Progress] = None
+    progress: Optional[ProgressBar] = None
     forbidden: list[Path] = field(default_factory=list)
     payloads: dict[str, Any] = field(default_factory=dict)   # file_id -> {"report", "details"}
     crash: dict[str, Reason] = field(default_factory=dict)
@@ -153,7 +153,7 @@ class BatchRun:
 
     def run(self, stream: TextIO, quiet: bool, env_key: str) -> BatchResult:
         students, notes = discover(self.class_dir, exclude=[self.out], lang=self.lang)
-        self.progress = Progress(len(students), stream, quiet=quiet, jobs=self.jobs)
+        self.progress = ProgressBar(len(students), stream, quiet=quiet, jobs=self.jobs)
         for n in notes:
             self.progress.note(n)
         with tempfile.TemporaryDirectory(prefix="grade-batch-") as tmp:

@@ -13,7 +13,7 @@ import signal
 from dataclasses import dataclass
 from typing import Any, Callable, Optional
 
-from grader.judging import advice, checks, describe
+from grader.judging import advice, checks, kinds
 from grader.course.inputs import Draw
 from grader.messages import size_text, t
 from grader.sandbox.job import Outcome
@@ -298,7 +298,7 @@ def _error_words(run: _Run, case: Case, err: dict) -> tuple[str, Optional[str], 
     missing = advice.missing_name(err, case.call)
     if missing:
         return t(lang, "missing_name", file=run.spec.file, name=missing), missing, False
-    if describe.raised_by_driver(err, run.spec.file):  # the driver refused the value: not the student's error
+    if kinds.raised_by_driver(err, run.spec.file):  # the driver refused the value: not the student's error
         return t(lang, "driver_rejected", msg=err["message"]), None, True
     return t(lang, "exception", kind=err["type"], msg=err["message"], where=at), None, False
 
@@ -350,7 +350,7 @@ def _compare(run: _Run, case: Case, draw: Draw, value: Any,
         found = checks.run_check(check, got[output.name], exp[output.name], tol, _custom(run, check), draw.inputs)
         if found is None:
             continue
-        msg, wrong_kind = describe.with_kind(checks.describe(found, lang, hidden=case.hidden),
+        msg, wrong_kind = kinds.with_kind(checks.describe(found, lang, hidden=case.hidden),
                                              got[output.name], exp[output.name], lang)
         if found.kind == "values" and checks.float32_only(got[output.name], exp[output.name], tol):
             msg, wrong_kind = t(lang, "float32_precision", msg=msg), True  # the formula is right
