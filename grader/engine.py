@@ -19,7 +19,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Optional, Sequence, Union
 
-from grader.judging import judge
+from grader.judging import checks, judge
 from grader import PACKAGE_DIR
 from grader.course.folder import Course, bundled_course, course_root, load_course, platform_folder
 from grader.import_once import ImportMemo, run_by_file
@@ -86,6 +86,8 @@ class Grader:
         self.sandbox.warm()  # fork servers import numpy while the course loads
         try:
             self.course = course if isinstance(course, Course) else load_course(course)
+            for spec in self.course.stages:
+                checks.validate(spec)  # every check it names is registered (or the course's own)
         except Exception:
             self.sandbox.close()
             raise
