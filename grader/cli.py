@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 from grader import __version__
-from grader.errors import SpecError, UsageError
+from grader.errors import SpecError, UnknownStage, UsageError
 from grader.messages import t
 from grader.options import shared
 from grader.verdict import Report, command_line
@@ -76,8 +76,8 @@ def run_grade(args: argparse.Namespace) -> int:
         folder = _as_folder(grader, submission, args.stages, Path(tmp))
         try:
             specs = grader.select(folder.resolve(), args.stages)
-        except KeyError as exc:
-            raise UsageError(exc.args[0]) from None
+        except UnknownStage as exc:
+            raise UsageError(exc.words(args.lang)) from None
         if not specs:
             raise UsageError(_no_stage_file(grader, folder, submission))
         report = grader.grade(folder, [s.slug for s in specs])
@@ -152,8 +152,8 @@ def place_single_file(grader, path: Path, stages: Optional[Sequence[str]], folde
 
     try:
         specs = grader.course.select(stages) if stages else list(grader.course.stages)
-    except KeyError as exc:
-        raise UsageError(exc.args[0]) from None
+    except UnknownStage as exc:
+        raise UsageError(exc.words(grader.lang)) from None
     name = single_file_name(path, [s.file for s in specs])
     if name is None:
         files = ", ".join(sorted({s.file for s in specs}))

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
+from grader.errors import UnknownStage
 from grader.options import shared
 from grader.messages import t
 from grader.verdict import command_line
@@ -49,10 +50,7 @@ def _chosen(course: Any, template: Path, stage_refs: Sequence[str]) -> tuple[lis
     """The chosen stage specs and the template files they need (every file when none is chosen)."""
     if not stage_refs:
         return list(course.stages), _template_files(template)
-    try:
-        specs = sorted(course.select(stage_refs), key=lambda s: s.number)
-    except KeyError as exc:
-        raise WorkspaceError(str(exc.args[0]) if exc.args else str(exc)) from None
+    specs = sorted(course.select(stage_refs), key=lambda s: s.number)  # UnknownStage: run() words it
     rels: list[Path] = []
     for spec in specs:
         rel = Path(spec.file)
@@ -182,6 +180,9 @@ def run(args: argparse.Namespace) -> int:
         specs = course.select(args.stages) if args.stages else []
     except WorkspaceError as exc:
         print(f"grade init: {exc}", file=sys.stderr)
+        return 2
+    except UnknownStage as exc:
+        print(f"grade init: {exc.words(lang)}", file=sys.stderr)
         return 2
     except Exception as exc:  # a broken course (SpecError) and the like
         print(f"grade init: {exc}", file=sys.stderr)

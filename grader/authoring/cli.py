@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from grader.errors import UsageError
+from grader.errors import UnknownStage, UsageError
 from grader.options import shared
 
 
@@ -34,8 +34,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         result = check_course(args.course, refs or None, cap=DEFAULT_CAP if args.cap is None else args.cap,
                               lang=args.lang, workers=max(1, args.jobs))
-    except KeyError as exc:
-        raise UsageError(exc.args[0]) from None
+    except UnknownStage as exc:
+        raise UsageError(exc.words(args.lang)) from None
     sys.stdout.write(render_text(result, verbose=args.verbose) + "\n")
     if args.html:
         Path(args.html).write_text(render_html(result), encoding="utf-8")

@@ -24,6 +24,7 @@ from grader.batch.progress import ProgressBar
 from grader.batch.rows import STATUS_ERROR, STATUS_NOT_GRADED, Reason, num, reason, summarize
 from grader.batch.unpack import UnpackError, ZipCaps, safe_unzip
 from grader.course.folder import Course
+from grader.errors import UnknownStage
 from grader.messages import t
 from grader.sources import find_source
 from grader.verdict import Report
@@ -224,11 +225,11 @@ def _default_out(class_dir: Path) -> Path:
     return Path.cwd() / "grades"
 
 
-def _select(course: Course, stages: Sequence[str]) -> list:
+def _select(course: Course, stages: Sequence[str], lang: str) -> list:
     try:
         return course.select(stages)
-    except KeyError as e:
-        raise ValueError(e.args[0]) from None
+    except UnknownStage as e:
+        raise ValueError(e.words(lang)) from None
 
 
 @dataclass
@@ -257,7 +258,7 @@ def _new_run(class_dir: Path, out: Optional[Path], opts: BatchOptions) -> BatchR
     if class_dir.is_dir():  # before anything is written next to it
         _refuse_a_workspace(class_dir, course, opts.lang)
     out = Path(out) if out else _default_out(class_dir)
-    selected = _select(course, opts.stages)
+    selected = _select(course, opts.stages, opts.lang)
     (out / ".cache").mkdir(parents=True, exist_ok=True)
     seed = opts.seed
     if seed is None:

@@ -113,10 +113,10 @@ def show(x: Any) -> str:
 def _show_array(x: np.ndarray) -> str:
     if x.size > 24:  # a summary: printing big arrays is slow and nobody reads them
         head = ", ".join(show(v) for v in x.reshape(-1)[:4].tolist())
-        stats = ""
+        stats = ""  # numpy's own words, in every language
         if x.dtype.kind in "biuf" and x.size:
-            stats = f", min {show(x.min().item())}, max {show(x.max().item())}"
-        return f"array of shape {x.shape}, {x.dtype}{stats}: [{head}, ...]"
+            stats = f" min={show(x.min().item())} max={show(x.max().item())}"
+        return f"ndarray shape={x.shape} dtype={x.dtype}{stats} [{head}, ...]"
     with np.printoptions(precision=8, linewidth=100):
         return np.array2string(x, separator=", ")
 

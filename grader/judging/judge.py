@@ -15,7 +15,7 @@ from typing import Any, Callable, Optional
 
 from grader.judging import advice, checks, kinds
 from grader.course.inputs import Draw
-from grader.messages import size_text, t
+from grader.messages import known, size_text, t
 from grader.sandbox.job import Outcome
 from grader.sources import Source
 from grader.course.spec import Case, Form, StageSpec, check_of, resolve_tolerance
@@ -286,13 +286,25 @@ def _judge_draw(run: _Run, case: Case, draw: Draw, rec: dict, n_draws: int) -> O
                       not_started=rec.get("error", {}).get("type") in advice.UNSTARTED)
 
 
+def encode_words(err: dict, lang: str) -> str:
+    """Why a returned value could not be compared, in `lang`: the catalog's sentence for the child's
+    key (its params are text from the run, only formatted in), else the child's English."""
+    key, params = f"encode.{err.get('key')}", err.get("params") or {}
+    if known(key):
+        try:
+            return t(lang, key, **params)
+        except (KeyError, IndexError, ValueError, TypeError):
+            pass  # the params do not fit the sentence: the run's own text
+    return t(lang, "encode", msg=err["message"])
+
+
 def _error_words(run: _Run, case: Case, err: dict) -> tuple[str, Optional[str], bool]:
     """An exception in words, the called name the file lacks, and whether the driver refused the value."""
     lang, at = run.lang, run.where(err.get("line"))
     if err["type"] == "NotImplementedError":
         return t(lang, "not_implemented", where=at), None, False
     if err["type"] == "EncodeError":
-        return t(lang, "encode", msg=err["message"]), None, False
+        return encode_words(err, lang), None, False
     if err["type"] == "OutputLimit":  # the run's own per-case cap (grader/sandbox/child.py)
         return t(lang, "output", limit=size_text(run.spec.limits.output_bytes)), None, True
     missing = advice.missing_name(err, case.call)

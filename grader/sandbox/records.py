@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from typing import Any
 
 from grader.sandbox.child import decode
@@ -98,8 +99,13 @@ def _checked_error(err: Any) -> dict:
     if not isinstance(err, dict):
         return {"type": "ResultError", "message": "an unreadable error", "line": None, "traceback": ""}
     line = err.get("line")
-    return {"type": str(err.get("type", ""))[:100], "message": str(err.get("message", ""))[:2000],
-            "line": line if type(line) is int else None, "traceback": str(err.get("traceback", ""))[-6000:]}
+    out = {"type": str(err.get("type", ""))[:100], "message": str(err.get("message", ""))[:2000],
+           "line": line if type(line) is int else None, "traceback": str(err.get("traceback", ""))[-6000:]}
+    key, params = err.get("key"), err.get("params")
+    if type(key) is str and re.fullmatch(r"[a-z_]{1,40}", key) and isinstance(params, dict) and len(params) <= 4:
+        # which sentence of the catalog says it (the grader words it in the student's language)
+        out["key"], out["params"] = key, {str(k)[:40]: str(v)[:200] for k, v in params.items()}
+    return out
 
 
 def _decode_record(data: dict, arrays: list) -> dict:
