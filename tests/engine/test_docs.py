@@ -1,4 +1,4 @@
-"""The docs stay true: every fenced block of README.md and docs/*.md is run or checked here.
+"""The docs stay true: every fenced block of README.md, ARCHITECTURE.md and docs/*.md is run or checked here.
 
 - ``python``: executed (a fresh interpreter, in an empty folder).
 - ``bash``: every `grade ...` command goes through the real command-line parser (nothing is
@@ -25,7 +25,7 @@ from conftest import ROOT
 from grader import cli
 from grader.course.spec import StageSpec
 
-DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+DOCS = [ROOT / "README.md", ROOT / "ARCHITECTURE.md", *sorted((ROOT / "docs").glob("*.md"))]
 FENCE = re.compile(r"^(?P<indent> *)```(?P<info>[^\n`]*)\n(?P<body>.*?)^(?P=indent)```[ \t]*$", re.M | re.S)
 LANGUAGES = {"python", "bash", "yaml", "text"}
 MAX_NO_TEST = 4  # blocks shown but not run: keep them few
