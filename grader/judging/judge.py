@@ -286,16 +286,19 @@ def _judge_draw(run: _Run, case: Case, draw: Draw, rec: dict, n_draws: int) -> O
                       not_started=rec.get("error", {}).get("type") in advice.UNSTARTED)
 
 
-def encode_words(err: dict, lang: str) -> str:
-    """Why a returned value could not be compared, in `lang`: the catalog's sentence for the child's
-    key (its params are text from the run, only formatted in), else the child's English."""
-    key, params = f"encode.{err.get('key')}", err.get("params") or {}
-    if known(key):
+KEYED = {"EncodeError": "encode", "ResultError": "result"}  # errors the run names by a catalog key
+
+
+def keyed_words(err: dict, lang: str) -> Optional[str]:
+    """An error the run names by a key (``encode.object``...), in `lang`: the catalog's sentence, its
+    params (text from the run) only formatted in; None when the key or its params do not fit."""
+    key, params = f"{KEYED.get(err['type'])}.{err.get('key')}", err.get("params") or {}
+    if err["type"] in KEYED and known(key):
         try:
             return t(lang, key, **params)
         except (KeyError, IndexError, ValueError, TypeError):
-            pass  # the params do not fit the sentence: the run's own text
-    return t(lang, "encode", msg=err["message"])
+            pass
+    return None
 
 
 def _error_words(run: _Run, case: Case, err: dict) -> tuple[str, Optional[str], bool]:
@@ -303,8 +306,11 @@ def _error_words(run: _Run, case: Case, err: dict) -> tuple[str, Optional[str], 
     lang, at = run.lang, run.where(err.get("line"))
     if err["type"] == "NotImplementedError":
         return t(lang, "not_implemented", where=at), None, False
+    keyed = keyed_words(err, lang)
+    if keyed:
+        return keyed, None, False
     if err["type"] == "EncodeError":
-        return encode_words(err, lang), None, False
+        return t(lang, "encode", msg=err["message"]), None, False
     if err["type"] == "OutputLimit":  # the run's own per-case cap (grader/sandbox/child.py)
         return t(lang, "output", limit=size_text(run.spec.limits.output_bytes)), None, True
     missing = advice.missing_name(err, case.call)

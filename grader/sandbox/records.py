@@ -56,8 +56,7 @@ def collect(report: dict, payload: list[bytes], limits: Limits) -> Outcome:
         if key == "import":
             imported = _checked_import(data)
         elif "unreadable" in data:
-            records[key] = {"error": {"type": "ResultError", "message": f"its result could not be read "
-                                      f"({data['unreadable']})", "line": None, "traceback": ""}}
+            records[key] = {"error": _unreadable(str(data["unreadable"]))}
         else:
             records[key] = _decode_record(data, arrays)
     runner_error = None
@@ -95,6 +94,13 @@ def _checked_import(data: dict) -> dict:
     return out
 
 
+def _unreadable(why: str) -> dict:
+    """The error of a case whose result could not be read (worded by the grader: result.unreadable)."""
+    why = why[:200]
+    return {"type": "ResultError", "message": f"its result could not be read ({why})", "line": None,
+            "traceback": "", "key": "unreadable", "params": {"why": why}}
+
+
 def _checked_error(err: Any) -> dict:
     if not isinstance(err, dict):
         return {"type": "ResultError", "message": "an unreadable error", "line": None, "traceback": ""}
@@ -127,6 +133,5 @@ def _decode_record(data: dict, arrays: list) -> dict:
                                   for name, tree in mistakes.items()}
     except (ValueError, KeyError, TypeError, IndexError, RecursionError) as exc:
         record.pop("value", None)
-        record["error"] = {"type": "ResultError", "message": f"its result could not be read ({exc})",
-                           "line": None, "traceback": ""}
+        record["error"] = _unreadable(str(exc))
     return record

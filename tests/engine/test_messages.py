@@ -97,3 +97,19 @@ def test_a_large_array_is_summarised_without_english_words():
     text = show(np.arange(100.0).reshape(10, 10))
     assert text.startswith("ndarray shape=(10, 10) dtype=float64 min=0.0 max=99.0 [0.0, 1.0, 2.0, 3.0, ...]")
     assert english_sentence(text) == []
+
+
+def test_a_keyed_error_from_the_run_is_worded_by_the_catalog_and_forged_keys_fall_back():
+    from grader.judging.judge import keyed_words
+
+    def err(kind, key, params):
+        return {"type": kind, "message": "english", "key": key, "params": params}
+
+    assert keyed_words(err("ResultError", "unreadable", {"why": "x"}), "zh") == "无法读取它的结果(x)"
+    assert keyed_words(err("EncodeError", "dtype", {"dtype": "<M8"}), "zh") == "返回了 dtype 为 <M8 的数组,评测器无法比较"
+    for forged in (err("EncodeError", "dtype", {}),                    # a placeholder without its value
+                   err("EncodeError", "dtype", {"lang": "en", "key": "x"}),  # names t() itself takes
+                   err("EncodeError", "../none", {}),                  # not a key of the catalog
+                   err("EncodeError", "none", {}),                     # a key, but not an encode one
+                   err("ValueError", "dtype", {"dtype": "x"})):       # a student's own exception
+        assert keyed_words(forged, "zh") is None, forged
