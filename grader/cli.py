@@ -181,12 +181,12 @@ def run_stages(args: argparse.Namespace) -> int:
 
     course = load_course(args.course, near=Path.cwd())  # inside a student kit: the kit
     torch_ok = importlib.util.find_spec("torch") is not None
-    print(f"course: {course.root}")
+    lang = args.lang
+    print(t(lang, "stages.course", root=course.root))
     for s in course.stages:
-        note = "  (needs PyTorch: install the extra)" if s.needs_torch and not torch_ok else ""
-        hidden = sum(c.hidden for c in s.cases)
-        print(f"{s.number:>3}  {s.slug:<20} {s.file:<22} {len(s.cases):>2} cases ({hidden} hidden), "
-              f"{s.max_score:g} pts  {s.title.get(args.lang)}{note}")
+        note = t(lang, "stages.needs_torch") if s.needs_torch and not torch_ok else ""
+        print(t(lang, "stages.line", number=s.number, slug=s.slug, file=s.file, cases=len(s.cases),
+                hidden=sum(c.hidden for c in s.cases), points=s.max_score, title=s.title.get(lang), note=note))
     return 0
 
 

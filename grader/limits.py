@@ -8,15 +8,16 @@ record is ``spec.limits``, and the sandbox receives it with each job.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
+from typing import Any
 
 
-def _stage(default: float, doc: str) -> "field":
+def _stage(default: float, doc: str) -> Any:
     """A cap a stage may set in its YAML (a positive number)."""
     return field(default=default, metadata={"gt": 0, "doc": doc})
 
 
-def _platform(default: int, doc: str) -> "field":
+def _platform(default: int, doc: str) -> Any:
     """A cap of the platform: not read from a stage's YAML."""
     return field(default=default, metadata={"parse": False, "doc": doc})
 
@@ -50,6 +51,4 @@ PLATFORM = Limits()
 
 def stage_fields() -> list[str]:
     """The names a stage's YAML may set under `limits:`."""
-    from dataclasses import fields
-
     return [f.name for f in fields(Limits) if f.metadata.get("parse", True)]

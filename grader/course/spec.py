@@ -81,7 +81,7 @@ def _convert(value: Any, hint: Any, loc: Loc, errors: Errors) -> Any:
     if isinstance(kind, type) and issubclass(kind, _Model):
         return kind._from(value, loc, errors)
     if kind is Limits:  # the platform's record (grader/limits.py): its per-stage fields
-        return _Model._from.__func__(Limits, value, loc, errors)
+        return _parse_fields(Limits, value, loc, errors)
     if kind in (list, tuple, dict):
         return _items(value, kind, args, loc, errors)
     try:
@@ -154,6 +154,21 @@ def _format_error(loc: Loc, message: str, value: Any) -> str:
     return f"{where}: {message}{got}" if where else f"{message}{got}"
 
 
+def _parse_fields(cls: type, value: Any, loc: Loc, errors: Errors) -> Any:
+    """A dataclass from a mapping: its fields in their order, then unknown keys (any dataclass:
+    the spec's models and the platform's Limits record)."""
+    if not isinstance(value, dict):
+        return _reject(errors, loc, _EXPECTED[dict], value)
+    before, known, given = len(errors), _fields_of(cls), {}
+    for name, (hint, meta, required) in known.items():
+        if name in value:
+            given[name] = _field(value[name], hint, meta, loc + (name,), errors)
+        elif required:
+            errors.append((loc + (name,), _MISSING, None))
+    errors.extend((loc + (key,), _UNKNOWN, v) for key, v in value.items() if key not in known)
+    return _BAD if len(errors) > before else cls(**given)
+
+
 class _Model:
     """What the spec dataclasses share: `parse`, a shorthand (`_coerce`) and rules (`_check`)."""
 
@@ -170,22 +185,12 @@ class _Model:
 
     @classmethod
     def _from(cls, value: Any, loc: Loc, errors: Errors) -> Any:
-        """Fields in their order, then unknown keys; the rules only when every field is valid."""
-        value = getattr(cls, "_coerce", _Model._coerce)(value)
-        if not isinstance(value, dict):
-            return _reject(errors, loc, _EXPECTED[dict], value)
-        before, known, given = len(errors), _fields_of(cls), {}
-        for name, (hint, meta, required) in known.items():
-            if name in value:
-                given[name] = _field(value[name], hint, meta, loc + (name,), errors)
-            elif required:
-                errors.append((loc + (name,), _MISSING, None))
-        errors.extend((loc + (key,), _UNKNOWN, v) for key, v in value.items() if key not in known)
-        if len(errors) > before:
-            return _BAD
-        out = cls(**given)
+        """The shorthand expanded, the fields parsed, then the model's own rules."""
+        out = _parse_fields(cls, cls._coerce(value), loc, errors)
+        if out is _BAD:
+            return out
         try:
-            getattr(out, "_check", lambda: None)()
+            out._check()
         except ValueError as exc:
             return _reject(errors, loc, str(exc), None)  # the message names the fields it is about
         return out

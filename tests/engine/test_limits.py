@@ -48,3 +48,13 @@ def test_the_sandbox_stops_a_run_at_the_stage_output_cap(tmp_path):
     rmse = [c for c in stage.cases if c.name in RMSE_CASES]
     assert rmse and all(c.score == 0 and "printed more than 4 KiB of output" in c.message for c in rmse), rmse
     assert all(c.score == c.max_score for c in stage.cases if c.name not in RMSE_CASES)  # MAE prints nothing
+
+
+def test_the_authoring_guide_lists_every_per_stage_cap_with_its_default():
+    from conftest import ROOT
+    import re
+
+    text = (ROOT / "docs" / "authoring.md").read_text(encoding="utf-8")
+    rows = dict(re.findall(r"^\| `(\w+)` \| ([\d.]+) \|", text, re.M))
+    assert set(rows) == set(stage_fields())
+    assert all(float(rows[name]) == getattr(PLATFORM, name) for name in rows), rows
