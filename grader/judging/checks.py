@@ -5,9 +5,10 @@ and one registration, ``@register(name, words={kind: words}, mistakes_by=name)``
 the name valid in a spec (``validate``), gives ``describe`` the words of the mismatch kinds the
 check reports, and says which check matches a known mistake's value (``matches``). A `Mismatch`
 says what differs (kind, index, expected, got, errors, tolerance); ``describe`` alone turns it
-into words, for a language and for a hidden case. For a hidden case the words hold nothing arithmetic can invert: no expected
-value, no absolute or relative error, no worst element (a student who returned 0 would
-read the answer off an error), only counts, shapes, indices and the tolerance.
+into words, for a language and for a hidden case. For a hidden case the words hold nothing
+arithmetic can invert: no expected value, no absolute or relative error, no worst element (a
+student who returned 0 would read the answer off an error), only counts, shapes, indices and
+the tolerance.
 """
 
 from __future__ import annotations
