@@ -30,7 +30,7 @@ class Limits:
     time_s: float = _stage(20.0, "seconds of wall-clock time for the whole stage run (import and every case)")
     memory_mb: int = _stage(1024, "MiB of memory above the fork server's baseline")
     output_bytes: int = _stage(1 << 20, "bytes of stdout+stderr a run may print before it is stopped")
-    output_keep_bytes: int = _stage(16 << 10, "bytes of the printed output kept for the report, per case and for the import")
+    output_keep_bytes: int = _stage(16 << 10, "bytes of the printed output kept for the report, per case and import")
     result_bytes: int = _stage(256 << 20, "bytes of arrays a run may send back")
     records_bytes: int = _stage(16 << 20, "bytes of JSON records a run may send back")
     # the platform's

@@ -46,7 +46,8 @@ def _lang(p: argparse.ArgumentParser) -> None:
 
 def _course(p: argparse.ArgumentParser) -> None:
     p.add_argument("--course", metavar="DIR", default=None,
-                   help="course folder (default: $GRADE_COURSE, a student kit around the submission, or the bundled course)")
+                   help="course folder (default: $GRADE_COURSE, a student kit around the submission, "
+                        "or the bundled course)")
 
 
 def _format(p: argparse.ArgumentParser) -> None:

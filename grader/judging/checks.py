@@ -1,7 +1,7 @@
 """Comparing what came back with what was expected.
 
 Every check has one signature, ``check(got, expected, tol, inputs) -> Optional[Mismatch]``,
-and one registration, ``@register(name, words={kind: words}, mistakes_by=name)``: that makes
+and one registration, ``@register_check(name, words={kind: words}, mistakes_by=name)``: that makes
 the name valid in a spec (``validate``), gives ``describe`` the words of the mismatch kinds the
 check reports, and says which check matches a known mistake's value (``matches``). A `Mismatch`
 says what differs (kind, index, expected, got, errors, tolerance); ``describe`` alone turns it
@@ -63,7 +63,7 @@ CHECKS: dict[str, Check] = {}
 WORDS: dict[str, Words] = {}  # mismatch kind -> its words, from every registration
 
 
-def register(name: str, words: Optional[dict[str, Words]] = None,
+def register_check(name: str, words: Optional[dict[str, Words]] = None,
              mistakes_by: Optional[str] = None) -> Callable[[Compare], Compare]:
     """Register `name` (a comparison, as a decorator): valid in specs, described, matched."""
     def add(fn: Compare) -> Compare:
@@ -380,11 +380,11 @@ WORDS.update({
     "shape": _words_shape,
     "custom": lambda m, lang, hidden: str(m.note),
 })
-register("allclose", words={"values": _words_values, "nonfinite": _words_nonfinite})(allclose)
-register("exact", words={"keys": lambda m, lang, hidden: t(lang, "exact_keys", path=m.path, exp=m.expected, got=m.got),
-                         "array_differ": _words_array, "differ": _words_differ,
-                         "length": _words_count("exact_len")})(exact)
-register("text", words={"line": _words_line, "lines": _words_count("text_lines")}, mistakes_by="exact")(text)
+register_check("allclose", words={"values": _words_values, "nonfinite": _words_nonfinite})(allclose)
+register_check("exact", words={
+    "keys": lambda m, lang, hidden: t(lang, "exact_keys", path=m.path, exp=m.expected, got=m.got),
+    "array_differ": _words_array, "differ": _words_differ, "length": _words_count("exact_len")})(exact)
+register_check("text", words={"line": _words_line, "lines": _words_count("text_lines")}, mistakes_by="exact")(text)
 
 
 def describe(m: Mismatch, lang: str, hidden: bool = False) -> str:

@@ -125,3 +125,14 @@ def test_the_rules_bite():
 def test_architecture_md_names_every_part():
     text = (ROOT / "ARCHITECTURE.md").read_text(encoding="utf-8")
     assert [part for part in LAYER if part not in text] == []
+
+
+def test_one_name_one_thing():
+    """No two public classes of the package share a name (`Limits` once meant three things)."""
+    where: dict[str, list[str]] = {}
+    for module, path in MODULES.items():
+        for node in ast.parse(path.read_text(encoding="utf-8")).body:
+            if isinstance(node, ast.ClassDef) and not node.name.startswith("_"):
+                where.setdefault(node.name, []).append(module)
+    assert {name: mods for name, mods in where.items() if len(mods) > 1} == {}
+    assert len(where) > 30

@@ -63,7 +63,7 @@ def rounded(monkeypatch):
     """`rounded` registered for one test (the registry restored after it)."""
     monkeypatch.setattr(checks, "CHECKS", dict(checks.CHECKS))
     monkeypatch.setattr(checks, "WORDS", dict(checks.WORDS))
-    checks.register("rounded", words={"rounded_differ": lambda m, lang, hidden: f"rounded: {m.got} is not {m.expected}"})(_rounded)
+    checks.register_check("rounded", words={"rounded_differ": lambda m, lang, hidden: f"rounded: {m.got} is not {m.expected}"})(_rounded)
 
 
 def _course_checked_by(tmp_path, name):
@@ -96,6 +96,6 @@ def test_a_check_registered_in_a_test_validates_describes_and_matches(tmp_path, 
 
 def test_a_check_is_registered_once(rounded):
     with pytest.raises(ValueError, match="already registered"):
-        checks.register("rounded")(_rounded)
+        checks.register_check("rounded")(_rounded)
     with pytest.raises(ValueError, match="rounded_differ"):
-        checks.register("other", words={"rounded_differ": lambda m, lang, hidden: ""})(_rounded)
+        checks.register_check("other", words={"rounded_differ": lambda m, lang, hidden: ""})(_rounded)
