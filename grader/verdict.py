@@ -54,11 +54,13 @@ class CaseResult:
     mistake: Optional[str] = None       # the known mistake this failure matches
     missing_name: Optional[str] = None  # the called name the file does not define
     not_started: bool = False           # the student's function still raises NotImplementedError
+    near_miss: Optional[str] = None     # what the file defines instead of missing_name (`sigmiod`)
 
     @property
     def unstarted(self) -> bool:
-        """Nothing of the student's own yet: a function not started, or not defined at all."""
-        return self.not_started or self.missing_name is not None
+        """Nothing of the student's own yet: a function not started, or not defined at all (a
+        misspelt one, `sigmiod` for `sigmoid`, is work in progress)."""
+        return self.not_started or (self.missing_name is not None and self.near_miss is None)
 
     def __post_init__(self) -> None:
         self.status = Status.of(self.status)
@@ -71,6 +73,8 @@ class CaseResult:
         }
         if self.not_started:
             out["not_started"] = True
+        if self.near_miss:
+            out["near_miss"] = self.near_miss
         if details:
             out["details"] = {**self.details, **({"mistake": self.mistake} if self.mistake else {})}
         return out
@@ -83,7 +87,8 @@ class CaseResult:
                    max_score=_f(d.get("max_score")), hidden=bool(d.get("hidden")),
                    message=str(d.get("message") or ""), hint=d.get("hint"), duration_s=_f(d.get("duration_s")),
                    details=det, mistake=mistake if isinstance(mistake, str) else None,
-                   not_started=bool(d.get("not_started")))
+                   not_started=bool(d.get("not_started")),
+                   near_miss=d.get("near_miss") if isinstance(d.get("near_miss"), str) else None)
 
 
 class Progress(str, Enum):

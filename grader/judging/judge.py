@@ -13,7 +13,7 @@ import signal
 from dataclasses import dataclass
 from typing import Any, Callable, Optional
 
-from grader.judging import advice, checks, describe
+from grader.judging import advice, checks, describe, names
 from grader.course.inputs import Draw
 from grader.messages import size_text, t
 from grader.sandbox.job import OUTPUT_CAP, Outcome
@@ -269,7 +269,7 @@ def _judge_draw(run: _Run, case: Case, draw: Draw, rec: dict, n_draws: int) -> O
         hint = _error_hint(case, rec["error"], lang)
         status = Status.ERROR
     else:
-        found = _compare(run, case, draw, rec["value"], ref)
+        found = _printed_instead(run, case, rec, ref) or _compare(run, case, draw, rec["value"], ref)
         if found is None:
             return None
         msg, hint, mistake, refused = found
@@ -283,7 +283,7 @@ def _judge_draw(run: _Run, case: Case, draw: Draw, rec: dict, n_draws: int) -> O
         hint = hint or (case.hint.get(lang) if case.hint else None) or (spec.hint.get(lang) if spec.hint else None)
     return CaseResult(case.name, status, 0.0, float(case.points), case.hidden, msg, hint,
                       details=_details(run, case, draw, rec), mistake=mistake, missing_name=missing,
-                      not_started=rec.get("error", {}).get("type") in advice.UNSTARTED)
+                      near_miss=_near_miss(run, missing), not_started=rec.get("error", {}).get("type") in advice.UNSTARTED)
 
 
 def _error_words(run: _Run, case: Case, err: dict) -> tuple[str, Optional[str], bool]:
@@ -297,10 +297,30 @@ def _error_words(run: _Run, case: Case, err: dict) -> tuple[str, Optional[str], 
         return t(lang, "output", limit=size_text(OUTPUT_CAP)), None, True
     missing = advice.missing_name(err, case.call)
     if missing:
-        return t(lang, "missing_name", file=run.spec.file, name=missing), missing, False
+        return _missing_words(run, missing), missing, False
     if describe.raised_by_driver(err, run.spec.file):  # the driver refused the value: not the student's error
         return t(lang, "driver_rejected", msg=err["message"]), None, True
     return t(lang, "exception", kind=err["type"], msg=err["message"], where=at), None, False
+
+
+def _missing_words(run: _Run, name: str) -> str:
+    """What to do about a name the file lacks: the near miss it defines instead ("did you mean"),
+    the assignment an import does not reach, or the name alone."""
+    file = run.spec.file
+    found = _near_miss(run, name)
+    if found:
+        return t(run.lang, "missing_near", file=file, name=name, found=found)
+    if names.only_nested(name, run.source.text if run.source else None):
+        return t(run.lang, "missing_nested", file=file, name=name)
+    return t(run.lang, "missing_name", file=file, name=name)
+
+
+def _near_miss(run: _Run, name: Optional[str]) -> Optional[str]:
+    """The name the file defines where the stage calls `name` (never another name the stage calls)."""
+    if name is None:
+        return None
+    expected = frozenset().union(*(names.call_names(c.call) for c in run.spec.cases))
+    return names.near_miss(name, run.source.text if run.source else None, exclude=expected)
 
 
 def _error_hint(case: Case, err: dict, lang: str) -> Optional[str]:
@@ -325,6 +345,16 @@ def _split(case: Case, value: Any, lang: str) -> tuple[Optional[dict], Optional[
         return dict(zip(names, value)), None
     got = len(value) if isinstance(value, (list, tuple)) else 1
     return None, t(lang, "output_count", got=got, exp=len(names), names=", ".join(names))
+
+
+def _printed_instead(run: _Run, case: Case, rec: dict, ref: dict) -> Optional[tuple[str, None, None, bool]]:
+    """The student's function printed something and returned None where a value is expected."""
+    name = names.called_name(case.call)
+    if rec.get("value") is not None or ref.get("value") is None or name is None:
+        return None
+    if not run.outcome.output_between(rec.get("output_start"), rec.get("output_end")).strip():
+        return None
+    return t(run.lang, "printed_none", name=name), None, None, True
 
 
 def _custom(run: _Run, check: str) -> Optional[Callable]:
