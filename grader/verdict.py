@@ -112,6 +112,7 @@ class StageResult:
     max_score: float
     message: str
     duration_s: float = 0.0
+    hint: Optional[str] = None  # a known mistake seen in the stage's own error (an import failure), shown labelled
     run_s: float = 0.0  # time spent inside the submission's code
     wait_s: float = 0.0  # time spent waiting: for the submission's sandbox (its other stages), for the reference
     cases: list[CaseResult] = field(default_factory=list)
@@ -133,7 +134,7 @@ class StageResult:
     def to_dict(self, details: bool = False) -> dict:
         out = {
             "number": self.number, "slug": self.slug, "title": self.title, "status": self.status.value,
-            "score": self.score, "max_score": self.max_score, "message": self.message,
+            "score": self.score, "max_score": self.max_score, "message": self.message, "hint": self.hint,
             "duration_s": round(self.duration_s, 6), "run_s": round(self.run_s, 6), "wait_s": round(self.wait_s, 6),
             "progress": self.progress.value, "cases": [c.to_dict(details) for c in self.cases],
         }
@@ -148,6 +149,7 @@ class StageResult:
         return cls(number=d.get("number"), slug=str(d.get("slug") or ""), title=str(d.get("title") or ""),
                    status=Status.of(d.get("status")), score=_f(d.get("score")), max_score=_f(d.get("max_score")),
                    message=str(d.get("message") or ""), duration_s=_f(d.get("duration_s")),
+                   hint=d.get("hint") if isinstance(d.get("hint"), str) else None,
                    run_s=_f(d.get("run_s")), wait_s=_f(d.get("wait_s")), cases=[CaseResult.from_dict(c) for c in d.get("cases") or []],
                    details=dict(d.get("details") or {}), unstarted=bool(d.get("unstarted")))
 

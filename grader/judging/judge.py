@@ -78,6 +78,8 @@ def judge(spec: StageSpec, draws: list[Draw], reference: dict[str, dict], outcom
             msg = import_message(spec, imp["error"], lang, source)
             details["traceback"] = imp["error"].get("traceback", "")
         result = not_run(spec, lang, msg, t(lang, "not_run", why=t(lang, "import_failed")))
+        result.hint = advice.error_mistake_hint([m for c in spec.cases for m in c.mistakes], imp["error"], lang) \
+            if imp is not None else None
         result.details = details
         return result
     run = _Run(spec, lang, outcome, reference, custom, source)
@@ -135,9 +137,7 @@ def import_message(spec: StageSpec, error: dict, lang: str, source: Optional[Sou
     if error["type"] == "SystemExit":
         return t(lang, "import_exit", file=spec.file, where=at)
     msg = t(lang, "import_error", file=spec.file, kind=error["type"], msg=error["message"], where=at)
-    msg += advice.import_advice(error, source.text if source else None, spec.toplevel_ok, lang)
-    hint = advice.error_mistake_hint([m for c in spec.cases for m in c.mistakes], error, lang)
-    return f"{msg}\n{hint}" if hint else msg
+    return msg + advice.import_advice(error, source.text if source else None, spec.toplevel_ok, lang)
 
 
 def where(source: Optional[Source], line: Optional[int], lang: str) -> str:
@@ -222,10 +222,10 @@ def time_in_last_case(outcome: Outcome) -> float:
 
 
 def _details(run: _Run, case: Case, draw: Draw, rec: dict) -> dict:
-    out: dict[str, Any] = {
-        "output": run.outcome.output_between(rec.get("output_start"), rec.get("output_end")),
-        "warnings": rec.get("warnings", []),
-    }
+    printed = run.outcome.output_between(rec.get("output_start"), rec.get("output_end"))
+    # hidden means hidden in every format: what a hidden case printed may show its inputs
+    out: dict[str, Any] = {"output_hidden": True} if case.hidden and printed else {"output": printed}
+    out["warnings"] = rec.get("warnings", [])
     if "value" in rec:
         out["got"] = checks.show(rec["value"])
     if "error" in rec:
