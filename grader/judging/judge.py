@@ -22,6 +22,7 @@ from grader.course.spec import Case, Form, StageSpec, check_of, resolve_toleranc
 from grader.verdict import CaseResult, StageResult, Status
 
 CustomChecks = Callable[[str], Callable]
+_SANDBOX_FILE = re.compile(r'File "[^"\n]*/job-\d+/work/([^"\n]+)"')  # a frame in the run's copy of the submission
 
 
 @dataclass
@@ -76,7 +77,7 @@ def judge(spec: StageSpec, draws: list[Draw], reference: dict[str, dict], outcom
             _, msg = stop_message(spec, outcome, lang)
         else:
             msg = import_message(spec, imp["error"], lang, source)
-            details["traceback"] = imp["error"].get("traceback", "")
+            details["traceback"] = own_paths(imp["error"].get("traceback", ""), spec, source)
         result = not_run(spec, lang, msg, t(lang, "not_run", why=t(lang, "import_failed")))
         result.hint = advice.error_mistake_hint([m for c in spec.cases for m in c.mistakes], imp["error"], lang) \
             if imp is not None else None
@@ -138,6 +139,18 @@ def import_message(spec: StageSpec, error: dict, lang: str, source: Optional[Sou
         return t(lang, "import_exit", file=spec.file, where=at)
     msg = t(lang, "import_error", file=spec.file, kind=error["type"], msg=error["message"], where=at)
     return msg + advice.import_advice(error, source.text if source else None, spec.toplevel_ok, lang)
+
+
+def own_paths(traceback: str, spec: StageSpec, source: Optional[Source]) -> str:
+    """A traceback whose frames in the sandbox's copy of the submission name the student's own files
+    (the stage file as handed in: `homework.ipynb`, `Activation.py`...), not the sandbox's paths."""
+    if source is None:
+        return traceback
+
+    def mine(m: re.Match) -> str:
+        rel = m.group(1)
+        return f'File "{source.path if rel == spec.file else source.path.parent / rel}"'
+    return _SANDBOX_FILE.sub(mine, str(traceback))
 
 
 def where(source: Optional[Source], line: Optional[int], lang: str) -> str:
@@ -229,7 +242,7 @@ def _details(run: _Run, case: Case, draw: Draw, rec: dict) -> dict:
     if "value" in rec:
         out["got"] = checks.show(rec["value"])
     if "error" in rec:
-        out["traceback"] = rec["error"].get("traceback", "")
+        out["traceback"] = own_paths(rec["error"].get("traceback", ""), run.spec, run.source)
     if not case.hidden:
         used = names_in(case.call)
         if case.call.startswith("driver."):  # the grader's own call: say what it asks of the student's code
