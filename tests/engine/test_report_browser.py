@@ -8,23 +8,16 @@ with the reason only where one is missing (a developer's machine).
 
 from __future__ import annotations
 
-import shutil
-import tempfile
-from pathlib import Path
-
 import pytest
 
 from conftest import grader_for, make_submission, variant
 from grader.report.html import render
+from helpers import CHROMEDRIVER, CHROMIUM, chromium_browser
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMEDRIVER = Path("/usr/bin/chromedriver")
 if not CHROMIUM.exists() or not CHROMEDRIVER.exists():
     pytest.skip("headless Chromium is not installed (apt-get install -y chromium chromium-driver)",
                 allow_module_level=True)
-webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed (pip install selenium)")
-from selenium.webdriver.chrome.service import Service  # noqa: E402
-from selenium.webdriver.common.by import By  # noqa: E402
+By = pytest.importorskip("selenium.webdriver.common.by", reason="selenium is not installed (pip install selenium)").By
 
 LONG = "w" * 400  # one unbroken word, longer than any screen
 PRINTS = (f"        print('visible', x.shape, '{LONG}')\n"
@@ -47,23 +40,7 @@ def page(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def browser():
-    profile = tempfile.mkdtemp(prefix="chromium-profile-")
-    opts = webdriver.ChromeOptions()
-    opts.binary_location = str(CHROMIUM)
-    for arg in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
-                "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                f"--user-data-dir={profile}", "--window-size=1280,1000"):
-        opts.add_argument(arg)
-    try:
-        driver = webdriver.Chrome(options=opts, service=Service(str(CHROMEDRIVER)))
-    except Exception as e:  # a broken install is a skip, not a failure of the report
-        shutil.rmtree(profile, ignore_errors=True)
-        pytest.skip(f"headless Chromium did not start: {e}")
-    try:
-        yield driver
-    finally:
-        driver.quit()
-        shutil.rmtree(profile, ignore_errors=True)
+    yield from chromium_browser()
 
 
 OVERFLOW = """
