@@ -302,8 +302,9 @@ def _judge_draw(run: _Run, case: Case, draw: Draw, rec: dict, n_draws: int) -> O
 def _error_words(run: _Run, case: Case, err: dict) -> tuple[str, Optional[str], bool]:
     """An exception in words, the called name the file lacks, and whether the driver refused the value."""
     lang, at = run.lang, run.where(err.get("line"))
-    if err["type"] == "NotImplementedError":
-        return t(lang, "not_implemented", where=at), None, False
+    if err["type"] == "NotImplementedError":  # "between Begin and End" only where the file has those markers
+        marked = run.source is None or "Begin" in (run.source.text or "")
+        return t(lang, "not_implemented" if marked else "not_implemented_unmarked", where=at), None, False
     if err["type"] == "EncodeError":
         return t(lang, "encode", msg=err["message"]), None, False
     if err["type"] == "OutputLimit":  # the run's own per-case cap (grader/sandbox/child.py)

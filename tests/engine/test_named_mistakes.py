@@ -119,3 +119,11 @@ def test_called_name_is_the_last_call_never_the_driver():
     assert called_name("TinyNet(W, b).forward(x, t)") == "forward"
     assert called_name("grad(x)") == "grad"
     assert called_name("driver.decisions(EarlyStopping, values)") is None
+
+
+def test_not_implemented_without_markers_does_not_mention_them(sub):
+    text = variant(ACT, "        y = np.tanh(x)", "        raise NotImplementedError")
+    graded = grade_stage(sub({ACT: text.replace("Begin", "").replace("End", "")}), "tanh")
+    msg = case(graded, "small-vector")["message"]
+    assert "raises NotImplementedError" in msg and "Begin" not in msg
+    assert "Begin and End" in case(grade_stage(sub({ACT: text}), "tanh"), "small-vector")["message"]
