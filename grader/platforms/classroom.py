@@ -152,6 +152,7 @@ class _Tests:
             return [_test(self.stage_name(spec), "error", 0, t(self.lang, "platform.stage_not_graded"), code,
                           spec.file, 0, spec.max_score)]
         lines = [st.message] if st.message and st.status == Status.ERROR else []  # why the stage could not run
+        lines += [t(self.lang, "platform.Hint", hint=st.hint)] if lines and st.hint else []
         if st.cases:
             n_pass = sum(c.status == Status.PASSED for c in st.cases)
             lines.insert(0, t(self.lang, "platform.cases_passed", passed=n_pass, n=len(st.cases),

@@ -258,3 +258,23 @@ def test_a_kit_inside_the_submission_never_grades_it(tmp_path, monkeypatch, caps
     assert main([str(submission), "--stage", "1", "--course", str(ROOT), "--format", "json"]) == 1
     report = json.loads(capsys.readouterr().out)
     assert report["score"] < report["max_score"]
+
+
+def test_no_accepted_answer_reaches_the_student_kit(released):
+    """stages/accepted/ (the course's accepted answers, with their scores) is the instructor's:
+    the autograder bundle has it, the student kit holds none of it, by path, bytes or function body."""
+    student, bundle = released
+    answers = sorted((ROOT / "stages" / "accepted").rglob("*.py"))
+    assert len(answers) >= 20 and (bundle / "stages" / "accepted" / "tanh" / "answers.yaml").is_file()
+    files = tree_files(student)
+    assert not [n for n in files if "accepted" in n or n.endswith("answers.yaml")]
+    handed_out = set()
+    for path in TEMPLATE.rglob("*.py"):
+        handed_out |= function_bodies(path.read_text(encoding="utf-8"))
+    kit_bodies = set()
+    for name, data in files.items():
+        if name.endswith(".py"):
+            kit_bodies |= function_bodies(data.decode("utf-8", errors="replace"))
+    for path in answers:
+        assert path.read_bytes() not in files.values(), path
+        assert not (function_bodies(path.read_text(encoding="utf-8")) - handed_out) & kit_bodies, path
