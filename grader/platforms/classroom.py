@@ -56,7 +56,7 @@ from grader.safe_text import no_workflow_commands
 from grader.platforms.common import grade_report, needs_torch, select_stages
 from grader.report import html as html_report, junit, markdown
 from grader.course.spec import StageSpec
-from grader.verdict import CaseResult, Report, StageResult, Status
+from grader.verdict import CaseResult, Report, StageResult, Status, command_line
 
 __all__ = ["register", "run", "classroom_result", "error_result", "encode_result", "decode_result"]
 
@@ -120,17 +120,46 @@ def split(test: dict, unit: Optional[Fraction]) -> list[dict]:
     points = test.pop("_points")
     k = round(Fraction(points).limit_denominator(1000) / unit) if unit else 0
     if k <= 1:
-        return [test]
+        return [shown(test)]
     earned = min(max(round(Fraction(test["score"]).limit_denominator(1000) / unit), 0), k)
     lost = test["status"] if test["status"] != "pass" else "fail"
     out = []
     for i in range(1, k + 1):
         first_lost, first = i == earned + 1, i == 1
-        out.append(dict(test, name=f"{test['name']} ({i}/{k})", status="pass" if i <= earned else lost,
-                        score=_num(float(unit)) if i <= earned else 0,
-                        message=test["message"] if first_lost else "",
-                        execution_time=test["execution_time"] if first else "0.00s"))
+        out.append(shown(dict(test, name=f"{test['name']} ({i}/{k})", status="pass" if i <= earned else lost,
+                              score=_num(float(unit)) if i <= earned else 0,
+                              message=test["message"] if first_lost else "",
+                              execution_time=test["execution_time"] if first else "0.00s")))
     return out
+
+
+def shown(test: dict) -> dict:
+    """The test as the reporter's log should show it. The reporter prints a test's `message`
+    only when its status is `error` (src/console-results.js: `fail` prints the name alone),
+    and prints `test_code` after every test: so a lost test with a reason is an `error` whose
+    message starts with its name, and only it carries the command that reproduces it; the
+    other lost units are `fail`, one line each. The result's own status stays `fail` for wrong
+    answers (`error` when grading itself failed); the points are the scores either way."""
+    if test["status"] == "pass":
+        return dict(test, test_code="")
+    if not test["message"]:  # the other lost units of a stage or case: one line each
+        return dict(test, status="fail", test_code="")
+    return dict(test, status="error", message=f"\u274c {test['name']}\n{test['message']}")
+
+
+def settle(tests: list[dict], total: float) -> list[dict]:
+    """Classroom records the scores added up in order as JavaScript numbers: make that sum
+    exactly grade's total (units like 1/3 leave a float residue, put into the last score)."""
+    scoring = [i for i, test in enumerate(tests) if test["score"]]
+    if not scoring:
+        return tests
+    before = 0.0
+    for test in tests[:scoring[-1]]:
+        before += test["score"]
+    rest = total - before
+    if abs(rest - tests[scoring[-1]]["score"]) <= 1e-6 * max(1.0, abs(total)) and before + rest == total:
+        tests[scoring[-1]]["score"] = _num(rest)
+    return tests
 
 
 class _Tests:
@@ -188,9 +217,9 @@ def classroom_result(report: Report, specs: Sequence[StageSpec], *, per: str = "
     so ``max_score`` is always the specs' total and the scores add up to the report's. Tests
     are split into equal units (`split`), so the reporter's two totals agree."""
     maker, unit = _Tests(report, lang, sub_label), unit_of(specs)
-    tests = [unit_test for spec in specs
-             for test in (maker.per_case(spec) if per == "case" else maker.per_stage(spec))
-             for unit_test in split(test, unit)]
+    tests = settle([unit_test for spec in specs
+                    for test in (maker.per_case(spec) if per == "case" else maker.per_stage(spec))
+                    for unit_test in split(test, unit)], _num(report.score))
     ok = all(test["status"] == "pass" for test in tests)
     return {"version": 1, "status": "pass" if ok else "fail",
             "max_score": _num(sum(s.max_score for s in specs)), "tests": tests}
@@ -210,6 +239,7 @@ def error_result(message: str, specs: Sequence[StageSpec], *, per: str = "stage"
         tests.append(_test("grade", "error", 0, message, f"grade {sub_label}", "", 0))
     for test in tests:  # all score 0: both of the reporter's totals are 0 without splitting
         test.pop("_points")
+    tests = [shown(test) for test in tests]
     return {"version": 1, "status": "error", "max_score": _num(sum(s.max_score for s in specs)),
             "tests": tests}
 
@@ -310,6 +340,10 @@ def run(args: argparse.Namespace) -> int:
         traceback.print_exc()
         return _finish_error(t(args.lang, "platform.grading_failed", why=f"{type(exc).__name__}: {exc}"), specs, args, output,
                              summary, sub_label)
+    # what a student types in their own clone, at its root: not the runner's path
+    report.submission = sub_label
+    report.reproduce = command_line(sub_label, [s.number for s in specs], report.seed,
+                                    ("--lang", args.lang) if args.lang != "en" else ())
     result = classroom_result(report, specs, per=args.per, lang=args.lang, sub_label=sub_label)
     append_text(output, f"result={encode_result(result)}\n")
     append_text(output, f"score={_num(report.score)}\nmax-score={result['max_score']}\n")
