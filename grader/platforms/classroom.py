@@ -20,6 +20,11 @@ The result format follows what Classroom's own graders write and its reporter re
   ``fail`` or ``error``. Its console prints ``- line N`` after a name when ``line_no`` is
   not 0, and the message only for tests whose status is ``error``.
 
+So the first lost test of each stage (or case) is an ``error`` whose message starts with
+its name and gives the reasons, and only it carries ``test_code``: the command the student
+runs in their own clone (`shown`). Classroom's ``Points X/Y`` is the scores added up in
+JavaScript, made exactly grade's total (`settle`).
+
 The reporter shows two totals: ``Points X/Y`` (what Classroom records: the sum of the tests'
 ``score``) and, in its console table, ``passed tests / all tests x max_score`` (every test
 weighing the same). They agree only when every test is worth the same and passes whole, so
@@ -41,6 +46,7 @@ import base64
 import html
 import json
 import os
+import shlex
 import sys
 import time
 import traceback
@@ -77,11 +83,10 @@ def _num(x: Any) -> float | int:
     return int(v) if v == int(v) else v
 
 
-def _test_code(sub_label: str, spec: StageSpec, seed: Any, case: Optional[str] = None) -> str:
-    code = f"grade {sub_label} --stage {spec.slug}"
-    if seed is not None:
-        code += f" --seed {seed}"
-    return code + (f"   # case {case}" if case else "")
+def _test_code(sub_label: str, spec: StageSpec, seed: Any, case: Optional[str] = None,
+               extra: Sequence[str] = ()) -> str:
+    words = ["grade", sub_label, "--stage", spec.slug, *(["--seed", str(seed)] if seed is not None else []), *extra]
+    return " ".join(shlex.quote(w) for w in words) + (f"   # case {case}" if case else "")
 
 
 def _case_line(c: CaseResult, lang: str) -> str:
@@ -165,9 +170,9 @@ def settle(tests: list[dict], total: float) -> list[dict]:
 class _Tests:
     """The Classroom tests of one report, one per stage or one per case."""
 
-    def __init__(self, report: Report, lang: str, sub_label: str):
+    def __init__(self, report: Report, lang: str, sub_label: str, extra: Sequence[str] = ()):
         self.by_number = {st.number: st for st in report.stages}
-        self.seed, self.lang, self.sub_label = report.seed, lang, sub_label
+        self.seed, self.lang, self.sub_label, self.extra = report.seed, lang, sub_label, tuple(extra)
 
     def stage_name(self, spec: StageSpec) -> str:
         title = spec.title.get(self.lang)
@@ -175,7 +180,7 @@ class _Tests:
 
     def per_stage(self, spec: StageSpec) -> list[dict]:
         st = self.by_number.get(spec.number)
-        code = _test_code(self.sub_label, spec, self.seed)
+        code = _test_code(self.sub_label, spec, self.seed, extra=self.extra)
         if st is None:
             return [_test(self.stage_name(spec), "error", 0, t(self.lang, "platform.stage_not_graded"), code,
                           spec.file, 0, spec.max_score)]
@@ -198,7 +203,7 @@ class _Tests:
 
     def _case(self, spec: StageSpec, st: Optional[StageResult], c: Optional[CaseResult], name: str,
               points: float) -> dict:
-        label, code = f"{spec.number} {spec.slug} / {name}", _test_code(self.sub_label, spec, self.seed, name)
+        label, code = f"{spec.number} {spec.slug} / {name}", _test_code(self.sub_label, spec, self.seed, name, self.extra)
         if c is None:
             msg = (st.message if st else "") or t(self.lang, "platform.stage_not_graded")
             return _test(label, "error", 0, msg, code, spec.file, 0, points)
@@ -210,13 +215,13 @@ class _Tests:
 
 
 def classroom_result(report: Report, specs: Sequence[StageSpec], *, per: str = "stage",
-                     lang: str = "en", sub_label: str = ".") -> dict:
+                     lang: str = "en", sub_label: str = ".", extra: Sequence[str] = ()) -> dict:
     """The Classroom result for a report: one test per stage (or per case), points from `specs`.
 
     Every spec is represented (a stage the report lacks becomes error tests with score 0),
     so ``max_score`` is always the specs' total and the scores add up to the report's. Tests
     are split into equal units (`split`), so the reporter's two totals agree."""
-    maker, unit = _Tests(report, lang, sub_label), unit_of(specs)
+    maker, unit = _Tests(report, lang, sub_label, extra), unit_of(specs)
     tests = settle([unit_test for spec in specs
                     for test in (maker.per_case(spec) if per == "case" else maker.per_stage(spec))
                     for unit_test in split(test, unit)], _num(report.score))
@@ -298,17 +303,25 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     return p
 
 
+def _in_clone(path: Path) -> Optional[str]:
+    """`path` relative to the repository root on a runner, when it lies inside the repository."""
+    ws = os.environ.get("GITHUB_WORKSPACE")
+    if not ws:
+        return None
+    rel = os.path.relpath(os.path.abspath(path), os.path.abspath(ws))
+    return None if rel == os.pardir or rel.startswith(os.pardir + os.sep) else rel
+
+
 def _label(path: Path) -> str:
     """How the test code names the workspace: relative to the repository root on a runner."""
-    ws = os.environ.get("GITHUB_WORKSPACE")
-    if ws:
-        try:
-            rel = os.path.relpath(os.path.abspath(path), os.path.abspath(ws))
-        except ValueError:
-            rel = ".."
-        if not rel.startswith(".."):
-            return rel
-    return str(path)
+    return _in_clone(path) or str(path)
+
+
+def _reproduce_options(course_root: Path, lang: str) -> tuple[str, ...]:
+    """The options a student adds in their own clone: the course when it is a folder of the
+    repository (`course-path`), the language when it is not English."""
+    course = _in_clone(course_root)
+    return (("--course", course) if course else ()) + (("--lang", lang) if lang != "en" else ())
 
 
 def run(args: argparse.Namespace) -> int:
@@ -341,10 +354,10 @@ def run(args: argparse.Namespace) -> int:
         return _finish_error(t(args.lang, "platform.grading_failed", why=f"{type(exc).__name__}: {exc}"), specs, args, output,
                              summary, sub_label)
     # what a student types in their own clone, at its root: not the runner's path
+    extra = _reproduce_options(Path(course.root), args.lang)
     report.submission = sub_label
-    report.reproduce = command_line(sub_label, [s.number for s in specs], report.seed,
-                                    ("--lang", args.lang) if args.lang != "en" else ())
-    result = classroom_result(report, specs, per=args.per, lang=args.lang, sub_label=sub_label)
+    report.reproduce = command_line(sub_label, [s.number for s in specs], report.seed, extra)
+    result = classroom_result(report, specs, per=args.per, lang=args.lang, sub_label=sub_label, extra=extra)
     append_text(output, f"result={encode_result(result)}\n")
     append_text(output, f"score={_num(report.score)}\nmax-score={result['max_score']}\n")
     md = markdown.render(report, args.lang)

@@ -506,3 +506,24 @@ def test_no_workflow_commands_keeps_ordinary_text():
     from grader.safe_text import no_workflow_commands
 
     assert no_workflow_commands("a::b\n  ::warning::x\n::y") == "a::b\n  : :warning::x\n: :y"
+
+
+def test_the_commands_in_the_log_are_for_the_students_clone(tmp_path, monkeypatch):
+    """With the course a folder of the student's repository (`course-path`), "reproduce with"
+    and each lost test's command name the folders as the student's clone has them."""
+    clone = tmp_path / "clone"
+    for part in ("stages", "reference", "student_template"):
+        shutil.copytree(REPO / part, clone / "course" / part)
+    (clone / "my work").mkdir(parents=True)
+    (clone / "my work" / "activation.py").write_text("class ActivationFunction:\n    pass\n")
+    monkeypatch.setenv("GITHUB_WORKSPACE", str(clone))
+    out, summ = tmp_path / "out", tmp_path / "summary.md"
+    args = argparse.Namespace(path=str(clone / "my work"), stages=["1"], per="stage", lang="zh",
+                              course=str(clone / "course"), seed=7, output=str(out), summary=str(summ),
+                              report_dir=None, needs_torch=False)
+    assert classroom.run(args) == 0
+    result = decode_result(parse_outputs(out.read_text())["result"])
+    codes = [t["test_code"] for t in result["tests"] if t["test_code"]]
+    assert codes == ["grade 'my work' --stage sigmoid --seed 7 --course course --lang zh"]
+    assert "`grade 'my work' --stage 1 --seed 7 --course course --lang zh`" in summ.read_text()
+    assert str(tmp_path) not in summ.read_text() and str(tmp_path) not in json.dumps(result)
