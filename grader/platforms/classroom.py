@@ -189,7 +189,9 @@ class _Tests:
             n_pass = sum(c.status == Status.PASSED for c in st.cases)
             lines.insert(0, t(self.lang, "platform.cases_passed", passed=n_pass, n=len(st.cases),
                               score=_num(st.score), max=_num(spec.max_score)))
-        lines += [_case_line(c, self.lang) for c in st.cases if c.status != Status.PASSED]
+        said = st.message if st.status == Status.ERROR and st.message else None  # "x.py was not found": once
+        lines += [_case_line(c, self.lang) for c in st.cases
+                  if c.status != Status.PASSED and not (said and said in (c.message or ""))]
         message = "\n".join(lines) if st.status != Status.PASSED else ""
         return [_test(self.stage_name(spec), CLASSROOM_STATUS[st.status.value], st.score, message, code,
                       spec.file, st.duration_s, spec.max_score)]

@@ -430,6 +430,8 @@ def test_action_grades_workspace(tmp_path, submissions, kind, per):
         assert sig and all("syntax error" in t["message"] for t in sig)
         mae = [t for t in firsts if t["filename"] == "metrics.py"]
         assert mae and all("metrics.py was not found" in t["message"] for t in mae)
+        if per == "stage":  # said once for the stage, not again for each case that could not run
+            assert all(t["message"].count("was not found") == 1 for t in mae)
 
     # the job summary and the report files for the artifact
     assert summary.startswith("## Grade report")
