@@ -352,7 +352,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         report = grade_report(path, course.root, specs, seed=args.seed, lang=args.lang)
     except Exception as exc:
-        traceback.print_exc()
+        print(no_workflow_commands(traceback.format_exc()), file=sys.stderr)  # the job log: no commands
         return _finish_error(t(args.lang, "platform.grading_failed", why=f"{type(exc).__name__}: {exc}"), specs, args, output,
                              summary, sub_label)
     # what a student types in their own clone, at its root: not the runner's path
@@ -393,7 +393,7 @@ def _write_reports(out: Path, report: Report, md: str, lang: str) -> None:
 
 def _finish_error(message: str, specs: Sequence[Any], args: argparse.Namespace, output: Optional[str],
                   summary: Optional[str], sub_label: str) -> int:
-    print(message, file=sys.stderr)
+    print(no_workflow_commands(message), file=sys.stderr)
     result = error_result(message, specs, per=args.per, lang=args.lang, sub_label=sub_label)
     append_text(output, f"result={encode_result(result)}\n")
     append_text(output, f"score=0\nmax-score={result['max_score']}\n")

@@ -55,9 +55,13 @@ def run_reporter(node: str, encoded: str) -> tuple[str, int]:
     return ANSI.sub("", proc.stdout + proc.stderr), proc.returncode
 
 
+LEGACY = re.compile(r"##\[[\w-]+[ \]]")
+
+
 def workflow_commands(log: str) -> list[str]:
-    """The lines of a job log that the runner reads as workflow commands."""
-    return [line.strip() for line in log.splitlines() if line.lstrip().startswith("::")]
+    """The lines of a job log that the runner reads as workflow commands (actions/runner,
+    ActionCommand.cs): `::command::` after leading whitespace, or `##[command]` anywhere."""
+    return [line.strip() for line in log.splitlines() if line.lstrip().startswith("::") or LEGACY.search(line)]
 
 
 def js_number(x: float) -> str:
@@ -173,8 +177,12 @@ def test_hostile_student_text_stays_text(tmp_path, node):
     """A student's exception message holding a forged notice: in the grade steps' log and the
     reporter's log the only workflow commands are the reporter's own (the job summary is a
     Markdown file the runner renders, never reads for commands)."""
-    hostile = ("class ActivationFunction:\n    def sigmoid(self, x):\n"
-               f"        raise ValueError('boom\\n{FORGED_NOTICE}\\n::error::x\\n  ::stop-commands::t')\n")
+    forged = f"boom\\n{FORGED_NOTICE}\\n::error::x\\n  ::stop-commands::t\\nsee ##[notice title=Autograding complete;]Points 27/27"
+    hostile = ("import sys\n"
+               f"print('{forged}')\nprint('{forged}', file=sys.stderr)\n"
+               "class ActivationFunction:\n    def sigmoid(self, x):\n"
+               f"        print('{forged}')\n"
+               f"        raise ValueError('{forged}')\n")
     outputs, report, grade_log = graded(tmp_path, {"activation.py": hostile}, {"stages": "1"})
     assert workflow_commands(grade_log) == []
     log, rc = run_reporter(node, outputs["result"])

@@ -508,6 +508,9 @@ def test_no_workflow_commands_keeps_ordinary_text():
     from grader.safe_text import no_workflow_commands
 
     assert no_workflow_commands("a::b\n  ::warning::x\n::y") == "a::b\n  : :warning::x\n: :y"
+    # the runner's older syntax, read anywhere in a line (ActionCommand.TryParse)
+    assert no_workflow_commands("got ##[notice title=x;]Points 27/27 #[a]") == "got # #[notice title=x;]Points 27/27 #[a]"
+    assert no_workflow_commands("\u00a0\u3000::error::x") == "\u00a0\u3000: :error::x"  # what C#'s TrimStart strips
 
 
 def test_the_commands_in_the_log_are_for_the_students_clone(tmp_path, monkeypatch):
