@@ -342,7 +342,7 @@ def run(args: argparse.Namespace) -> int:
         message = t(args.lang, "platform.could_not_start", why=exc)
         if args.needs_torch:
             print("false")
-            print(message, file=sys.stderr)
+            print(no_workflow_commands(message), file=sys.stderr)
             return 2
         return _finish_error(message, specs, args, output, summary, sub_label)
     if args.needs_torch:
