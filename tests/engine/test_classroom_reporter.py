@@ -222,3 +222,16 @@ def test_points_classroom_records_are_grades_total(node, points, passed):
         log, _ = run_reporter(node, classroom.encode_result(result))
         assert_totals_agree(log, classroom._num(report.score), classroom._num(spec.max_score))
 
+
+
+def test_the_vendored_reporter_is_githubs_unchanged():
+    """Each vendored file has the git blob id it has at the reporter's tag v1 (README.md there)."""
+    import hashlib
+
+    listed = re.findall(r"^    ([0-9a-f]{40})  (\S+)$", (REPORTER / "README.md").read_text(), re.M)
+    assert len(listed) == 7
+    for blob, name in listed:
+        data = (REPORTER / name).read_bytes()
+        assert hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest() == blob, name
+    assert sorted(p.relative_to(REPORTER).as_posix() for p in (REPORTER / "src").rglob("*.js")) == \
+        sorted(name for _, name in listed if name.endswith(".js"))
