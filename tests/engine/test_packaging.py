@@ -60,10 +60,10 @@ def test_twine_accepts_the_wheel_and_the_sdist(dists):
 
 
 def test_the_sdist_holds_the_engine_and_no_course(dists):
-    with tarfile.open(dists[1]) as tar:
-        names = [n.split("/", 1)[1] for n in tar.getnames() if "/" in n]
-        files = {n: tar.extractfile(m).read() for n, m in zip(names, [m for m in tar.getmembers() if "/" in m.name])
-                 if m.isfile()}
+    with tarfile.open(dists[1]) as tar:  # every name below the top folder grade_nn-X/
+        members = {m.name.split("/", 1)[1]: m for m in tar.getmembers() if "/" in m.name}
+        files = {name: tar.extractfile(m).read() for name, m in members.items() if m.isfile()}
+    names = list(members)
     assert "grader/engine.py" in names and "pyproject.toml" in names and "README.md" in names
     assert not [n for n in names if n.split("/")[0] in ("reference", "stages", "student_template", "tests")]
     assert not leaked_bodies(files)
