@@ -30,12 +30,13 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 from grader.fsutil import copy_bounded, read_bounded
+from grader.limits import PLATFORM
 from grader.messages import size_text, t
 from grader.sources import NOTES_KEPT, Source, read_source
 
-TOTAL_CAP = 50 << 20  # bytes of kept files a submission may hold (the copy into each run)
+TOTAL_CAP = PLATFORM.copy_bytes  # bytes of kept files a submission may hold (the copy into each run)
 FILE_CAP = TOTAL_CAP  # a larger file is left out of the runs, with a note
-MAX_ENTRIES = 10_000  # files and folders a walk looks at before it stops
+MAX_ENTRIES = PLATFORM.entries  # files and folders a walk looks at before it stops
 TOOL_DIRS = frozenset({"__pycache__", ".git", ".venv", "node_modules", "__MACOSX", ".ipynb_checkpoints",
                        ".idea", ".vscode"})
 TOOL_FILES = frozenset({".DS_Store", "Thumbs.db", "desktop.ini"})

@@ -16,7 +16,7 @@ from typing import Optional, Sequence, Union
 from grader.authoring.sentences import lt
 from grader.contents import Contents, walk
 from grader.fsutil import read_bounded
-from grader.sources import MAX_BYTES, decode
+from grader.sources import MAX_BYTES, decode_source
 
 NOISE_T = 25  # copydetect's defaults: no match shorter than 25 tokens counts ...
 GUARANTEE_T = 30  # ... and every match of 30 tokens or more is found
@@ -62,7 +62,7 @@ def _text(contents: Contents, name: str) -> Optional[str]:
     if entry is None or entry.size > MAX_BYTES:
         return None
     data = read_bounded(contents.root / name, entry.size)
-    return None if data is None else decode(data, name)[0]
+    return None if data is None else decode_source(data, name)[0]
 
 
 def _boilerplate(template: Optional[Path], name: str) -> list[int]:
@@ -112,13 +112,13 @@ def find_pairs(students: Sequence[tuple[str, Union[Path, Contents]]], template: 
 
 
 def render_page(pairs: Sequence[Pair], files: Sequence[str], threshold: float, lang: str = "en") -> str:
-    from jinja2 import Environment, PackageLoader, select_autoescape
     from markupsafe import Markup
 
-    env = Environment(loader=PackageLoader("grader", "templates"), autoescape=select_autoescape(["html", "j2"]))
+    from grader.templates import template
+
     groups = [(name, lt(lang, "sim_file", file=name, n=sum(p.file == name for p in pairs), threshold=threshold),
                [p for p in pairs if p.file == name]) for name in files]
-    return env.get_template("similarity.html.j2").render(
+    return template("similarity.html.j2").render(
         lang=lang, groups=groups, safe=Markup, title=lt(lang, "sim_title"), signal=lt(lang, "sim_signal"),
         none=lt(lang, "sim_none", threshold=threshold))
 
