@@ -9,8 +9,8 @@ threads at once.
 from __future__ import annotations
 
 import functools
-import re
 import importlib.util
+import re
 import secrets
 import threading
 import time
