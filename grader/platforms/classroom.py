@@ -356,6 +356,7 @@ def run(args: argparse.Namespace) -> int:
     # what a student types in their own clone, at its root: not the runner's path
     extra = _reproduce_options(Path(course.root), args.lang)
     report.submission = sub_label
+    report.course = _in_clone(Path(course.root)) or report.course  # the course as the clone names it (its hash says which)
     report.reproduce = command_line(sub_label, [s.number for s in specs], report.seed, extra)
     result = classroom_result(report, specs, per=args.per, lang=args.lang, sub_label=sub_label, extra=extra)
     append_text(output, f"result={encode_result(result)}\n")
