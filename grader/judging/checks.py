@@ -25,7 +25,7 @@ from grader.course.spec import StageSpec, Tolerance
 
 @dataclass
 class Mismatch:
-    kind: str                   # see DESCRIBE
+    kind: str                   # a key of WORDS (each check registers the kinds it reports)
     path: str = "result"
     index: Optional[tuple] = None
     expected: Any = None

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from conftest import REFERENCE, ROOT, TEMPLATE, make_submission
+from test_classroom_reporter import node  # noqa: F401  (the fixture)
 from grader.cli import main
 from grader.course.folder import load_course
 from grader.engine import Grader
@@ -218,6 +219,27 @@ def test_the_classroom_action_grades_against_a_kit_in_the_repository(released, t
     public = sum(c.points for n in (1, 5) for c in course.find(n).cases)
     assert total == maximum == public == table and status == "pass"
     assert "hidden cases run only" in summary
+    assert "`grade . --stage 1,5 --seed " in summary and " --course kit`" in summary  # as in the student's clone
+
+
+def test_the_classroom_reporter_on_a_kit_in_the_repository(released, tmp_path, node):
+    """GitHub's reporter on a partly wrong student graded against the kit: its notice is grade's
+    total, and each lost test names the command to rerun it in the clone, with the kit."""
+    from test_classroom_reporter import WRONG_RMSE, assert_totals_agree, run_reporter
+    from test_platforms_classroom import run_action
+
+    student, _ = released
+    workspace = tmp_path / "ws"
+    shutil.copytree(REFERENCE, workspace)
+    (workspace / "metrics.py").write_text(WRONG_RMSE, encoding="utf-8")
+    shutil.copytree(student, workspace / "kit", ignore=shutil.ignore_patterns("work"))
+    outputs, _, temp = run_action(tmp_path, workspace, {"stages": "1 5", "course-path": "kit"})
+    report = json.loads((temp / "grade-report" / "report.json").read_text())
+    assert 0 < report["score"] < report["max_score"]
+    log, rc = run_reporter(node, outputs["result"])
+    assert rc == 1
+    assert_totals_agree(log, report["score"], report["max_score"])
+    assert re.search(r"^grade \. --stage mae-rmse --seed \d+ --course kit$", log, re.M)
 
 
 def test_a_kit_with_a_missing_frozen_record_says_so(released, tmp_path):
