@@ -239,18 +239,18 @@ class Grader:
             return judge.template_unchanged(spec, lang)
         missing = missing_requirement(spec)
         if missing:
-            return judge.not_run(spec, lang, t(lang, "needs_torch") if missing == "torch"
-                                 else t(lang, "needs_module", name=missing))
+            return _graders_fault(judge.not_run(spec, lang, t(lang, "needs_torch") if missing == "torch"
+                                                else t(lang, "needs_module", name=missing)))
         reference = self._expected_for(spec)  # runs alongside the student's run
         try:
             outcome = self._run_student(spec, submission, memo)
         except (SandboxError, OSError) as exc:
-            return judge.not_run(spec, lang, t(lang, "sandbox_failed", why=str(exc)))
+            return _graders_fault(judge.not_run(spec, lang, t(lang, "sandbox_failed", why=str(exc))))
         asked = time.perf_counter()
         expected = reference.result()
         waited = outcome.queued_s + time.perf_counter() - asked
         if expected.error:
-            return judge.not_run(spec, lang, expected.error)
+            return _graders_fault(judge.not_run(spec, lang, expected.error))
         result = judge.judge(spec, expected.draws, expected.records, outcome, lang,
                              custom=functools.partial(self._driver_check, spec), source=source)
         result.wait_s = waited
@@ -280,6 +280,12 @@ class Grader:
                 exec(compile(path.read_text(encoding="utf-8"), str(path), "exec"), module.__dict__)
                 self._drivers[spec.slug] = module
         return getattr(module, check.split(".", 1)[1])
+
+
+def _graders_fault(result: StageResult) -> StageResult:
+    """A stage not run for a reason of the grader's, not the student's (a batch says whose)."""
+    result.grader_fault = True
+    return result
 
 
 def grade(submission: Union[str, Path], stages: Optional[Sequence[Union[str, int]]] = None, *,

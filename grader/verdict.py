@@ -112,6 +112,7 @@ class StageResult:
     cases: list[CaseResult] = field(default_factory=list)
     details: dict[str, Any] = field(default_factory=dict)  # file, output, warnings, peak memory
     unstarted: bool = False  # nothing to grade yet (no file for a stage asked for)
+    grader_fault: bool = False  # not run for a reason of the grader's (reference, sandbox, a missing library)
 
     def __post_init__(self) -> None:
         self.status = Status.of(self.status)
@@ -134,6 +135,8 @@ class StageResult:
         }
         if self.unstarted:
             out["unstarted"] = True
+        if self.grader_fault:
+            out["grader_fault"] = True
         if details:
             out["details"] = self.details
         return out
@@ -144,7 +147,8 @@ class StageResult:
                    status=Status.of(d.get("status")), score=_f(d.get("score")), max_score=_f(d.get("max_score")),
                    message=str(d.get("message") or ""), duration_s=_f(d.get("duration_s")),
                    run_s=_f(d.get("run_s")), wait_s=_f(d.get("wait_s")), cases=[CaseResult.from_dict(c) for c in d.get("cases") or []],
-                   details=dict(d.get("details") or {}), unstarted=bool(d.get("unstarted")))
+                   details=dict(d.get("details") or {}), unstarted=bool(d.get("unstarted")),
+                   grader_fault=bool(d.get("grader_fault")))
 
 
 @dataclass

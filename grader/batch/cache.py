@@ -15,8 +15,9 @@ from grader.batch.discover import Student
 from grader.batch.unpack import is_junk
 from grader.fsutil import atomic_write, read_bounded
 from grader.sandbox.job import COPY_CAP
+from grader.verdict import Report
 
-CACHE_FORMAT = 2
+CACHE_FORMAT = 3  # 3: one report with details, and the student's measured wall time
 PACKAGE = Path(__file__).resolve().parent.parent
 # Parts of the grader package that only present results: changing them must not
 # invalidate cached grades (everything else in the package is hashed).
@@ -115,20 +116,24 @@ def json_default(o: Any) -> Any:
     return repr(o)
 
 
-def cache_get(cache_dir: Path, st: Student) -> Optional[dict]:
+def cache_get(cache_dir: Path, st: Student) -> Optional[tuple[Report, float]]:
+    """The student's cached report (parsed once, here) and how long its grading took."""
     try:
         data = json.loads((cache_dir / f"{st.file_id}.json").read_text("utf-8"))
     except (OSError, ValueError):
         return None
-    if data.get("key") != st.key or not isinstance(data.get("report"), dict):
+    if not isinstance(data, dict) or data.get("key") != st.key or not isinstance(data.get("report"), dict):
         return None
-    return {"report": data["report"], "details": data.get("details") or data["report"]}
+    wall = data.get("wall_s")
+    return Report.from_dict(data["report"]), float(wall) if isinstance(wall, (int, float)) else 0.0
 
 
-def cache_put(cache_dir: Path, st: Student, payload: dict) -> None:
+def cache_put(cache_dir: Path, st: Student, report: Report, wall_s: float) -> None:
+    """Write the student's report (with details) and its grading time: serialised once, here."""
     try:
         atomic_write(cache_dir / f"{st.file_id}.json",
-                     json.dumps({"key": st.key, "id": st.id, **payload}, default=json_default))
+                     json.dumps({"key": st.key, "id": st.id, "wall_s": round(wall_s, 3),
+                                 "report": report.to_dict(details=True)}, default=json_default))
     except (OSError, TypeError, ValueError):
         pass
 
