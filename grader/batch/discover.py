@@ -54,7 +54,7 @@ def _file_id(sid: str, taken: set[str]) -> str:
     return cand
 
 
-def _kind(entry: Path) -> tuple[Optional[str], Optional[Reason]]:
+def _kind(entry: Path, stage_names: frozenset[str]) -> tuple[Optional[str], Optional[Reason]]:
     if entry.is_symlink():
         return None, reason("batch.skip_link", name=entry.name)
     if entry.is_dir():
@@ -62,20 +62,25 @@ def _kind(entry: Path) -> tuple[Optional[str], Optional[Reason]]:
     if entry.is_file() and entry.name.lower().endswith(".zip"):
         return "zip", None
     if entry.is_file() and entry.suffix.lower() in SINGLE_FILE_SUFFIXES:
+        if entry.name.lower() in stage_names:  # the course's own file name: nobody's submission
+            return None, reason("batch.skip_stage_file", name=entry.name)
         return "file", None
     return None, reason("batch.skip_other", name=entry.name)
 
 
-def discover(class_dir: Path, exclude: Sequence[Path] = (), lang: str = "en") -> tuple[list[Student], list[str]]:
-    """The students of `class_dir` (sorted by id) and notes about entries that were skipped."""
+def discover(class_dir: Path, exclude: Sequence[Path] = (), lang: str = "en",
+             stage_files: Sequence[str] = ()) -> tuple[list[Student], list[str]]:
+    """The students of `class_dir` (sorted by id) and notes about entries that were skipped.
+    A lone file named like a stage file (`stage_files`, or its notebook) is no student's."""
     excl = {p.resolve() for p in exclude}
+    stage_names = frozenset(n.lower() for f in stage_files for n in (f, Path(f).stem + NOTEBOOK))
     students, notes = [], []
     seen_ids: dict[str, Path] = {}
     taken: set[str] = set()
     for entry in sorted(class_dir.iterdir(), key=lambda p: p.name.lower()):
         if entry.name.startswith(".") or is_junk(entry.name) or entry.resolve() in excl:
             continue
-        kind, note = _kind(entry)
+        kind, note = _kind(entry, stage_names)
         if kind is None:
             notes.append(note.text(lang))
             continue

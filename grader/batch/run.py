@@ -159,7 +159,8 @@ class BatchRun:
         self.columns = [s for s in self.course.stages if s.number in present]
 
     def run(self, stream: TextIO, quiet: bool, env_key: str) -> BatchResult:
-        students, notes = discover(self.class_dir, exclude=[self.out], lang=self.lang)
+        students, notes = discover(self.class_dir, exclude=[self.out], lang=self.lang,
+                                   stage_files=[s.file for s in self.course.stages])
         self.progress = Progress(len(students), stream, quiet=quiet, jobs=self.jobs, lang=self.lang)
         for n in notes:
             self.progress.note(n)
@@ -172,8 +173,10 @@ class BatchRun:
             cache.save_state(self.out, self.seed, self.lang)
             if self.similarity:  # while the unpacked submissions exist
                 from grader.batch.similarity import write_similarity
+                files = sorted({s.file for s in self.columns})
+                stages = {f: ", ".join(f"{s.number} {s.slug}" for s in self.columns if s.file == f) for f in files}
                 write_similarity(self.out, [(st.id, st.root) for st in students if st.root is not None],
-                                 self.course.template, sorted({s.file for s in self.columns}), lang=self.lang)
+                                 self.course.template, files, lang=self.lang, stages=stages)
             reports = {fid: complete_report(rep, self.columns, self.lang) for fid, rep in self.reports.items()}
             write_outputs(self.out, rows, reports, course=self.course, columns=self.columns, seed=self.seed,
                           lang=self.lang, interrupted=self.interrupted)
