@@ -90,8 +90,9 @@ class Grader:
             self.sandbox.close()
             raise
         self.seed = int(seed) if seed is not None else secrets.randbelow(2**31)
+        self.seed_asked = int(seed) if seed is not None else None
         if self.course.frozen is not None:  # a student kit: its public cases were drawn with its seed
-            self.seed = self.course.kit_seed
+            self.seed = self.course.kit_seed  # (it holds their values for no other seed: the note says so)
         self.lang = lang
         self._expected: dict[str, Future] = {}
         self._lock = threading.Lock()
@@ -138,7 +139,7 @@ class Grader:
             report.stages = [f.result() for f in futures]
         finally:
             self.sandbox.release(sub)  # the submission's sandbox stops; no later submission shares it
-        report.notes = kit_notes(self.course, self.lang)
+        report.notes = kit_notes(self.course, self.lang, self.seed_asked)
         return report
 
     def grade_stage(self, submission: Path, spec: StageSpec, memo: Optional[ImportMemo] = None) -> StageResult:

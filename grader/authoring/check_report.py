@@ -13,7 +13,8 @@ def score_line(stage: StageCheck, lang: str) -> str:
         return ""
     graded = [m for m in stage.mutants if not m.equivalent]
     return lt(lang, "mutation_score", score=f"{stage.score:.0%}", killed=sum(m.killed for m in graded),
-              graded=len(graded), equivalent=len(stage.mutants) - len(graded), total=stage.generated,
+              graded=len(graded), s="" if len(graded) == 1 else "s",
+              equivalent=len(stage.mutants) - len(graded), total=stage.generated,
               capped=lt(lang, "capped", cap=stage.cap) if stage.cap else "")
 
 

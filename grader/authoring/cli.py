@@ -38,7 +38,7 @@ def run(args: argparse.Namespace) -> int:
     refs = [r for v in args.stages for r in re.split(r"[\s,]+", str(v)) if r]
     try:
         result = check_course(args.course, refs or None, cap=DEFAULT_CAP if args.cap is None else args.cap,
-                              lang=args.lang, workers=max(1, args.jobs))
+                              lang=args.lang, workers=max(1, args.jobs), progress=sys.stderr)
     except KeyError as exc:
         raise UsageError(exc.args[0]) from None
     sys.stdout.write(render_text(result, verbose=args.verbose) + "\n")

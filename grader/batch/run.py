@@ -25,6 +25,7 @@ from grader.batch.complete import complete_report
 from grader.batch.rows import STATUS_ERROR, STATUS_NOT_GRADED, STATUS_NOT_HANDED_IN, Reason, num, reason, summarize
 from grader.batch.unpack import Limits, UnpackError, safe_unzip
 from grader.course.folder import Course
+from grader.course.kit import kit_seed_note
 from grader.messages import t
 from grader.sources import find_source
 from grader.verdict import Report
@@ -72,6 +73,7 @@ class BatchRun:
     columns: list = field(default_factory=list)
     interrupted: bool = False
     similarity: bool = False
+    notes: list[str] = field(default_factory=list)  # said before grading (and kept in the result)
 
     @property
     def cache_dir(self) -> Path:
@@ -159,8 +161,9 @@ class BatchRun:
         self.columns = [s for s in self.course.stages if s.number in present]
 
     def run(self, stream: TextIO, quiet: bool, env_key: str) -> BatchResult:
-        students, notes = discover(self.class_dir, exclude=[self.out], lang=self.lang,
-                                   stage_files=[s.file for s in self.course.stages])
+        students, skipped = discover(self.class_dir, exclude=[self.out], lang=self.lang,
+                                     stage_files=[s.file for s in self.course.stages])
+        notes = self.notes + skipped
         self.progress = Progress(len(students), stream, quiet=quiet, jobs=self.jobs, lang=self.lang)
         for n in notes:
             self.progress.note(n)
@@ -270,11 +273,15 @@ def _new_run(class_dir: Path, out: Optional[Path], opts: BatchOptions) -> BatchR
     out = Path(out) if out else _default_out(class_dir)
     selected = _select(course, opts.stages)
     (out / ".cache").mkdir(parents=True, exist_ok=True)
-    seed = opts.seed
+    seed, notes = opts.seed, []
+    if course.frozen is not None:  # a student kit holds the values of its release seed only
+        if seed is not None and seed != course.kit_seed:
+            notes.append(kit_seed_note(course, opts.lang, seed))
+        seed = course.kit_seed
     if seed is None:
         state = cache.load_state(out)
         seed = state.get("seed") if isinstance(state.get("seed"), int) else random.randrange(1, 2**31)
-    return BatchRun(class_dir=class_dir, out=out, course=course, selected=selected,
+    return BatchRun(class_dir=class_dir, out=out, course=course, selected=selected, notes=notes,
                     jobs=max(1, int(opts.jobs or os.cpu_count() or 1)), seed=seed, lang=opts.lang, force=opts.force,
                     fork_server=opts.fork_server, student_timeout_s=opts.student_timeout_s or 0.0,
                     grader_factory=opts.grader_factory or make_grader, similarity=opts.similarity,
