@@ -19,7 +19,8 @@ from typing import Any, Optional, Sequence
 
 from markupsafe import Markup, escape
 
-from grader.batch.rows import STATUSES, status_label
+from grader.batch.rows import (STATUS_ERROR, STATUS_GRADED, STATUS_NOT_GRADED, STATUS_NOT_HANDED_IN,
+                               STATUS_NOT_STARTED, STATUSES, status_label)
 from grader.messages import t, words
 from grader.safe_text import clean_all
 from grader.verdict import Report, StageResult, Status
@@ -145,7 +146,7 @@ def failure_stats(rows: Sequence[dict], reports: dict[str, Report], columns: Seq
     groups: dict[tuple, dict] = {}
     for row in rows:
         items = _failures(_stages(reports, row, wanted))
-        if row["file"] not in reports and row.get("status") == "error" and row.get("reason"):
+        if row["file"] not in reports and row.get("status") == STATUS_ERROR and row.get("reason"):
             items.append((0, "", "", row["reason"]))  # no report: the submission could not be graded
         for number, slug, case, msg in items:
             key = (number, case, normalize_message(msg))
@@ -243,7 +244,7 @@ def band(score: Optional[float], max_score: float) -> str:
     return "low" if max_score and score < max_score / 2 else "part"
 
 
-_STUCK_ORDER = {"not handed in": 0, "not started": 1, "error": 2, "graded": 3, "not graded": 4}
+_STUCK_ORDER = {STATUS_NOT_HANDED_IN: 0, STATUS_NOT_STARTED: 1, STATUS_ERROR: 2, STATUS_GRADED: 3, STATUS_NOT_GRADED: 4}
 
 
 def stuck_first(row: dict) -> tuple:
@@ -263,7 +264,7 @@ def student_rows(rows: Sequence[dict], columns: Sequence[Any], lang: str) -> lis
             v = r["scores"].get(s.number)
             smax = sum(c.points for c in s.cases)
             cells.append({"value": v, "band": band(v, smax), "key": -1 if v is None else v / smax if smax else 0})
-        out.append({**r, "label": status_label(r, lang), "band": band(r["total"] if r["status"] != "not handed in"
+        out.append({**r, "label": status_label(r, lang), "band": band(r["total"] if r["status"] != STATUS_NOT_HANDED_IN
                                                                        else None, r["max"]),
                     "cells": cells, "name_key": names[r["file"]]})
     return out
@@ -271,7 +272,7 @@ def student_rows(rows: Sequence[dict], columns: Sequence[Any], lang: str) -> lis
 
 def build_context(rows: Sequence[dict], reports: dict[str, Report], columns: Sequence[Any], *, lang: str, seed: int,
                   course: Any = None, interrupted: bool = False) -> dict:
-    graded_rows = [r for r in rows if r["file"] in reports and r["status"] != "not handed in"]
+    graded_rows = [r for r in rows if r["file"] in reports and r["status"] != STATUS_NOT_HANDED_IN]
     max_total = rows[0]["max"] if rows else sum(sum(c.points for c in s.cases) for s in columns)
     totals = [float(r["total"]) for r in graded_rows]
     stage_titles = {s.number: _title(s, lang) for s in columns}
@@ -287,7 +288,7 @@ def build_context(rows: Sequence[dict], reports: dict[str, Report], columns: Seq
         "generated": _dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M"),
         "interrupted": interrupted, "n": len(rows),
         "counts": [(k, t(lang, f"batch.status.{k.replace(' ', '_')}"), sum(r["status"] == k for r in rows))
-                   for k in STATUSES if k != "not graded" or interrupted],
+                   for k in STATUSES if k != STATUS_NOT_GRADED or interrupted],
         **_center(totals), "max_total": max_total,
         "hists": _histograms(graded_rows, columns, max_total, lang), "cases": cases,
         "failures": failures, "hints": hint_stats(rows, reports, columns),
