@@ -827,3 +827,22 @@ def test_wall_time_per_student_is_measured_and_below_the_batch(graded):
     import re
     shown = [float(x) for x in re.findall(r'<td class="num">([\d.]+) s</td>', slow)]
     assert shown and max(shown) <= graded["wall"]
+
+
+def test_one_vocabulary_in_text_html_and_csv(graded):
+    """Each student's status is said with the same words in the progress lines, the CSV and
+    the overview: not handed in / not started / graded / error (whose)."""
+    import re
+
+    rows = read_csv(graded["out"] / "gradebook.csv")
+    page = (graded["out"] / "index.html").read_text(encoding="utf-8")
+    said = {}
+    for line in graded["log"].splitlines():
+        m = re.match(r"\[\s*\d+/\d+\] (.+?): [\d.]+/[\d.]+ (.+?) \((?:[\d.]+ s|cached)\)", line)
+        if m:
+            said[m.group(1)] = m.group(2)
+    for r in graded["res"].rows:
+        cell = re.search(r'<td class="cut st-[\w-]+" title="([^"]+)"', _overview_row(page, r["file"])).group(1)
+        assert rows[r["id"]]["status"] == said[r["id"]] == cell.replace("&#39;", "'"), r["id"]
+    assert {v for v in said.values()} >= {"graded", "not handed in", STUDENT_ERROR}
+    assert "in progress" not in page and "purple" not in page
