@@ -7,7 +7,6 @@ either in another case), so a batch grades exactly what `grade <folder>` grades.
 from __future__ import annotations
 
 import re
-import shutil
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,7 +14,8 @@ from typing import Optional, Sequence
 
 from grader.batch.rows import Reason, reason
 from grader.batch.unpack import UnpackError, find_submission_root, is_junk, safe_unzip
-from grader.sources import NOTEBOOK, find_source, single_file_name
+from grader.fsutil import read_bounded
+from grader.sources import MAX_BYTES, NOTEBOOK, find_source, single_file_name
 
 SINGLE_FILE_SUFFIXES = (".py", NOTEBOOK)
 
@@ -114,9 +114,12 @@ def _place_file(student: Student, unpack_dir: Path, single_stages: Sequence[str]
     if name is None:
         raise _Refused(reason("batch.not_stage_file", name=student.source.name,
                               files=", ".join(sorted(set(single_stages)))))
+    data = read_bounded(student.source, MAX_BYTES + 1)  # never a FIFO, never a 200 GB sparse file
+    if data is None or len(data) > MAX_BYTES:
+        raise _Refused(reason("batch.lone_file_unreadable", name=student.source.name, mb=MAX_BYTES >> 20))
     folder = unpack_dir / student.file_id
     folder.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(student.source, folder / name)
+    (folder / name).write_bytes(data)
     return folder
 
 

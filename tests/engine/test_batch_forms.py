@@ -110,3 +110,23 @@ def test_a_notebook_is_graded_when_its_stage_is_asked_for(forms, tmp_path):
     rows = {r["id"]: r for r in res.rows}
     assert all(r["status"] == "graded" and list(r["scores"]) == [2] for r in rows.values())
     assert rows["case-nb"]["total"] == rows["case-nb"]["max"] > rows["notebook"]["total"] > 0
+
+
+def test_a_lone_file_is_read_bounded_and_a_stray_stage_file_is_nobodys(tmp_path):
+    """A 200 GB sparse `huge.py` is refused after reading 8 MB (never copied whole); a lone
+    `activation.py` in the class folder is the course's file name, not a student: skipped."""
+    from grader.batch.discover import discover, prepare
+
+    c = tmp_path / "class"
+    c.mkdir()
+    with open(c / "huge.py", "wb") as f:
+        f.truncate(200 * 1024**3)
+    (c / "ok.ipynb").write_text(notebook("import numpy as np\nclass A:\n    pass\n"), encoding="utf-8")
+    (c / "activation.py").write_text("x = 1\n", encoding="utf-8")
+    students, notes = discover(c, stage_files=["activation.py"])
+    assert [s.id for s in students] == ["huge", "ok"] and any("activation.py" in n for n in notes)
+    for st in students:
+        prepare(st, tmp_path / "unpacked", frozenset({"activation.py"}), ["activation.py"])
+    huge, ok = students
+    assert huge.root is None and "larger than 8 MB" in huge.error.text("en") and huge.error.fault == "student"
+    assert ok.error is None and (ok.root / "activation.ipynb").is_file()
