@@ -186,6 +186,7 @@ def test_progress_bar_counts_the_mutants_on_a_terminal_only(tmp_path):
     shown = tty.buf.getvalue()
     assert "grading 1 mutant:" in shown and "1/1" in shown  # tqdm's bar, with the count
     assert "1 of 1 mutant killed" in score_line(result.stages[0], "en")  # not "1 mutants"
+    assert result.ok and "check-course: 1 stage checked, no findings" in render_text(result)
     quiet = io.StringIO()  # not a terminal (a log, CI): no bar at all
     check_course(make_course(tmp_path / "b", cases), cap=1, progress=quiet)
     assert quiet.getvalue() == ""
