@@ -36,7 +36,8 @@ from grader.batch.workers import grade_folder
 from grader.batch.rows import Reason, reason
 from grader.batch.unpack import is_junk, safe_unzip
 from grader.errors import UsageError
-from grader.messages import LANGS, t
+from grader.options import shared
+from grader.messages import t
 from grader.safe_text import one_line
 from grader.sandbox.job import COPY_CAP
 from grader.verdict import Report
@@ -176,8 +177,9 @@ def grade_submission(data: bytes, request: dict) -> str:
     """The task: one submission (zip bytes) graded on this worker.
 
     `request`: course_dir, seed, lang, stages (numbers or None), expect (the client's
-    fingerprint). Returns JSON text: {"done": payload}, {"crash": why the grader failed} or
-    {"mismatch": this worker's fingerprint, "worker": its address}."""
+    fingerprint). Returns JSON text: {"done": the report with details, "wall_s": seconds},
+    {"crash": why the grader failed} or {"mismatch": this worker's fingerprint, "worker": its
+    address}."""
     mine = fingerprint(request["course_dir"])
     worker = _worker()
     address = worker.address if worker is not None else "?"
@@ -409,9 +411,7 @@ class ClusterGrading:
 # --------------------------------------------------------------------------- grade worker-setup
 
 def register(subparsers: Any) -> argparse.ArgumentParser:
-    p = subparsers.add_parser("worker-setup", help="print how to start a Dask cluster for `grade batch --scheduler`")
-    p.add_argument("--course", metavar="DIR", help="course folder (default: $GRADE_COURSE)")
-    p.add_argument("--lang", choices=LANGS, default=os.environ.get("GRADE_LANG", "en"))
+    p = subparsers.add_parser("worker-setup", parents=[shared("course", "lang")], help="print how to start a Dask cluster for `grade batch --scheduler`")
     p.set_defaults(func=run_setup)
     return p
 

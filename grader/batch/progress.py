@@ -15,7 +15,7 @@ from grader.messages import t
 from grader.safe_text import one_line
 
 
-class Progress:
+class ProgressBar:
     """A progress bar on a tty (students done/total, errors, ETA); plain lines otherwise."""
 
     def __init__(self, total: int, stream: TextIO, quiet: bool = False, jobs: int = 1, lang: str = "en",

@@ -20,18 +20,19 @@ from grader.batch import cache
 from grader.batch.discover import Student, discover, prepare
 from grader.batch.gradebook import write_outputs
 from grader.batch.workers import grade_all, make_grader
-from grader.batch.progress import Progress
+from grader.batch.progress import ProgressBar
 from grader.batch.complete import complete_report
 from grader.batch.rows import STATUS_ERROR, STATUS_NOT_GRADED, STATUS_NOT_HANDED_IN, Reason, num, reason, summarize
-from grader.batch.unpack import Limits, UnpackError, safe_unzip
+from grader.batch.unpack import UnpackError, ZipCaps, safe_unzip
 from grader.course.folder import Course
 from grader.course.kit import kit_seed_note
+from grader.errors import UnknownStage
 from grader.messages import t
 from grader.sources import find_source
 from grader.verdict import Report
 
 # A whole class's archive: many students, each with their own (checked) zip inside.
-CLASS_ZIP_LIMITS = Limits(max_members=100_000, max_file_bytes=200 * 1024 * 1024, max_total_bytes=4 * 1024**3)
+CLASS_ZIP = ZipCaps(max_members=100_000, max_file_bytes=200 * 1024 * 1024, max_total_bytes=4 * 1024**3)
 
 
 @dataclass
@@ -63,7 +64,7 @@ class BatchRun:
     student_timeout_s: float = 0.0
     grader_factory: Callable[..., Any] = make_grader
     grade_many: Optional[Callable[..., Iterable]] = None  # grading elsewhere, e.g. grader.batch.cluster
-    progress: Optional[Progress] = None
+    progress: Optional[ProgressBar] = None
     forbidden: list[Path] = field(default_factory=list)
     reports: dict[str, Report] = field(default_factory=dict)   # file_id -> the report, with details
     walls: dict[str, float] = field(default_factory=dict)      # file_id -> seconds its grading took
@@ -164,7 +165,7 @@ class BatchRun:
         students, skipped = discover(self.class_dir, exclude=[self.out], lang=self.lang,
                                      stage_files=[s.file for s in self.course.stages])
         notes = self.notes + skipped
-        self.progress = Progress(len(students), stream, quiet=quiet, jobs=self.jobs, lang=self.lang)
+        self.progress = ProgressBar(len(students), stream, quiet=quiet, jobs=self.jobs, lang=self.lang)
         for n in notes:
             self.progress.note(n)
         with tempfile.TemporaryDirectory(prefix="grade-batch-") as tmp:
@@ -238,11 +239,11 @@ def _default_out(class_dir: Path) -> Path:
     return Path.cwd() / "grades"
 
 
-def _select(course: Course, stages: Sequence[str]) -> list:
+def _select(course: Course, stages: Sequence[str], lang: str) -> list:
     try:
         return course.select(stages)
-    except KeyError as e:
-        raise ValueError(e.args[0]) from None
+    except UnknownStage as e:
+        raise ValueError(e.words(lang)) from None
 
 
 @dataclass
@@ -271,7 +272,7 @@ def _new_run(class_dir: Path, out: Optional[Path], opts: BatchOptions) -> BatchR
     if class_dir.is_dir():  # before anything is written next to it
         _refuse_a_workspace(class_dir, course, opts.lang)
     out = Path(out) if out else _default_out(class_dir)
-    selected = _select(course, opts.stages)
+    selected = _select(course, opts.stages, opts.lang)
     (out / ".cache").mkdir(parents=True, exist_ok=True)
     seed, notes = opts.seed, []
     if course.frozen is not None:  # a student kit holds the values of its release seed only
@@ -349,6 +350,6 @@ def _refuse_a_workspace(class_dir: Path, course: Course, lang: str) -> None:
 
 def _unzip_class(class_zip: Path, dest: Path) -> Path:
     try:
-        return safe_unzip(class_zip, dest, CLASS_ZIP_LIMITS)
+        return safe_unzip(class_zip, dest, CLASS_ZIP)
     except UnpackError as e:
         raise ValueError(f"{class_zip}: cannot unpack the class archive: {e}") from None

@@ -165,14 +165,13 @@ def render_page(pairs: Sequence[Pair], files: Sequence[str], threshold: float, l
                 stages: Optional[Mapping[str, str]] = None) -> str:
     """The page: the ranked table of every pair, then the first DETAILED pairs' code on demand.
     `stages`: file name -> the stages it holds, as shown."""
-    from jinja2 import Environment, PackageLoader, select_autoescape
+    from grader.templates import template
 
-    env = Environment(loader=PackageLoader("grader", "templates"), autoescape=select_autoescape(["html", "j2"]))
     ranked = sorted(pairs, key=lambda p: (-p.score, p.file, p.a, p.b))
     counts = [lt(lang, "sim_file", file=name, n=sum(p.file == name for p in pairs), threshold=threshold)
               for name in files]
     more = max(len(ranked) - DETAILED, 0)
-    return env.get_template("similarity.html.j2").render(
+    return template("similarity.html.j2").render(
         lang=lang, pairs=ranked, detailed=DETAILED, safe=Markup, stages=dict(stages or {}), counts=counts,
         w={k: lt(lang, f"sim_{k}") for k in ("title", "signal", "rank", "pair", "file_col", "share", "open")},
         none=lt(lang, "sim_none", threshold=threshold), more=lt(lang, "sim_more", n=more) if more else "")
