@@ -846,3 +846,30 @@ def test_one_vocabulary_in_text_html_and_csv(graded):
         assert rows[r["id"]]["status"] == said[r["id"]] == cell.replace("&#39;", "'"), r["id"]
     assert {v for v in said.values()} >= {"graded", "not handed in", STUDENT_ERROR}
     assert "in progress" not in page and "purple" not in page
+
+
+def test_failures_grouped_per_stage_and_case_and_scores_banded():
+    """The same words failing in two stages are two groups (never merged across stages);
+    messages differing only in numbers are one group per case; 0 of 59 is not coloured like 59."""
+    from grader.batch.overview import band, failure_stats, stuck_first
+
+    def rep(msg_a: str, msg_b: str) -> Report:
+        d = _report(score_a=1.0, b_status="failed")
+        d["stages"][0]["cases"][1]["message"] = msg_a
+        d["stages"][1]["cases"][0]["message"] = msg_b
+        return Report.from_dict(d)
+
+    cols = [_Spec(1, "one", [("a1", 1), ("a2", 1)]), _Spec(2, "two", [("b1", 3)])]
+    reports = {"s1": rep("expected 1.0, got 2.0", "expected 1.0, got 2.0"),
+               "s2": rep("expected 1.5, got 2.5", "expected 1.0, got 2.0")}
+    rows = [{"id": k, "file": k, "status": "graded"} for k in reports]
+    groups = {(g["stage"], g["case"]): g for g in failure_stats(rows, reports, cols)}
+    assert set(groups) == {(1, "a2"), (2, "b1")}
+    assert groups[(1, "a2")]["count"] == 2 and groups[(1, "a2")]["variants"] == 2
+    assert groups[(2, "b1")]["count"] == 2 and groups[(2, "b1")]["variants"] == 1
+    assert [band(v, 59) for v in (None, 0, 10, 30, 59)] == ["absent", "none", "low", "part", "full"]
+    class_rows = [{"id": "zed", "total": 59, "max": 59, "status": "graded"},
+                  {"id": "amy", "total": 0, "max": 59, "status": "not started"},
+                  {"id": "bob", "total": 0, "max": 59, "status": "not handed in"},
+                  {"id": "cid", "total": 20, "max": 59, "status": "error"}]
+    assert [r["id"] for r in sorted(class_rows, key=stuck_first)] == ["bob", "amy", "cid", "zed"]
