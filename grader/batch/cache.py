@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import stat
 import sys
@@ -124,8 +125,14 @@ def cache_get(cache_dir: Path, st: Student) -> Optional[tuple[Report, float]]:
         return None
     if not isinstance(data, dict) or data.get("key") != st.key or not isinstance(data.get("report"), dict):
         return None
-    wall = data.get("wall_s")
-    return Report.from_dict(data["report"]), float(wall) if isinstance(wall, (int, float)) else 0.0
+    return Report.from_dict(data["report"]), seconds(data.get("wall_s"))
+
+
+def seconds(x: Any) -> float:
+    """A time read back from a file or a worker: a finite, non-negative number of seconds, else 0."""
+    if isinstance(x, bool) or not isinstance(x, (int, float)) or not math.isfinite(x) or not 0 <= x <= 1e7:
+        return 0.0
+    return float(x)
 
 
 def cache_put(cache_dir: Path, st: Student, report: Report, wall_s: float) -> None:

@@ -30,7 +30,7 @@ import zipfile
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Optional, TextIO
 
-from grader.batch.cache import course_hash, grader_hash, json_default
+from grader.batch.cache import course_hash, grader_hash, json_default, seconds
 from grader.batch.discover import Student
 from grader.batch.workers import grade_folder
 from grader.batch.rows import Reason, reason
@@ -263,8 +263,7 @@ def _result(future: Any, expect: dict, lang: str) -> tuple[str, Any]:
         raise ClusterError(t(lang, "cluster.worker_refuses", worker=data.get("worker"), why=data["refused"]))
     if "crash" in data or not isinstance(data.get("done"), dict):
         return "crash", _failed(data.get("crash", "no report"))
-    wall = data.get("wall_s")
-    return "done", (Report.from_dict(data["done"]), float(wall) if isinstance(wall, (int, float)) else 0.0)
+    return "done", (Report.from_dict(data["done"]), seconds(data.get("wall_s")))
 
 
 class _Submitter:

@@ -52,10 +52,15 @@ def test_three_students_serialised_once_per_file_parsed_only_from_the_cache(tmp_
     assert counted["to_dict"] == {"ann": 2, "ben": 2, "cat": 2}  # .cache/<id>.json and gradebook.json
 
     counted["to_dict"].clear()
+    cached = out / ".cache" / "ann.json"  # a time read back is bounded: NaN is no time
+    cached.write_text(cached.read_text(encoding="utf-8").replace('"wall_s": ', '"wall_s": NaN, "was": '),
+                      encoding="utf-8")
     again = run_batch(c, out, **kw)
+    assert next(r for r in again.rows if r["id"] == "ann")["duration_s"] == 0
     assert again.cached == 3 and again.graded == 0
     assert counted["from_dict"] == 3  # each cached report parsed once
     assert counted["to_dict"] == {"ann": 1, "ben": 1, "cat": 1}  # gradebook.json only
     assert [r["total"] for r in again.rows] == [r["total"] for r in first.rows]
     for name in ("gradebook.csv", "gradebook.json", "index.html", "similarity.html", "students/ben.html"):
         assert (out / name).is_file(), name
+    assert ": NaN" not in (out / "gradebook.json").read_text(encoding="utf-8")
