@@ -26,7 +26,7 @@ LMS_SUFFIXES = ("_assignsubmission_file_", "_assignsubmission_onlinetext_", "_as
 class Student:
     id: str                    # shown in the gradebook
     file_id: str               # safe file name stem: students/<file_id>.html, .cache/<file_id>.json
-    source: Path               # the folder or zip in CLASS_DIR
+    source: Path               # the folder, zip or lone file in CLASS_DIR
     kind: str                  # "folder" | "zip" | "file" (one .py or .ipynb)
     root: Optional[Path] = None    # the folder that is graded
     error: Optional[Reason] = None  # why it cannot be graded (unpack failure, ...)

@@ -213,6 +213,7 @@ class BatchRun:
         (report, wall seconds)) or (student, "crash", Reason) as each finishes; the rest of the
         run is unchanged."""
         graded = 0
+        self.progress.running("")  # the ETA counts from here: students go out as workers free up
         for st, kind, value in self.grade_many(todo, stages=self.stage_numbers, seed=self.seed, lang=self.lang,
                                                course=self.course, timeout_s=self.student_timeout_s):
             if kind == "done":
