@@ -24,6 +24,7 @@ from grader.batch.progress import ProgressBar
 from grader.batch.complete import complete_report
 from grader.batch.rows import STATUS_ERROR, STATUS_NOT_GRADED, STATUS_NOT_HANDED_IN, Reason, num, reason, summarize
 from grader.batch.unpack import UnpackError, ZipCaps, safe_unzip
+from grader.contents import walk
 from grader.course.folder import Course
 from grader.course.kit import kit_seed_note
 from grader.errors import UnknownStage
@@ -137,7 +138,8 @@ class BatchRun:
             prepare(st, unpack_dir, stage_files, self._single_file_stages())
             if st.root is None:
                 continue
-            st.key = cache.student_key(env_key, st.root)
+            st.contents = walk(st.root)  # the one walk: the key, every run's copy, the similarity check
+            st.key = cache.student_key(env_key, st.root, st.contents)
             found = None if self.force else cache.cache_get(self.cache_dir, st)
             if found is not None:
                 self.reports[st.file_id], self.walls[st.file_id] = found
@@ -179,7 +181,7 @@ class BatchRun:
                 from grader.batch.similarity import write_similarity
                 files = sorted({s.file for s in self.columns})
                 stages = {f: ", ".join(f"{s.number} {s.slug}" for s in self.columns if s.file == f) for f in files}
-                write_similarity(self.out, [(st.id, st.root) for st in students if st.root is not None],
+                write_similarity(self.out, [(st.id, st.contents) for st in students if st.contents is not None],
                                  self.course.template, files, lang=self.lang, stages=stages)
             reports = {fid: complete_report(rep, self.columns, self.lang) for fid, rep in self.reports.items()}
             write_outputs(self.out, rows, reports, course=self.course, columns=self.columns, seed=self.seed,

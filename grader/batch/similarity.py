@@ -21,19 +21,20 @@ import io
 import itertools
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping, Optional, Sequence
+from typing import Mapping, Optional, Sequence, Union
 
 from markupsafe import Markup, escape
 
 from grader.authoring.sentences import lt
+from grader.contents import Contents, walk
 from grader.fsutil import read_bounded
+from grader.sources import MAX_BYTES, decode_source
 
 NOISE_T = 25  # copydetect's defaults: no match shorter than 25 tokens counts ...
 GUARANTEE_T = 30  # ... and every match of 30 tokens or more is found
 THRESHOLD = 0.6
 DETAILED = 40       # pairs whose code the page holds (the table lists every pair)
 SHOWN_LINES = 400   # lines of each side's code shown
-MAX_BYTES = 1 << 20  # a larger file is not compared
 
 
 @dataclass
@@ -91,13 +92,13 @@ def _fingerprint(name: str, text: str):
     return CodeFingerprint(name, NOISE_T, GUARANTEE_T - NOISE_T + 1, language="python", fp=io.StringIO(text))
 
 
-def _read(path: Path) -> Optional[str]:
-    if not path.is_file() or path.is_symlink():
+def _text(contents: Contents, name: str) -> Optional[str]:
+    """The file as the submission's walk kept it (a regular file, not too large), read bounded."""
+    entry = contents.file(name)
+    if entry is None or entry.size > MAX_BYTES:
         return None
-    data = read_bounded(path, MAX_BYTES)
-    if data is None:
-        return None
-    return data.decode("utf-8-sig", errors="replace").replace("\r\n", "\n")
+    data = read_bounded(contents.root / name, entry.size)
+    return None if data is None else decode_source(data, name)[0]
 
 
 def _marked_lines(code: OwnCode, slices) -> set[int]:
@@ -125,10 +126,10 @@ def render_code(code: OwnCode, marked: set[int], lang: str = "en", limit: int = 
     return "\n".join(out)
 
 
-def _prints(students: Sequence[tuple[str, Path]], name: str, template: Optional[str]) -> dict:
+def _prints(walks: Sequence[tuple[str, Contents]], name: str, template: Optional[str]) -> dict:
     prints = {}
-    for sid, folder in students:
-        text = _read(folder / name)
+    for sid, contents in walks:
+        text = _text(contents, name)
         if text is None:
             continue
         code = own_code(text, template)
@@ -141,16 +142,19 @@ def _prints(students: Sequence[tuple[str, Path]], name: str, template: Optional[
     return prints
 
 
-def find_pairs(students: Sequence[tuple[str, Path]], template: Optional[Path], files: Sequence[str],
-               threshold: float = THRESHOLD, lang: str = "en") -> list[Pair]:
+def find_pairs(students: Sequence[tuple[str, Union[Path, Contents]]], template: Optional[Path],
+               files: Sequence[str], threshold: float = THRESHOLD, lang: str = "en") -> list[Pair]:
     """For each file: the pairs of students whose copies share at least `threshold` of either's
-    own code (the template's lines taken out), most similar first."""
+    own code (the template's lines taken out), most similar first. Each student's files are those
+    the walk of their submission kept (grader/contents.py): the same the runs saw."""
     from copydetect import compare_files
 
     pairs: list[Pair] = []
+    walks = [(sid, c if isinstance(c, Contents) else walk(c)) for sid, c in students]
+    template_walk = walk(template) if template is not None and template.is_dir() else None
     for name in files:
-        tmpl = _read(template / name) if template is not None else None
-        prints = _prints(students, name, tmpl)
+        tmpl = _text(template_walk, name) if template_walk is not None else None
+        prints = _prints(walks, name, tmpl)
         for (a, (ca, fa)), (b, (cb, fb)) in itertools.combinations(sorted(prints.items()), 2):
             _, (share_a, share_b), (slices_a, slices_b) = compare_files(fa, fb)
             score = float(max(share_a, share_b))
@@ -177,9 +181,10 @@ def render_page(pairs: Sequence[Pair], files: Sequence[str], threshold: float, l
         none=lt(lang, "sim_none", threshold=threshold), more=lt(lang, "sim_more", n=more) if more else "")
 
 
-def write_similarity(out: Path, students: Sequence[tuple[str, Path]], template: Optional[Path],
+def write_similarity(out: Path, students: Sequence[tuple[str, Union[Path, Contents]]], template: Optional[Path],
                      files: Sequence[str], threshold: float = THRESHOLD, lang: str = "en",
                      stages: Optional[Mapping[str, str]] = None) -> Path:
+    """similarity.html for `students`: (id, their folder or its walk)."""
     pairs = find_pairs(students, template, files, threshold, lang)
     page = out / "similarity.html"
     page.write_text(render_page(pairs, files, threshold, lang, stages), encoding="utf-8")

@@ -47,16 +47,18 @@ def make_grader(seed: int, lang: str, course: Any, jobs: int, fork_server: bool,
     return Grader(course=course, seed=seed, lang=lang, workers=jobs, fork_server=fork_server, forbidden=extra)
 
 
-def grade_folder(grader: Any, root: Path, stages: Optional[list[int]], files: dict[int, str]) -> Report:
+def grade_folder(grader: Any, root: Path, stages: Optional[list[int]], files: dict[int, str],
+                 contents: Optional[Any] = None) -> Report:
     """One student's report (with details): the stages asked for that the student handed in
-    (found as `grade FOLDER` finds them: a notebook, another case), else every stage handed in."""
+    (found as `grade FOLDER` finds them: a notebook, another case), else every stage handed in.
+    `contents`: the submission's walk, made for its cache key (grader/contents.py)."""
     chosen = stages
     if stages is not None:
         # Only the asked-for stages the student submitted: a missing file is a blank cell, not an error.
         chosen = [n for n in stages if find_source(root, files[n]) is not None]
     if chosen == []:
         return Report(submission=str(root), course=str(grader.course.root), seed=grader.seed, lang=grader.lang)
-    return grader.grade(root, stages=chosen)
+    return grader.grade(root, stages=chosen, contents=contents)
 
 
 def _worker(grader: Any, jobs: "queue.Queue[Optional[Student]]", results: "queue.Queue",
@@ -68,7 +70,7 @@ def _worker(grader: Any, jobs: "queue.Queue[Optional[Student]]", results: "queue
         began = time.monotonic()
         results.put(("start", student, began))
         try:
-            report = grade_folder(grader, Path(student.root), stages, files)
+            report = grade_folder(grader, Path(student.root), stages, files, student.contents)
             results.put(("done", student, (report, time.monotonic() - began)))
         except BaseException as e:  # an engine failure must not lose the student
             tb = traceback.format_exception_only(type(e), e)[-1].strip()
