@@ -95,8 +95,9 @@ class Grader:
             self.sandbox.close()
             raise
         self.seed = int(seed) if seed is not None else secrets.randbelow(2**31)
+        self.seed_asked = int(seed) if seed is not None else None
         if self.course.frozen is not None:  # a student kit: its public cases were drawn with its seed
-            self.seed = self.course.kit_seed
+            self.seed = self.course.kit_seed  # (it holds their values for no other seed: the note says so)
         self.lang = lang
         self._expected: dict[str, Future] = {}
         self._lock = threading.Lock()
@@ -153,7 +154,8 @@ class Grader:
             report.stages = [f.result() for f in futures]
         finally:
             self.sandbox.release(sub)  # the submission's sandbox stops; no later submission shares it
-        report.notes = kit_notes(self.course, self.lang) + contents_notes(handed.contents, self.lang)
+        report.notes = (kit_notes(self.course, self.lang, self.seed_asked)
+                        + contents_notes(handed.contents, self.lang))
         return report
 
     def grade_stage(self, submission: Union[Path, Submission], spec: StageSpec,
@@ -262,18 +264,19 @@ class Grader:
             return judge.template_unchanged(spec, lang)
         missing = missing_requirement(spec)
         if missing:
-            return judge.not_run(spec, lang, t(lang, "needs_torch") if missing == "torch"
-                                 else t(lang, "needs_module", name=missing))
+            return _graders_fault(judge.not_run(spec, lang, t(lang, "needs_torch") if missing == "torch"
+                                                else t(lang, "needs_module", name=missing)))
         reference = self._expected_for(spec)  # runs alongside the student's run
         try:
             outcome = self._run_student(spec, handed, memo)
         except (SandboxError, OSError) as exc:
-            return judge.not_run(spec, lang, t(lang, "sandbox_failed", why=without_host_paths(str(exc))))
+            why = without_host_paths(str(exc))
+            return _graders_fault(judge.not_run(spec, lang, t(lang, "sandbox_failed", why=why)))
         asked = time.perf_counter()
         expected = reference.result()
         waited = outcome.queued_s + time.perf_counter() - asked
         if expected.error:
-            return judge.not_run(spec, lang, expected.error)
+            return _graders_fault(judge.not_run(spec, lang, expected.error))
         result = judge.judge(spec, expected.draws, expected.records, outcome, lang,
                              custom=functools.partial(self._driver_check, spec), source=source)
         result.wait_s = waited
@@ -303,6 +306,12 @@ class Grader:
                 exec(compile(path.read_text(encoding="utf-8"), str(path), "exec"), module.__dict__)
                 self._drivers[spec.slug] = module
         return getattr(module, check.split(".", 1)[1])
+
+
+def _graders_fault(result: StageResult) -> StageResult:
+    """A stage not run for a reason of the grader's, not the student's (a batch says whose)."""
+    result.grader_fault = True
+    return result
 
 
 def _module_text(handed: Optional[Submission], filename: str) -> Optional[str]:

@@ -13,6 +13,8 @@ from typing import Any, Callable, Optional, Protocol, Sequence
 
 from grader.batch.discover import Student
 from grader.batch.rows import Reason, reason
+from grader.sources import find_source
+from grader.verdict import Report
 
 
 class RunView(Protocol):
@@ -31,8 +33,8 @@ class RunView(Protocol):
     @property
     def stage_numbers(self) -> Optional[list[int]]: ...
 
-    def finish(self, st: Student, payload: Optional[dict] = None, crash: Optional[Reason] = None,
-               cached: bool = False) -> None: ...
+    def finish(self, st: Student, report: Optional[Report] = None, crash: Optional[Reason] = None,
+               cached: bool = False, wall_s: float = 0.0) -> None: ...
 
 
 def make_grader(seed: int, lang: str, course: Any, jobs: int, fork_server: bool,
@@ -46,17 +48,17 @@ def make_grader(seed: int, lang: str, course: Any, jobs: int, fork_server: bool,
 
 
 def grade_folder(grader: Any, root: Path, stages: Optional[list[int]], files: dict[int, str],
-                 contents: Optional[Any] = None) -> dict:
-    """One student's payload, {"report": report dict, "details": the same with details}.
+                 contents: Optional[Any] = None) -> Report:
+    """One student's report (with details): the stages asked for that the student handed in
+    (found as `grade FOLDER` finds them: a notebook, another case), else every stage handed in.
     `contents`: the submission's walk, made for its cache key (grader/contents.py)."""
     chosen = stages
     if stages is not None:
         # Only the asked-for stages the student submitted: a missing file is a blank cell, not an error.
-        chosen = [n for n in stages if (root / files[n]).is_file()]
+        chosen = [n for n in stages if find_source(root, files[n]) is not None]
     if chosen == []:
-        return {"report": {"submission": str(root), "stages": []}, "details": None}
-    report = grader.grade(root, stages=chosen, contents=contents)
-    return {"report": report.to_dict(), "details": report.to_dict(details=True)}
+        return Report(submission=str(root), course=str(grader.course.root), seed=grader.seed, lang=grader.lang)
+    return grader.grade(root, stages=chosen, contents=contents)
 
 
 def _worker(grader: Any, jobs: "queue.Queue[Optional[Student]]", results: "queue.Queue",
@@ -65,9 +67,11 @@ def _worker(grader: Any, jobs: "queue.Queue[Optional[Student]]", results: "queue
         student = jobs.get()
         if student is None or stop.is_set():
             return
-        results.put(("start", student, time.monotonic()))
+        began = time.monotonic()
+        results.put(("start", student, began))
         try:
-            results.put(("done", student, grade_folder(grader, Path(student.root), stages, files, student.contents)))
+            report = grade_folder(grader, Path(student.root), stages, files, student.contents)
+            results.put(("done", student, (report, time.monotonic() - began)))
         except BaseException as e:  # an engine failure must not lose the student
             tb = traceback.format_exception_only(type(e), e)[-1].strip()
             results.put(("crash", student, reason("batch.grader_failed", why=tb)))
@@ -161,7 +165,7 @@ def grade_all(run: RunView, todo: list[Student]) -> int:
             started.pop(st.file_id, None)
             if kind == "done":
                 graded += 1
-                run.finish(st, payload=value)
+                run.finish(st, report=value[0], wall_s=value[1])
             else:
                 run.finish(st, crash=value)
         clean = True
