@@ -17,7 +17,7 @@ import types
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional, Sequence, Union
+from typing import Any, Callable, Optional, Sequence, Union
 
 from grader.judging import judge
 from grader import PACKAGE_DIR
@@ -125,14 +125,21 @@ class Grader:
             return self.course.select(refs)
         return [s for s in self.course.stages if find_source(submission, s.file)]
 
-    def grade(self, submission: Union[str, Path], stages: Optional[Sequence[Union[str, int]]] = None) -> Report:
+    def grade(self, submission: Union[str, Path], stages: Optional[Sequence[Union[str, int]]] = None,
+              on_stage: Optional[Callable[[StageResult], None]] = None) -> Report:
+        """`on_stage`: called with each stage's result as soon as it is judged (`grade serve` streams them)."""
         sub = Path(submission).resolve()
         specs = self.select(sub, stages)
         self.sandbox.warm(source=sub)  # the submission's own sandbox starts now, alongside the reference runs
         for spec in specs:
             self._expected_for(spec)  # start the reference runs early
         memo = ImportMemo()  # one import per file: the stages of a file share a failed import
-        futures = run_by_file(specs, lambda spec: self._runs.submit(self.grade_stage, sub, spec, memo))
+        def start(spec: StageSpec) -> Future:
+            future = self._runs.submit(self.grade_stage, sub, spec, memo)
+            if on_stage is not None:
+                future.add_done_callback(lambda f: f.exception() is None and on_stage(f.result()))
+            return future
+        futures = run_by_file(specs, start)
         report = Report(submission=str(submission), course=str(self.course.root), seed=self.seed, lang=self.lang)
         try:
             report.stages = [f.result() for f in futures]

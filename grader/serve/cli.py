@@ -1,0 +1,121 @@
+"""`grade serve [ROSTER.csv] [--course DIR] [--db URL] [--demo]`: the submission service.
+
+Starting it: open (and migrate) the database, issue sign-in links for the roster's new
+students, put the jobs that were running when the last server stopped back in the queue,
+start the worker process and the watchdog, then serve HTTP with uvicorn.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import secrets
+import subprocess
+import sys
+import tempfile
+import threading
+from pathlib import Path
+from typing import Optional
+
+from grader.messages import LANGS, t
+
+WATCHDOG_S = 5.0
+
+
+def register(sub) -> None:
+    p = sub.add_parser("serve", help="a web service: students submit in the browser, see live results; a live class page")
+    p.add_argument("roster", nargs="?", help="a CSV with a column `id` (and `name`): issue sign-in links to its new students")
+    p.add_argument("--course", metavar="DIR", help="course folder (default: $GRADE_COURSE or the bundled course)")
+    p.add_argument("--db", metavar="URL", help="database URL (default: sqlite file .grade-serve/serve.sqlite in the course); "
+                                              "postgresql://user@host/db for PostgreSQL")
+    p.add_argument("--demo", action="store_true", help="a throwaway database with three demo students")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--base-url", help="the address students use (behind a reverse proxy); default http://HOST:PORT")
+    p.add_argument("--workers", type=int, default=2, help="submissions graded at once")
+    p.add_argument("--max-queue", type=int, default=500, help="queued submissions beyond which new ones get 503")
+    p.add_argument("--rate", type=int, default=10, help="submissions per student per minute")
+    p.add_argument("--lang", choices=LANGS, default=os.environ.get("GRADE_LANG", "en"))
+    p.set_defaults(func=run)
+
+
+def database_url(args: argparse.Namespace, course_root: Path) -> tuple[str, Path]:
+    """(the database URL, the folder for the links file)."""
+    from grader.serve.db import sqlite_url
+
+    if args.demo and not args.db:
+        folder = Path(tempfile.mkdtemp(prefix="grade-serve-demo-"))
+        return sqlite_url(folder / "serve.sqlite"), folder
+    folder = course_root / ".grade-serve"
+    folder.mkdir(exist_ok=True)
+    return args.db or sqlite_url(folder / "serve.sqlite"), folder
+
+
+def issue_links(engine, args: argparse.Namespace, folder: Path, base_url: str) -> None:
+    from grader.serve import auth
+
+    text = auth.DEMO_ROSTER if args.demo else (Path(args.roster).read_text(encoding="utf-8-sig") if args.roster else "")
+    issued = auth.issue(engine, auth.read_roster(text)) if text else []
+    teacher = auth.teacher_token(engine)
+    path = folder / "links.csv"
+    if issued or teacher:
+        if path.exists():
+            path = folder / f"links-{secrets.token_hex(3)}.csv"
+        auth.write_links(path, base_url, issued, teacher)
+        print(t(args.lang, "serve.links_written", n=len(issued) + bool(teacher), path=path))
+    elif args.roster:
+        print(t(args.lang, "serve.no_new_students", path=path))
+    if teacher:
+        print(t(args.lang, "serve.teacher_link", url=f"{base_url}/teacher?token={teacher}"))
+    if args.demo:
+        print(t(args.lang, "serve.demo_links", links="  ".join(f"{base_url}/s/{i.id}?token={i.token}" for i in issued)))
+
+
+def start_worker(db_url: str, course: Optional[str], workers: int, lang: str) -> subprocess.Popen:
+    cmd = [sys.executable, "-m", "grader.serve.worker", "--db", db_url, "--threads", str(workers), "--lang", lang]
+    if course:
+        cmd += ["--course", course]
+    return subprocess.Popen(cmd)
+
+
+def watchdog(engine, lang: str, stop: threading.Event) -> None:
+    from grader.serve import queue
+
+    while not stop.wait(WATCHDOG_S):
+        try:
+            queue.requeue(engine, t(lang, "serve.worker_lost", n=queue.MAX_ATTEMPTS))
+        except Exception as exc:  # the database restarting: the next round tries again
+            print(f"grade serve: watchdog: {exc}", file=sys.stderr)
+
+
+def run(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from grader.course.folder import load_course
+    from grader.serve import auth, queue
+    from grader.serve.app import Service, make_app
+    from grader.serve.db import open_db
+
+    course = load_course(args.course, near=Path.cwd())
+    db_url, folder = database_url(args, course.root)
+    engine = open_db(db_url)
+    auth.setting(engine, "seed", lambda: secrets.randbelow(2**31))
+    base_url = (args.base_url or f"http://{args.host}:{args.port}").rstrip("/")
+    issue_links(engine, args, folder, base_url)
+    back = queue.requeue(engine, t(args.lang, "serve.worker_lost", n=queue.MAX_ATTEMPTS), expired_only=False)
+    if back:
+        print(t(args.lang, "serve.requeued", n=back))
+    worker = start_worker(db_url, str(course.root), args.workers, args.lang)
+    stop = threading.Event()
+    threading.Thread(target=watchdog, args=(engine, args.lang, stop), daemon=True).start()
+    svc = Service(engine=engine, course=course, lang=args.lang, workers=args.workers,
+                  limits=queue.Limits(max_queue=args.max_queue, rate_count=args.rate),
+                  secret=auth.setting(engine, "csrf_secret", lambda: secrets.token_hex(32)))
+    print(t(args.lang, "serve.listening", url=base_url), flush=True)
+    try:
+        uvicorn.run(make_app(svc), host=args.host, port=args.port, log_level="warning")
+    finally:
+        stop.set()
+        worker.terminate()
+        worker.wait(timeout=10)
+    return 0
