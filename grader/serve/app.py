@@ -25,7 +25,7 @@ from starlette.staticfiles import StaticFiles
 
 from grader.messages import t, words
 from grader.serve import auth, files, queue, stats
-from grader.serve.db import FINAL_STATES, events, students, submissions
+from grader.serve.db import events, students, submissions
 
 HERE = Path(__file__).resolve().parent
 POLL_S = 0.1

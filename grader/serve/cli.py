@@ -28,6 +28,7 @@ def register(sub) -> None:
     p.add_argument("--course", metavar="DIR", help="course folder (default: $GRADE_COURSE or the bundled course)")
     p.add_argument("--db", metavar="URL", help="database URL (default: sqlite file .grade-serve/serve.sqlite in the course); "
                                               "postgresql://user@host/db for PostgreSQL")
+    p.add_argument("--links", metavar="CSV", help="where the new sign-in links go (default: links.csv beside the database)")
     p.add_argument("--demo", action="store_true", help="a throwaway database with three demo students")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8000)
@@ -46,6 +47,8 @@ def database_url(args: argparse.Namespace, course_root: Path) -> tuple[str, Path
     if args.demo and not args.db:
         folder = Path(tempfile.mkdtemp(prefix="grade-serve-demo-"))
         return sqlite_url(folder / "serve.sqlite"), folder
+    if args.db and args.db.startswith("sqlite:///"):
+        return args.db, Path(args.db[len("sqlite:///"):]).resolve().parent
     folder = course_root / ".grade-serve"
     folder.mkdir(exist_ok=True)
     return args.db or sqlite_url(folder / "serve.sqlite"), folder
@@ -57,9 +60,9 @@ def issue_links(engine, args: argparse.Namespace, folder: Path, base_url: str) -
     text = auth.DEMO_ROSTER if args.demo else (Path(args.roster).read_text(encoding="utf-8-sig") if args.roster else "")
     issued = auth.issue(engine, auth.read_roster(text)) if text else []
     teacher = auth.teacher_token(engine)
-    path = folder / "links.csv"
+    path = Path(args.links) if args.links else folder / "links.csv"
     if issued or teacher:
-        if path.exists():
+        if path.exists() and not args.links:
             path = folder / f"links-{secrets.token_hex(3)}.csv"
         auth.write_links(path, base_url, issued, teacher)
         print(t(args.lang, "serve.links_written", n=len(issued) + bool(teacher), path=path))

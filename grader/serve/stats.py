@@ -13,7 +13,7 @@ from typing import Any, Optional
 import sqlalchemy as sa
 
 from grader.batch.gradebook import csv_text
-from grader.batch.rows import num, summarize
+from grader.batch.rows import STATUS_NOT_GRADED, num, reason, summarize
 from grader.serve.db import students, submissions
 from grader.verdict import Report, StageResult
 
@@ -106,18 +106,24 @@ def snapshot(engine: sa.Engine, stages: list[int]) -> dict[str, Any]:
 
 
 def gradebook_csv(engine: sa.Engine, course, lang: str) -> str:
-    """One row per student of the roster, as `grade batch` writes gradebook.csv (best submission per stage)."""
-    columns = list(course.stages)
-    stage_max = {s.number: num(sum(c.points for c in s.cases)) for s in columns}
-    rows = []
+    """One row per student of the roster, as `grade batch` writes gradebook.csv: its columns
+    are the stages someone submitted, each student's best graded submission per stage."""
     with engine.connect() as conn:
         best = best_rows(conn)
+        submitted = set(conn.execute(sa.select(submissions.c.stage).distinct()).scalars())
         reports = {r.id: r.report for r in conn.execute(
             sa.select(submissions.c.id, submissions.c.report).where(submissions.c.id.in_([b.id for b in best.values()])))}
-        for sid in conn.execute(sa.select(students.c.id).order_by(students.c.id)).scalars():
-            stages = [StageResult.from_dict(st) for (who, _n), b in sorted(best.items()) if who == sid
-                      for st in json.loads(reports[b.id] or "{}").get("stages") or []]
-            report = Report(submission=sid, course=str(course.root), seed=None, lang=lang, stages=stages)
-            row = {"id": sid, **summarize(report, stage_max, lang), "max": num(sum(stage_max.values()))}
-            rows.append(row)
+        roster = conn.execute(sa.select(students.c.id).order_by(students.c.id)).scalars().all()
+    columns = [s for s in course.stages if s.number in submitted]
+    stage_max = {s.number: num(sum(c.points for c in s.cases)) for s in columns}
+    files = ", ".join(sorted({s.file for s in course.stages}))
+    rows = []
+    for sid in roster:
+        stages = [StageResult.from_dict(st) for (who, _n), b in sorted(best.items()) if who == sid
+                  for st in json.loads(reports[b.id] or "{}").get("stages") or []]
+        report = Report(submission=sid, course=str(course.root), seed=None, lang=lang, stages=stages)
+        row = {"id": sid, **summarize(report, stage_max, lang), "max": num(sum(stage_max.values()))}
+        if row["status"] == STATUS_NOT_GRADED:
+            row["reason"] = reason("batch.no_stage_files", files=files).text(lang)
+        rows.append(row)
     return csv_text(rows, columns)
