@@ -324,7 +324,7 @@ async def teacher_csv(request: Request) -> Response:
     if denied:
         return denied
     text = await to_thread.run_sync(stats.gradebook_csv, svc.engine, svc.course, svc.lang)
-    return Response(text, media_type="text/csv; charset=utf-8",
+    return Response(text.encode("utf-8-sig"), media_type="text/csv; charset=utf-8",  # as batch writes it
                     headers={"Content-Disposition": 'attachment; filename="gradebook.csv"'})
 
 

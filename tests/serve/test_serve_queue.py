@@ -11,6 +11,7 @@ import sqlalchemy as sa
 
 from grader.serve import auth, queue
 from grader.serve.db import events, open_db, submissions
+from serve_fixtures import db_url, pg_url  # noqa: F401 (fixtures)
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""Fixtures of the `grade serve` tests: a fresh database on SQLite and on a real PostgreSQL
+"""Fixtures of the `grade serve` tests (imported by its test modules): a fresh database on SQLite and on a real PostgreSQL
 server, a running service (the real `grade serve` command in a subprocess).
 
 PostgreSQL comes from $GRADE_TEST_PG_DSN (a DSN of a database the tests may create
