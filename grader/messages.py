@@ -388,6 +388,7 @@ CATALOG: dict[str, dict[str, str]] = {
         'serve.teacher_link': 'Teacher page: {url}',
         'serve.demo_links': 'Demo students: {links}',
         'serve.requeued': 'Back in the queue after a restart: {n} submission(s)',
+        'serve.needs_extra': 'grade serve needs the serve extra (missing: {modules}): pip install "grade-nn[serve]"',
     },
     "zh": {
         'none': '返回了 None:没有得到任何结果(是否漏写了 `return`?)',
@@ -765,6 +766,7 @@ CATALOG: dict[str, dict[str, str]] = {
         'serve.teacher_link': '教师页面:{url}',
         'serve.demo_links': '演示学生:{links}',
         'serve.requeued': '重启后重新排队的提交:{n} 个',
+        'serve.needs_extra': 'grade serve 需要 serve 扩展(缺少:{modules}):pip install "grade-nn[serve]"',
     },
 }
 

@@ -28,6 +28,8 @@ def register(sub) -> None:
     p.add_argument("--course", metavar="DIR", help="course folder (default: $GRADE_COURSE or the bundled course)")
     p.add_argument("--db", metavar="URL", help="database URL (default: sqlite file .grade-serve/serve.sqlite in the course); "
                                               "postgresql://user@host/db for PostgreSQL")
+    p.add_argument("--scheduler", metavar="ADDR", default=os.environ.get("DASK_SCHEDULER_ADDRESS") or None,
+                   help="grade on this Dask scheduler's workers (as grade batch --scheduler; see docs/cluster.md)")
     p.add_argument("--links", metavar="CSV", help="where the new sign-in links go (default: links.csv beside the database)")
     p.add_argument("--demo", action="store_true", help="a throwaway database with three demo students")
     p.add_argument("--host", default="127.0.0.1")
@@ -74,10 +76,13 @@ def issue_links(engine, args: argparse.Namespace, folder: Path, base_url: str) -
         print(t(args.lang, "serve.demo_links", links="  ".join(f"{base_url}/s/{i.id}?token={i.token}" for i in issued)))
 
 
-def start_worker(db_url: str, course: Optional[str], workers: int, lang: str) -> subprocess.Popen:
+def start_worker(db_url: str, course: Optional[str], workers: int, lang: str,
+                 scheduler: Optional[str]) -> subprocess.Popen:
     cmd = [sys.executable, "-m", "grader.serve.worker", "--db", db_url, "--threads", str(workers), "--lang", lang]
     if course:
         cmd += ["--course", course]
+    if scheduler:
+        cmd += ["--scheduler", scheduler]
     return subprocess.Popen(cmd)
 
 
@@ -91,7 +96,19 @@ def watchdog(engine, lang: str, stop: threading.Event) -> None:
             print(f"grade serve: watchdog: {exc}", file=sys.stderr)
 
 
+def _need_extra(lang: str) -> None:
+    import importlib.util
+
+    from grader.errors import UsageError
+
+    missing = [m for m in ("uvicorn", "starlette", "sqlalchemy", "alembic", "multipart")
+               if importlib.util.find_spec(m) is None]
+    if missing:
+        raise UsageError(t(lang, "serve.needs_extra", modules=", ".join(missing)))
+
+
 def run(args: argparse.Namespace) -> int:
+    _need_extra(args.lang)
     import uvicorn
 
     from grader.course.folder import load_course
@@ -108,7 +125,7 @@ def run(args: argparse.Namespace) -> int:
     back = queue.requeue(engine, t(args.lang, "serve.worker_lost", n=queue.MAX_ATTEMPTS), expired_only=False)
     if back:
         print(t(args.lang, "serve.requeued", n=back))
-    worker = start_worker(db_url, str(course.root), args.workers, args.lang)
+    worker = start_worker(db_url, str(course.root), args.workers, args.lang, args.scheduler)
     stop = threading.Event()
     threading.Thread(target=watchdog, args=(engine, args.lang, stop), daemon=True).start()
     svc = Service(engine=engine, course=course, lang=args.lang, workers=args.workers,

@@ -103,15 +103,22 @@ def _die_with_parent() -> None:
         pass  # elsewhere the heartbeat loop notices the parent is gone
 
 
-def run(db_url: str, course: Optional[str], threads: int, lang: str) -> None:
+def make_grader(course: Optional[str], seed: int, lang: str, threads: int, scheduler: Optional[str]):
+    """The engine here, or (with a scheduler address) the Dask cluster's."""
+    if scheduler:
+        from grader.serve.remote import ClusterGrader
+        return ClusterGrader(scheduler, course, seed, lang)
     from grader.engine import Grader
+    return Grader(course=course, seed=seed, lang=lang, workers=threads)
 
+
+def run(db_url: str, course: Optional[str], threads: int, lang: str, scheduler: Optional[str] = None) -> None:
     parent = os.getppid()
     _die_with_parent()
     engine = connect(db_url)
     seed = int(setting(engine, "seed", lambda: secrets.randbelow(2**31)))
     owner = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
-    with Grader(course=course, seed=seed, lang=lang, workers=threads) as grader:
+    with make_grader(course, seed, lang, threads, scheduler) as grader:
         worker = Worker(engine, grader, owner, job_time_s(grader.course))
         pool = [threading.Thread(target=worker.loop, daemon=True, name=f"serve-worker-{i}") for i in range(threads)]
         for th in pool:
@@ -132,10 +139,11 @@ def main(argv=None) -> None:
     p.add_argument("--course")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--lang", default="en")
+    p.add_argument("--scheduler", help="a Dask scheduler's address: grade there")
     args = p.parse_args(argv)
     for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ.setdefault(name, "1")
-    run(args.db, args.course, args.threads, args.lang)
+    run(args.db, args.course, args.threads, args.lang, args.scheduler)
 
 
 if __name__ == "__main__":
