@@ -388,6 +388,7 @@ CATALOG: dict[str, dict[str, str]] = {
         'serve.teacher_link': 'Teacher page: {url}',
         'serve.demo_links': 'Demo students: {links}',
         'serve.requeued': 'Back in the queue after a restart: {n} submission(s)',
+        'serve.bad_roster_id': 'roster: the student id {id!r} holds a slash or a control character; ids appear in addresses, use letters, digits, spaces, dots or dashes',
         'serve.needs_extra': 'grade serve needs the serve extra (missing: {modules}): pip install "grade-nn[serve]"',
     },
     "zh": {
@@ -766,6 +767,7 @@ CATALOG: dict[str, dict[str, str]] = {
         'serve.teacher_link': '教师页面:{url}',
         'serve.demo_links': '演示学生:{links}',
         'serve.requeued': '重启后重新排队的提交:{n} 个',
+        'serve.bad_roster_id': '名单:学号 {id!r} 含有斜杠或控制字符;学号会出现在网址中,请使用字母、数字、空格、点或连字符',
         'serve.needs_extra': 'grade serve 需要 serve 扩展(缺少:{modules}):pip install "grade-nn[serve]"',
     },
 }

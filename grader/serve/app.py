@@ -42,6 +42,7 @@ class Service:
     workers: int = 2
     limits: queue.Limits = field(default_factory=queue.Limits)
     secret: str = ""
+    secure_cookies: bool = False  # served over HTTPS (behind a proxy): cookies only travel encrypted
 
     @property
     def stage_files(self) -> list[str]:
@@ -77,15 +78,16 @@ def refusal(svc: Service, request: Request, key: str, status: int, retry_after: 
 
 # -- who is asking ---------------------------------------------------------------------------
 
-def _signed_in(svc: Service, request: Request, sid: str, cookie: str, stored: Optional[str]) -> Optional[Response]:
+def _signed_in(svc: Service, request: Request, cookie: str, stored: Optional[str]) -> Optional[Response]:
     """None when the request carries this page's token; else a refusal (or a sign-in redirect)."""
     token = request.query_params.get("token")
     if token is not None:
         if not auth.same(token, stored):
             return refusal(svc, request, "serve.bad_token", 403)
-        target = request.url.path
+        target = quote(request.scope["path"])  # the address as the browser sends it (non-ASCII ids quoted)
         resp = RedirectResponse(target, status_code=303)
-        resp.set_cookie(cookie, token, httponly=True, samesite="strict", path=target.rstrip("/") or "/")
+        resp.set_cookie(cookie, token, httponly=True, samesite="strict", path=target,
+                        secure=svc.secure_cookies)
         return resp
     if not auth.same(request.cookies.get(cookie), stored):
         return refusal(svc, request, "serve.bad_token", 403)
@@ -97,17 +99,17 @@ async def student_gate(svc: Service, request: Request) -> tuple[str, Optional[Re
     stored = await to_thread.run_sync(auth.student_hash, svc.engine, sid)
     if stored is None:
         return sid, refusal(svc, request, "serve.bad_token", 403)
-    cookie_path_ok = request.query_params.get("token") is None or request.url.path == f"/s/{quote(sid, safe='')}"
-    denied = _signed_in(svc, request, sid, "grade_student", stored) if cookie_path_ok else \
+    cookie_path_ok = request.query_params.get("token") is None or request.scope["path"] == f"/s/{sid}"
+    denied = _signed_in(svc, request, "grade_student", stored) if cookie_path_ok else \
         refusal(svc, request, "serve.bad_token", 403)
     return sid, denied
 
 
 async def teacher_gate(svc: Service, request: Request) -> Optional[Response]:
     stored = await to_thread.run_sync(auth.teacher_hash, svc.engine)
-    if request.query_params.get("token") is not None and request.url.path != "/teacher":
+    if request.query_params.get("token") is not None and request.scope["path"] != "/teacher":
         return refusal(svc, request, "serve.bad_token", 403)
-    return _signed_in(svc, request, "teacher", "grade_teacher", stored)
+    return _signed_in(svc, request, "grade_teacher", stored)
 
 
 # -- student pages ---------------------------------------------------------------------------

@@ -12,11 +12,15 @@ import hashlib
 import hmac
 import io
 import secrets
+from urllib.parse import quote
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
 import sqlalchemy as sa
+
+from grader.errors import UsageError
+from grader.messages import t
 
 from grader.serve.db import settings, students
 
@@ -60,13 +64,15 @@ class Issued:
     token: str
 
 
-def read_roster(text: str) -> list[tuple[str, str]]:
+def read_roster(text: str, lang: str = "en") -> list[tuple[str, str]]:
     """(id, name) rows of a roster CSV: a column `id` (or `student`), optionally `name`."""
     rows = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
     out = []
     for row in rows:
         row = {(k or "").strip().lower(): (v or "").strip() for k, v in row.items()}
         sid = row.get("id") or row.get("student") or ""
+        if sid and (not sid.isprintable() or "/" in sid or "\\" in sid):
+            raise UsageError(t(lang, "serve.bad_roster_id", id=sid.encode("unicode_escape").decode()))
         if sid:
             out.append((sid[:128], (row.get("name") or sid)[:256]))
     return out
@@ -117,6 +123,6 @@ def write_links(path: Path, base_url: str, issued: list[Issued], teacher: Option
     if teacher:
         w.writerow(["(teacher)", "", teacher, f"{base_url}/teacher?token={teacher}"])
     for i in issued:
-        w.writerow([i.id, i.name, i.token, f"{base_url}/s/{i.id}?token={i.token}"])
+        w.writerow([i.id, i.name, i.token, f"{base_url}/s/{quote(i.id, safe='')}?token={i.token}"])
     path.write_text(buf.getvalue(), encoding="utf-8")
     path.chmod(0o600)

@@ -60,7 +60,7 @@ def issue_links(engine, args: argparse.Namespace, folder: Path, base_url: str) -
     from grader.serve import auth
 
     text = auth.DEMO_ROSTER if args.demo else (Path(args.roster).read_text(encoding="utf-8-sig") if args.roster else "")
-    issued = auth.issue(engine, auth.read_roster(text)) if text else []
+    issued = auth.issue(engine, auth.read_roster(text, args.lang)) if text else []
     teacher = auth.teacher_token(engine)
     path = Path(args.links) if args.links else folder / "links.csv"
     if issued or teacher:
@@ -130,7 +130,8 @@ def run(args: argparse.Namespace) -> int:
     threading.Thread(target=watchdog, args=(engine, args.lang, stop), daemon=True).start()
     svc = Service(engine=engine, course=course, lang=args.lang, workers=args.workers,
                   limits=queue.Limits(max_queue=args.max_queue, rate_count=args.rate),
-                  secret=auth.setting(engine, "csrf_secret", lambda: secrets.token_hex(32)))
+                  secret=auth.setting(engine, "csrf_secret", lambda: secrets.token_hex(32)),
+                  secure_cookies=base_url.startswith("https://"))
     print(t(args.lang, "serve.listening", url=base_url), flush=True)
     try:
         uvicorn.run(make_app(svc), host=args.host, port=args.port, log_level="warning")

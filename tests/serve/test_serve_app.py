@@ -229,3 +229,17 @@ def test_the_teacher_pages_and_the_gradebook_csv_of_grade_batch(site, tmp_path):
     snap = stats.snapshot(site.engine, [1, 2, 3])
     assert snap["heat"] == {"alice": {"1": 1.0, "2": 1.0, "3": 1.0}}
     assert snap["histograms"]["1"][-1] == 1 and snap["latency"]["finished_at"]["n"] == 3
+
+
+def test_a_non_ascii_student_id_signs_in_and_a_slash_in_an_id_is_refused(site):
+    from urllib.parse import quote
+
+    from grader.errors import UsageError
+
+    (zhang,) = auth.issue(site.engine, auth.read_roster("\ufeffid,name\r\n张 三,张三\r\n"))
+    c = TestClient(site.app)
+    r = c.get(f"/s/{quote(zhang.id)}?token={zhang.token}")
+    assert r.status_code == 200 and "张三" in r.text
+    assert c.get(f"/s/{quote(zhang.id)}/r/1").status_code == 404  # signed in: no such submission, not 403
+    with pytest.raises(UsageError, match="slash"):
+        auth.read_roster("id\na/b\n")
