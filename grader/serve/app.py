@@ -231,13 +231,15 @@ async def result_page(request: Request) -> Response:
 
 async def report_page(request: Request) -> Response:
     """The same report as `grade --format html`, once graded."""
+    svc, row, denied = await _mine(request)
+    return denied or _report(svc, request, row)
+
+
+def _report(svc: Service, request: Request, row: Optional[sa.Row]) -> Response:
     from grader.report import html
     from grader.verdict import Report
 
-    svc, row, denied = await _mine(request)
-    if denied:
-        return denied
-    if row.state != "graded" or not row.report:
+    if row is None or row.state != "graded" or not row.report:
         return refusal(svc, request, "serve.no_report", 404)
     text = html.render(Report.from_dict(json.loads(row.report)), svc.lang)
     return HTMLResponse(text, headers={"Content-Security-Policy": REPORT_CSP})
@@ -330,6 +332,30 @@ async def teacher_csv(request: Request) -> Response:
                     headers={"Content-Disposition": 'attachment; filename="gradebook.csv"'})
 
 
+async def teacher_student(request: Request) -> Response:
+    """One student's history, for the teacher."""
+    svc: Service = request.app.state.svc
+    denied = await teacher_gate(svc, request)
+    if denied:
+        return denied
+    sid = request.path_params["sid"]
+    if await to_thread.run_sync(auth.student_hash, svc.engine, sid) is None:
+        return refusal(svc, request, "serve.no_submission", 404)
+    view = await to_thread.run_sync(student_view, svc, sid)
+    return page(svc, "teacher_student.html.j2", **view, when=_clock)
+
+
+async def teacher_report(request: Request) -> Response:
+    svc: Service = request.app.state.svc
+    denied = await teacher_gate(svc, request)
+    if denied:
+        return denied
+    c = submissions.c
+    with svc.engine.connect() as conn:
+        row = conn.execute(sa.select(c.state, c.report).where(c.id == request.path_params["sub"])).first()
+    return _report(svc, request, row)
+
+
 async def home(request: Request) -> Response:
     svc: Service = request.app.state.svc
     return page(svc, "message.html.j2", message=t(svc.lang, "serve.use_your_link"))
@@ -346,6 +372,8 @@ def make_app(svc: Service) -> Starlette:
         Route("/teacher", teacher_home),
         Route("/teacher/events", teacher_events),
         Route("/teacher/gradebook.csv", teacher_csv),
+        Route("/teacher/s/{sid}", teacher_student),
+        Route("/teacher/r/{sub:int}/report", teacher_report),
         Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
     ]
     app = Starlette(routes=routes)

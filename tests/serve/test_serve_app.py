@@ -225,6 +225,11 @@ def test_the_teacher_pages_and_the_gradebook_csv_of_grade_batch(site, tmp_path):
     (cls / "bob" / "notes.txt").write_text("nothing yet", encoding="utf-8")
     res = run_batch(cls, tmp_path / "grades", course_dir=ROOT, jobs=1, seed=SEED, quiet=True)
     assert exported == (res.out_dir / "gradebook.csv").read_bytes()  # byte for byte
+    history = t.get("/teacher/s/alice")
+    assert history.status_code == 200 and history.text.count("/report") == 3
+    first = re.search(r'href="(/teacher/r/\d+/report)"', history.text).group(1)
+    assert "sigmoid" in t.get(first).text or "tanh" in t.get(first).text or "relu" in t.get(first).text
+    assert a.get(first).status_code == 403 and a.get("/teacher/s/alice").status_code == 403  # not for students
     from grader.serve import stats
     snap = stats.snapshot(site.engine, [1, 2, 3])
     assert snap["heat"] == {"alice": {"1": 1.0, "2": 1.0, "3": 1.0}}

@@ -29,7 +29,7 @@ if not CHROMIUM.exists() or not CHROMEDRIVER.exists():
 webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed (pip install selenium)")
 from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
-from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
+from selenium.webdriver.support.ui import Select, WebDriverWait  # noqa: E402
 
 import sqlalchemy as sa  # noqa: E402
 
@@ -86,9 +86,9 @@ def test_a_student_submits_in_the_browser_and_the_class_page_follows(make_server
     assert browser.current_url == f"{server.url}/s/alice"  # the token left the address bar for a cookie
     assert browser.find_elements(By.CSS_SELECTOR, ".CodeMirror")  # the vendored editor is on the page
     browser.execute_script("window.gradeEditor.setValue(arguments[0])", PARTLY_WRONG)
-    browser.find_element(By.CSS_SELECTOR, ".CodeMirror textarea").send_keys("# typed in the browser\n")
+    browser.find_element(By.CSS_SELECTOR, ".CodeMirror textarea").send_keys("# typed in the browser </textarea></script> & <b>\n")
     code = browser.execute_script("return window.gradeEditor.getValue()")
-    assert code.startswith("# typed in the browser\n") and code.endswith(PARTLY_WRONG)
+    assert code.startswith("# typed in the browser </textarea></script> & <b>\n") and code.endswith(PARTLY_WRONG)
 
     browser.find_element(By.ID, "evaluate").click()
     wait.until(lambda d: "/r/" in d.current_url)
@@ -107,6 +107,12 @@ def test_a_student_submits_in_the_browser_and_the_class_page_follows(make_server
     browser.switch_to.frame(frame)
     wait.until(lambda d: "sigmoid" in d.find_element(By.TAG_NAME, "body").text)
     browser.switch_to.default_content()
+
+    browser.get(f"{server.url}/s/alice")  # the editor keeps the code handed in, markup and all
+    Select(browser.find_element(By.ID, "stage")).select_by_value("2")
+    Select(browser.find_element(By.ID, "stage")).select_by_value("1")
+    assert browser.execute_script("return window.gradeEditor.getValue()") == code
+    assert "9" in browser.find_element(By.CSS_SELECTOR, "#stage-1 .latest").text
 
     browser.switch_to.window(teacher)
     cell = '#heat tr[data-student="alice"] td[data-stage="1"]'

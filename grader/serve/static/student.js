@@ -7,7 +7,7 @@
   window.gradeEditor = editor;
   function codeFor(stage) {
     var node = document.querySelector('.stage-code[data-stage="' + stage + '"]');
-    return node ? node.textContent : "";
+    return node ? node.value : "";
   }
   select.addEventListener("change", function () {
     if (editor) editor.setValue(codeFor(select.value)); else box.value = codeFor(select.value);
