@@ -135,10 +135,9 @@ class Grader:
             self._expected_for(spec)  # start the reference runs early
         memo = ImportMemo()  # one import per file: the stages of a file share a failed import
         def start(spec: StageSpec) -> Future:
-            future = self._runs.submit(self.grade_stage, sub, spec, memo)
-            if on_stage is not None:
-                future.add_done_callback(lambda f: f.exception() is None and on_stage(f.result()))
-            return future
+            if on_stage is None:
+                return self._runs.submit(self.grade_stage, sub, spec, memo)
+            return self._runs.submit(self._grade_and_tell, sub, spec, memo, on_stage)
         futures = run_by_file(specs, start)
         report = Report(submission=str(submission), course=str(self.course.root), seed=self.seed, lang=self.lang)
         try:
@@ -152,6 +151,13 @@ class Grader:
         started = time.perf_counter()
         result = self._grade_stage(submission, spec, memo)
         result.duration_s = time.perf_counter() - started
+        return result
+
+    def _grade_and_tell(self, submission: Path, spec: StageSpec, memo: ImportMemo,
+                        on_stage: Callable[[StageResult], None]) -> StageResult:
+        """A stage graded, and told to `on_stage` before its future resolves (so before grade() returns)."""
+        result = self.grade_stage(submission, spec, memo)
+        on_stage(result)
         return result
 
     # -- reference ----------------------------------------------------------------------------

@@ -42,6 +42,12 @@ def _final_event(conn: sa.Connection, sub_id: int, state: str, now: float, **dat
                                         data=json.dumps({"state": state, **data}), created_at=now))
 
 
+def _move(conn: sa.Connection, sub_id: int, from_state: str, **values: Any) -> bool:
+    """One row from one state to another, only if it is still in the first: True when it was."""
+    c = submissions.c
+    return conn.execute(submissions.update().where(c.id == sub_id, c.state == from_state).values(**values)).rowcount == 1
+
+
 def submit(engine: sa.Engine, student: str, stage: int, filename: str, content: bytes,
            received_at: float, limits: Limits = Limits(), priority: int = 0) -> int:
     """Store a submission (file and row, one transaction); an older queued one of the same
@@ -59,9 +65,8 @@ def submit(engine: sa.Engine, student: str, stage: int, filename: str, content: 
         now = time.time()
         older = conn.execute(sa.select(c.id).where(c.student_id == student, c.stage == stage,
                                                    c.state == "queued")).scalars().all()
-        if older:
-            conn.execute(submissions.update().where(c.id.in_(older)).values(state="superseded", finished_at=now))
-            for sid in older:
+        for sid in older:  # one by one, each only if still queued (a worker may have taken it meanwhile)
+            if _move(conn, sid, "queued", state="superseded", finished_at=now):
                 _final_event(conn, sid, "superseded", now)
         return conn.execute(submissions.insert().values(
             student_id=student, stage=stage, priority=priority, filename=filename, content=content,
@@ -141,11 +146,10 @@ def requeue(engine: sa.Engine, reason: str, expired_only: bool = True) -> int:
         lost = sa.and_(lost, c.lease_until < now)
     with engine.begin() as conn:
         dead = conn.execute(sa.select(c.id).where(lost, c.attempts >= MAX_ATTEMPTS)).scalars().all()
-        if dead:
-            conn.execute(submissions.update().where(c.id.in_(dead), c.state == "running")
-                         .values(state="not_gradable", reason=reason, finished_at=now, lease_owner=None))
-            for sid in dead:
-                _final_event(conn, sid, "not_gradable", now, reason=reason)
+        dead = [sid for sid in dead if _move(conn, sid, "running", state="not_gradable", reason=reason,
+                                              finished_at=now, lease_owner=None, lease_until=None)]
+        for sid in dead:
+            _final_event(conn, sid, "not_gradable", now, reason=reason)
         back = conn.execute(submissions.update().where(lost, c.attempts < MAX_ATTEMPTS).values(
             state="queued", lease_owner=None, lease_until=None, started_at=None, first_verdict_at=None)).rowcount
         # the verdicts of the lost attempt are void: the next attempt streams its own
