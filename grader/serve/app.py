@@ -28,7 +28,8 @@ from grader.serve import auth, files, queue, stats
 from grader.serve.db import events, students, submissions
 
 HERE = Path(__file__).resolve().parent
-POLL_S = 0.1
+POLL_S = 0.1      # how often a result stream looks for new events
+POSITION_S = 1.0  # and for its queue position
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
        "frame-ancestors 'self'; form-action 'self'; base-uri 'none'")
 REPORT_CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; frame-ancestors 'self'"
@@ -267,7 +268,7 @@ async def result_events(request: Request) -> Response:
 
 
 async def _stream(svc: Service, request: Request, sub_id: int):
-    last, shown, beat = 0, None, time.monotonic()
+    last, shown, beat, asked = 0, None, time.monotonic(), 0.0
     while not await request.is_disconnected():
         rows, state = await to_thread.run_sync(read_events, svc, sub_id, last)
         for ev in rows:
@@ -276,11 +277,12 @@ async def _stream(svc: Service, request: Request, sub_id: int):
             if ev.kind == "final":
                 await to_thread.run_sync(queue.mark_reported, svc.engine, sub_id)
                 return
-        if state == "queued" or state == "running":
+        if (state, shown and shown[0]) == ("running", "queued") or time.monotonic() - asked > POSITION_S:
+            asked = time.monotonic()  # the position: when the state changes, else once in POSITION_S
             where = (await to_thread.run_sync(queue.position, svc.engine, sub_id, svc.workers)) \
                 if state == "queued" else (0, 0.0)
             now = (state, where[0], round(where[1]))
-            if now != shown:
+            if state in ("queued", "running") and now != shown:
                 shown = now
                 yield sse("position", {"state": state, "ahead": where[0], "estimate_s": round(where[1], 1)})
         if time.monotonic() - beat > 15:

@@ -10,10 +10,8 @@ when one is missing, as tests/engine/test_batch_overview_browser.py is).
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 import httpx
@@ -21,13 +19,9 @@ import pytest
 
 from serve_fixtures import ROOT, make_server  # noqa: F401 (fixtures)
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMEDRIVER = Path("/usr/bin/chromedriver")
-if not CHROMIUM.exists() or not CHROMEDRIVER.exists():
-    pytest.skip("headless Chromium is not installed (apt-get install -y chromium chromium-driver)",
-                allow_module_level=True)
-webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed (pip install selenium)")
-from selenium.webdriver.chrome.service import Service  # noqa: E402
+sys.path.insert(0, str(ROOT / "tests" / "engine"))
+# the class overview's browser (headless Chromium; skips with the reason when it is missing)
+from test_batch_overview_browser import browser  # noqa: E402,F401 (fixture)
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.support.ui import Select, WebDriverWait  # noqa: E402
 
@@ -37,28 +31,6 @@ from grader.serve.db import connect, settings, sqlite_url  # noqa: E402
 
 ANSWER = (ROOT / "reference" / "activation.py").read_text(encoding="utf-8")
 PARTLY_WRONG = ANSWER.replace("np.exp(-x)", "np.exp(x)")
-
-
-@pytest.fixture
-def browser():
-    profile = tempfile.mkdtemp(prefix="chromium-profile-")
-    opts = webdriver.ChromeOptions()
-    opts.binary_location = str(CHROMIUM)
-    for arg in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
-                "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                f"--user-data-dir={profile}", "--window-size=1280,1600"):
-        opts.add_argument(arg)
-    opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    try:
-        driver = webdriver.Chrome(options=opts, service=Service(str(CHROMEDRIVER)))
-    except Exception as e:  # a broken install is a skip, not a failure of the service
-        shutil.rmtree(profile, ignore_errors=True)
-        pytest.skip(f"headless Chromium did not start: {e}")
-    try:
-        yield driver
-    finally:
-        driver.quit()
-        shutil.rmtree(profile, ignore_errors=True)
 
 
 def _grade_score(tmp_path: Path, code: str, seed: str) -> float:
