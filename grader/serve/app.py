@@ -24,7 +24,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from grader.messages import t, words
-from grader.serve import auth, files, queue, stats
+from grader.serve import auth, files, queue, regrade, stats
 from grader.serve.db import events, students, submissions
 
 HERE = Path(__file__).resolve().parent
@@ -300,8 +300,8 @@ async def teacher_home(request: Request) -> Response:
         return denied
     with svc.engine.connect() as conn:
         roster = conn.execute(sa.select(students.c.id, students.c.name).order_by(students.c.id)).all()
-    stages = [{"number": s.number, "slug": s.slug} for s in svc.course.stages]
-    return page(svc, "teacher.html.j2", roster=roster, stages=stages,
+    stages = [{"number": s.number, "slug": s.slug, "title": s.title.get(svc.lang)} for s in svc.course.stages]
+    return page(svc, "teacher.html.j2", roster=roster, stages=stages, csrf=auth.csrf_token(svc.secret, "teacher"),
                 strings=json.dumps(words(svc.lang, "serve")))
 
 
@@ -358,6 +358,33 @@ async def teacher_report(request: Request) -> Response:
     return _report(svc, request, row)
 
 
+async def teacher_regrade(request: Request) -> Response:
+    """Start regrading a stage for everyone (or find the run already going): its page."""
+    svc: Service = request.app.state.svc
+    denied = await teacher_gate(svc, request)
+    if denied:
+        return denied
+    form = await request.form(max_files=0, max_fields=4)
+    if not auth.csrf_ok(svc.secret, "teacher", form.get("csrf")):
+        return refusal(svc, request, "serve.bad_csrf", 403)
+    stage = str(form.get("stage") or "")
+    if not stage.isdigit() or svc.stage(int(stage)) is None:
+        return refusal(svc, request, "serve.no_stage", 400)
+    rid, _started = await to_thread.run_sync(regrade.start, svc.engine, int(stage))
+    return RedirectResponse(f"/teacher/regrade/{rid}", status_code=303)
+
+
+async def teacher_regrade_page(request: Request) -> Response:
+    svc: Service = request.app.state.svc
+    denied = await teacher_gate(svc, request)
+    if denied:
+        return denied
+    job = await to_thread.run_sync(regrade.status, svc.engine, request.path_params["rid"])
+    if job is None:
+        return refusal(svc, request, "serve.no_submission", 404)
+    return page(svc, "regrade.html.j2", job=job, fmt=lambda x: "" if x is None else f"{x:g}")
+
+
 async def home(request: Request) -> Response:
     svc: Service = request.app.state.svc
     return page(svc, "message.html.j2", message=t(svc.lang, "serve.use_your_link"))
@@ -375,6 +402,8 @@ def make_app(svc: Service) -> Starlette:
         Route("/teacher/events", teacher_events),
         Route("/teacher/gradebook.csv", teacher_csv),
         Route("/teacher/s/{sid}", teacher_student),
+        Route("/teacher/regrade", teacher_regrade, methods=["POST"]),
+        Route("/teacher/regrade/{rid:int}", teacher_regrade_page),
         Route("/teacher/r/{sub:int}/report", teacher_report),
         Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
     ]

@@ -48,6 +48,8 @@ submissions = sa.Table(
     sa.Column("max_score", sa.Float),
     sa.Column("reason", sa.Text),
     sa.Column("report", sa.Text),  # the report's JSON (with details), when graded
+    sa.Column("regrade_id", sa.Integer),  # a regrade-all job's submission: that job (migration 0002)
+    sa.Column("source_id", sa.Integer),   # ... and the submission it grades again
     sa.Index("ix_submissions_state", "state", "priority", "id"),
     sa.Index("ix_submissions_student", "student_id", "stage"),
 )
@@ -61,6 +63,17 @@ events = sa.Table(
     sa.Column("data", sa.Text, nullable=False),
     sa.Column("created_at", sa.Float, nullable=False),
     sa.Index("ix_events_submission", "submission_id", "id"),
+)
+
+# Regrade-all jobs: one stage for everyone, after a spec change (migration 0002).
+regrades = sa.Table(
+    "regrades", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("stage", sa.Integer, nullable=False),
+    sa.Column("open_stage", sa.Integer, unique=True),  # the stage while it runs, NULL once done
+    sa.Column("total", sa.Integer, nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("finished_at", sa.Float),
 )
 
 FINAL_STATES = ("graded", "not_gradable", "superseded")

@@ -59,7 +59,7 @@ def submit(engine: sa.Engine, student: str, stage: int, filename: str, content: 
             raise Refused("serve.queue_full", 503, retry_after=estimate_s(conn, queued))
         recent = conn.scalar(sa.select(sa.func.count()).where(
             c.student_id == student, c.received_at > received_at - limits.rate_window_s,
-            c.state != "not_gradable"))
+            c.state != "not_gradable", c.regrade_id.is_(None)))
         if recent >= limits.rate_count:
             raise Refused("serve.rate_limited", 429, retry_after=limits.rate_window_s)
         now = time.time()

@@ -101,8 +101,11 @@ def counts(conn: sa.Connection) -> dict[str, int]:
 def snapshot(engine: sa.Engine, stages: list[int]) -> dict[str, Any]:
     with engine.connect() as conn:
         cells = heat(conn)
-        return {"heat": cells, "histograms": histograms(cells, stages), "failures": failures(conn),
-                "latency": percentiles(conn), "states": counts(conn)}
+        out = {"heat": cells, "histograms": histograms(cells, stages), "failures": failures(conn),
+               "latency": percentiles(conn), "states": counts(conn)}
+    from grader.serve.regrade import recent
+    out["regrades"] = recent(engine)
+    return out
 
 
 def gradebook_csv(engine: sa.Engine, course, lang: str) -> str:

@@ -37,8 +37,8 @@ def test_migrations_run_twice_and_stop_at_head(db_url):
     open_db(db_url).dispose()
     eng = open_db(db_url)  # a second start finds the schema current: nothing to do
     with eng.connect() as conn:
-        assert conn.scalar(sa.text("SELECT version_num FROM alembic_version")) == "0001"
-        assert {"settings", "students", "submissions", "events"} <= set(sa.inspect(conn).get_table_names())
+        assert conn.scalar(sa.text("SELECT version_num FROM alembic_version")) == "0002"
+        assert {"settings", "students", "submissions", "events", "regrades"} <= set(sa.inspect(conn).get_table_names())
     eng.dispose()
 
 

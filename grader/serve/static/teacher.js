@@ -48,6 +48,9 @@
     rows("latency", ["first_verdict_at", "finished_at", "reported_at"].map(function (k) {
       var l = s.latency[k]; return [w["latency_" + k], fmt(l.p50), fmt(l.p95), l.n];
     }));
+    rows("regrades", (s.regrades || []).map(function (r) {
+      return ["#" + r.id, r.stage, r.done + " / " + r.total + (r.finished ? " ✓" : "")];
+    }));
     document.getElementById("states").textContent = Object.keys(s.states).sort().map(function (k) {
       return (w["state_" + k] || k) + ": " + s.states[k];
     }).join(" · ");
