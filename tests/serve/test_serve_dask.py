@@ -1,10 +1,11 @@
-"""`grade serve --scheduler`: the service's submissions graded on a Dask LocalCluster (one
-worker process), with the same scores the local engine gives."""
+"""`grade serve --scheduler`: the service's submissions graded on a Dask LocalCluster (the
+one of tests/engine/test_cluster.py, 2 worker processes), with the scores the local engine gives."""
 
 from __future__ import annotations
 
 import json
 import re
+import sys
 
 import httpx
 import pytest
@@ -12,23 +13,13 @@ import pytest
 from serve_fixtures import ROOT, make_server  # noqa: F401 (fixtures)
 
 distributed = pytest.importorskip("distributed", reason="the dask extra is not installed (pip install -e '.[dask]')")
-import dask  # noqa: E402
+sys.path.insert(0, str(ROOT / "tests" / "engine"))
+from test_cluster import cluster_address  # noqa: E402,F401 (fixture: grade batch's LocalCluster, 2 workers)
 
-from grader.batch import cluster  # noqa: E402
 from grader.serve.db import sqlite_url  # noqa: E402
 
 ANSWER = (ROOT / "reference" / "activation.py").read_text(encoding="utf-8")
 WRONG = ANSWER.replace("np.exp(-x)", "np.exp(x)")
-
-
-@pytest.fixture
-def scheduler():
-    with dask.config.set(cluster.SCHEDULER_CONFIG):
-        lc = distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None)
-    try:
-        yield lc.scheduler_address
-    finally:
-        lc.close()
 
 
 def _result(server, who: str, code: str) -> dict:
@@ -50,7 +41,8 @@ def _result(server, who: str, code: str) -> dict:
     return got
 
 
-def test_submissions_are_graded_on_the_dask_cluster(scheduler, make_server, tmp_path):
+def test_submissions_are_graded_on_the_dask_cluster(cluster_address, make_server, tmp_path):
+    scheduler = cluster_address
     from conftest import grader_for
 
     server = make_server(sqlite_url(tmp_path / "serve.sqlite"), ["alice", "bob"], "--scheduler", scheduler).start()
