@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -87,7 +88,7 @@ def _signed_in(svc: Service, request: Request, cookie: str, stored: Optional[str
             return refusal(svc, request, "serve.bad_token", 403)
         target = quote(request.scope["path"])  # the address as the browser sends it (non-ASCII ids quoted)
         resp = RedirectResponse(target, status_code=303)
-        resp.set_cookie(cookie, token, httponly=True, samesite="strict", path=target,
+        resp.set_cookie(cookie, token, httponly=True, samesite="lax", path=target,
                         secure=svc.secure_cookies)
         return resp
     if not auth.same(request.cookies.get(cookie), stored):
@@ -170,6 +171,12 @@ async def read_upload(svc: Service, request: Request) -> tuple[Optional[dict], O
     return fields, None
 
 
+def _stage_of(svc: Service, value: Any):
+    """The course stage a form names by its number, or None."""
+    text = value if isinstance(value, str) else ""
+    return svc.stage(int(text)) if re.fullmatch(r"[0-9]{1,4}", text) else None
+
+
 async def submit(request: Request) -> Response:
     svc: Service = request.app.state.svc
     received = time.time()
@@ -181,7 +188,7 @@ async def submit(request: Request) -> Response:
         return bad
     if not auth.csrf_ok(svc.secret, sid, fields.get("csrf")):
         return refusal(svc, request, "serve.bad_csrf", 403)
-    spec = svc.stage(int(fields["stage"])) if str(fields.get("stage") or "").isdigit() else None
+    spec = _stage_of(svc, fields.get("stage"))
     if spec is None:
         return refusal(svc, request, "serve.no_stage", 400)
     if "content" not in fields:
@@ -367,10 +374,10 @@ async def teacher_regrade(request: Request) -> Response:
     form = await request.form(max_files=0, max_fields=4)
     if not auth.csrf_ok(svc.secret, "teacher", form.get("csrf")):
         return refusal(svc, request, "serve.bad_csrf", 403)
-    stage = str(form.get("stage") or "")
-    if not stage.isdigit() or svc.stage(int(stage)) is None:
+    spec = _stage_of(svc, form.get("stage"))
+    if spec is None:
         return refusal(svc, request, "serve.no_stage", 400)
-    rid, _started = await to_thread.run_sync(regrade.start, svc.engine, int(stage))
+    rid, _started = await to_thread.run_sync(regrade.start, svc.engine, spec.number)
     return RedirectResponse(f"/teacher/regrade/{rid}", status_code=303)
 
 

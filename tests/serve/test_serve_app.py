@@ -137,7 +137,8 @@ def test_uploads_follow_the_batchs_zip_rules_and_size_cap(site):
     assert c.post("/s/alice/submit", data={"csrf": token, "stage": "1"}, files=two).status_code == 400
     r = c.post("/s/alice/submit", data={"csrf": token, "stage": "1"}, files={"file": ("notes.txt", b"x")})
     assert r.status_code == 400 and "activation.py" in r.text
-    assert c.post("/s/alice/submit", data={"csrf": token, "stage": "99", "code": "x"}).status_code == 400
+    for stage in ("99", "²", "-1", "1e3", ""):
+        assert c.post("/s/alice/submit", data={"csrf": token, "stage": stage, "code": "x"}).status_code == 400
 
 
 def test_a_full_queue_answers_503_with_retry_after(tmp_path):

@@ -45,7 +45,7 @@ def _grade_score(tmp_path: Path, code: str, seed: str) -> float:
 
 def test_a_student_submits_in_the_browser_and_the_class_page_follows(make_server, browser, tmp_path):
     url = sqlite_url(tmp_path / "serve.sqlite")
-    server = make_server(url, ["alice", "bob"]).start()
+    server = make_server(url, ["alice", "bob"], "--rate", "1").start()  # one submission a minute each
     wait = WebDriverWait(browser, 120, poll_frequency=0.05)
 
     browser.get(f"{server.url}/teacher?token={server.tokens['(teacher)']}")
@@ -95,3 +95,13 @@ def test_a_student_submits_in_the_browser_and_the_class_page_follows(make_server
     assert "first verdict" in browser.find_element(By.ID, "latency").text
     severe = [e for e in browser.get_log("browser") if e.get("level") == "SEVERE"]
     assert not severe, severe
+
+    # a refused submission (her second in a minute) is said on her page; her code stays in the editor
+    browser.switch_to.window([h for h in browser.window_handles if h != teacher][0])
+    browser.execute_script("window.gradeEditor.setValue(arguments[0])", ANSWER)
+    browser.execute_script("window.stayed = true")
+    browser.find_element(By.ID, "evaluate").click()
+    wait.until(lambda d: d.find_element(By.ID, "submit-message").text)
+    assert "Too many submissions" in browser.find_element(By.ID, "submit-message").text
+    assert browser.current_url == f"{server.url}/s/alice" and browser.execute_script("return window.stayed")
+    assert browser.execute_script("return window.gradeEditor.getValue()") == ANSWER

@@ -12,7 +12,25 @@
   select.addEventListener("change", function () {
     if (editor) editor.setValue(codeFor(select.value)); else box.value = codeFor(select.value);
   });
-  document.getElementById("submit-form").addEventListener("submit", function () {
+  // Submitting stays on this page until the submission is stored: a refusal (full queue, rate
+  // limit, a bad file) is shown here with the code still in the editor.
+  var form = document.getElementById("submit-form");
+  var note = document.getElementById("submit-message");
+  form.addEventListener("submit", function (event) {
     if (editor) editor.save();
+    if (!window.fetch || !window.FormData) return;  // the plain form then
+    event.preventDefault();
+    var button = document.getElementById("evaluate");
+    button.disabled = true;
+    note.textContent = "";
+    fetch(form.action, {method: "POST", body: new FormData(form), headers: {"Accept": "application/json"},
+                        credentials: "same-origin"})
+      .then(function (r) { return r.json().then(function (body) { return {ok: r.ok, body: body}; }); })
+      .then(function (res) {
+        if (res.ok) { window.location.assign(res.body.url); return; }
+        note.textContent = res.body.error;
+        button.disabled = false;
+      })
+      .catch(function (err) { note.textContent = String(err); button.disabled = false; });
   });
 })();
