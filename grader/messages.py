@@ -395,6 +395,7 @@ CATALOG: dict[str, dict[str, str]] = {
         'serve.regrade_progress': 'Progress',
         'serve.before': 'Before',
         'serve.after': 'After',
+        'serve.worker_restarted': 'grade serve: the worker process ended (exit status {code}); it starts again and its submissions go back in the queue',
         'serve.needs_extra': 'grade serve needs the serve extra (missing: {modules}): pip install "grade-nn[serve]"',
     },
     "zh": {
@@ -780,6 +781,7 @@ CATALOG: dict[str, dict[str, str]] = {
         'serve.regrade_progress': '进度',
         'serve.before': '之前',
         'serve.after': '之后',
+        'serve.worker_restarted': 'grade serve:评测进程已退出(退出状态 {code});它将重新启动,其中的提交重新排队',
         'serve.needs_extra': 'grade serve 需要 serve 扩展(缺少:{modules}):pip install "grade-nn[serve]"',
     },
 }

@@ -2,7 +2,8 @@
 
 Starting it: open (and migrate) the database, issue sign-in links for the roster's new
 students, put the jobs that were running when the last server stopped back in the queue,
-start the worker process and the watchdog, then serve HTTP with uvicorn.
+start the worker process and its supervisor (grader/serve/supervisor.py), then serve HTTP
+with uvicorn.
 """
 
 from __future__ import annotations
@@ -10,16 +11,12 @@ from __future__ import annotations
 import argparse
 import os
 import secrets
-import subprocess
 import sys
 import tempfile
-import threading
 from pathlib import Path
 from typing import Optional
 
 from grader.messages import LANGS, t
-
-WATCHDOG_S = 5.0
 
 
 def register(sub) -> None:
@@ -76,24 +73,13 @@ def issue_links(engine, args: argparse.Namespace, folder: Path, base_url: str) -
         print(t(args.lang, "serve.demo_links", links="  ".join(f"{base_url}/s/{i.id}?token={i.token}" for i in issued)))
 
 
-def start_worker(db_url: str, course: Optional[str], workers: int, lang: str,
-                 scheduler: Optional[str]) -> subprocess.Popen:
+def worker_command(db_url: str, course: Optional[str], workers: int, lang: str, scheduler: Optional[str]) -> list[str]:
     cmd = [sys.executable, "-m", "grader.serve.worker", "--db", db_url, "--threads", str(workers), "--lang", lang]
     if course:
         cmd += ["--course", course]
     if scheduler:
         cmd += ["--scheduler", scheduler]
-    return subprocess.Popen(cmd)
-
-
-def watchdog(engine, lang: str, stop: threading.Event) -> None:
-    from grader.serve import queue
-
-    while not stop.wait(WATCHDOG_S):
-        try:
-            queue.requeue(engine, t(lang, "serve.worker_lost", n=queue.MAX_ATTEMPTS))
-        except Exception as exc:  # the database restarting: the next round tries again
-            print(f"grade serve: watchdog: {exc}", file=sys.stderr)
+    return cmd
 
 
 def _need_extra(lang: str) -> None:
@@ -115,6 +101,7 @@ def run(args: argparse.Namespace) -> int:
     from grader.serve import auth, queue
     from grader.serve.app import Service, make_app
     from grader.serve.db import open_db
+    from grader.serve.supervisor import Supervisor
 
     course = load_course(args.course, near=Path.cwd())
     db_url, folder = database_url(args, course.root)
@@ -125,9 +112,8 @@ def run(args: argparse.Namespace) -> int:
     back = queue.requeue(engine, t(args.lang, "serve.worker_lost", n=queue.MAX_ATTEMPTS), expired_only=False)
     if back:
         print(t(args.lang, "serve.requeued", n=back))
-    worker = start_worker(db_url, str(course.root), args.workers, args.lang, args.scheduler)
-    stop = threading.Event()
-    threading.Thread(target=watchdog, args=(engine, args.lang, stop), daemon=True).start()
+    supervisor = Supervisor(engine, worker_command(db_url, str(course.root), args.workers, args.lang, args.scheduler),
+                            args.lang).start()
     svc = Service(engine=engine, course=course, lang=args.lang, workers=args.workers,
                   limits=queue.Limits(max_queue=args.max_queue, rate_count=args.rate),
                   secret=auth.setting(engine, "csrf_secret", lambda: secrets.token_hex(32)),
@@ -136,7 +122,5 @@ def run(args: argparse.Namespace) -> int:
     try:
         uvicorn.run(make_app(svc), host=args.host, port=args.port, log_level="warning")
     finally:
-        stop.set()
-        worker.terminate()
-        worker.wait(timeout=10)
+        supervisor.stop()
     return 0

@@ -136,14 +136,17 @@ def finish(engine: sa.Engine, sub_id: int, owner: str, state: str, *, score: Opt
         return bool(done)
 
 
-def requeue(engine: sa.Engine, reason: str, expired_only: bool = True) -> int:
-    """Jobs whose worker is gone back in the queue (all running ones at start, else expired
-    leases: the watchdog); a job tried MAX_ATTEMPTS times ends not gradable with `reason`."""
+def requeue(engine: sa.Engine, reason: str, expired_only: bool = True, owner_prefix: Optional[str] = None) -> int:
+    """Jobs whose worker is gone back in the queue (at start every running one, a dead
+    worker's at once, else expired leases: the watchdog); a job tried MAX_ATTEMPTS times
+    ends not gradable with `reason`."""
     c = submissions.c
     now = time.time()
     lost = c.state == "running"
     if expired_only:
         lost = sa.and_(lost, c.lease_until < now)
+    if owner_prefix is not None:
+        lost = sa.and_(lost, c.lease_owner.startswith(owner_prefix, autoescape=True))
     with engine.begin() as conn:
         dead = conn.execute(sa.select(c.id).where(lost, c.attempts >= MAX_ATTEMPTS)).scalars().all()
         dead = [sid for sid in dead if _move(conn, sid, "running", state="not_gradable", reason=reason,

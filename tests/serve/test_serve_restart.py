@@ -51,7 +51,8 @@ def _wait(engine, until, timeout_s: float, poll_s: float = 0.05):
 
 def _worker_pid(server) -> int:
     """The server's child: its worker process."""
-    children = Path(f"/proc/{server.proc.pid}/task/{server.proc.pid}/children").read_text().split()
+    children = [pid for task in Path(f"/proc/{server.proc.pid}/task").iterdir()  # any thread may have started it
+                for pid in (task / "children").read_text().split()]
     assert len(children) == 1
     return int(children[0])
 
@@ -83,4 +84,26 @@ def test_killed_with_20_submissions_in_flight_all_20_end_graded_once(db_url, mak
         expected_full = i % 3 != 0
         assert (rows[sub_id].score == 9) == expected_full and finals[0]["score"] == rows[sub_id].score
         assert 1 <= rows[sub_id].attempts <= 2
+    engine.dispose()
+
+
+def test_a_worker_that_dies_is_started_again_and_its_job_graded_once(tmp_path, make_server):
+    from grader.serve.db import sqlite_url
+
+    url = sqlite_url(tmp_path / "serve.sqlite")
+    server = make_server(url, ["alice"]).start()
+    engine = connect(url)
+    first = _worker_pid(server)
+    os.kill(first, signal.SIGSTOP)  # held while the submission arrives, then killed while it runs
+    sub = _submit(server, "alice", ANSWER)
+    os.kill(first, signal.SIGCONT)
+    _wait(engine, lambda s: s.get(sub) == "running", 60, poll_s=0.005)
+    os.kill(first, signal.SIGKILL)
+    _wait(engine, lambda s: s.get(sub) == "graded", 120)
+    assert _worker_pid(server) != first  # the server started another
+    with engine.connect() as conn:
+        row = conn.execute(sa.select(submissions).where(submissions.c.id == sub)).one()
+        finals = conn.execute(sa.select(events).where(events.c.submission_id == sub, events.c.kind == "final")).all()
+    assert (row.score, row.attempts, len(finals)) == (9, 2, 1)
+    assert "worker process ended" in (tmp_path / "server.log").read_text(errors="replace")
     engine.dispose()
