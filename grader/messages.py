@@ -396,6 +396,7 @@ CATALOG: dict[str, dict[str, str]] = {
         'serve.before': 'Before',
         'serve.after': 'After',
         'serve.worker_restarted': 'grade serve: the worker process ended (exit status {code}); it starts again and its submissions go back in the queue',
+        'serve.similarity': 'Similarity between the students\' latest files (a signal for a human), stage:',
         'serve.needs_extra': 'grade serve needs the serve extra (missing: {modules}): pip install "grade-nn[serve]"',
     },
     "zh": {
@@ -782,6 +783,7 @@ CATALOG: dict[str, dict[str, str]] = {
         'serve.before': '之前',
         'serve.after': '之后',
         'serve.worker_restarted': 'grade serve:评测进程已退出(退出状态 {code});它将重新启动,其中的提交重新排队',
+        'serve.similarity': '学生最近一次提交的文件之间的相似度(仅供人工参考),练习:',
         'serve.needs_extra': 'grade serve 需要 serve 扩展(缺少:{modules}):pip install "grade-nn[serve]"',
     },
 }

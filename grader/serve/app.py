@@ -392,6 +392,43 @@ async def teacher_regrade_page(request: Request) -> Response:
     return page(svc, "regrade.html.j2", job=job, fmt=lambda x: "" if x is None else f"{x:g}")
 
 
+def similarity_page(svc: Service, stage: int) -> str:
+    """`grade batch --similarity`'s page for the stage: each student's latest own .py file of it."""
+    import tempfile
+
+    from grader.batch.similarity import render_page, write_similarity
+
+    spec = svc.stage(stage)
+    c = submissions.c
+    with svc.engine.connect() as conn:
+        rows = conn.execute(sa.select(c.student_id, c.content).where(
+            c.stage == stage, c.regrade_id.is_(None), c.filename.endswith(".py")).order_by(c.id)).all()
+    latest = {r.student_id: r.content for r in rows}
+    with tempfile.TemporaryDirectory(prefix="grade-serve-similarity-") as tmp:
+        folders = []
+        for i, (sid, content) in enumerate(sorted(latest.items())):
+            folder = Path(tmp) / str(i)
+            folder.mkdir()
+            (folder / spec.file).write_bytes(content)
+            folders.append((sid, folder))
+        if len(folders) < 2:
+            return render_page([], [spec.file], 0.6, svc.lang)
+        return write_similarity(Path(tmp), folders, svc.course.template, [spec.file], lang=svc.lang) \
+            .read_text(encoding="utf-8")
+
+
+async def teacher_similarity(request: Request) -> Response:
+    svc: Service = request.app.state.svc
+    denied = await teacher_gate(svc, request)
+    if denied:
+        return denied
+    spec = _stage_of(svc, request.path_params["stage"])
+    if spec is None:
+        return refusal(svc, request, "serve.no_stage", 404)
+    text = await to_thread.run_sync(similarity_page, svc, spec.number)
+    return HTMLResponse(text, headers={"Content-Security-Policy": REPORT_CSP})
+
+
 async def home(request: Request) -> Response:
     svc: Service = request.app.state.svc
     return page(svc, "message.html.j2", message=t(svc.lang, "serve.use_your_link"))
@@ -410,6 +447,7 @@ def make_app(svc: Service) -> Starlette:
         Route("/teacher/gradebook.csv", teacher_csv),
         Route("/teacher/s/{sid}", teacher_student),
         Route("/teacher/regrade", teacher_regrade, methods=["POST"]),
+        Route("/teacher/similarity/{stage}", teacher_similarity),
         Route("/teacher/regrade/{rid:int}", teacher_regrade_page),
         Route("/teacher/r/{sub:int}/report", teacher_report),
         Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),

@@ -249,3 +249,16 @@ def test_a_non_ascii_student_id_signs_in_and_a_slash_in_an_id_is_refused(site):
     assert c.get(f"/s/{quote(zhang.id)}/r/1").status_code == 404  # signed in: no such submission, not 403
     with pytest.raises(UsageError, match="slash"):
         auth.read_roster("id\na/b\n")
+
+
+def test_similarity_on_demand_pairs_the_students_latest_files(site):
+    t = TestClient(site.app)
+    t.get(f"/teacher?token={site.teacher}")
+    renamed = ANSWER.replace("def sigmoid(self, x)", "def sigmoid(self, z)").replace("(-x)", "(-z)")
+    site.submit(site.client("alice"), "alice", code=ANSWER)
+    site.submit(site.client("bob"), "bob", code=renamed)
+    page = t.get("/teacher/similarity/1")
+    assert page.status_code == 200 and "<script" not in page.text
+    assert "alice" in page.text and "bob" in page.text and "<mark>" in page.text  # the pair, its shared code marked
+    assert TestClient(site.app).get("/teacher/similarity/1").status_code == 403
+    assert t.get("/teacher/similarity/99").status_code == 404
