@@ -397,6 +397,9 @@ CATALOG: dict[str, dict[str, str]] = {
         'serve.after': 'After',
         'serve.worker_restarted': 'grade serve: the worker process ended (exit status {code}); it starts again and its submissions go back in the queue',
         'serve.similarity': 'Similarity between the students\' latest files (a signal for a human), stage:',
+        'serve.due': 'Due',
+        'serve.late_note': '(late by {days} day(s), {free} late day(s) used: {pct}% counts)',
+        'serve.bad_deadlines': '--deadlines: {where}: {why} (see docs/serve.md, "Deadlines")',
         'serve.needs_extra': 'grade serve needs the serve extra (missing: {modules}): pip install "grade-nn[serve]"',
     },
     "zh": {
@@ -784,6 +787,9 @@ CATALOG: dict[str, dict[str, str]] = {
         'serve.after': '之后',
         'serve.worker_restarted': 'grade serve:评测进程已退出(退出状态 {code});它将重新启动,其中的提交重新排队',
         'serve.similarity': '学生最近一次提交的文件之间的相似度(仅供人工参考),练习:',
+        'serve.due': '截止时间',
+        'serve.late_note': '(迟交 {days} 天,使用了 {free} 个迟交日:计 {pct}%)',
+        'serve.bad_deadlines': '--deadlines:{where}:{why}(见 docs/serve.md 的“截止时间”一节)',
         'serve.needs_extra': 'grade serve 需要 serve 扩展(缺少:{modules}):pip install "grade-nn[serve]"',
     },
 }

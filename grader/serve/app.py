@@ -27,6 +27,7 @@ from starlette.staticfiles import StaticFiles
 from grader.messages import t, words
 from grader.serve import auth, files, queue, regrade, stats
 from grader.serve.db import events, students, submissions
+from grader.serve.deadlines import Policy
 
 HERE = Path(__file__).resolve().parent
 POLL_S = 0.1      # how often a result stream looks for new events
@@ -45,6 +46,7 @@ class Service:
     limits: queue.Limits = field(default_factory=queue.Limits)
     secret: str = ""
     secure_cookies: bool = False  # served over HTTPS (behind a proxy): cookies only travel encrypted
+    policy: Optional[Policy] = None  # deadlines and the late policy (--deadlines)
 
     @property
     def stage_files(self) -> list[str]:
@@ -123,16 +125,18 @@ def student_view(svc: Service, sid: str) -> dict[str, Any]:
         name = conn.scalar(sa.select(students.c.name).where(students.c.id == sid))
         history = conn.execute(sa.select(c.id, c.stage, c.state, c.score, c.max_score, c.received_at, c.filename)
                                .where(c.student_id == sid).order_by(c.id.desc()).limit(200)).all()
-        best = {stage: r for (_s, stage), r in stats.best_rows(conn, sid).items()}
+        best = {stage: r for (_s, stage), r in stats.best_rows(conn, sid, svc.policy).items()}
         latest = {stage: r for (_s, stage), r in stats.latest_rows(conn, sid).items()}
         code = {}
         for row in conn.execute(sa.select(c.stage, c.content, c.filename).where(c.student_id == sid)
                                 .order_by(c.id)):
             if row.filename.endswith(".py"):
                 code[row.stage] = row.content.decode("utf-8", "replace")
+    due = svc.policy.due_for if svc.policy else (lambda _sid, _n: None)
     stages = [{"number": s.number, "slug": s.slug, "title": s.title.get(svc.lang), "file": s.file,
                "max": sum(cs.points for cs in s.cases), "best": best.get(s.number), "latest": latest.get(s.number),
-               "code": code.get(s.number) or _template_code(svc, s.file)} for s in svc.course.stages]
+               "due": due(sid, s.number), "code": code.get(s.number) or _template_code(svc, s.file)}
+              for s in svc.course.stages]
     return {"sid": sid, "name": name or sid, "stages": stages, "history": history,
             "csrf": auth.csrf_token(svc.secret, sid)}
 
@@ -322,7 +326,7 @@ async def teacher_events(request: Request) -> Response:
     async def stream():
         shown = None
         while not await request.is_disconnected():
-            snap = await to_thread.run_sync(stats.snapshot, svc.engine, numbers)
+            snap = await to_thread.run_sync(stats.snapshot, svc.engine, numbers, svc.policy)
             text = json.dumps(snap, sort_keys=True)
             if text != shown:
                 shown = text
@@ -336,7 +340,7 @@ async def teacher_csv(request: Request) -> Response:
     denied = await teacher_gate(svc, request)
     if denied:
         return denied
-    text = await to_thread.run_sync(stats.gradebook_csv, svc.engine, svc.course, svc.lang)
+    text = await to_thread.run_sync(stats.gradebook_csv, svc.engine, svc.course, svc.lang, svc.policy)
     return Response(text.encode("utf-8-sig"), media_type="text/csv; charset=utf-8",  # as batch writes it
                     headers={"Content-Disposition": 'attachment; filename="gradebook.csv"'})
 

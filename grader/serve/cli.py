@@ -27,6 +27,7 @@ def register(sub) -> None:
                                               "postgresql://user@host/db for PostgreSQL")
     p.add_argument("--scheduler", metavar="ADDR", default=os.environ.get("DASK_SCHEDULER_ADDRESS") or None,
                    help="grade on this Dask scheduler's workers (as grade batch --scheduler; see docs/cluster.md)")
+    p.add_argument("--deadlines", metavar="YAML", help="due dates per stage, the late policy, extensions (docs/serve.md)")
     p.add_argument("--links", metavar="CSV", help="where the new sign-in links go (default: links.csv beside the database)")
     p.add_argument("--demo", action="store_true", help="a throwaway database with three demo students")
     p.add_argument("--host", default="127.0.0.1")
@@ -101,6 +102,7 @@ def run(args: argparse.Namespace) -> int:
     from grader.serve import auth, queue
     from grader.serve.app import Service, make_app
     from grader.serve.db import open_db
+    from grader.serve.deadlines import load as load_deadlines
     from grader.serve.supervisor import Supervisor
 
     course = load_course(args.course, near=Path.cwd())
@@ -117,7 +119,8 @@ def run(args: argparse.Namespace) -> int:
     svc = Service(engine=engine, course=course, lang=args.lang, workers=args.workers,
                   limits=queue.Limits(max_queue=args.max_queue, rate_count=args.rate),
                   secret=auth.setting(engine, "csrf_secret", lambda: secrets.token_hex(32)),
-                  secure_cookies=base_url.startswith("https://"))
+                  secure_cookies=base_url.startswith("https://"),
+                  policy=load_deadlines(args.deadlines, [s.number for s in course.stages], args.lang))
     print(t(args.lang, "serve.listening", url=base_url), flush=True)
     try:
         uvicorn.run(make_app(svc), host=args.host, port=args.port, log_level="warning")

@@ -1,37 +1,59 @@
 """What the teacher's page shows, computed from the queue of record (pure reads).
 
-The heat map and the gradebook take each student's best graded submission per stage; the
-gradebook CSV is written by the batch's own code (grader.batch.gradebook.csv_text), so its
-columns and formatting are those of `grade batch`."""
+The heat map and the gradebook take each student's best graded submission per stage (after
+the late policy, grader/serve/deadlines.py, when there is one); the gradebook CSV is written
+by the batch's own code (grader.batch.gradebook.csv_text), so its columns and formatting
+are those of `grade batch`."""
 
 from __future__ import annotations
 
 import json
 from collections import Counter
+from dataclasses import dataclass
 from typing import Any, Optional
 
 import sqlalchemy as sa
 
 from grader.batch.gradebook import csv_text
 from grader.batch.rows import STATUS_NOT_GRADED, num, reason, summarize
+from grader.serve.deadlines import Late, Policy
 from grader.serve.db import students, submissions
 from grader.verdict import Report, StageResult
 
 BINS = 10
 
 
-def best_rows(conn: sa.Connection, student: Optional[str] = None) -> dict[tuple[str, int], sa.Row]:
-    """(student, stage) -> the graded submission with the best score (the latest among equals)."""
+@dataclass(frozen=True)
+class Counted:
+    """The submission that counts for a student's stage, and its score after the late policy."""
+
+    id: int
+    student_id: str
+    stage: int
+    score: float
+    max_score: Optional[float]
+    raw: float
+    late: Late = Late()
+
+
+def best_rows(conn: sa.Connection, student: Optional[str] = None,
+              policy: Optional[Policy] = None) -> dict[tuple[str, int], Counted]:
+    """(student, stage) -> the graded submission worth most (the latest among equals), after
+    the late policy when there is one."""
     c = submissions.c
-    q = sa.select(c.id, c.student_id, c.stage, c.score, c.max_score).where(c.state == "graded")
+    q = sa.select(c.id, c.student_id, c.stage, c.score, c.max_score, c.received_at).where(c.state == "graded")
     if student is not None:
         q = q.where(c.student_id == student)
-    best: dict[tuple[str, int], sa.Row] = {}
+    grouped: dict[str, dict[int, list]] = {}
     for row in conn.execute(q.order_by(c.id)):
-        key = (row.student_id, row.stage)
-        if key not in best or (row.score or 0) >= (best[key].score or 0):
-            best[key] = row
-    return best
+        grouped.setdefault(row.student_id, {}).setdefault(row.stage, []).append(row)
+    chosen = policy or Policy()  # no policy: nothing is late
+    out = {}
+    for sid, by_stage in grouped.items():
+        for stage, (row, late) in chosen.choose(sid, by_stage).items():
+            raw = row.score or 0.0
+            out[(sid, stage)] = Counted(row.id, sid, stage, round(raw * late.factor, 6), row.max_score, raw, late)
+    return out
 
 
 def latest_rows(conn: sa.Connection, student: Optional[str] = None) -> dict[tuple[str, int], sa.Row]:
@@ -42,10 +64,10 @@ def latest_rows(conn: sa.Connection, student: Optional[str] = None) -> dict[tupl
     return {(r.student_id, r.stage): r for r in conn.execute(q.order_by(c.id))}
 
 
-def heat(conn: sa.Connection) -> dict[str, dict[str, float]]:
+def heat(conn: sa.Connection, policy: Optional[Policy] = None) -> dict[str, dict[str, float]]:
     """student -> stage -> best score as a fraction of the stage's points."""
     out: dict[str, dict[str, float]] = {}
-    for (sid, stage), row in best_rows(conn).items():
+    for (sid, stage), row in best_rows(conn, policy=policy).items():
         out.setdefault(sid, {})[str(stage)] = round((row.score or 0) / row.max_score, 4) if row.max_score else 0.0
     return out
 
@@ -98,9 +120,9 @@ def counts(conn: sa.Connection) -> dict[str, int]:
     return dict(conn.execute(sa.select(c.state, sa.func.count()).group_by(c.state)).all())
 
 
-def snapshot(engine: sa.Engine, stages: list[int]) -> dict[str, Any]:
+def snapshot(engine: sa.Engine, stages: list[int], policy: Optional[Policy] = None) -> dict[str, Any]:
     with engine.connect() as conn:
-        cells = heat(conn)
+        cells = heat(conn, policy)
         out = {"heat": cells, "histograms": histograms(cells, stages), "failures": failures(conn),
                "latency": percentiles(conn), "states": counts(conn)}
     from grader.serve.regrade import recent
@@ -108,11 +130,18 @@ def snapshot(engine: sa.Engine, stages: list[int]) -> dict[str, Any]:
     return out
 
 
-def gradebook_csv(engine: sa.Engine, course, lang: str) -> str:
+def _late_adjusted(stage: StageResult, counted: Counted) -> StageResult:
+    """The stage's score as the late policy counts it (unchanged when on time)."""
+    if counted.late.factor != 1.0:
+        stage.score = round(stage.score * counted.late.factor, 6)
+    return stage
+
+
+def gradebook_csv(engine: sa.Engine, course, lang: str, policy: Optional[Policy] = None) -> str:
     """One row per student of the roster, as `grade batch` writes gradebook.csv: its columns
     are the stages someone submitted, each student's best graded submission per stage."""
     with engine.connect() as conn:
-        best = best_rows(conn)
+        best = best_rows(conn, policy=policy)
         submitted = set(conn.execute(sa.select(submissions.c.stage).distinct()).scalars())
         reports = {r.id: r.report for r in conn.execute(
             sa.select(submissions.c.id, submissions.c.report).where(submissions.c.id.in_([b.id for b in best.values()])))}
@@ -122,7 +151,7 @@ def gradebook_csv(engine: sa.Engine, course, lang: str) -> str:
     files = ", ".join(sorted({s.file for s in course.stages}))
     rows = []
     for sid in roster:
-        stages = [StageResult.from_dict(st) for (who, _n), b in sorted(best.items()) if who == sid
+        stages = [_late_adjusted(StageResult.from_dict(st), b) for (who, _n), b in sorted(best.items()) if who == sid
                   for st in json.loads(reports[b.id] or "{}").get("stages") or []]
         report = Report(submission=sid, course=str(course.root), seed=None, lang=lang, stages=stages)
         row = {"id": sid, **summarize(report, stage_max, lang), "max": num(sum(stage_max.values()))}
