@@ -400,6 +400,10 @@ CATALOG: dict[str, dict[str, str]] = {
         'serve.due': 'Due',
         'serve.late_note': '(late by {days} day(s), {free} late day(s) used: {pct}% counts)',
         'serve.bad_deadlines': '--deadlines: {where}: {why} (see docs/serve.md, "Deadlines")',
+        'serve.no_such_stage': 'the course has no stage {stage}',
+        'serve.no_such_case': 'the stage has no case of that name',
+        'serve.not_a_mapping': 'expected a mapping of keys to values',
+        'serve.withheld': '{n} case(s) worth {points} point(s) are not shown yet: their verdicts appear after the due date (or stay with your teacher); the score above counts the cases shown',
         'serve.needs_extra': 'grade serve needs the serve extra (missing: {modules}): pip install "grade-nn[serve]"',
     },
     "zh": {
@@ -790,6 +794,10 @@ CATALOG: dict[str, dict[str, str]] = {
         'serve.due': '截止时间',
         'serve.late_note': '(迟交 {days} 天,使用了 {free} 个迟交日:计 {pct}%)',
         'serve.bad_deadlines': '--deadlines:{where}:{why}(见 docs/serve.md 的“截止时间”一节)',
+        'serve.no_such_stage': '课程中没有练习 {stage}',
+        'serve.no_such_case': '该练习中没有这个名字的用例',
+        'serve.not_a_mapping': '应为键值映射',
+        'serve.withheld': '还有 {n} 个用例(共 {points} 分)暂不显示:其结果在截止时间之后显示(或只给老师看);上面的得分只计入已显示的用例',
         'serve.needs_extra': 'grade serve 需要 serve 扩展(缺少:{modules}):pip install "grade-nn[serve]"',
     },
 }

@@ -120,7 +120,8 @@ def run(args: argparse.Namespace) -> int:
                   limits=queue.Limits(max_queue=args.max_queue, rate_count=args.rate),
                   secret=auth.setting(engine, "csrf_secret", lambda: secrets.token_hex(32)),
                   secure_cookies=base_url.startswith("https://"),
-                  policy=load_deadlines(args.deadlines, [s.number for s in course.stages], args.lang))
+                  policy=load_deadlines(args.deadlines, {s.number: {c.name for c in s.cases} for s in course.stages},
+                                        args.lang))
     print(t(args.lang, "serve.listening", url=base_url), flush=True)
     try:
         uvicorn.run(make_app(svc), host=args.host, port=args.port, log_level="warning")

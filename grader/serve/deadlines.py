@@ -9,6 +9,8 @@
       1: "2026-12-10 23:59"
     extensions:                 # a later due date for one student and stage
       alice: {1: "2026-12-12 23:59"}
+    visibility:                 # per stage and case: visible (default), after_due_date, hidden
+      1: {large-random: after_due_date}
 
 A day late is any part of 24 hours after the due date. For each student, stages are taken in
 the order of their due dates; each stage counts the submission worth most once late days
@@ -21,7 +23,7 @@ import datetime as dt
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional, Sequence
+from typing import Any, Collection, Mapping, Optional, Sequence
 
 import yaml
 
@@ -29,6 +31,7 @@ from grader.errors import UsageError
 from grader.messages import t
 
 DAY_S = 86400.0
+VISIBILITY = ("visible", "after_due_date", "hidden")  # a case's verdict shown to its student: always, after the due date, never
 
 
 @dataclass(frozen=True)
@@ -45,6 +48,13 @@ class Policy:
     penalty_per_day: float = 0.0
     max_days: Optional[int] = None
     late_days: int = 0
+    visibility: dict[int, dict[str, str]] = field(default_factory=dict)  # stage -> case name -> VISIBILITY
+
+    def withheld(self, student: str, stage: int, now: float) -> frozenset[str]:
+        """The cases of the stage whose verdicts the student may not see now."""
+        due = self.due_for(student, stage)
+        return frozenset(name for name, v in self.visibility.get(stage, {}).items()
+                         if v == "hidden" or (v == "after_due_date" and (due is None or now <= due)))
 
     def due_for(self, student: str, stage: int) -> Optional[float]:
         return self.extensions.get((student, stage), self.due.get(stage))
@@ -95,25 +105,44 @@ def _zone(text: Any, lang: str) -> dt.tzinfo:
         raise UsageError(t(lang, "serve.bad_deadlines", where="timezone", why=repr(text))) from None
 
 
-def parse(doc: Any, stages: Sequence[int], lang: str = "en") -> Policy:
+def _stage_key(key: Any, stages: Mapping[int, Collection[str]], where: str, lang: str) -> int:
+    if not str(key).isdigit() or int(key) not in stages:
+        raise UsageError(t(lang, "serve.bad_deadlines", where=where, why=t(lang, "serve.no_such_stage", stage=key)))
+    return int(key)
+
+
+def _visibility(doc: Any, stages: Mapping[int, Collection[str]], lang: str) -> dict[int, dict[str, str]]:
+    out: dict[int, dict[str, str]] = {}
+    for key, per in (doc or {}).items():
+        stage = _stage_key(key, stages, f"visibility.{key}", lang)
+        for name, value in (per or {}).items():
+            where = f"visibility.{key}.{name}"
+            if str(name) not in stages[stage]:
+                raise UsageError(t(lang, "serve.bad_deadlines", where=where, why=t(lang, "serve.no_such_case")))
+            if value not in VISIBILITY:
+                raise UsageError(t(lang, "serve.bad_deadlines", where=where, why=" | ".join(VISIBILITY)))
+            out.setdefault(stage, {})[str(name)] = value
+    return out
+
+
+def parse(doc: Any, stages: Mapping[int, Collection[str]], lang: str = "en") -> Policy:
+    """The policy of a deadlines document; `stages`: each stage number's case names."""
     if not isinstance(doc, dict):
-        raise UsageError(t(lang, "serve.bad_deadlines", where="(file)", why="not a mapping"))
+        raise UsageError(t(lang, "serve.bad_deadlines", where="(file)", why=t(lang, "serve.not_a_mapping")))
     tz, late = _zone(doc.get("timezone"), lang), doc.get("late") or {}
-    due = {}
-    for key, value in (doc.get("stages") or {}).items():
-        if not str(key).isdigit() or int(key) not in stages:
-            raise UsageError(t(lang, "serve.bad_deadlines", where=f"stages.{key}", why="no such stage"))
-        due[int(key)] = _when(value, tz, f"stages.{key}", lang)
-    ext = {(str(who), int(stage)): _when(value, tz, f"extensions.{who}.{stage}", lang)
-           for who, per in (doc.get("extensions") or {}).items() for stage, value in (per or {}).items()}
+    due = {_stage_key(k, stages, f"stages.{k}", lang): _when(v, tz, f"stages.{k}", lang)
+           for k, v in (doc.get("stages") or {}).items()}
+    ext = {(str(who), _stage_key(k, stages, f"extensions.{who}.{k}", lang)): _when(v, tz, f"extensions.{who}.{k}", lang)
+           for who, per in (doc.get("extensions") or {}).items() for k, v in (per or {}).items()}
     try:
-        return Policy(due, ext, float(late.get("penalty_per_day", 0.0)),
-                      None if late.get("max_days") is None else int(late["max_days"]), int(late.get("late_days", 0)))
-    except (TypeError, ValueError) as exc:
+        numbers = (float(late.get("penalty_per_day", 0.0)), None if late.get("max_days") is None
+                   else int(late["max_days"]), int(late.get("late_days", 0)))
+    except (TypeError, ValueError, AttributeError) as exc:
         raise UsageError(t(lang, "serve.bad_deadlines", where="late", why=str(exc))) from None
+    return Policy(due, ext, *numbers, visibility=_visibility(doc.get("visibility"), stages, lang))
 
 
-def load(path: Optional[str], stages: Sequence[int], lang: str = "en") -> Optional[Policy]:
+def load(path: Optional[str], stages: Mapping[int, Collection[str]], lang: str = "en") -> Optional[Policy]:
     if not path:
         return None
     try:

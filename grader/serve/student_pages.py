@@ -18,33 +18,47 @@ from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Re
 from grader.messages import words
 from grader.serve import auth, files, queue, stats
 from grader.serve.db import events, students, submissions
+from grader.serve.visibility import report_view, score_view, stage_view
 from grader.serve.web import REPORT_CSP, Service, clock, page, refusal, sse, stage_of, student_gate
 
 POLL_S = 0.1      # how often a result stream looks for new events
 POSITION_S = 1.0  # and for its queue position
 
 
-def student_view(svc: Service, sid: str) -> dict[str, Any]:
-    """The student's stages (best and latest score), history and last code per stage file."""
+def student_view(svc: Service, sid: str, teacher: bool = False) -> dict[str, Any]:
+    """The student's stages (best and latest score), history and last code per stage file,
+    as the student may see them (cases withheld by the visibility policy do not count) or,
+    for the `teacher`, whole."""
+    hides = None if teacher else svc.policy
     c = submissions.c
     with svc.engine.connect() as conn:
         name = conn.scalar(sa.select(students.c.name).where(students.c.id == sid))
-        history = conn.execute(sa.select(c.id, c.stage, c.state, c.score, c.max_score, c.received_at, c.filename)
+        history = conn.execute(sa.select(c.id, c.stage, c.state, c.score, c.max_score, c.received_at, c.report)
                                .where(c.student_id == sid).order_by(c.id.desc()).limit(200)).all()
         best = {stage: r for (_s, stage), r in stats.best_rows(conn, sid, svc.policy).items()}
         latest = {stage: r for (_s, stage), r in stats.latest_rows(conn, sid).items()}
+        reports = dict(conn.execute(sa.select(c.id, c.report).where(c.id.in_([b.id for b in best.values()]))).all())
         code = {}
         for row in conn.execute(sa.select(c.stage, c.content, c.filename).where(c.student_id == sid)
                                 .order_by(c.id)):
             if row.filename.endswith(".py"):
                 code[row.stage] = row.content.decode("utf-8", "replace")
+
+    def shown(stage: int, report: Optional[str], score: Any, max_score: Any, factor: float = 1.0) -> dict:
+        score, max_score = score_view(report, score, max_score, hides, sid, stage, svc.lang)
+        return {"score": None if score is None else round(score * factor, 6), "max_score": max_score}
     due = svc.policy.due_for if svc.policy else (lambda _sid, _n: None)
-    stages = [{"number": s.number, "slug": s.slug, "title": s.title.get(svc.lang), "file": s.file,
-               "max": sum(cs.points for cs in s.cases), "best": best.get(s.number), "latest": latest.get(s.number),
-               "due": due(sid, s.number), "code": code.get(s.number) or _template_code(svc, s.file)}
-              for s in svc.course.stages]
-    return {"sid": sid, "name": name or sid, "stages": stages, "history": history,
-            "csrf": auth.csrf_token(svc.secret, sid)}
+    stages = []
+    for s in svc.course.stages:
+        b, last = best.get(s.number), latest.get(s.number)
+        stages.append({
+            "number": s.number, "slug": s.slug, "title": s.title.get(svc.lang), "file": s.file,
+            "best": b and {**shown(s.number, reports.get(b.id), b.raw, b.max_score, b.late.factor), "late": b.late},
+            "latest": last and shown(s.number, last.report, last.score, last.max_score),
+            "due": due(sid, s.number), "code": code.get(s.number) or _template_code(svc, s.file)})
+    rows = [{"id": h.id, "stage": h.stage, "state": h.state, "received_at": h.received_at,
+             **shown(h.stage, h.report, h.score, h.max_score)} for h in history]
+    return {"sid": sid, "name": name or sid, "stages": stages, "history": rows, "csrf": auth.csrf_token(svc.secret, sid)}
 
 
 def _template_code(svc: Service, filename: str) -> str:
@@ -140,16 +154,20 @@ async def result_page(request: Request) -> Response:
 async def report_page(request: Request) -> Response:
     """The same report as `grade --format html`, once graded."""
     svc, row, denied = await _mine(request)
-    return denied or report_response(svc, request, row)
+    return denied or report_response(svc, request, row, student=request.path_params["sid"])
 
 
-def report_response(svc: Service, request: Request, row: Optional[sa.Row]) -> Response:
+def report_response(svc: Service, request: Request, row: Optional[sa.Row], student: Optional[str] = None) -> Response:
+    """The report page; for a `student`, without the cases the visibility policy withholds."""
     from grader.report import html
     from grader.verdict import Report
 
     if row is None or row.state != "graded" or not row.report:
         return refusal(svc, request, "serve.no_report", 404)
-    text = html.render(Report.from_dict(json.loads(row.report)), svc.lang)
+    doc = json.loads(row.report)
+    if student is not None:
+        doc = report_view(doc, svc.policy, student, svc.lang)
+    text = html.render(Report.from_dict(doc), svc.lang)
     return HTMLResponse(text, headers={"Content-Security-Policy": REPORT_CSP})
 
 
@@ -166,17 +184,31 @@ async def result_events(request: Request) -> Response:
     svc, row, denied = await _mine(request)
     if denied:
         return denied
-    return StreamingResponse(_stream(svc, request, row.id), media_type="text/event-stream",
+    return StreamingResponse(_stream(svc, request, request.path_params["sid"], row.id), media_type="text/event-stream",
                              headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
 
-async def _stream(svc: Service, request: Request, sub_id: int):
+def shown_event(svc: Service, sid: str, sub_id: int, kind: str, data: str) -> str:
+    """An event's data as the student may see it (the visibility policy's withheld cases out)."""
+    if svc.policy is None or not svc.policy.visibility or kind not in ("stage", "final"):
+        return data
+    doc = json.loads(data)
+    if kind == "stage":
+        return json.dumps(stage_view(doc, svc.policy.withheld(sid, doc.get("number"), time.time()), svc.lang))
+    if doc.get("state") == "graded":
+        row = own_submission(svc, sid, sub_id)
+        doc["score"], doc["max_score"] = score_view(row.report, doc.get("score"), doc.get("max_score"), svc.policy,
+                                                    sid, row.stage, svc.lang)
+    return json.dumps(doc)
+
+
+async def _stream(svc: Service, request: Request, sid: str, sub_id: int):
     last, shown, beat, asked = 0, None, time.monotonic(), 0.0
     while not await request.is_disconnected():
         rows, state = await to_thread.run_sync(read_events, svc, sub_id, last)
         for ev in rows:
             last = ev.id
-            yield sse(ev.kind, ev.data)
+            yield sse(ev.kind, await to_thread.run_sync(shown_event, svc, sid, sub_id, ev.kind, ev.data))
             if ev.kind == "final":
                 await to_thread.run_sync(queue.mark_reported, svc.engine, sub_id)
                 return

@@ -70,7 +70,7 @@ async def teacher_student(request: Request) -> Response:
     sid = request.path_params["sid"]
     if await to_thread.run_sync(auth.student_hash, svc.engine, sid) is None:
         return refusal(svc, request, "serve.no_submission", 404)
-    view = await to_thread.run_sync(student_view, svc, sid)
+    view = await to_thread.run_sync(student_view, svc, sid, True)
     return page(svc, "teacher_student.html.j2", **view, when=clock)
 
 
