@@ -11,11 +11,12 @@ import tempfile
 from pathlib import Path
 from typing import Optional
 
-from grader.batch.unpack import DEFAULT_LIMITS, UnpackError, find_submission_root, safe_unzip
+from grader.batch.unpack import UnpackError, find_submission_root, safe_unzip
 from grader.errors import UsageError
+from grader.limits import PLATFORM
 from grader.messages import t
 
-MAX_UPLOAD_BYTES = DEFAULT_LIMITS.max_file_bytes
+MAX_UPLOAD_BYTES = PLATFORM.zip_file_bytes  # one uploaded file: the cap of one file from a student's zip
 SAFE_NAME = re.compile(r"[^A-Za-z0-9._ -]")
 
 
