@@ -106,6 +106,7 @@ def run(args: argparse.Namespace) -> int:
     from grader.serve.supervisor import Supervisor
 
     course = load_course(args.course, near=Path.cwd())
+    policy = load_deadlines(args.deadlines, {s.number: {c.name for c in s.cases} for s in course.stages}, args.lang)
     db_url, folder = database_url(args, course.root)
     engine = open_db(db_url)
     auth.setting(engine, "seed", lambda: secrets.randbelow(2**31))
@@ -120,8 +121,7 @@ def run(args: argparse.Namespace) -> int:
                   limits=queue.Limits(max_queue=args.max_queue, rate_count=args.rate),
                   secret=auth.setting(engine, "csrf_secret", lambda: secrets.token_hex(32)),
                   secure_cookies=base_url.startswith("https://"),
-                  policy=load_deadlines(args.deadlines, {s.number: {c.name for c in s.cases} for s in course.stages},
-                                        args.lang))
+                  policy=policy)
     print(t(args.lang, "serve.listening", url=base_url), flush=True)
     try:
         uvicorn.run(make_app(svc), host=args.host, port=args.port, log_level="warning")
