@@ -54,7 +54,8 @@ def submit(engine: sa.Engine, student: str, stage: int, filename: str, content: 
     student and stage is superseded. Raises Refused for a full queue or a student over the rate."""
     c = submissions.c
     with engine.begin() as conn:
-        queued = conn.scalar(sa.select(sa.func.count()).where(c.state == "queued"))
+        # interactive work only: a regrade of the whole class waiting behind it does not fill the queue
+        queued = conn.scalar(sa.select(sa.func.count()).where(c.state == "queued", c.regrade_id.is_(None)))
         if queued >= limits.max_queue:
             raise Refused("serve.queue_full", 503, retry_after=estimate_s(conn, queued))
         recent = conn.scalar(sa.select(sa.func.count()).where(

@@ -70,6 +70,8 @@ def test_regrade_all_is_one_job_behind_interactive_work_with_a_diff(db_url):
     assert [(s["student"], s["before"], s["after"]) for s in st["students"]] == [("alice", 9, 9), ("bob", 3, 6)]
     again, started = regrade.start(engine, 1)  # done: a new one may start
     assert started and again != rid
+    # its two queued copies do not fill a queue of two: interactive submissions still get in
+    queue.submit(engine, "carol", 2, "activation.py", b"c", time.time(), queue.Limits(max_queue=2))
     engine.dispose()
 
 
