@@ -118,7 +118,7 @@ def run(args: argparse.Namespace) -> int:
     supervisor = Supervisor(engine, worker_command(db_url, str(course.root), args.workers, args.lang, args.scheduler),
                             args.lang).start()
     svc = Service(engine=engine, course=course, lang=args.lang, workers=args.workers,
-                  limits=queue.Limits(max_queue=args.max_queue, rate_count=args.rate),
+                  limits=queue.QueueCaps(max_queue=args.max_queue, rate_count=args.rate),
                   secret=auth.setting(engine, "csrf_secret", lambda: secrets.token_hex(32)),
                   secure_cookies=base_url.startswith("https://"),
                   policy=policy)

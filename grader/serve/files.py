@@ -7,6 +7,7 @@ the worker."""
 from __future__ import annotations
 
 import re
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Optional
@@ -50,7 +51,7 @@ def _unzip(content: bytes, tmp: Path) -> Path:
 
 def place(grader, filename: str, content: bytes, stage: int, tmp: Path) -> Path:
     """The folder to grade, inside `tmp`. UsageError/UnpackError say why there is none."""
-    from grader.cli import place_single_file
+    from grader.sources import single_file_name
 
     if filename.lower().endswith(".zip"):
         root = _unzip(content, tmp)
@@ -58,9 +59,11 @@ def place(grader, filename: str, content: bytes, stage: int, tmp: Path) -> Path:
     source = tmp / "upload" / filename
     source.parent.mkdir()
     source.write_bytes(content)
+    expected = [s.file for s in grader.course.stages if s.number == stage]
+    name = single_file_name(source, expected)  # activation.ipynb, Activation.py... -> activation.py
+    if name is None:
+        raise UsageError(t(grader.lang, "cli.not_stage_file", path=filename, files=", ".join(expected)))
     folder = tmp / "folder"
     folder.mkdir()
-    try:
-        return place_single_file(grader, source, [str(stage)], folder)
-    except UsageError:
-        raise
+    shutil.copyfile(source, folder / name)
+    return folder

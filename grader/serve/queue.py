@@ -31,7 +31,7 @@ class Refused(Exception):
 
 
 @dataclass(frozen=True)
-class Limits:
+class QueueCaps:
     max_queue: int = 500          # queued submissions beyond which new ones get 503
     rate_count: int = 10          # submissions per student ...
     rate_window_s: float = 60.0   # ... in this window
@@ -49,7 +49,7 @@ def _move(conn: sa.Connection, sub_id: int, from_state: str, **values: Any) -> b
 
 
 def submit(engine: sa.Engine, student: str, stage: int, filename: str, content: bytes,
-           received_at: float, limits: Limits = Limits(), priority: int = 0) -> int:
+           received_at: float, limits: QueueCaps = QueueCaps(), priority: int = 0) -> int:
     """Store a submission (file and row, one transaction); an older queued one of the same
     student and stage is superseded. Raises Refused for a full queue or a student over the rate."""
     c = submissions.c

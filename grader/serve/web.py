@@ -34,7 +34,7 @@ class Service:
     course: Any
     lang: str = "en"
     workers: int = 2
-    limits: queue.Limits = field(default_factory=queue.Limits)
+    limits: queue.QueueCaps = field(default_factory=queue.QueueCaps)
     secret: str = ""
     secure_cookies: bool = False  # served over HTTPS (behind a proxy): cookies only travel encrypted
     policy: Optional[Policy] = None  # deadlines and the late policy (--deadlines)

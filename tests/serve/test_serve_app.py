@@ -38,7 +38,7 @@ class Site:
         self.tokens = {i.id: i.token for i in auth.issue(self.engine, [("alice", "Alice"), ("bob", "Bob")])}
         self.teacher = auth.teacher_token(self.engine)
         self.svc = Service(engine=self.engine, course=load_course(str(ROOT)), secret="s3cret",
-                           limits=queue.Limits(**limits))
+                           limits=queue.QueueCaps(**limits))
         self.app = make_app(self.svc)
 
     def client(self, who: str | None = None) -> TestClient:

@@ -112,7 +112,7 @@ def test_the_watchdog_requeues_expired_leases_then_gives_the_reason(engine):
 
 
 def test_a_full_queue_refuses_with_retry_after_and_stores_nothing(engine):
-    limits = queue.Limits(max_queue=2)
+    limits = queue.QueueCaps(max_queue=2)
     queue.submit(engine, "alice", 1, "activation.py", b"a", time.time(), limits)
     queue.submit(engine, "alice", 2, "activation.py", b"b", time.time(), limits)
     with pytest.raises(queue.Refused) as exc:
@@ -123,7 +123,7 @@ def test_a_full_queue_refuses_with_retry_after_and_stores_nothing(engine):
 
 
 def test_the_rate_limit_counts_one_students_recent_submissions(engine):
-    limits = queue.Limits(rate_count=3, rate_window_s=60)
+    limits = queue.QueueCaps(rate_count=3, rate_window_s=60)
     now = time.time()
     for stage in (1, 2, 3):
         queue.submit(engine, "alice", stage, "activation.py", b"a", now, limits)

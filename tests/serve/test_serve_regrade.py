@@ -71,7 +71,7 @@ def test_regrade_all_is_one_job_behind_interactive_work_with_a_diff(db_url):
     again, started = regrade.start(engine, 1)  # done: a new one may start
     assert started and again != rid
     # its two queued copies do not fill a queue of two: interactive submissions still get in
-    queue.submit(engine, "carol", 2, "activation.py", b"c", time.time(), queue.Limits(max_queue=2))
+    queue.submit(engine, "carol", 2, "activation.py", b"c", time.time(), queue.QueueCaps(max_queue=2))
     engine.dispose()
 
 
