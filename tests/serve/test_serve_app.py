@@ -262,3 +262,22 @@ def test_similarity_on_demand_pairs_the_students_latest_files(site):
     assert "alice" in page.text and "bob" in page.text and "<mark>" in page.text  # the pair, its shared code marked
     assert TestClient(site.app).get("/teacher/similarity/1").status_code == 403
     assert t.get("/teacher/similarity/99").status_code == 404
+
+
+def test_an_uploaded_zip_and_an_uploaded_file_are_graded_like_the_editors_code(site):
+    c = site.client("alice")
+    token = site.csrf(c, "alice")
+    packed = io.BytesIO()
+    with zipfile.ZipFile(packed, "w") as z:
+        z.writestr("my-work/activation.py", ANSWER)
+        z.writestr("my-work/__MACOSX/._activation.py", "junk")
+    r = c.post("/s/alice/submit", data={"csrf": token, "stage": "1"}, files={"file": ("work.zip", packed.getvalue())},
+               headers={"accept": "application/json"})
+    assert r.status_code == 201
+    site.grade_next()
+    assert dict(_sse(c.get(r.json()["url"] + "/events").text))["final"]["score"] == 9
+    r = c.post("/s/alice/submit", data={"csrf": token, "stage": "2"},
+               files={"file": ("C:\\\\Users\\\\alice\\\\activation.py", ANSWER.encode())}, headers={"accept": "application/json"})
+    site.grade_next()
+    final = dict(_sse(c.get(r.json()["url"] + "/events").text))["final"]
+    assert final["state"] == "graded" and final["score"] == final["max_score"] > 0
