@@ -430,6 +430,7 @@ CATALOG: dict[str, dict[str, str]] = {
         'serve.no_such_case': 'the stage has no case of that name',
         'serve.not_a_mapping': 'expected a mapping of keys to values',
         'serve.withheld': '{n} case(s) worth {points} point(s) are not shown yet: their verdicts appear after the due date (or stay with your teacher); the score above counts the cases shown',
+        'serve.unknown_student': '--reissue: no student {id!r} in the roster (add them with a roster CSV)',
         'serve.needs_extra': 'grade serve needs the serve extra (missing: {modules}): pip install "grade-nn[serve]"',
     },
     "zh": {
@@ -850,6 +851,7 @@ CATALOG: dict[str, dict[str, str]] = {
         'serve.no_such_case': '该练习中没有这个名字的用例',
         'serve.not_a_mapping': '应为键值映射',
         'serve.withheld': '还有 {n} 个用例(共 {points} 分)暂不显示:其结果在截止时间之后显示(或只给老师看);上面的得分只计入已显示的用例',
+        'serve.unknown_student': '--reissue:名单中没有学生 {id!r}(请用名单 CSV 添加)',
         'serve.needs_extra': 'grade serve 需要 serve 扩展(缺少:{modules}):pip install "grade-nn[serve]"',
     },
 }

@@ -93,6 +93,20 @@ def issue(engine: sa.Engine, roster: list[tuple[str, str]]) -> list[Issued]:
     return issued
 
 
+def reissue(engine: sa.Engine, ids: list[str], lang: str = "en") -> list[Issued]:
+    """New tokens for these students (a lost or leaked link): their old links stop working."""
+    issued = []
+    with engine.begin() as conn:
+        for sid in ids:
+            name = conn.scalar(sa.select(students.c.name).where(students.c.id == sid))
+            if name is None:
+                raise UsageError(t(lang, "serve.unknown_student", id=sid))
+            token = secrets.token_urlsafe(24)
+            conn.execute(students.update().where(students.c.id == sid).values(token_hash=digest(token)))
+            issued.append(Issued(sid, name, token))
+    return issued
+
+
 def teacher_token(engine: sa.Engine, rotate: bool = False) -> Optional[str]:
     """A new teacher token when there is none (or `rotate`); None when one exists already."""
     with engine.begin() as conn:

@@ -28,6 +28,9 @@ def register(sub) -> None:
     p.add_argument("--scheduler", metavar="ADDR", default=os.environ.get("DASK_SCHEDULER_ADDRESS") or None,
                    help="grade on this Dask scheduler's workers (as grade batch --scheduler; see docs/cluster.md)")
     p.add_argument("--deadlines", metavar="YAML", help="due dates per stage, the late policy, extensions (docs/serve.md)")
+    p.add_argument("--reissue", metavar="ID", nargs="+", default=[],
+                   help="new sign-in links for these students (their old links stop working)")
+    p.add_argument("--rotate-teacher", action="store_true", help="a new teacher link (the old one stops working)")
     p.add_argument("--links", metavar="CSV", help="where the new sign-in links go (default: links.csv beside the database)")
     p.add_argument("--demo", action="store_true", help="a throwaway database with three demo students")
     p.add_argument("--host", default="127.0.0.1")
@@ -59,7 +62,8 @@ def issue_links(engine, args: argparse.Namespace, folder: Path, base_url: str) -
 
     text = auth.DEMO_ROSTER if args.demo else (Path(args.roster).read_text(encoding="utf-8-sig") if args.roster else "")
     issued = auth.issue(engine, auth.read_roster(text, args.lang)) if text else []
-    teacher = auth.teacher_token(engine)
+    issued += auth.reissue(engine, args.reissue, args.lang)
+    teacher = auth.teacher_token(engine, rotate=args.rotate_teacher)
     path = Path(args.links) if args.links else folder / "links.csv"
     if issued or teacher:
         if path.exists() and not args.links:

@@ -151,3 +151,18 @@ def test_tokens_are_stored_hashed_and_compared_whole(engine):
     stored = auth.student_hash(engine, "carol")
     assert stored != issued[0].token and auth.same(issued[0].token, stored)
     assert not auth.same(issued[0].token[:-1], stored) and not auth.same("", stored) and not auth.same(None, stored)
+
+
+def test_a_reissued_token_replaces_the_old_one(engine):
+    from grader.errors import UsageError
+
+    (old,) = auth.issue(engine, [("carol", "Carol")])
+    (new,) = auth.reissue(engine, ["carol"])
+    stored = auth.student_hash(engine, "carol")
+    assert auth.same(new.token, stored) and not auth.same(old.token, stored) and new.name == "Carol"
+    with pytest.raises(UsageError, match="no student 'dave'"):
+        auth.reissue(engine, ["dave"])
+    first = auth.teacher_token(engine)
+    assert auth.teacher_token(engine) is None  # kept
+    second = auth.teacher_token(engine, rotate=True)
+    assert auth.same(second, auth.teacher_hash(engine)) and not auth.same(first, auth.teacher_hash(engine))
