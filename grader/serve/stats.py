@@ -15,6 +15,7 @@ from typing import Any, Optional
 import sqlalchemy as sa
 
 from grader.batch.gradebook import csv_text
+from grader.course.digest import course_hash
 from grader.batch.rows import STATUS_NOT_GRADED, num, reason, summarize
 from grader.serve.deadlines import Late, Policy
 from grader.serve.db import students, submissions
@@ -158,4 +159,4 @@ def gradebook_csv(engine: sa.Engine, course, lang: str, policy: Optional[Policy]
         if row["status"] == STATUS_NOT_GRADED:
             row["reason"] = reason("batch.no_stage_files", files=files).text(lang)
         rows.append(row)
-    return csv_text(rows, columns)
+    return csv_text(rows, columns, (str(course.root), course_hash(course.root)))  # as write_outputs does
