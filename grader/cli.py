@@ -34,6 +34,7 @@ SUBCOMMANDS = {
     "release": "grader.authoring.release",
     "worker-setup": "grader.batch.cluster",
     "check-course": "grader.authoring.cli",
+    "serve": "grader.serve.cli",  # needs the serve extra: without it, it says what to install
 }
 
 

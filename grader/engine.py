@@ -18,7 +18,7 @@ import types
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Optional, Sequence, Union
+from typing import Any, Callable, Optional, Sequence, Union
 
 from grader.contents import Contents, Submission, notes as contents_notes, problem as contents_problem
 from grader.judging import checks, judge
@@ -137,9 +137,11 @@ class Grader:
         return [s for s in self.course.stages if find_source(submission, s.file)]
 
     def grade(self, submission: Union[str, Path], stages: Optional[Sequence[Union[str, int]]] = None,
-              contents: Optional[Contents] = None, handed_in: Optional[dict[str, str]] = None) -> Report:
+              contents: Optional[Contents] = None, handed_in: Optional[dict[str, str]] = None,
+              on_stage: Optional[Callable[[StageResult], None]] = None) -> Report:
         """`contents`: the submission's walk when the caller made it already (the batch's cache key);
-        `handed_in`: {name in the folder: the name the student gave the file} for a lone file."""
+        `handed_in`: {name in the folder: the name the student gave the file} for a lone file;
+        `on_stage`: called with each stage's result as soon as it is judged (`grade serve` streams them)."""
         sub = Path(submission).resolve()
         specs = self.select(sub, stages)
         self.sandbox.warm(source=sub)  # the submission's own sandbox starts now, alongside the reference runs
@@ -147,7 +149,12 @@ class Grader:
             self._expected_for(spec)  # start the reference runs early
         memo = ImportMemo()  # one import per file: the stages of a file share a failed import
         handed = Submission(sub, contents, handed_in)  # one walk, each file read once, for every stage
-        futures = run_by_file(specs, lambda spec: self._runs.submit(self.grade_stage, handed, spec, memo))
+
+        def start(spec: StageSpec) -> Future:
+            if on_stage is None:
+                return self._runs.submit(self.grade_stage, handed, spec, memo)
+            return self._runs.submit(self._grade_and_tell, handed, spec, memo, on_stage)
+        futures = run_by_file(specs, start)
         report = Report(submission=str(submission), course=str(self.course.root), seed=self.seed, lang=self.lang,
                         course_hash=self.course_hash)
         try:
@@ -164,6 +171,13 @@ class Grader:
         handed = submission if isinstance(submission, Submission) else Submission(Path(submission))
         result = self._grade_stage(handed, spec, memo)
         result.duration_s = time.perf_counter() - started
+        return result
+
+    def _grade_and_tell(self, submission: Submission, spec: StageSpec, memo: ImportMemo,
+                        on_stage: Callable[[StageResult], None]) -> StageResult:
+        """A stage graded, and told to `on_stage` before its future resolves (so before grade() returns)."""
+        result = self.grade_stage(submission, spec, memo)
+        on_stage(result)
         return result
 
     # -- reference ----------------------------------------------------------------------------
