@@ -26,7 +26,7 @@ from grader.import_once import ImportMemo, run_by_file
 from grader.course.inputs import Draw, make_draws
 from grader.course.kit import kit_notes, read_frozen
 from grader.messages import t
-from grader.sandbox import Job, Limits, Outcome, Sandbox, SandboxError
+from grader.sandbox import Job, Limits, Outcome, Sandbox, SandboxError, uid_backend
 from grader.sources import find_source, missing_file_advice, read_source
 from grader.course.spec import SpecError, StageSpec
 from grader.verdict import Report, StageResult
@@ -89,6 +89,12 @@ class Grader:
         except Exception:
             self.sandbox.close()
             raise
+        if self.course.frozen is None:  # the uid sandbox sees the machine's files: the answers must be private
+            try:
+                self.sandbox.guard(uid_backend.answer_files(self.course.root))
+            except Exception:
+                self.sandbox.close()
+                raise
         self.seed = int(seed) if seed is not None else secrets.randbelow(2**31)
         if self.course.frozen is not None:  # a student kit: its public cases were drawn with its seed
             self.seed = self.course.kit_seed
@@ -133,7 +139,8 @@ class Grader:
             self._expected_for(spec)  # start the reference runs early
         memo = ImportMemo()  # one import per file: the stages of a file share a failed import
         futures = run_by_file(specs, lambda spec: self._runs.submit(self.grade_stage, sub, spec, memo))
-        report = Report(submission=str(submission), course=str(self.course.root), seed=self.seed, lang=self.lang)
+        report = Report(submission=str(submission), course=str(self.course.root), seed=self.seed, lang=self.lang,
+                        sandbox=self.sandbox.backend or "none")
         try:
             report.stages = [f.result() for f in futures]
         finally:

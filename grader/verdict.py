@@ -157,6 +157,7 @@ class Report:
     grader_version: str = __version__
     notes: list[str] = field(default_factory=list)  # said once under the summary (e.g. a kit's limits)
     reproduce: str = ""  # the command that reruns this grading as printed (set by the CLI)
+    sandbox: str = ""  # the sandbox the submission ran in: "bwrap", "uid" or "none" (grader/sandbox/isolation.py)
 
     @property
     def score(self) -> float:
@@ -191,6 +192,7 @@ class Report:
             "grader_version": self.grader_version,
             "stages": [s.to_dict(details) for s in self.stages],
             "notes": list(self.notes),
+            "sandbox": self.sandbox,
         }
 
     @classmethod
@@ -199,7 +201,8 @@ class Report:
                    seed=d.get("seed"), lang=str(d.get("lang") or "en"),
                    stages=[StageResult.from_dict(s) for s in d.get("stages") or []],
                    grader_version=str(d.get("grader_version") or __version__),
-                   notes=[str(n) for n in d.get("notes") or []], reproduce=str(d.get("reproduce") or ""))
+                   notes=[str(n) for n in d.get("notes") or []], reproduce=str(d.get("reproduce") or ""),
+                   sandbox=str(d.get("sandbox") or ""))
 
 
 def stage_ranges(numbers: list[int]) -> str:

@@ -114,6 +114,8 @@ def gradescope_results(report: Report, specs: Sequence[StageSpec], *, lang: str 
     head = t(lang, "platform.graded_stages", stages=", ".join(f"{s.number} {s.slug}" for s in specs))
     if report.seed is not None:
         head += t(lang, "platform.seed", seed=report.seed)
+    if report.sandbox:
+        head += "\n" + t(lang, "sandbox_backend", backend=report.sandbox)
     return {
         "score": sum(test["score"] for test in tests),
         "execution_time": round(float(execution_time), 2),

@@ -82,6 +82,9 @@ def render(report: Report, lang: str | None = None) -> str:
     report = clean_all(report)
     root = ET.Element("testsuites", name=_clean(f"grade: {report.course or 'course'}"))
     totals = [_suite(root, st, lang or report.lang) for st in report.stages]
+    if report.sandbox:
+        for props in root.iter("properties"):
+            ET.SubElement(props, "property", name="sandbox", value=_clean(report.sandbox))
     for i, key in enumerate(("tests", "failures", "errors")):
         root.set(key, str(sum(x[i] for x in totals)))
     root.set("time", _secs(sum(x[3] for x in totals)))

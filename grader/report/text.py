@@ -96,4 +96,6 @@ def render(report: Report, lang: str | None = None, *, color: bool = False, verb
         out.stage(stage)
     out.lines += summary(report, out.w, verbose, lang or report.lang)
     out.lines += list(report.notes)
+    if report.sandbox:
+        out.lines.append(t(lang or report.lang, "sandbox_backend", backend=report.sandbox))
     return "\n".join(out.lines)

@@ -98,9 +98,51 @@ def _free(folder: str) -> int:
     return st.f_bavail * st.f_frsize
 
 
+BACKENDS = ("bwrap", "uid")
+
+
 @functools.lru_cache(maxsize=1)
+def backend() -> tuple[Optional[str], str]:
+    """(backend, reason): the sandbox this machine can build, probed in order -- ``bwrap`` (new
+    namespaces), else ``uid`` (grader/sandbox/uid_backend.py: containers that refuse namespaces but
+    run the grader as root) -- or (None, why neither). ``$GRADE_SANDBOX=bwrap|uid`` allows only that one."""
+    forced = os.environ.get("GRADE_SANDBOX", "").strip().lower()
+    if forced and forced not in BACKENDS:
+        return None, f"GRADE_SANDBOX={forced!r} names no sandbox backend (bwrap or uid)"
+    why = ""
+    if forced != "uid":
+        ok, why = _bwrap_probe()
+        if ok or forced == "bwrap":
+            return ("bwrap" if ok else None), why
+    from grader.sandbox import uid_backend
+
+    ok, why_uid = uid_backend.probe()
+    if ok:
+        return "uid", why_uid
+    return None, "; ".join(w for w in (why, why_uid) if w)
+
+
+def named_backend(name: str) -> tuple[Optional[str], str]:
+    """(name, reason) when this machine can build that backend, else (None, why not)."""
+    if name == "bwrap":
+        ok, why = _bwrap_probe()
+    elif name == "uid":
+        from grader.sandbox import uid_backend
+
+        ok, why = uid_backend.probe()
+    else:
+        ok, why = False, f"{name!r} is no sandbox backend (bwrap or uid)"
+    return (name if ok else None), why
+
+
 def isolation() -> tuple[bool, str]:
     """(available, reason): whether a sandbox can be built on this machine, and why not."""
+    name, why = backend()
+    return name is not None, why
+
+
+@functools.lru_cache(maxsize=1)
+def _bwrap_probe() -> tuple[bool, str]:
     if not sys.platform.startswith("linux"):
         return False, f"bubblewrap needs Linux (this is {sys.platform})"
     bwrap = bwrap_binary()

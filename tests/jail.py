@@ -1,0 +1,108 @@
+"""A jail that behaves like Docker's defaults (hence Gradescope's), for the uid backend's tests.
+
+``docker_like(argv, root=...)`` runs `argv` as root in a fresh mount, pid, ipc and uts namespace
+made by bubblewrap *without* a user namespace (so uids other than 0 exist inside, as in Docker),
+with Docker's default capability set (no CAP_SYS_ADMIN: nothing can be mounted), no network,
+and a seccomp filter refusing ``unshare``, ``setns`` and ``clone`` with any namespace flag, as
+Docker's default profile does: nested bubblewrap fails there exactly as on Gradescope.
+
+`root` is the jail's ``/``: the host's own (read-only, the default), or a Debian root folder.
+The folder holding the grader's Python interpreter is bound read-only at its own path, in a
+``/root`` other users may pass through (the host's ``/root`` is 0700, a container's Python is not
+under it).
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Optional, Sequence
+
+DOCKER_CAPS = ("CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER", "CAP_MKNOD", "CAP_NET_RAW",
+               "CAP_SETGID", "CAP_SETUID", "CAP_SETFCAP", "CAP_SETPCAP", "CAP_NET_BIND_SERVICE",
+               "CAP_SYS_CHROOT", "CAP_KILL", "CAP_AUDIT_WRITE")
+NAMESPACE_FLAGS = (0x00020000, 0x02000000, 0x04000000, 0x08000000, 0x10000000, 0x20000000,
+                   0x40000000, 0x00000080)
+
+
+def why_not() -> Optional[str]:
+    """Why such a jail cannot be made on this machine (None when it can)."""
+    if os.geteuid() != 0:
+        return "the Docker-like jail needs root (bubblewrap without a user namespace)"
+    if shutil.which("bwrap") is None:
+        return "bubblewrap is not installed"
+    try:
+        import pyseccomp  # noqa: F401
+    except ImportError:
+        return "pyseccomp is not installed"
+    return None
+
+
+def _docker_filter() -> int:
+    import pyseccomp as sc
+
+    flt = sc.SyscallFilter(defaction=sc.ALLOW)
+    for name in ("unshare", "setns", "mount", "pivot_root"):
+        flt.add_rule(sc.ERRNO(errno.EPERM), name)
+    flt.add_rule(sc.ERRNO(errno.ENOSYS), "clone3")
+    for flag in NAMESPACE_FLAGS:
+        flt.add_rule(sc.ERRNO(errno.EPERM), "clone", sc.Arg(0, sc.MASKED_EQ, flag, flag))
+    with tempfile.TemporaryFile() as fh:
+        flt.export_bpf(fh)
+        fh.flush()
+        fh.seek(0)
+        code = fh.read()
+    fd = os.memfd_create("jail-seccomp")
+    os.write(fd, code)
+    os.lseek(fd, 0, os.SEEK_SET)
+    return fd
+
+
+def interpreter_home() -> Path:
+    """The installation folder of the Python running the tests (e.g. /root/.pyenv/versions/3.11.7)."""
+    return Path(os.path.realpath(sys.base_prefix))
+
+
+def private_copy(folder: Path, into: Path) -> Path:
+    """A copy of `folder` in a new folder only root may enter (as setup.sh leaves the course on Gradescope)."""
+    into.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.chmod(into, 0o700)
+    shutil.copytree(folder, into / folder.name, ignore=shutil.ignore_patterns("__pycache__"))
+    os.chmod(into / folder.name, 0o700)
+    return into / folder.name
+
+
+def docker_like(argv: Sequence[str], *, root: Path = Path("/"), binds: Sequence[tuple[str, str]] = (),
+                ro_binds: Sequence[tuple[str, str]] = (), env: Optional[dict] = None, cwd: str = "/",
+                timeout: float = 600, cgroups: bool = False) -> subprocess.CompletedProcess:
+    """Run `argv` in the jail (see the module's doc); `binds`/`ro_binds`: (host, inside) pairs.
+    `cgroups`: the machine's cgroup tree writable (a container with a delegated cgroup)."""
+    fd = _docker_filter()
+    home = interpreter_home()
+    cmd = ["bwrap", "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-net", "--die-with-parent",
+           "--new-session", "--cap-drop", "ALL", *[a for c in DOCKER_CAPS for a in ("--cap-add", c)]]
+    cmd += ["--ro-bind", str(root), "/"] if str(root) == "/" else ["--bind", str(root), "/"]
+    cmd += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--perms", "0711", "--tmpfs", "/root"]
+    if str(home).startswith("/root/"):
+        for parent in reversed(home.parents[:-2]):  # /root/.pyenv, /root/.pyenv/versions: passable
+            cmd += ["--perms", "0711", "--dir", str(parent)]
+        cmd += ["--ro-bind", str(home), str(home)]
+    if cgroups:
+        cmd += ["--bind", "/sys/fs/cgroup", "/sys/fs/cgroup"]
+    for host, inside in ro_binds:
+        cmd += ["--ro-bind", host, inside]
+    for host, inside in binds:
+        cmd += ["--bind", host, inside]
+    cmd += ["--chdir", cwd, "--seccomp", str(fd), "--", *argv]
+    base = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8",
+            "HOME": "/root"}
+    try:
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env={**base, **(env or {})},
+                              pass_fds=(fd,), stdin=subprocess.DEVNULL)
+    finally:
+        os.close(fd)
