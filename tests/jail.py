@@ -79,16 +79,17 @@ def private_copy(folder: Path, into: Path) -> Path:
 
 def docker_like(argv: Sequence[str], *, root: Path = Path("/"), binds: Sequence[tuple[str, str]] = (),
                 ro_binds: Sequence[tuple[str, str]] = (), env: Optional[dict] = None, cwd: str = "/",
-                timeout: float = 600, cgroups: bool = False) -> subprocess.CompletedProcess:
-    """Run `argv` in the jail (see the module's doc); `binds`/`ro_binds`: (host, inside) pairs.
-    `cgroups`: the machine's cgroup tree writable (a container with a delegated cgroup)."""
+                timeout: float = 600, cgroups: bool = False, host_python: bool = True) -> subprocess.CompletedProcess:
+    """Run `argv` in the jail (see the module's doc); `binds`/`ro_binds`: (host, inside) pairs, e.g.
+    writable copies of a read-only root's /etc and /var. `cgroups`: the machine's cgroup tree
+    writable (a container with a delegated cgroup). `host_python`: the tests' Python at its path."""
     fd = _docker_filter()
     home = interpreter_home()
     cmd = ["bwrap", "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-net", "--die-with-parent",
            "--new-session", "--cap-drop", "ALL", *[a for c in DOCKER_CAPS for a in ("--cap-add", c)]]
-    cmd += ["--ro-bind", str(root), "/"] if str(root) == "/" else ["--bind", str(root), "/"]
-    cmd += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--perms", "0711", "--tmpfs", "/root"]
-    if str(home).startswith("/root/"):
+    cmd += ["--ro-bind", str(root), "/", "--proc", "/proc", "--dev", "/dev", "--perms", "1777", "--tmpfs", "/tmp"]
+    cmd += ["--perms", "0711", "--tmpfs", "/root"]
+    if host_python and str(home).startswith("/root/"):
         for parent in reversed(home.parents[:-2]):  # /root/.pyenv, /root/.pyenv/versions: passable
             cmd += ["--perms", "0711", "--dir", str(parent)]
         cmd += ["--ro-bind", str(home), str(home)]
