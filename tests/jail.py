@@ -77,6 +77,21 @@ def private_copy(folder: Path, into: Path) -> Path:
     return into / folder.name
 
 
+def _root_view(root: Path, replaced: list[str]) -> list[str]:
+    """A Debian root folder as the jail's / : a fresh tmpfs holding its top folders read-only (its
+    symlinks as they are), so that /autograder and the binds get mount points of their own."""
+    args = ["--tmpfs", "/"]
+    for entry in sorted(root.iterdir()):
+        inside = "/" + entry.name
+        if inside in replaced or entry.name in ("proc", "dev", "tmp", "root"):
+            continue
+        if entry.is_symlink():
+            args += ["--symlink", os.readlink(entry), inside]
+        elif entry.is_dir():
+            args += ["--ro-bind", str(entry), inside]
+    return args
+
+
 def docker_like(argv: Sequence[str], *, root: Path = Path("/"), binds: Sequence[tuple[str, str]] = (),
                 ro_binds: Sequence[tuple[str, str]] = (), env: Optional[dict] = None, cwd: str = "/",
                 timeout: float = 600, cgroups: bool = False, host_python: bool = True) -> subprocess.CompletedProcess:
@@ -87,7 +102,8 @@ def docker_like(argv: Sequence[str], *, root: Path = Path("/"), binds: Sequence[
     home = interpreter_home()
     cmd = ["bwrap", "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-net", "--die-with-parent",
            "--new-session", "--cap-drop", "ALL", *[a for c in DOCKER_CAPS for a in ("--cap-add", c)]]
-    cmd += ["--ro-bind", str(root), "/", "--proc", "/proc", "--dev", "/dev", "--perms", "1777", "--tmpfs", "/tmp"]
+    cmd += ["--ro-bind", "/", "/"] if str(root) == "/" else _root_view(root, [i for _, i in (*binds, *ro_binds)])
+    cmd += ["--proc", "/proc", "--dev", "/dev", "--perms", "1777", "--tmpfs", "/tmp"]
     cmd += ["--perms", "0711", "--tmpfs", "/root"]
     if host_python and str(home).startswith("/root/"):
         for parent in reversed(home.parents[:-2]):  # /root/.pyenv, /root/.pyenv/versions: passable
