@@ -26,7 +26,7 @@ from grader.import_once import ImportMemo, run_by_file
 from grader.course.inputs import Draw, make_draws
 from grader.course.kit import kit_notes, read_frozen
 from grader.messages import t
-from grader.sandbox import Job, Limits, Outcome, Sandbox, SandboxError, uid_backend
+from grader.sandbox import Job, Limits, Outcome, Sandbox, SandboxError
 from grader.sources import find_source, missing_file_advice, read_source
 from grader.course.spec import SpecError, StageSpec
 from grader.verdict import Report, StageResult
@@ -91,7 +91,7 @@ class Grader:
             raise
         if self.course.frozen is None:  # the uid sandbox sees the machine's files: the answers must be private
             try:
-                self.sandbox.guard(uid_backend.answer_files(self.course.root))
+                self.sandbox.guard(self.course.root)
             except Exception:
                 self.sandbox.close()
                 raise

@@ -23,7 +23,7 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Optional
 
 from grader import PACKAGE_DIR
 from grader.sandbox import seccomp
@@ -267,6 +267,24 @@ def bwrap_command(child: Path, readonly: dict[str, Path], seccomp_fd: Optional[i
 
 # --- cgroups -------------------------------------------------------------------------------
 
+
+def kill_until_gone(find: Callable[[], list[int]], rounds: int = 100) -> None:
+    """SIGKILL the processes `find` lists until it lists none (or `rounds` tries have passed)."""
+    import signal
+    import time
+
+    for _ in range(rounds):
+        pids = find()
+        if not pids:
+            return
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+        time.sleep(0.005)
+
+
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 _names = itertools.count()
 
@@ -369,19 +387,7 @@ class Cgroup:
 
     def kill_all(self) -> None:
         """Kill every process of the sandbox, however it detached itself."""
-        import signal
-        import time
-
-        for _ in range(100):
-            pids = self.pids()
-            if not pids:
-                return
-            for pid in pids:
-                try:
-                    os.kill(pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-            time.sleep(0.005)
+        kill_until_gone(self.pids)
 
     def remove(self) -> None:
         self.kill_all()

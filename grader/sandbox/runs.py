@@ -39,7 +39,7 @@ class Sandbox:
         self.run_as: Optional[int] = None  # the uid backend: the uid of every submission's sandbox (--run-as)
         self._uids: dict[str, int] = {}
         if self.backend == "uid":
-            self.unlinked = uid_backend.link_platform(self.binds)
+            uid_backend.link_platform(self.binds)  # no mount namespace: a symlink where the path is free
         self.workers = max(1, workers)
         self.fork_server = fork_server
         self.root = Path(tempfile.mkdtemp(prefix="run-", dir=runs_folder()))
@@ -68,12 +68,13 @@ class Sandbox:
         staging = self._owners[owner]
         return {"staging": staging, "inputs": self.root / "inputs", "work": staging / "work"}
 
-    def guard(self, secret: list[Path]) -> None:
-        """The uid backend sees the machine's files: refuse where a sandbox could read the answers."""
+    def guard(self, course_root: Path) -> None:
+        """The uid backend sees the machine's files: refuse where a sandbox could read the course's answers."""
         if self.backend != "uid":
             return
         from grader.messages import t
 
+        secret = uid_backend.answer_files(course_root)
         seen = uid_backend.readable_by(uid_backend.new_uid(self._uids.values()), secret)
         if seen:
             raise isolation.IsolationError(t("en", "uid_answers_readable", path=seen[0]))

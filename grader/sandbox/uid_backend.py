@@ -27,13 +27,13 @@ from __future__ import annotations
 import functools
 import itertools
 import os
-import signal
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 from typing import Iterable, Optional
+
+from grader.sandbox.isolation import kill_until_gone
 
 FIRST_UID = 60100  # sandbox uids: FIRST_UID, FIRST_UID+1, ... (below 65534: rootless containers map 0-65535)
 POOL = 400
@@ -131,56 +131,40 @@ def enter_cgroup(files: list[str], pid: int) -> None:
             pass
 
 
+def _processes() -> dict[int, tuple[int, int]]:
+    """pid -> (uid, parent pid) of every live process (zombies left out) this process can see."""
+    out = {}
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = Path(entry.path, "stat").read_text().rsplit(")", 1)[1].split()
+            if fields[0] not in ("Z", "X"):
+                out[int(entry.name)] = (entry.stat(follow_symlinks=False).st_uid, int(fields[1]))
+        except (OSError, ValueError, IndexError):
+            pass
+    return out
+
+
 def kill_uid(uid: int) -> None:
     """Kill every process of the sandbox's uid, however it detached itself."""
-    for _ in range(50):
-        found = False
-        for entry in os.scandir("/proc"):
-            if not entry.name.isdigit():
-                continue
-            try:
-                if entry.stat(follow_symlinks=False).st_uid != uid:
-                    continue
-                if Path(f"/proc/{entry.name}/stat").read_text().rsplit(")", 1)[1].split()[0] in ("Z", "X"):
-                    continue
-                os.kill(int(entry.name), signal.SIGKILL)
-                found = True
-            except (OSError, ValueError):
-                pass
-        if not found:
-            return
-        time.sleep(0.005)
+    kill_until_gone(lambda: [pid for pid, (owner, _) in _processes().items() if owner == uid])
 
 
-def kill_tree(pid: int) -> None:
+def kill_tree(root: int) -> None:
     """Kill a fork server and everything under it (it is a child subreaper: orphans stay beneath it),
     leaving its sibling fork servers of the same uid alone."""
-    for _ in range(50):
-        parents: dict[int, int] = {}
-        zombies: set[int] = set()
-        for entry in os.scandir("/proc"):
-            if entry.name.isdigit():
-                try:
-                    fields = Path(f"/proc/{entry.name}/stat").read_text().rsplit(")", 1)[1].split()
-                    parents[int(entry.name)] = int(fields[1])
-                    if fields[0] in ("Z", "X"):
-                        zombies.add(int(entry.name))
-                except (OSError, ValueError, IndexError):
-                    pass
-        tree, grew = {pid}, True
+
+    def tree() -> list[int]:
+        procs = _processes()
+        found, grew = {root}, True
         while grew:
-            more = {p for p, parent in parents.items() if parent in tree} - tree
-            tree |= more
+            more = {pid for pid, (_, parent) in procs.items() if parent in found} - found
+            found |= more
             grew = bool(more)
-        alive = [p for p in tree if p in parents and p not in zombies]
-        if not alive:
-            return
-        for p in alive:
-            try:
-                os.kill(p, signal.SIGKILL)
-            except OSError:
-                pass
-        time.sleep(0.005)
+        return [pid for pid in found if pid in procs]
+
+    kill_until_gone(tree)
 
 
 def answer_files(course_root: Path, cap: int = 5000) -> list[Path]:

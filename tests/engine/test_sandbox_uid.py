@@ -95,3 +95,15 @@ def test_the_attack_suites_hold_under_the_uid_backend(tmp_path):
     passed = int(re.search(r"(\d+) passed", tail).group(1))
     xfailed = int((re.search(r"(\d+) xfailed", tail) or re.search("(0)", "0")).group(1))
     assert passed >= 25 and xfailed == 1, tail
+
+
+def test_an_unknown_backend_name_is_refused_with_the_choices(monkeypatch):
+    from grader.sandbox import isolation
+
+    monkeypatch.setenv("GRADE_SANDBOX", "docker")
+    isolation.backend.cache_clear()
+    try:
+        name, why = isolation.backend()
+    finally:
+        isolation.backend.cache_clear()
+    assert name is None and "bwrap or uid" in why
