@@ -30,6 +30,9 @@ DOCKER_CAPS = ("CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER", "CAP
                "CAP_SYS_CHROOT", "CAP_KILL", "CAP_AUDIT_WRITE")
 
 
+TIMEOUT_S = 900  # a whole attack suite, or setup.sh, on a busy machine
+
+
 def why_not() -> Optional[str]:
     """Why such a jail cannot be made on this machine (None when it can)."""
     if os.geteuid() != 0:
@@ -94,7 +97,7 @@ def _root_view(root: Path, replaced: list[str]) -> list[str]:
 
 def docker_like(argv: Sequence[str], *, root: Path = Path("/"), binds: Sequence[tuple[str, str]] = (),
                 ro_binds: Sequence[tuple[str, str]] = (), env: Optional[dict] = None, cwd: str = "/",
-                timeout: float = 600, cgroups: bool = False, host_python: bool = True) -> subprocess.CompletedProcess:
+                cgroups: bool = False, host_python: bool = True) -> subprocess.CompletedProcess:
     """Run `argv` in the jail (see the module's doc); `binds`/`ro_binds`: (host, inside) pairs, e.g.
     writable copies of a read-only root's /etc and /var. `cgroups`: the machine's cgroup tree
     writable (a container with a delegated cgroup). `host_python`: the tests' Python at its path."""
@@ -119,7 +122,7 @@ def docker_like(argv: Sequence[str], *, root: Path = Path("/"), binds: Sequence[
     base = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8",
             "HOME": "/root"}
     try:
-        return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env={**base, **(env or {})},
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=TIMEOUT_S, env={**base, **(env or {})},
                               pass_fds=(fd,), stdin=subprocess.DEVNULL)
     finally:
         os.close(fd)

@@ -72,12 +72,12 @@ class Container:
         (self.autograder / "source").mkdir(parents=True)
         os.chmod(self.autograder, 0o755)
 
-    def run(self, script: str, timeout: float = 600) -> subprocess.CompletedProcess:
+    def run(self, script: str) -> subprocess.CompletedProcess:
         binds = [(str(self.base / "etc"), "/etc"), (str(self.base / "var"), "/var"),
                  (str(self.autograder), "/autograder")]
         env = {"PIP_NO_INDEX": "1", "PIP_FIND_LINKS": "/wheelhouse", "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
         return docker_like(["/bin/bash", "-c", script], root=ROOTFS, binds=binds, host_python=False,
-                           ro_binds=[(str(WHEELS), "/wheelhouse")], env=env, cwd="/autograder", timeout=timeout)
+                           ro_binds=[(str(WHEELS), "/wheelhouse")], env=env, cwd="/autograder")
 
     def grade(self, files: dict[str, str]) -> tuple[dict, subprocess.CompletedProcess]:
         sub = self.autograder / "submission"
@@ -85,7 +85,7 @@ class Container:
         sub.mkdir()
         for name, text in files.items():
             (sub / name).write_text(text, encoding="utf-8")
-        proc = self.run("/autograder/run_autograder", timeout=300)
+        proc = self.run("/autograder/run_autograder")
         results = self.autograder / "results" / "results.json"
         return (json.loads(results.read_text()) if results.exists() else {}), proc
 
