@@ -91,7 +91,7 @@ class Grader:
             raise
         if self.course.frozen is None:  # the uid sandbox sees the machine's files: the answers must be private
             try:
-                self.sandbox.guard(self.course.root)
+                self.sandbox.guard([self.course.root, bundled_course(), *self.forbidden])
             except Exception:
                 self.sandbox.close()
                 raise

@@ -68,13 +68,14 @@ class Sandbox:
         staging = self._owners[owner]
         return {"staging": staging, "inputs": self.root / "inputs", "work": staging / "work"}
 
-    def guard(self, course_root: Path) -> None:
-        """The uid backend sees the machine's files: refuse where a sandbox could read the course's answers."""
+    def guard(self, folders: list[Path]) -> None:
+        """The uid backend sees the machine's files: refuse where a sandbox could read the answers
+        (a course's reference/ and stages/) or another folder no submission may read (other students')."""
         if self.backend != "uid":
             return
         from grader.messages import t
 
-        secret = uid_backend.answer_files(course_root)
+        secret = [path for folder in dict.fromkeys(folders) for path in uid_backend.private_files(folder)]
         seen = uid_backend.readable_by(uid_backend.new_uid(self._uids.values()), secret)
         if seen:
             raise isolation.IsolationError(t("en", "uid_answers_readable", path=seen[0]))

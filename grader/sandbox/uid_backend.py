@@ -167,15 +167,20 @@ def kill_tree(root: int) -> None:
     kill_until_gone(tree)
 
 
-def answer_files(course_root: Path, cap: int = 5000) -> list[Path]:
-    """The course files no sandbox may read: its reference/ and stages/ (the platform's public files aside)."""
+def private_files(folder: Path, cap: int = 5000) -> list[Path]:
+    """What no sandbox may read in `folder`: a course's reference/ and stages/ (the platform's public
+    files aside), or else the folder and everything in it (e.g. the other students' work)."""
+    folder = Path(folder)
+    tops = [folder / sub for sub in ("reference", "stages") if (folder / sub).is_dir()]
     out: list[Path] = []
-    for sub in ("reference", "stages"):
-        top = Path(course_root) / sub
-        if top.is_dir():
-            out.append(top)
-            out += [p for p in sorted(top.rglob("*"))[:cap] if "platform" not in p.relative_to(top).parts[:1]]
-    return out[:cap]
+    for top in tops or ([folder] if folder.is_dir() else []):
+        out.append(top)
+        for path in top.rglob("*"):
+            if len(out) >= cap:
+                return out
+            if not (tops and top.name == "stages" and path.relative_to(top).parts[0] == "platform"):
+                out.append(path)
+    return out
 
 
 def readable_by(uid: int, paths: Iterable[Path]) -> list[Path]:

@@ -64,7 +64,7 @@ def test_a_course_other_users_can_read_is_refused(tmp_path):
             "try:\n    Grader(seed=5)\nexcept IsolationError as exc:\n    print('REFUSED', exc)\n")
     res = in_jail(code, tmp_path, private=False)
     assert res.returncode == 0, res.stderr
-    assert "REFUSED" in res.stdout and "would let student code read the course's answers" in res.stdout
+    assert "REFUSED" in res.stdout and "would let student code read" in res.stdout and "answers" in res.stdout
     assert str(ROOT / "reference") in res.stdout and "chmod -R o-rwx" in res.stdout
 
 
