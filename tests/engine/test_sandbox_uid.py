@@ -21,7 +21,7 @@ from conftest import REFERENCE, ROOT
 from jail import docker_like, private_copy, why_not
 
 WHY_NOT = why_not()
-pytestmark = pytest.mark.skipif(WHY_NOT is not None and not os.environ.get("GRADE_REQUIRE_SANDBOX"),
+needs_jail = pytest.mark.skipif(WHY_NOT is not None and not os.environ.get("GRADE_REQUIRE_SANDBOX"),
                                 reason=WHY_NOT or "")
 
 PY = str(Path(sys.executable))
@@ -39,6 +39,7 @@ def in_jail(code: str, tmp_path: Path, private: bool = True, **env: str):
                        ro_binds=private_course(tmp_path) if private else ())
 
 
+@needs_jail
 def test_nested_bubblewrap_fails_and_the_uid_backend_is_chosen(tmp_path):
     code = ("from grader.sandbox import isolation\n"
             "import json; print(json.dumps([isolation._bwrap_probe(), isolation.backend()]))")
@@ -49,6 +50,7 @@ def test_nested_bubblewrap_fails_and_the_uid_backend_is_chosen(tmp_path):
     assert backend == "uid" and "no network namespace" in why
 
 
+@needs_jail
 def test_grading_in_the_jail_reports_the_uid_sandbox_and_scores_the_reference_full(tmp_path):
     code = ("from grader.engine import Grader\nimport json\n"
             f"with Grader(seed=5) as g:\n    r = g.grade({str(REFERENCE)!r}, ['mae-rmse'])\n"
@@ -59,6 +61,7 @@ def test_grading_in_the_jail_reports_the_uid_sandbox_and_scores_the_reference_fu
     assert sandbox == "uid" and score == max_score > 0
 
 
+@needs_jail
 def test_a_course_other_users_can_read_is_refused(tmp_path):
     code = ("from grader.engine import Grader\nfrom grader.sandbox.isolation import IsolationError\n"
             "try:\n    Grader(seed=5)\nexcept IsolationError as exc:\n    print('REFUSED', exc)\n")
@@ -68,6 +71,7 @@ def test_a_course_other_users_can_read_is_refused(tmp_path):
     assert str(ROOT / "reference") in res.stdout and "chmod -R o-rwx" in res.stdout
 
 
+@needs_jail
 def test_neither_backend_means_no_result_never_a_zero(tmp_path):
     """Not root and no namespaces: the reasons of both backends, exit 3, and no results.json."""
     results = "/tmp/results.json"
@@ -83,6 +87,7 @@ def test_neither_backend_means_no_result_never_a_zero(tmp_path):
     assert "EXIT 3 False" in res.stdout and "--unsafe-no-sandbox" in res.stdout
 
 
+@needs_jail
 def test_the_attack_suites_hold_under_the_uid_backend(tmp_path):
     """The red-team, hostile, batch and hostile-file suites, unchanged, under GRADE_SANDBOX=uid,
     in a container with a delegated cgroup; the attacks only bubblewrap blocks must get through (strict xfail)."""
@@ -108,3 +113,19 @@ def test_an_unknown_backend_name_is_refused_with_the_choices(monkeypatch):
     finally:
         isolation.backend.cache_clear()
     assert name is None and "bwrap or uid" in why
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_every_renderer_names_the_sandbox(lang):
+    from reports import SPECS, gradescope_results, make_report
+
+    from grader.messages import t
+    from grader.report import html, junit, markdown, text
+    from grader.verdict import Report
+
+    report = Report.from_dict({**make_report(), "sandbox": "uid", "lang": lang})
+    line = t(lang, "sandbox_backend", backend="uid")
+    assert report.to_dict()["sandbox"] == "uid"
+    assert line in text.render(report) and line in markdown.render(report, lang) and line in html.render(report)
+    assert '<property name="sandbox" value="uid"' in junit.render(report)
+    assert line in gradescope_results(report, SPECS, lang=lang)["output"]
