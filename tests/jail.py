@@ -66,9 +66,13 @@ def _docker_filter() -> int:
     return fd
 
 
-def interpreter_home() -> Path:
-    """The installation folder of the Python running the tests (e.g. /root/.pyenv/versions/3.11.7)."""
-    return Path(os.path.realpath(sys.base_prefix))
+def _under_root() -> list[Path]:
+    """The tests' Python installation, its virtual environment and this checkout, where they lie
+    under /root (which other users cannot enter): each is bound at its own path in the jail."""
+    here = Path(__file__).resolve().parent.parent
+    paths = [Path(os.path.realpath(p)) for p in (sys.base_prefix, sys.prefix, here)]
+    keep = [p for p in dict.fromkeys(paths) if p.parts[1:2] == ("root",) and len(p.parts) > 2]
+    return [p for p in keep if not any(q != p and q in p.parents for q in keep)]
 
 
 def private_copy(folder: Path, into: Path) -> Path:
@@ -102,16 +106,15 @@ def docker_like(argv: Sequence[str], *, root: Path = Path("/"), binds: Sequence[
     writable copies of a read-only root's /etc and /var. `cgroups`: the machine's cgroup tree
     writable (a container with a delegated cgroup). `host_python`: the tests' Python at its path."""
     fd = _docker_filter()
-    home = interpreter_home()
     cmd = ["bwrap", "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-net", "--die-with-parent",
            "--new-session", "--cap-drop", "ALL", *[a for c in DOCKER_CAPS for a in ("--cap-add", c)]]
     cmd += ["--ro-bind", "/", "/"] if str(root) == "/" else _root_view(root, [i for _, i in (*binds, *ro_binds)])
     cmd += ["--proc", "/proc", "--dev", "/dev", "--perms", "1777", "--tmpfs", "/tmp"]
     cmd += ["--perms", "0711", "--tmpfs", "/root"]
-    if host_python and str(home).startswith("/root/"):
-        for parent in reversed(home.parents[:-2]):  # /root/.pyenv, /root/.pyenv/versions: passable
+    for path in _under_root() if host_python else []:
+        for parent in reversed(path.parents[:-2]):  # e.g. /root/.pyenv, /root/.pyenv/versions: passable
             cmd += ["--perms", "0711", "--dir", str(parent)]
-        cmd += ["--ro-bind", str(home), str(home)]
+        cmd += ["--ro-bind", str(path), str(path)]
     if cgroups:
         cmd += ["--bind", "/sys/fs/cgroup", "/sys/fs/cgroup"]
     for host, inside in ro_binds:
