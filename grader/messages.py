@@ -58,7 +58,15 @@ CATALOG: dict[str, dict[str, str]] = {
         'did_not_run': 'it did not run',
         'crashed': 'the process ended abruptly ({how}) while running this case',
         'exception': 'raised {kind}: {msg}{where}',
+        'result.unreadable': 'its result could not be read ({why})',
         'encode': '{msg}',
+        'encode.sympy_not_real': 'returned the sympy number {value}, which is not real',
+        'encode.symbolic': 'returned the symbolic expression {expr} instead of a number',
+        'encode.object_array': 'returned a numpy array of Python objects (dtype=object, holding {item}); return numbers, e.g. np.asarray(result, dtype=float)',
+        'encode.too_much': 'returned more data than the grader accepts (results are capped)',
+        'encode.too_deep': 'returned a value nested too deeply (or one that contains itself)',
+        'encode.object': 'returned a {type} object, which the grader cannot compare; return numbers, numpy arrays, lists, tuples or dicts',
+        'encode.dtype': 'returned an array of dtype {dtype}, which the grader cannot compare',
         'not_implemented': 'not implemented yet: fill in the code between Begin and End{where}',
         'missing_name': '{file} does not define {name!r}; check the name and spelling',
         'needs_torch': "needs PyTorch, which is not installed: install the extra (pip install 'grade-nn[torch]')",
@@ -219,6 +227,7 @@ CATALOG: dict[str, dict[str, str]] = {
         'release_done': 'Wrote the student kit {student} (hand it out) and the autograder bundle {bundle} (keep it).',
         'release_exists': '{folder} already exists and is not empty; not overwriting it',
         'kit_readme': '# Student kit\n\nYour exercise files are in `student_template/`. Create your workspace and grade it:\n\n    grade init my-work --course .\n    grade my-work/              # inside this folder the kit is found by itself\n    grade my-work/ --course PATH/TO/THIS/KIT   # from anywhere else\n\nThis kit holds the public cases only, with their expected values (`frozen/`). The hidden cases run only when you submit; the score you see here is not your final grade.',
+        'unknown_stage': 'unknown stage {ref!r}; the course has: {known}',
         'kind_sequence': '{a} {name} of {n} item{s}{items}',
         'kind_array': 'an ndarray of shape {shape}',
         'kind_value': '{a} {name}',
@@ -313,6 +322,9 @@ CATALOG: dict[str, dict[str, str]] = {
         'shows_code': 'code in {file}',
         'progress_counts': 'stages: {done} done, {in_progress} in progress, {not_started} not started',
         'text.folded': '({n} stage(s) not started shown on one line each; --verbose lists every case)',
+        'stages.course': 'course: {root}',
+        'stages.line': '{number:>3}  {slug:<20} {file:<22} {cases:>2} cases ({hidden} hidden), {points:g} pts  {title}{note}',
+        'stages.needs_torch': '  (needs PyTorch: install the extra)',
         'cli.did_you_mean': '{word!r} is not a folder, a file or a subcommand; did you mean `grade {match}`?',
         'cli.no_stage_file_near': '{path}: no stage file found; found {found!r}: did you mean {expected}? Rename it',
         'cli.no_file_near': '{path}: no such file; did you mean {found}?',
@@ -375,7 +387,15 @@ CATALOG: dict[str, dict[str, str]] = {
         'did_not_run': '没有运行',
         'crashed': '运行本用例时进程意外结束({how})',
         'exception': '抛出了 {kind}: {msg}{where}',
+        'result.unreadable': '无法读取它的结果({why})',
         'encode': '{msg}',
+        'encode.sympy_not_real': '返回了 sympy 数 {value},它不是实数',
+        'encode.symbolic': '返回了符号表达式 {expr},而不是一个数',
+        'encode.object_array': '返回了由 Python 对象组成的 numpy 数组(dtype=object,其中有 {item});请返回数值,例如 np.asarray(result, dtype=float)',
+        'encode.too_much': '返回的数据超过了评测器接受的上限(结果大小有限制)',
+        'encode.too_deep': '返回的值嵌套过深(或包含它自身)',
+        'encode.object': '返回了 {type} 对象,评测器无法比较;请返回数值、numpy 数组、列表、元组或字典',
+        'encode.dtype': '返回了 dtype 为 {dtype} 的数组,评测器无法比较',
         'not_implemented': '尚未实现:请在 Begin 和 End 之间补全代码{where}',
         'missing_name': '{file} 中没有定义 {name!r};请检查名称和拼写',
         'needs_torch': "本关需要 PyTorch,但未安装:请安装扩展(pip install 'grade-nn[torch]')",
@@ -536,6 +556,7 @@ CATALOG: dict[str, dict[str, str]] = {
         'release_done': '已写出学生包 {student}(发给学生)和自动评测包 {bundle}(自己保留)。',
         'release_exists': '{folder} 已存在且不为空;不会覆盖它',
         'kit_readme': '# 学生包\n\n练习文件在 `student_template/` 中。创建工作区并评测:\n\n    grade init my-work --course .\n    grade my-work/              # 在本文件夹内会自动找到学生包\n    grade my-work/ --course 学生包路径   # 在其他位置时\n\n本学生包只含公开用例及其期望值(`frozen/`)。隐藏用例只在提交时运行;这里看到的分数不是最终成绩。',
+        'unknown_stage': '未知的关卡 {ref!r};本课程的关卡有:{known}',
         'kind_sequence': '包含 {n} 个元素的 {name}{items}',
         'kind_array': '形状为 {shape} 的 ndarray',
         'kind_value': '{name}',
@@ -628,6 +649,9 @@ CATALOG: dict[str, dict[str, str]] = {
         'shows_code': ' {file} 中的代码',
         'progress_counts': '关卡:完成 {done} 个,进行中 {in_progress} 个,尚未开始 {not_started} 个',
         'text.folded': '({n} 个尚未开始的关卡各占一行;加 --verbose 可列出每个用例)',
+        'stages.course': '课程:{root}',
+        'stages.line': '{number:>3}  {slug:<20} {file:<22} {cases:>2} 个用例({hidden} 个隐藏),{points:g} 分  {title}{note}',
+        'stages.needs_torch': '(需要 PyTorch:请安装扩展)',
         'cli.did_you_mean': '{word!r} 既不是文件夹、文件,也不是子命令;是否想输入 `grade {match}`?',
         'cli.no_stage_file_near': '{path}:没有找到关卡文件;找到了 {found!r}:是否应为 {expected}?请改名',
         'cli.no_file_near': '{path}:没有这个文件;是否想输入 {found}?',
@@ -650,6 +674,11 @@ LANGS = tuple(CATALOG)
 def t(lang: str, key: str, **params: Any) -> str:
     table = CATALOG.get(lang) or CATALOG["en"]
     return table.get(key, CATALOG["en"][key]).format(**params)
+
+
+def known(key: str) -> bool:
+    """Whether `key` is a sentence of the catalog."""
+    return key in CATALOG["en"]
 
 
 def words(lang: str, prefix: str) -> dict[str, str]:

@@ -15,7 +15,6 @@ command to run next.
 from __future__ import annotations
 
 import argparse
-import os
 import re
 import shutil
 import sys
@@ -23,7 +22,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
-from grader.messages import LANGS, t
+from grader.errors import UnknownStage
+from grader.options import shared
+from grader.messages import t
 from grader.verdict import command_line
 
 __all__ = ["register", "run", "plan_workspace", "init_workspace", "InitResult", "WorkspaceError"]
@@ -49,10 +50,7 @@ def _chosen(course: Any, template: Path, stage_refs: Sequence[str]) -> tuple[lis
     """The chosen stage specs and the template files they need (every file when none is chosen)."""
     if not stage_refs:
         return list(course.stages), _template_files(template)
-    try:
-        specs = sorted(course.select(stage_refs), key=lambda s: s.number)
-    except KeyError as exc:
-        raise WorkspaceError(str(exc.args[0]) if exc.args else str(exc)) from None
+    specs = sorted(course.select(stage_refs), key=lambda s: s.number)  # UnknownStage: run() words it
     rels: list[Path] = []
     for spec in specs:
         rel = Path(spec.file)
@@ -162,17 +160,12 @@ def _update_workflow(target: Path, specs: Sequence[Any]) -> Optional[str]:
 
 def register(subparsers: Any) -> argparse.ArgumentParser:
     p = subparsers.add_parser(
-        "init", help="create a student workspace from the course template, or add stages to one",
+        "init", parents=[shared("stage", "course", "lang")], help="create a student workspace from the course template, or add stages to one",
         description="Create a student workspace in DIR: the template files of the chosen stages "
                     "(all when no --stage), their support files, the GitHub Classroom workflow and a "
                     "README. Run it again with --stage N to add next week's exercise: existing files "
                     "are never overwritten.")
     p.add_argument("dir", help="the folder to create or fill")
-    p.add_argument("--stage", "-s", dest="stages", action="extend", nargs="+", default=[], metavar="N|SLUG",
-                   help="stage numbers, slugs or ranges like 1-3; repeatable, or comma separated")
-    p.add_argument("--course", default=None, help="course folder (default: the bundled course)")
-    p.add_argument("--lang", choices=LANGS, default=os.environ.get("GRADE_LANG", "en"),
-                   help="language of the workspace's README and of the messages")
     p.set_defaults(func=run)
     return p
 
@@ -187,6 +180,9 @@ def run(args: argparse.Namespace) -> int:
         specs = course.select(args.stages) if args.stages else []
     except WorkspaceError as exc:
         print(f"grade init: {exc}", file=sys.stderr)
+        return 2
+    except UnknownStage as exc:
+        print(f"grade init: {exc.words(lang)}", file=sys.stderr)
         return 2
     except Exception as exc:  # a broken course (SpecError) and the like
         print(f"grade init: {exc}", file=sys.stderr)

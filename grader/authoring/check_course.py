@@ -29,7 +29,7 @@ from grader.authoring import mistakes as mistake_course
 from grader.authoring.sentences import lt
 from grader.authoring.mutants import Mutant, identifiers, mutants, sample
 from grader.messages import t
-from grader.course.spec import Limits, StageSpec
+from grader.course.spec import StageSpec
 from grader.verdict import Report
 
 DEFAULT_SEEDS = (11, 12, 13)
@@ -279,7 +279,7 @@ def _fast_course(course: Course, walls: dict[str, float]) -> Course:
     stages = []
     for spec in course.stages:
         limit = min(spec.limits.time_s, max(MUTANT_MIN_TIME_S, MUTANT_TIME_FACTOR * walls.get(spec.slug, 0.0)))
-        stages.append(replace(spec, limits=Limits(time_s=limit, memory_mb=spec.limits.memory_mb)))
+        stages.append(replace(spec, limits=replace(spec.limits, time_s=limit)))
     return Course(root=course.root, stages=tuple(stages))
 
 

@@ -13,10 +13,10 @@ import signal
 from dataclasses import dataclass
 from typing import Any, Callable, Optional
 
-from grader.judging import advice, checks, describe
+from grader.judging import advice, checks, kinds
 from grader.course.inputs import Draw
-from grader.messages import size_text, t
-from grader.sandbox.job import OUTPUT_CAP, Outcome
+from grader.messages import known, size_text, t
+from grader.sandbox.job import Outcome
 from grader.sources import Source
 from grader.course.spec import Case, Form, StageSpec, check_of, resolve_tolerance
 from grader.verdict import CaseResult, StageResult, Status
@@ -110,7 +110,7 @@ def stop_message(spec: StageSpec, outcome: Outcome, lang: str) -> tuple[Status, 
     if outcome.killed == "memory":
         return Status.ERROR, t(lang, "memory", limit=size_text(spec.limits.memory_mb * 2**20))
     if outcome.killed == "output":
-        return Status.ERROR, t(lang, "output", limit=size_text(OUTPUT_CAP))
+        return Status.ERROR, t(lang, "output", limit=size_text(spec.limits.output_bytes))
     if outcome.signal == signal.SIGXCPU:
         return Status.TIMEOUT, t(lang, "cpu", limit=spec.limits.time_s + 1)
     if outcome.signal == signal.SIGXFSZ:
@@ -286,19 +286,37 @@ def _judge_draw(run: _Run, case: Case, draw: Draw, rec: dict, n_draws: int) -> O
                       not_started=rec.get("error", {}).get("type") in advice.UNSTARTED)
 
 
+KEYED = {"EncodeError": "encode", "ResultError": "result"}  # errors the run names by a catalog key
+
+
+def keyed_words(err: dict, lang: str) -> Optional[str]:
+    """An error the run names by a key (``encode.object``...), in `lang`: the catalog's sentence, its
+    params (text from the run) only formatted in; None when the key or its params do not fit."""
+    key, params = f"{KEYED.get(err['type'])}.{err.get('key')}", err.get("params") or {}
+    if err["type"] in KEYED and known(key):
+        try:
+            return t(lang, key, **params)
+        except (KeyError, IndexError, ValueError, TypeError):
+            pass
+    return None
+
+
 def _error_words(run: _Run, case: Case, err: dict) -> tuple[str, Optional[str], bool]:
     """An exception in words, the called name the file lacks, and whether the driver refused the value."""
     lang, at = run.lang, run.where(err.get("line"))
     if err["type"] == "NotImplementedError":
         return t(lang, "not_implemented", where=at), None, False
+    keyed = keyed_words(err, lang)
+    if keyed:
+        return keyed, None, False
     if err["type"] == "EncodeError":
         return t(lang, "encode", msg=err["message"]), None, False
     if err["type"] == "OutputLimit":  # the run's own per-case cap (grader/sandbox/child.py)
-        return t(lang, "output", limit=size_text(OUTPUT_CAP)), None, True
+        return t(lang, "output", limit=size_text(run.spec.limits.output_bytes)), None, True
     missing = advice.missing_name(err, case.call)
     if missing:
         return t(lang, "missing_name", file=run.spec.file, name=missing), missing, False
-    if describe.raised_by_driver(err, run.spec.file):  # the driver refused the value: not the student's error
+    if kinds.raised_by_driver(err, run.spec.file):  # the driver refused the value: not the student's error
         return t(lang, "driver_rejected", msg=err["message"]), None, True
     return t(lang, "exception", kind=err["type"], msg=err["message"], where=at), None, False
 
@@ -350,7 +368,7 @@ def _compare(run: _Run, case: Case, draw: Draw, value: Any,
         found = checks.run_check(check, got[output.name], exp[output.name], tol, _custom(run, check), draw.inputs)
         if found is None:
             continue
-        msg, wrong_kind = describe.with_kind(checks.describe(found, lang, hidden=case.hidden),
+        msg, wrong_kind = kinds.with_kind(checks.describe(found, lang, hidden=case.hidden),
                                              got[output.name], exp[output.name], lang)
         if found.kind == "values" and checks.float32_only(got[output.name], exp[output.name], tol):
             msg, wrong_kind = t(lang, "float32_precision", msg=msg), True  # the formula is right

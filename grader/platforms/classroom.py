@@ -51,6 +51,7 @@ from typing import Any, Mapping, Optional, Sequence
 
 from grader.sandbox.isolation import UNSAFE_HELP, require as require_isolation
 from grader.fsutil import append_text
+from grader.options import shared
 from grader.messages import t
 from grader.safe_text import no_workflow_commands
 from grader.platforms.common import grade_report, needs_torch, select_stages
@@ -243,19 +244,14 @@ def decode_result(encoded: str) -> dict:
 
 def register(subparsers: Any) -> argparse.ArgumentParser:
     p = subparsers.add_parser(
-        "classroom",
+        "classroom", parents=[shared("stage", "lang", "course")],
         help="grade for GitHub Classroom: write the `result` step output and a job summary",
         description="Grade PATH and write GitHub Classroom's step output `result` (base64 JSON) to "
                     "$GITHUB_OUTPUT, a Markdown summary to $GITHUB_STEP_SUMMARY and the reports to "
                     "--report-dir. Exits 0 whatever the score: the reporter step fails the job.")
     p.add_argument("path", nargs="?", default=".", help="the workspace to grade (default: .)")
-    p.add_argument("--stage", "--stages", "-s", dest="stages", action="extend", nargs="+", default=[], metavar="N|SLUG",
-                   help="stage numbers or slugs, repeatable or space/comma separated (default: the "
-                        "stages whose file is present)")
     p.add_argument("--per", choices=("stage", "case"), default="stage",
                    help="one Classroom test per stage (default) or per case")
-    p.add_argument("--lang", choices=("en", "zh"), default="en")
-    p.add_argument("--course", default=None, help="course folder (default: the bundled course)")
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--unsafe-no-sandbox", action="store_true", help=UNSAFE_HELP)
     p.add_argument("--output", default=None, help="file to append `result=...` to (default: $GITHUB_OUTPUT)")

@@ -6,25 +6,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
-OUTPUT_CAP = 1 << 20  # bytes of stdout+stderr a run may print before it is stopped
-OUTPUT_KEEP = 16 << 10  # bytes of it kept for the report, per case and for the import
-COPY_CAP = 50 << 20  # a submission folder larger than this is refused
-PIDS_MAX = 64  # processes a sandbox may hold at once
-MEMORY_SLACK = 64 << 20  # bytes a sandbox may use above its fork server's baseline plus the stage's limit
-RECORDS_CAP = 16 << 20  # bytes of JSON records a run may send back
-ERROR_CAP = 64 << 10
+from grader.limits import PLATFORM, Limits
+
+# The platform's caps, read from the one record (grader/limits.py); a job carries its stage's own.
+OUTPUT_KEEP = PLATFORM.output_keep_bytes
+COPY_CAP = PLATFORM.copy_bytes
+PIDS_MAX = PLATFORM.pids
+MEMORY_SLACK = PLATFORM.memory_slack_bytes
+ERROR_CAP = PLATFORM.error_bytes
 
 
 class SandboxError(Exception):
     """The grader could not run the job at all (not the submission's fault)."""
-
-
-@dataclass
-class Limits:
-    time_s: float
-    memory_mb: int
-    output_bytes: int = OUTPUT_CAP
-    result_bytes: int = 256 << 20
 
 
 @dataclass

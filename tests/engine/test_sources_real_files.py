@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from conftest import REFERENCE, case, failed, grade_stage, make_submission, variant
-from grader.sources import decode, find_source, prepare_sources, read_source
+from grader.sources import decode_source, find_source, prepare_sources, read_source
 
 ACTIVATION = (REFERENCE / "activation.py").read_text(encoding="utf-8")
 GBK_COMMENT = "# 激活函数:按元素计算\n"
@@ -22,12 +22,12 @@ def _raw_submission(tmp_path: Path, name: str, data: bytes) -> Path:
 # -- encodings and line endings ---------------------------------------------------------------------
 
 def test_decode_bom_crlf_gbk_and_garbage():
-    assert decode("\ufeffx = 1\r\ny = 2\r\n".encode("utf-8"), "a.py") == ("x = 1\ny = 2\n", [])
-    text, notes = decode(GBK_COMMENT.encode("gbk"), "a.py")
+    assert decode_source("\ufeffx = 1\r\ny = 2\r\n".encode("utf-8"), "a.py") == ("x = 1\ny = 2\n", [])
+    text, notes = decode_source(GBK_COMMENT.encode("gbk"), "a.py")
     assert text == GBK_COMMENT and [n.key for n in notes] == ["note_gbk"]
-    text, notes = decode("x = 1  # 注释\r\n".encode("utf-16"), "a.py")
+    text, notes = decode_source("x = 1  # 注释\r\n".encode("utf-16"), "a.py")
     assert text == "x = 1  # 注释\n" and [n.key for n in notes] == ["note_utf16"]
-    text, notes = decode(b"x = 1  # \x81\x30\xff\xfe\n", "a.py")  # neither UTF-8 nor GB18030
+    text, notes = decode_source(b"x = 1  # \x81\x30\xff\xfe\n", "a.py")  # neither UTF-8 nor GB18030
     assert text.startswith("x = 1") and [n.key for n in notes] == ["note_undecodable"]
 
 
@@ -216,7 +216,7 @@ def test_top_level_import_torch_in_stage_1(sub):
 
 def test_kind_helpers():
     import numpy as np
-    from grader.judging.describe import kind, kind_problem, raised_by_driver, with_kind
+    from grader.judging.kinds import kind, kind_problem, raised_by_driver, with_kind
     arr = np.zeros(3)
     assert kind((arr, (3,))) == "a tuple of 2 items (ndarray, tuple)"
     assert kind(None) == "None" and kind([1.0]) == "a list of 1 item (float)"
