@@ -23,11 +23,11 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Optional
 
 from grader import PACKAGE_DIR
 from grader.limits import PLATFORM
-from grader.sandbox import seccomp
+from grader.sandbox import seccomp, uid_backend
 
 INSIDE_UID = 65534
 WORK_TMPFS = PLATFORM.work_tmpfs_bytes  # the writable /work of one sandbox (working copies and results)
@@ -115,8 +115,6 @@ def backend() -> tuple[Optional[str], str]:
         ok, why = _bwrap_probe()
         if ok or forced == "bwrap":
             return ("bwrap" if ok else None), why
-    from grader.sandbox import uid_backend
-
     ok, why_uid = uid_backend.probe()
     if ok:
         return "uid", why_uid
@@ -128,8 +126,6 @@ def named_backend(name: str) -> tuple[Optional[str], str]:
     if name == "bwrap":
         ok, why = _bwrap_probe()
     elif name == "uid":
-        from grader.sandbox import uid_backend
-
         ok, why = uid_backend.probe()
     else:
         ok, why = False, f"{name!r} is no sandbox backend (bwrap or uid)"
@@ -268,24 +264,6 @@ def bwrap_command(child: Path, readonly: dict[str, Path], seccomp_fd: Optional[i
 
 # --- cgroups -------------------------------------------------------------------------------
 
-
-def kill_until_gone(find: Callable[[], list[int]], rounds: int = 100) -> None:
-    """SIGKILL the processes `find` lists until it lists none (or `rounds` tries have passed)."""
-    import signal
-    import time
-
-    for _ in range(rounds):
-        pids = find()
-        if not pids:
-            return
-        for pid in pids:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except OSError:
-                pass
-        time.sleep(0.005)
-
-
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 _names = itertools.count()
 
@@ -388,7 +366,7 @@ class Cgroup:
 
     def kill_all(self) -> None:
         """Kill every process of the sandbox, however it detached itself."""
-        kill_until_gone(self.pids)
+        uid_backend.kill_until_gone(self.pids)
 
     def remove(self) -> None:
         self.kill_all()

@@ -27,13 +27,14 @@ from __future__ import annotations
 import functools
 import itertools
 import os
+import signal
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
-from typing import Iterable, Optional
+from typing import Callable, Iterable, Optional
 
-from grader.sandbox.isolation import kill_until_gone
 
 FIRST_UID = 60100  # sandbox uids: FIRST_UID, FIRST_UID+1, ... (below 65534: rootless containers map 0-65535)
 POOL = 400
@@ -70,24 +71,25 @@ def user_uid(name: str) -> Optional[int]:
     return uid or None
 
 
+CHILD = Path(__file__).resolve().with_name("child.py")
+
+
 @functools.lru_cache(maxsize=1)
 def probe() -> tuple[bool, str]:
     """(available, reason): whether this process can run fork servers as another uid under seccomp."""
-    from grader.sandbox.forkserver import child_program
-    from grader.sandbox.isolation import runs_folder
     from grader.sandbox import seccomp
 
     if not sys.platform.startswith("linux"):
         return False, f"the uid backend needs Linux (this is {sys.platform})"
     if os.geteuid() != 0:
         return False, f"the uid backend needs the grader to run as root (this is uid {os.geteuid()})"
-    fd = seccomp.filter_fd(runs_folder(), network=False)
+    fd = seccomp.filter_fd(None, network=False)
     if fd is None:
         return False, "the seccomp library binding (pyseccomp, libseccomp2) is missing"
     uid = new_uid()
-    try:
-        proc = subprocess.run([*command(child_program(), fd), "--probe"], capture_output=True, timeout=60,
-                              stdin=subprocess.DEVNULL, cwd="/", pass_fds=(fd,), **popen_options(uid, "/"))
+    try:  # child.py itself, read from stdin (the grader's folder may be closed to other users)
+        proc = subprocess.run([*command(Path("-"), fd), "--probe"], input=CHILD.read_bytes(), capture_output=True,
+                              timeout=60, cwd="/", pass_fds=(fd,), **popen_options(uid, "/"))
     except (OSError, subprocess.SubprocessError) as exc:
         return False, f"the uid backend could not start Python as uid {uid}: {exc}"
     finally:
@@ -144,6 +146,20 @@ def _processes() -> dict[int, tuple[int, int]]:
         except (OSError, ValueError, IndexError):
             pass
     return out
+
+
+def kill_until_gone(find: Callable[[], list[int]], rounds: int = 100) -> None:
+    """SIGKILL the processes `find` lists until it lists none (or `rounds` tries have passed)."""
+    for _ in range(rounds):
+        pids = find()
+        if not pids:
+            return
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+        time.sleep(0.005)
 
 
 def kill_uid(uid: int) -> None:
