@@ -307,7 +307,8 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--unsafe-no-sandbox", action="store_true", help=UNSAFE_HELP)
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--run-as", default=None, metavar="USER",
-                   help="run student code as this user (the grader must be root)")
+                   help="the uid sandbox runs student code as this user (the grader is root; bubblewrap "
+                        "runs it as nobody in its own user namespace instead)")
     p.add_argument("--package", default=None, metavar="OUT.zip",
                    help="build the Gradescope autograder zip instead of grading")
     p.set_defaults(func=run)

@@ -85,7 +85,10 @@ class Container:
         sub.mkdir()
         for name, text in files.items():
             (sub / name).write_text(text, encoding="utf-8")
-        proc = self.run("/autograder/run_autograder")
+        # then count what the student user still runs: a daemon a submission started must be gone
+        proc = self.run('/autograder/run_autograder; rc=$?; n=0; me=$(id -u student); '
+                        'for d in /proc/[0-9]*; do [ "$(stat -c %u "$d" 2>/dev/null)" = "$me" ] && n=$((n+1)); done; '
+                        'echo "LEFT=$n"; exit $rc')
         results = self.autograder / "results" / "results.json"
         return (json.loads(results.read_text()) if results.exists() else {}), proc
 
@@ -160,6 +163,10 @@ libc = ctypes.CDLL(None, use_errno=True)  # past the courtesy audit hook: only t
 fd = libc.socket(2, 1, 0)  # AF_INET, SOCK_STREAM
 found.append("SOCKET" if fd >= 0 else "REFUSED errno %d" % ctypes.get_errno())
 found.append("KILLED" if libc.kill(1, 9) == 0 else "REFUSED errno %d" % ctypes.get_errno())
+if libc.fork() == 0:  # a daemon in a session of its own, meant to outlive the grading
+    libc.setsid()
+    while True:
+        libc.sleep(1)
 ESCAPED = [x for x in found if not x.startswith("REFUSED")]
 '''
 
@@ -185,3 +192,4 @@ def test_a_hostile_submission_is_contained(container):
     total = sum(t["max_score"] for t in data["tests"])
     assert data["score"] == total and "sandbox: uid" in data["output"]  # contained, and graded as honest
     assert (container.autograder / "run_autograder").read_bytes() == runner
+    assert "LEFT=0" in proc.stdout  # the daemon did not outlive the grading
