@@ -93,7 +93,7 @@ class Grader:
             raise
         if self.course.frozen is None:  # the uid sandbox sees the machine's files: the answers must be private
             try:
-                self.sandbox.guard([self.course.root, bundled_course(), *self.forbidden])
+                self.sandbox.guard([self.course.root, bundled_course(), *self.forbidden], lang)
             except Exception:
                 self.sandbox.close()
                 raise

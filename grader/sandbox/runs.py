@@ -68,7 +68,7 @@ class Sandbox:
         staging = self._owners[owner]
         return {"staging": staging, "inputs": self.root / "inputs", "work": staging / "work"}
 
-    def guard(self, folders: list[Path]) -> None:
+    def guard(self, folders: list[Path], lang: str = "en") -> None:
         """The uid backend sees the machine's files: refuse where a sandbox could read the answers
         (a course's reference/ and stages/) or another folder no submission may read (other students')."""
         if self.backend != "uid":
@@ -78,7 +78,7 @@ class Sandbox:
         secret = [path for folder in dict.fromkeys(folders) for path in uid_backend.private_files(folder)]
         seen = uid_backend.readable_by(uid_backend.new_uid(self._uids.values()), secret)
         if seen:
-            raise isolation.IsolationError(t("en", "uid_answers_readable", path=seen[0]))
+            raise isolation.IsolationError(t(lang, "uid_answers_readable", path=seen[0]))
 
     def _server(self, key: tuple) -> ForkServer:
         folders = self._folders(key[0])

@@ -69,6 +69,9 @@ def test_a_course_other_users_can_read_is_refused(tmp_path):
     assert res.returncode == 0, res.stderr
     assert "REFUSED" in res.stdout and "would let student code read" in res.stdout and "answers" in res.stdout
     assert str(ROOT / "reference") in res.stdout and "chmod -R o-rwx" in res.stdout
+    cli = docker_like([PY, "-m", "grader", "reference", "--stage", "5", "--lang", "zh"], cwd=str(ROOT), env=ENV)
+    assert cli.returncode == 2 and "Traceback" not in cli.stderr and "chmod -R o-rwx" in cli.stderr, cli.stderr
+    assert "uid 沙箱会让学生代码读到" in cli.stderr
 
 
 @needs_jail
