@@ -75,6 +75,16 @@ def test_a_course_other_users_can_read_is_refused(tmp_path):
 
 
 @needs_jail
+def test_a_batch_whose_class_folder_others_can_read_is_refused_before_any_grade(tmp_path):
+    script = ("mkdir -p /tmp/class/alice && chmod 755 /tmp/class /tmp/class/alice && "
+              f"cp {REFERENCE / 'metrics.py'} /tmp/class/alice/ && "
+              f"{PY} -m grader batch /tmp/class --out /tmp/out -q --stage 5; echo rc=$?; ls /tmp/out")
+    res = docker_like(["/bin/sh", "-c", script], cwd=str(ROOT), env=ENV, ro_binds=private_course(tmp_path))
+    assert "rc=2" in res.stdout and "would let student code read /tmp/class" in res.stderr, res.stdout + res.stderr
+    assert "gradebook" not in res.stdout  # no gradebook of zeros
+
+
+@needs_jail
 def test_neither_backend_means_no_result_never_a_zero(tmp_path):
     """Not root and no namespaces: the reasons of both backends, exit 3, and no results.json."""
     results = "/tmp/results.json"
