@@ -38,15 +38,16 @@ from typing import Callable, Iterable, Optional
 
 FIRST_UID = 60100  # sandbox uids: FIRST_UID, FIRST_UID+1, ... (below 65534: rootless containers map 0-65535)
 POOL = 400
-_next = itertools.count()
+_next = itertools.count(os.getpid() % POOL)
 _lock = threading.Lock()
 
 
 def new_uid(taken: Iterable[int] = ()) -> int:
-    """A sandbox uid no user of this machine has and no other sandbox of this process holds."""
+    """A sandbox uid no user of this machine has, no other sandbox of this process holds and no
+    running process uses (another grader's sandboxes), counted on from a start of this process's own."""
     import pwd
 
-    busy = set(taken)
+    busy = set(taken) | {owner for owner, _ in _processes().values()}
     with _lock:
         for _ in range(POOL):
             uid = FIRST_UID + next(_next) % POOL
