@@ -1,5 +1,8 @@
 """The operating-system boundary around every run: bubblewrap, cgroups, seccomp.
 
+``backend()`` chooses the sandbox by probing: ``bwrap`` where bubblewrap can make its
+namespaces, else ``uid`` (grader/sandbox/uid_backend.py), else none (docs/security.md).
+
 ``bwrap_command`` builds the command line that starts a fork server inside a fresh sandbox:
 new user, mount, pid, ipc, uts, network and cgroup namespaces; uid 65534 without
 capabilities; a read-only view of only the Python installation, the grader interpreter's
