@@ -167,6 +167,9 @@ if libc.fork() == 0:  # a daemon in a session of its own, meant to outlive the g
     libc.setsid()
     while True:
         libc.sleep(1)
+import pwd
+if os.getuid() != pwd.getpwnam("student").pw_uid or os.geteuid() == 0:  # --run-as student: it runs as student
+    found.append("UID %d" % os.getuid())
 ESCAPED = [x for x in found if not x.startswith("REFUSED")]
 '''
 
