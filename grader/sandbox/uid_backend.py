@@ -13,13 +13,14 @@ server (``child.py``) instead starts as
 - in a private working copy only that uid can write (mode 0700), its prepared jobs in a folder
   only its group may enter (root-owned, 0750);
 - in the sandbox's memory and pids cgroup where one is delegated (the grader writes the fork
-  server's pid into it), else under rlimits (address space, processes per uid), and killed
-  by uid when it ends.
+  server's pid into it), else under rlimits (address space, processes per uid); stopped through
+  its cgroup, or its fork server's process tree, and every process of its uid once it is done.
 
 What it cannot do that bubblewrap does (docs/security.md lists it): hide the machine's files that
-are world-readable (the course must be unreadable to other users: the grader checks this and
-refuses otherwise), cap the disk a run writes beyond one file's size, give each run a private
-/tmp, and show the course's platform files at their paths without creating them on the host.
+are world-readable (the answers must be unreadable to other users: the grader checks this and
+refuses otherwise), hide other processes' /proc entries, cap the disk a run writes beyond one
+file's size, give each run a private /tmp, and show the course's platform files at their paths
+without creating them on the host.
 """
 
 from __future__ import annotations
