@@ -21,7 +21,8 @@ from grader.errors import SpecError, UnknownStage, UsageError
 from grader.messages import t
 from grader.options import shared
 from grader.sandbox.isolation import IsolationError
-from grader.verdict import Report, command_line
+from grader.verdict import Report, command_line, stage_ranges
+from grader.workspace import ASSIGNMENT, assigned
 
 # The subcommands: name -> the module that adds it (register(subparsers), func=run(args) -> int);
 # `stages` is defined here.
@@ -75,13 +76,16 @@ def run_grade(args: argparse.Namespace) -> int:
     with Grader(course=course, seed=args.seed, lang=args.lang, sandbox=sandbox) as grader, \
             tempfile.TemporaryDirectory(prefix="grade-file-") as tmp:
         folder = _as_folder(grader, submission, args.stages, Path(tmp))
+        recorded = [] if args.stages or not submission.is_dir() else assigned(folder)
         try:
-            specs = grader.select(folder.resolve(), args.stages)
+            specs = grader.select(folder.resolve(), args.stages or [str(n) for n in recorded])
         except UnknownStage as exc:
             raise UsageError(exc.words(args.lang)) from None
         if not specs:
             raise UsageError(_no_stage_file(grader, folder, submission))
         report = grader.grade(folder, [s.slug for s in specs])
+    if recorded:
+        report.notes.insert(0, t(args.lang, "assigned_stages", file=ASSIGNMENT, stages=stage_ranges(recorded)))
     report.submission = str(args.submission)  # what the student gave, not a temporary folder
     extra = (("--course", args.course) if args.course else ()) + (("--lang", args.lang) if args.lang != "en" else ())
     report.reproduce = command_line(str(args.submission), [s.number for s in specs], report.seed, extra)

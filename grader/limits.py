@@ -22,7 +22,7 @@ def _platform(default: int, doc: str) -> Any:
     return field(default=default, metadata={"parse": False, "doc": doc})
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True)
 class Limits:
     """The caps of one run of a stage (per-stage fields) and of the platform (the others)."""
 

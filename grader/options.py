@@ -15,7 +15,7 @@ from typing import Callable
 from grader.messages import LANGS
 
 STAGE_HELP = ("stage(s): numbers, slugs, ranges like 1-3; space- or comma-separated, or repeat the option "
-              "(default: every stage whose file is present)")
+              "(default: the stages whose file is present; for init and check-course, every stage)")
 FORMATS = ("text", "json", "markdown")
 
 

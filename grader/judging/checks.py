@@ -25,7 +25,7 @@ from grader.course.spec import StageSpec, Tolerance
 
 @dataclass
 class Mismatch:
-    kind: str                   # see DESCRIBE
+    kind: str                   # a key of WORDS (each check registers the kinds it reports)
     path: str = "result"
     index: Optional[tuple] = None
     expected: Any = None
@@ -39,6 +39,8 @@ class Mismatch:
     max_abs: Optional[float] = None
     max_rel: Optional[float] = None
     note: Any = None              # NaN/inf, transposed, an error text, a custom check's words
+    first: Optional[tuple] = None  # the first element that differs (in reading order), when not the worst
+    first_values: tuple = ()       # its (expected, got)
 
 
 Compare = Callable[[Any, Any, Tolerance, dict], Optional[Mismatch]]
@@ -183,7 +185,9 @@ def allclose(got: Any, expected: Any, tol: Tolerance, inputs: Optional[dict] = N
         excess = np.where(bad, np.where(bound > 0, diff / bound, np.inf), -1.0)
         rel = np.where(exp != 0, diff / np.abs(exp), np.where(diff > 0, np.inf, 0.0))
     worst = _first(excess == excess.max()) if arr.ndim else ()
+    first = _first(bad) if arr.ndim else ()
     return Mismatch("values", index=worst, expected=float(exp[worst]), got=float(arr[worst]),
+                    first=first if first != worst else None, first_values=(float(exp[first]), float(arr[first])),
                     abs=float(diff[worst]), rel=float(rel[worst]), tolerance=tol, bad=int(bad.sum()),
                     total=arr.size, shape=arr.shape, max_abs=float(diff.max()),
                     max_rel=float(np.max(rel[exp_finite])) if exp_finite.any() else float("nan"))
@@ -334,6 +338,9 @@ def _words_values(m: Mismatch, lang: str, hidden: bool) -> str:
         lines.append(t(lang, "mismatched", bad=m.bad, total=m.total, pct=100.0 * m.bad / m.total))
     if hidden:
         return "\n".join(lines + ([t(lang, "shape_right", shape=m.shape)] if m.total > 1 else []))
+    if m.first is not None:
+        lines.append(t(lang, "first_diff", idx=_index(m.first)) + t(lang, "values_at", exp=show(m.first_values[0]),
+                                                                    got=show(m.first_values[1])))
     return "\n".join(lines + [t(lang, "worst", idx=_index(m.index)) + _values(m, lang),
                               t(lang, "max_abs", v=m.max_abs), t(lang, "max_rel", v=m.max_rel)])
 

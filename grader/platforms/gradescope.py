@@ -85,6 +85,8 @@ def _stage_tests(spec: StageSpec, st: Any, lang: str) -> tuple[list[dict], Optio
     """One test per case of the spec, and why the stage could not run (if it could not)."""
     got = {c.name: c for c in (st.cases if st else [])}
     stage_msg = st.message if st else t(lang, "platform.stage_not_graded")
+    if st is not None and st.hint:
+        stage_msg += "\n" + t(lang, "platform.Hint", hint=st.hint)
     stage_error = (st is None or st.status == Status.ERROR) and bool(stage_msg)
     tests = []
     for i, case in enumerate(spec.cases, start=1):

@@ -136,3 +136,18 @@ def test_one_name_one_thing():
                 where.setdefault(node.name, []).append(module)
     assert {name: mods for name, mods in where.items() if len(mods) > 1} == {}
     assert len(where) > 30
+
+
+def test_no_function_over_60_lines_or_8_parameters():
+    """The developers' guide's size rule, for every function of the package (self and cls aside)."""
+    too_big = []
+    for module, path in MODULES.items():
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                args = node.args
+                named = [a.arg for a in args.posonlyargs + args.args + args.kwonlyargs]
+                params = len([a for a in named if a not in ("self", "cls")])
+                lines = node.end_lineno - node.lineno + 1
+                if lines > 60 or params > 8:
+                    too_big.append(f"{module}.{node.name}: {lines} lines, {params} parameters")
+    assert too_big == []

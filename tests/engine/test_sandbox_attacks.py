@@ -301,11 +301,11 @@ def test_parse_records_refuses_aliasing_depth_and_wrong_types():
     assert records["d"][1][0].tolist() == [0.0, 1.0, 2.0, 3.0]
     lines = [typed, json.dumps({"key": "e", "data": {"value": {"$dict": {"x": [[[[{"$arr": 0}]]]] * 3}}},
                                 "arrays": [["<f8", [4], 0]]})]
-    outcome = collect({"exited": 1}, ["\n".join(lines + [""]).encode(), blob, b"", b""], Limits(time_s=1, memory_mb=100))
+    outcome = collect({"exited": 1}, ["\n".join(lines + [""]).encode(), blob, b"", b""], Limits(1, 100))
     assert outcome.cases["c"]["error"]["type"] == "ResultError"
     nested = "[" * 100 + "1" + "]" * 100
     outcome = collect({}, [('{"key": "f", "data": {"value": ' + nested + '}}\n').encode(), b"", b"", b""],
-                      Limits(time_s=1, memory_mb=100))
+                      Limits(1, 100))
     assert outcome.cases["f"]["error"]["type"] == "ResultError"
 
 

@@ -105,7 +105,10 @@ def test_tuple_return_is_named_and_fails(sub):
 def test_none_return_is_named(sub):
     s = sub({"activation.py": variant("activation.py", "        return y\n", "        print(y)\n")})
     c = case(grade_stage(s, 1), "small-vector")
-    assert c["status"] == "failed" and c["message"].startswith("returned None"), c["message"]
+    assert c["status"] == "failed" and c["message"].startswith("sigmoid printed its result and returned None"), \
+        c["message"]
+    quiet = sub({"activation.py": variant("activation.py", "        return y\n", "        pass\n")})
+    assert case(grade_stage(quiet, 1), "small-vector")["message"].startswith("returned None")
 
 
 def test_list_return_with_right_numbers_passes_and_wrong_numbers_say_list(sub):
@@ -139,11 +142,12 @@ def test_scalar_if_step_function_gets_the_elementwise_hint_and_no_move_advice(su
                    SCALAR_IF + "    ########## Begin ##########\n")
     result = grade_stage(sub({"mp_neuron.py": text}), 4)
     assert result["status"] == "error" and result["score"] == 0
-    msg = result["message"]
+    msg, hint = result["message"], result["hint"]
     assert "truth value of an array" in msg
     assert "__main__" not in msg  # y must be computed at the top: never "move it"
-    assert "receives the whole array" in msg and "elementwise" in msg
-    assert "np.where" not in msg  # names the concept, not the code
+    assert "receives the whole array" in hint and "elementwise" in hint  # the hint, labelled, not in the message
+    assert "receives the whole array" not in msg
+    assert "np.where" not in msg + hint  # names the concept, not the code
 
 
 def test_step_function_right_but_different_passes(sub):
