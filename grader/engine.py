@@ -94,6 +94,12 @@ class Grader:
         except Exception:
             self.sandbox.close()
             raise
+        if self.course.frozen is None:  # the uid sandbox sees the machine's files: the answers must be private
+            try:
+                self.sandbox.guard([self.course.root, bundled_course(), *self.forbidden], lang)
+            except Exception:
+                self.sandbox.close()
+                raise
         self.seed = int(seed) if seed is not None else secrets.randbelow(2**31)
         self.seed_asked = int(seed) if seed is not None else None
         if self.course.frozen is not None:  # a student kit: its public cases were drawn with its seed
@@ -156,7 +162,7 @@ class Grader:
             return self._runs.submit(self._grade_and_tell, handed, spec, memo, on_stage)
         futures = run_by_file(specs, start)
         report = Report(submission=str(submission), course=str(self.course.root), seed=self.seed, lang=self.lang,
-                        course_hash=self.course_hash)
+                        course_hash=self.course_hash, sandbox=self.sandbox.backend or "none")
         try:
             report.stages = [f.result() for f in futures]
         finally:

@@ -345,6 +345,10 @@ CATALOG: dict[str, dict[str, str]] = {
         'lint.sim_cut': '… {n} more lines not shown',
         'not_isolated': 'note: your code ran without a sandbox on this machine ({why}); this self-check is not isolated',
         'no_sandbox_refused': "no sandbox can be built on this machine ({why}); refusing to grade other people's code unisolated (use --unsafe-no-sandbox to do it anyway)",
+        'uid_answers_readable': "the uid sandbox would let student code read {path}, which no submission may read (the course's answers, other students' work); make it unreadable to other users (chmod -R o-rwx on it, as the Gradescope setup.sh does for the course) or install bubblewrap",
+        'sandbox_backend': 'sandbox: {backend}',
+        'run_as_bwrap': 'grade: bubblewrap runs student code as nobody (65534) in its own user namespace; --run-as {user} applies to the uid sandbox only',
+        'run_as_missing': 'grade: no user {user!r}: student code runs as a sandbox uid of its own',
         # -- student UX (issue 16): folded stages, progress, did-you-mean, zips, init, driver calls
         'stage_not_started': 'not started: {n} of {n} cases "not implemented yet" (fill in the code between Begin and End)',
         'template_unchanged': 'not started: {file} is still the template (not run); fill in the code between Begin and End',
@@ -809,6 +813,10 @@ CATALOG: dict[str, dict[str, str]] = {
         'lint.sim_cut': '… 另有 {n} 行未显示',
         'not_isolated': '注意:本机无法建立沙箱({why}),你的代码未经隔离运行;本次自检不是隔离环境',
         'no_sandbox_refused': '本机无法建立沙箱({why});拒绝在无隔离的情况下评测他人的代码(如确需如此,请加 --unsafe-no-sandbox)',
+        'uid_answers_readable': 'uid 沙箱会让学生代码读到 {path},而任何提交都不得读取它(课程答案、其他学生的作业);请让其他用户无法读取它(对其执行 chmod -R o-rwx,Gradescope 的 setup.sh 对课程即如此),或安装 bubblewrap',
+        'sandbox_backend': '沙箱:{backend}',
+        'run_as_bwrap': 'grade:bubblewrap 在独立的用户命名空间中以 nobody(65534)运行学生代码;--run-as {user} 只对 uid 沙箱有效',
+        'run_as_missing': 'grade:没有用户 {user!r}:学生代码以沙箱自己的 uid 运行',
         # -- student UX (issue 16): folded stages, progress, did-you-mean, zips, init, driver calls
         'stage_not_started': '尚未开始:{n} 个用例全部“尚未实现”(请在 Begin 和 End 之间补全代码)',
         'template_unchanged': '尚未开始:{file} 仍是模板原样(未运行);请在 Begin 和 End 之间补全代码',

@@ -169,6 +169,7 @@ class Report:
     notes: list[str] = field(default_factory=list)  # said once under the summary (e.g. a kit's limits)
     reproduce: str = ""  # the command that reruns this grading as printed (set by the CLI)
     course_hash: str = ""  # the content hash of the course that graded it (grader/course/digest.py)
+    sandbox: str = ""  # the sandbox the submission ran in: "bwrap", "uid" or "none" (grader/sandbox/isolation.py)
 
     @property
     def score(self) -> float:
@@ -203,6 +204,7 @@ class Report:
             "grader_version": self.grader_version,
             "stages": [s.to_dict(details) for s in self.stages],
             "notes": list(self.notes),
+            "sandbox": self.sandbox,
         }
 
     @classmethod
@@ -212,7 +214,7 @@ class Report:
                    stages=[StageResult.from_dict(s) for s in d.get("stages") or []],
                    grader_version=str(d.get("grader_version") or __version__),
                    notes=[str(n) for n in d.get("notes") or []], reproduce=str(d.get("reproduce") or ""),
-                   course_hash=str(d.get("course_hash") or ""))
+                   course_hash=str(d.get("course_hash") or ""), sandbox=str(d.get("sandbox") or ""))
 
 
 def stage_ranges(numbers: list[int]) -> str:

@@ -13,6 +13,7 @@ from typing import Any, Callable, Optional, Protocol, Sequence
 
 from grader.batch.discover import Student
 from grader.batch.rows import Reason, reason
+from grader.sandbox.isolation import IsolationError
 from grader.sources import find_source
 from grader.verdict import Report
 
@@ -131,6 +132,8 @@ def _start(run: RunView, todo: list[Student]) -> Optional[Any]:
                                     run.forbidden)
         enter = getattr(grader, "__enter__", None)
         return enter() if enter else grader
+    except IsolationError:  # the sandbox refuses this machine (e.g. the class folder is readable): no grades at all
+        raise
     except Exception as e:
         why = reason("batch.start_failed", why=traceback.format_exception_only(type(e), e)[-1].strip())
         for st in todo:

@@ -763,10 +763,59 @@ def _wait(pid: int, job: dict) -> tuple[int, object, str | None]:
     return status, usage, killed
 
 
+def load_seccomp(fd: int) -> None:
+    """The uid backend: no new privileges, then the grader's seccomp filter (a BPF program read
+    from `fd`), before anything else runs. Any failure ends the fork server: never unfiltered."""
+    import ctypes
+
+    chunks = []
+    while True:
+        chunk = os.read(fd, 1 << 16)
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(fd)
+    code = b"".join(chunks)
+    if not code or len(code) % 8 or len(code) // 8 > 4096:
+        raise SystemExit("grade sandbox: the seccomp program is not valid")
+
+    class Program(ctypes.Structure):
+        _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    buf = ctypes.create_string_buffer(code, len(code))
+    prog = Program(len(code) // 8, ctypes.cast(buf, ctypes.c_void_p))
+    ulong = ctypes.c_ulong
+    if libc.prctl(ulong(38), ulong(1), ulong(0), ulong(0), ulong(0)) != 0:  # PR_SET_NO_NEW_PRIVS
+        raise SystemExit(f"grade sandbox: no_new_privs refused ({os.strerror(ctypes.get_errno())})")
+    if libc.prctl(ulong(22), ulong(2), ctypes.byref(prog), ulong(0), ulong(0)) != 0:  # PR_SET_SECCOMP, FILTER
+        raise SystemExit(f"grade sandbox: the seccomp filter was refused ({os.strerror(ctypes.get_errno())})")
+
+
+def _probe() -> None:
+    """The uid backend's start-up check: not root, and the filter refuses a network socket."""
+    import socket
+
+    if os.getuid() == 0 or os.geteuid() == 0:
+        raise SystemExit("grade sandbox: still root after the switch")
+    try:
+        socket.socket(socket.AF_INET, socket.SOCK_STREAM).close()
+    except PermissionError:
+        print("probe ok", flush=True)
+        return
+    raise SystemExit("grade sandbox: the seccomp filter let a network socket through")
+
+
 def serve(argv: list[str]) -> None:
     import shutil
     import site
 
+    if argv[:1] == ["--seccomp-fd"]:  # the uid backend (bubblewrap loads the filter itself)
+        load_seccomp(int(argv[1]))
+        argv = argv[2:]
+    if argv[:1] == ["--probe"]:
+        _probe()
+        return
     while argv[:1] == ["--site"]:  # Python started with -S: the grader's site-packages, nothing else
         site.addsitedir(argv[1])
         argv = argv[2:]

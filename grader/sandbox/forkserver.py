@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 from typing import Optional
 
-from grader.sandbox import isolation, seccomp
+from grader.sandbox import isolation, seccomp, uid_backend
 from grader.sandbox.isolation import runs_folder
 from grader.sandbox.job import MEMORY_SLACK, PIDS_MAX, Limits, SandboxError
 
@@ -26,13 +26,24 @@ class ForkServer:
     """One ``child.py`` fork server inside its own sandbox, serving one job at a time."""
 
     def __init__(self, preload: tuple[str, ...], folders: dict[str, Path], isolated: bool,
-                 binds: Optional[dict[str, Path]] = None):
-        """`binds`: more host folders the runs see read-only (inside path -> host), e.g. the platform's files."""
+                 binds: Optional[dict[str, Path]] = None, uid: Optional[int] = None):
+        """`binds`: more host folders the runs see read-only (inside path -> host), e.g. the platform's files.
+        `uid`: the uid backend's sandbox (grader/sandbox/uid_backend.py) instead of bubblewrap's."""
         self.preload = preload
         self.isolated = isolated
+        self.uid = uid if isolated else None
         self.cgroup = isolation.Cgroup(PIDS_MAX) if isolated else None
         argv = [a for d in isolation.site_dirs() for a in ("--site", d)] + list(preload)
-        if isolated:
+        options: dict = {"env": None, "start_new_session": True}
+        if self.uid is not None:
+            self.paths = {}
+            self.work = str(folders["work"])
+            fd = seccomp.filter_fd(runs_folder(), network=False)
+            if fd is None:
+                raise SandboxError("the seccomp filter cannot be built (pyseccomp, libseccomp2)")
+            cmd = uid_backend.command(child_program(), fd, argv)
+            options = uid_backend.popen_options(self.uid, self.work)
+        elif isolated:
             self.paths = {"/in": folders["staging"], "/inputs": folders["inputs"], **(binds or {})}
             self.work = isolation.WORK_DIR
             fd = seccomp.filter_fd(runs_folder())
@@ -46,13 +57,16 @@ class ForkServer:
             cmd = [sys.executable, "-I", "-S", str(child_program()), *argv]
             env = {k: v for k, v in os.environ.items() if k in ("PATH", "LANG", "LC_ALL", "SYSTEMROOT")}
             env.update(OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1", MPLBACKEND="Agg")
+        options["env"] = options["env"] or env
         try:
             self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                         stderr=subprocess.DEVNULL, env=env, cwd="/", start_new_session=True,
-                                         pass_fds=(fd,) if fd is not None else ())
+                                         stderr=subprocess.DEVNULL, cwd="/",
+                                         pass_fds=(fd,) if fd is not None else (), **options)
         finally:
             if fd is not None:
                 os.close(fd)
+        if self.uid is not None and self.cgroup:
+            uid_backend.enter_cgroup(self.cgroup.procs_files(), self.proc.pid)
         self.ready = False
         self.baseline = 0
         self.loaded = set(preload)
@@ -170,6 +184,8 @@ class ForkServer:
         """Stop the sandbox and everything in it."""
         if self.cgroup:
             self.cgroup.kill_all()
+        if self.uid is not None and not (self.cgroup and self.cgroup.dirs):
+            uid_backend.kill_tree(self.proc.pid)  # no cgroup holds them: everything beneath the fork server
         try:
             os.killpg(self.proc.pid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):
