@@ -232,7 +232,8 @@ def classroom_result(report: Report, specs: Sequence[StageSpec], *, per: str = "
     ok = all(test["status"] == "pass" for test in tests)
     return {"version": 1, "status": "pass" if ok else "fail",
             "max_score": _num(sum(s.max_score for s in specs)), "tests": tests,
-            "course": report.course, "course_hash": report.course_hash}  # which course graded it
+            "course": _label(Path(report.course)) if report.course else "",  # which course graded it,
+            "course_hash": report.course_hash}  # named as the student's clone has it
 
 
 def error_result(message: str, specs: Sequence[StageSpec], *, per: str = "stage", lang: str = "en",
