@@ -130,7 +130,9 @@ def test_similarity_page_in_chromium(class_dir, tmp_path):
         assert "carol" not in driver.find_element(By.TAG_NAME, "main").text
         pairs = driver.find_elements(By.CSS_SELECTOR, ".pair")
         assert len(pairs) == 1 and not pairs[0].find_element(By.CSS_SELECTOR, ".side pre").is_displayed()
-        rows[0].find_element(By.CSS_SELECTOR, "a").click()  # details on demand: the link opens them
+        rows[0].find_element(By.CSS_SELECTOR, "a").click()  # details on demand: the link leads to them ...
+        assert driver.current_url.endswith("#pair-1")
+        pairs[0].find_element(By.TAG_NAME, "summary").click()  # ... and they open (no script: a CSP may forbid it)
         sides = pairs[0].find_elements(By.CSS_SELECTOR, ".side pre")
         assert len(sides) == 2 and sides[0].location["x"] < sides[1].location["x"]  # side by side
         marks = pairs[0].find_elements(By.TAG_NAME, "mark")
