@@ -102,10 +102,11 @@ def test_neither_backend_means_no_result_never_a_zero(tmp_path):
 
 @needs_jail
 def test_the_attack_suites_hold_under_the_uid_backend(tmp_path):
-    """The red-team, hostile, batch and hostile-file suites, unchanged, under GRADE_SANDBOX=uid,
+    """The red-team, hostile, batch, hostile-file and submission-walk suites, unchanged, under GRADE_SANDBOX=uid,
     in a container with a delegated cgroup; the attacks only bubblewrap blocks must get through (strict xfail)."""
     files = ["tests/engine/test_sandbox_attacks.py", "tests/engine/test_sandbox_hostile.py",
-             "tests/engine/test_sandbox_batch.py", "tests/engine/test_hostile_files.py"]
+             "tests/engine/test_sandbox_batch.py", "tests/engine/test_hostile_files.py",
+             "tests/engine/test_contents.py"]
     res = docker_like([PY, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-o", "addopts=", *files],
                       cwd=str(ROOT), env={**ENV, "GRADE_SANDBOX": "uid"}, ro_binds=private_course(tmp_path),
                       cgroups=True)
