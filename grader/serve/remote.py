@@ -43,8 +43,7 @@ class ClusterGrader:
         out = json.loads(future.result(timeout=TASK_TIMEOUT_S))
         if "done" not in out:
             raise RuntimeError(out.get("crash") or out.get("refused") or f"worker {out.get('worker')} differs")
-        payload = out["done"]
-        report = Report.from_dict(payload.get("details") or payload["report"])
+        report = Report.from_dict(out["done"])  # the report with details (grader.batch.cluster.grade_submission)
         for stage in report.stages:
             if on_stage is not None:
                 on_stage(stage)

@@ -16,7 +16,7 @@ import sqlalchemy as sa
 
 from grader.batch.gradebook import csv_text
 from grader.course.digest import course_hash
-from grader.batch.rows import STATUS_NOT_GRADED, num, reason, summarize
+from grader.batch.rows import STATUS_NOT_HANDED_IN, num, reason, summarize
 from grader.serve.deadlines import Late, Policy
 from grader.serve.db import students, submissions
 from grader.verdict import Report, StageResult
@@ -156,7 +156,7 @@ def gradebook_csv(engine: sa.Engine, course, lang: str, policy: Optional[Policy]
                   for st in json.loads(reports[b.id] or "{}").get("stages") or []]
         report = Report(submission=sid, course=str(course.root), seed=None, lang=lang, stages=stages)
         row = {"id": sid, **summarize(report, stage_max, lang), "max": num(sum(stage_max.values()))}
-        if row["status"] == STATUS_NOT_GRADED:
+        if row["status"] == STATUS_NOT_HANDED_IN:
             row["reason"] = reason("batch.no_stage_files", files=files).text(lang)
         rows.append(row)
     return csv_text(rows, columns, (str(course.root), course_hash(course.root)))  # as write_outputs does
