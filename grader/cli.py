@@ -19,7 +19,7 @@ from typing import Optional, Sequence
 from grader import __version__
 from grader.errors import SpecError, UnknownStage, UsageError
 from grader.messages import t
-from grader.options import shared
+from grader.options import paths_first, shared
 from grader.sandbox.isolation import IsolationError
 from grader.verdict import Report, command_line, stage_ranges
 from grader.workspace import ASSIGNMENT, assigned
@@ -220,7 +220,7 @@ def subcommands() -> dict[str, argparse.ArgumentParser]:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
+    argv = paths_first(list(sys.argv[1:] if argv is None else argv))
     try:
         if argv and not argv[0].startswith("-") and argv[0] in SUBCOMMANDS:
             parsers = subcommands()

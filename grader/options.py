@@ -34,6 +34,35 @@ class _ExtendWords(argparse.Action):
         setattr(namespace, self.dest, chosen)
 
 
+STAGE_OPTIONS = ("--stage", "--stages", "-s")
+
+
+def _is_path_word(word: str) -> bool:
+    """A word after `--stage` that names the folder or file to grade, not a stage."""
+    if re.fullmatch(r"[\d,\-]+", word):
+        return False  # 1, 1-3, 1,4: stages, even where a folder has that name
+    return os.sep in word or word.endswith((".py", ".ipynb", ".zip")) or os.path.exists(word)
+
+
+def paths_first(argv: list[str]) -> list[str]:
+    """``batch --stage 1 4 class/`` -> ``batch class/ --stage 1 4``: `--stage` takes several words,
+    so a folder written after them would be read as one more stage; it is moved before the options."""
+    out, i = list(argv), 0
+    while i < len(out):
+        if out[i] in STAGE_OPTIONS:
+            j = i + 1
+            while j < len(out) and not out[j].startswith("-") and not _is_path_word(out[j]):
+                j += 1
+            if j > i + 1 and j < len(out) and not out[j].startswith("-"):
+                first = next(k for k, w in enumerate(out) if w.startswith("-"))
+                out.insert(first, out.pop(j))  # before every option; the stage words now end at j
+                j += 1
+            i = j
+        else:
+            i += 1
+    return out
+
+
 def _stage(p: argparse.ArgumentParser) -> None:
     p.add_argument("--stage", "--stages", "-s", dest="stages", action=_ExtendWords, nargs="+", default=[],
                    metavar="N|SLUG", help=STAGE_HELP)

@@ -64,3 +64,32 @@ def test_a_folder_named_like_a_subcommand_is_still_graded_as_a_folder(tmp_path, 
     monkeypatch.chdir(tmp_path)
     assert cli.main(["inti", "--stage", "99"]) == 2  # graded as a folder: the unknown stage is the error
     assert "did you mean" not in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv, moved", [
+    (["batch", "--stage", "1", "4", "class/", "--jobs", "2"], ["batch", "class/", "--stage", "1", "4", "--jobs", "2"]),
+    (["batch", "--stage", "1", "--stage", "2", "class"], ["batch", "class", "--stage", "1", "--stage", "2"]),
+    (["--stage", "tanh", "work.py"], ["work.py", "--stage", "tanh"]),
+    (["batch", "class", "--stage", "1", "4"], ["batch", "class", "--stage", "1", "4"]),  # already first
+    (["--stage", "1", "2"], ["--stage", "1", "2"]),  # no folder: nothing moves
+    (["--stage", "1-3", "4"], ["--stage", "1-3", "4"]),  # numbers are stages, even where a folder "4" exists
+])
+def test_a_folder_written_after_the_stages_is_the_folder(tmp_path, monkeypatch, argv, moved):
+    """`grade batch --stage 1 4 class/` (issue 25): the folder is not read as one more stage."""
+    monkeypatch.chdir(tmp_path)
+    for name in ("class", "4"):
+        (tmp_path / name).mkdir()
+    from grader.options import paths_first
+    assert paths_first(argv) == moved
+
+
+def test_batch_with_the_folder_after_the_stages_grades_that_folder(tmp_path, monkeypatch):
+    import argparse
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "class").mkdir()
+    seen = {}
+    monkeypatch.setattr("grader.batch.cli.run", lambda args: seen.setdefault("args", args) and 0)
+    assert cli.main(["batch", "--stage", "1", "4", "class/"]) == 0
+    args: argparse.Namespace = seen["args"]
+    assert str(args.class_dir) == "class" and args.stages == ["1", "4"]
