@@ -79,7 +79,8 @@ def issue_links(engine, args: argparse.Namespace, folder: Path, base_url: str) -
 
 
 def worker_command(db_url: str, course: Optional[str], workers: int, lang: str, scheduler: Optional[str]) -> list[str]:
-    cmd = [sys.executable, "-m", "grader.serve.worker", "--db", db_url, "--threads", str(workers), "--lang", lang]
+    cmd = [sys.executable, "-m", "grader.serve.worker", "--db", db_url, "--threads", str(workers), "--lang", lang,
+           "--parent", str(os.getpid())]
     if course:
         cmd += ["--course", course]
     if scheduler:

@@ -112,9 +112,13 @@ def make_grader(course: Optional[str], seed: int, lang: str, threads: int, sched
     return Grader(course=course, seed=seed, lang=lang, workers=threads)
 
 
-def run(db_url: str, course: Optional[str], threads: int, lang: str, scheduler: Optional[str] = None) -> None:
-    parent = os.getppid()
+def run(db_url: str, course: Optional[str], threads: int, lang: str, scheduler: Optional[str] = None,
+        parent: Optional[int] = None) -> None:
+    """Grade until the server (`parent`, its pid) is gone; a server gone before we started: at once."""
     _die_with_parent()
+    parent = parent or os.getppid()
+    if os.getppid() != parent:
+        os._exit(0)
     engine = connect(db_url)
     seed = int(setting(engine, "seed", lambda: secrets.randbelow(2**31)))
     owner = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
@@ -140,10 +144,11 @@ def main(argv=None) -> None:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--lang", default="en")
     p.add_argument("--scheduler", help="a Dask scheduler's address: grade there")
+    p.add_argument("--parent", type=int, help="the server's pid: the worker ends when it does")
     args = p.parse_args(argv)
     for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ.setdefault(name, "1")
-    run(args.db, args.course, args.threads, args.lang, args.scheduler)
+    run(args.db, args.course, args.threads, args.lang, args.scheduler, args.parent)
 
 
 if __name__ == "__main__":
