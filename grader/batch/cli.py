@@ -40,6 +40,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--course", type=Path, default=None, metavar="DIR", help="course folder")
     p.add_argument("--no-fork-server", dest="fork_server", action="store_false",
                    help="start a fresh Python for every run (slower; for debugging)")
+    p.add_argument("--no-zygote", dest="zygote", action="store_false",
+                   help="start a fresh Python in every sandbox instead of forking it from a worker's "
+                        "zygote, which holds torch, sympy and matplotlib already (slower; same grades)")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress output")
     p.add_argument("--scheduler", metavar="ADDRESS", default=os.environ.get("DASK_SCHEDULER_ADDRESS") or None,
                    help="grade on a Dask cluster (default: $DASK_SCHEDULER_ADDRESS; see `grade worker-setup`)")
@@ -86,9 +89,12 @@ def run(args: argparse.Namespace) -> int:
         return 2
     quiet = getattr(args, "quiet", False)
     ignored = [o for o, given in (("--jobs", getattr(args, "jobs", None) is not None),
-                                  ("--no-fork-server", not getattr(args, "fork_server", True))) if given]
+                                  ("--no-fork-server", not getattr(args, "fork_server", True)),
+                                  ("--no-zygote", not getattr(args, "zygote", True))) if given]
     if scheduler and ignored:
         print(f"grade batch: {t(args.lang, 'batch.scheduler_ignores', options=' '.join(ignored))}", file=sys.stderr)
+    if not getattr(args, "zygote", True):
+        os.environ["GRADE_ZYGOTE"] = "0"  # read by every Sandbox of this process (grader/sandbox/zygote.py)
     try:
         res = run_batch(args.class_dir, args.out, stages=args.stage or (), jobs=args.jobs,
                         force=args.force, seed=args.seed, lang=args.lang,

@@ -755,7 +755,18 @@ def _wait(pid: int, job: dict) -> tuple[int, object, str | None]:
 
 
 def serve(argv: list[str]) -> None:
-    import shutil
+    """The fork server: the libraries first, then one forked run per job line on stdin."""
+    argv = _setup(argv)
+    if argv[:1] == ["--zygote"]:
+        _preload(argv[1:])
+        warm_up(argv[1:])
+        zygote()
+        return
+    _preload(argv)
+    _serve_jobs()
+
+
+def _setup(argv: list[str]) -> list[str]:
     import site
 
     while argv[:1] == ["--site"]:  # Python started with -S: the grader's site-packages, nothing else
@@ -763,7 +774,12 @@ def serve(argv: list[str]) -> None:
         argv = argv[2:]
     getattr(site, "setquit", lambda: None)()  # exit() and quit(), which students' scripts call, as `site` defines them
     defer_dynamo()
-    _preload(argv)
+    return argv
+
+
+def _serve_jobs() -> None:
+    import shutil
+
     try:
         import ctypes
 
@@ -800,6 +816,188 @@ def serve(argv: list[str]) -> None:
         }, files=((os.path.join(results, "results.jsonl"), caps[0]), (os.path.join(results, "results.bin"), caps[1]),
                   (job["output"], caps[2]), (os.path.join(results, "runner_error.json"), caps[3])))
         shutil.rmtree(os.path.dirname(job["workdir"]), ignore_errors=True)
+
+
+# --- the zygote ---------------------------------------------------------------------------
+#
+# One per grading worker, started by the grader (grader/sandbox/zygote.py) outside any
+# sandbox, holding only libraries: never a reference, a case or a path of a submission, and
+# never running a line of a submission. For each submission's sandbox (a bubblewrap holding
+# only a placeholder process) it forks a child that joins that sandbox's cgroups and
+# namespaces and forks the sandbox's fork server there, which drops every privilege before
+# it serves its first job (see docs/sandbox.md).
+
+PR_SET_PDEATHSIG, PR_CAPBSET_DROP, PR_SET_NO_NEW_PRIVS, PR_SET_SECCOMP, PR_CAP_AMBIENT = 1, 24, 38, 22, 47
+NS_GET_PARENT = 0xB702
+NAMESPACES = ("mnt", "pid", "net", "ipc", "uts", "cgroup")
+
+
+def warm_up(modules: list[str]) -> None:
+    """The libraries' lazy first-use work, done once here rather than in every run."""
+    with _no_gc():
+        torch = sys.modules.get("torch")
+        if torch is not None:
+            net = torch.nn.Sequential(torch.nn.Linear(3, 2), torch.nn.ReLU())
+            opt = torch.optim.SGD(net.parameters(), lr=0.1)
+            loss = torch.nn.functional.cross_entropy(net(torch.ones(4, 3)), torch.zeros(4, dtype=torch.long))
+            loss.backward()
+            opt.step()
+            torch.manual_seed(0)
+        if "sympy" in sys.modules:
+            x = sys.modules["sympy"].symbols("x")
+            sys.modules["sympy"].diff(x ** 2 + 1, x).subs(x, 1.0)
+        if "matplotlib" in modules:
+            try:
+                import matplotlib
+                matplotlib.use("Agg")
+                import matplotlib.pyplot  # noqa: F401 - its font list loaded once
+            except Exception:
+                pass
+
+
+def zygote() -> None:
+    """Serve spawn requests on stdin (a Unix socket): each brings the new server's two pipe ends."""
+    import array
+    import socket
+
+    sock = socket.socket(fileno=0)
+    sock.sendall(json.dumps({"ready": os.getpid()}).encode() + b"\n")
+    while True:
+        fds = array.array("i")
+        msg, ancdata, _, _ = sock.recvmsg(1 << 16, socket.CMSG_SPACE(2 * fds.itemsize))
+        if not msg:
+            return
+        for level, kind, data in ancdata:
+            if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+                fds.frombytes(data[: len(data) - len(data) % fds.itemsize])
+        pid = os.fork() if len(fds) == 2 else -1
+        if pid == 0:
+            _spawn(json.loads(msg), fds[0], fds[1])
+        for fd in fds:
+            os.close(fd)
+        sock.sendall(json.dumps({"spawned": pid}).encode() + b"\n")
+        reap_zombies()
+
+
+def _spawn(request: dict, stdin: int, stdout: int) -> None:
+    """The zygote's child: into the sandbox's cgroups and namespaces, then the server is forked
+    there (it must be: a pid namespace takes only children); this one waits for it. Never returns."""
+    code = 71
+    try:
+        _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        for path in request["cgroups"]:
+            with open(path, "w") as fh:
+                fh.write(str(os.getpid()))
+        _enter_namespaces(int(request["pid"]))
+        server = os.fork()
+        if server == 0:
+            _become_server(request, stdin, stdout)
+        os.close(stdin)
+        os.close(stdout)
+        _, status = os.waitpid(server, 0)
+        code = os.WEXITSTATUS(status) if os.WIFEXITED(status) else 128 + os.WTERMSIG(status)
+    finally:
+        os._exit(code)
+
+
+def _libc():
+    import ctypes
+
+    return ctypes.CDLL(None, use_errno=True)
+
+
+def _check(result: int, what: str) -> int:
+    import ctypes
+
+    if result < 0:
+        raise OSError(ctypes.get_errno(), f"{what}: {os.strerror(ctypes.get_errno())}")
+    return result
+
+
+def _prctl(option: int, arg: int = 0, arg3: int = 0) -> None:
+    import ctypes
+
+    _check(_libc().prctl(option, ctypes.c_ulong(arg), ctypes.c_ulong(arg3), 0, 0), f"prctl({option})")
+
+
+def _enter_namespaces(pid: int) -> None:
+    """Join the sandbox of process `pid`: its outermost user namespace below ours first (it owns the
+    others), then its mount, pid, network, ipc, uts and cgroup namespaces, then the user namespaces
+    nested inside (bubblewrap's --disable-userns adds one)."""
+    libc = _libc()
+    fds = {ns: os.open(f"/proc/{pid}/ns/{ns}", os.O_RDONLY | os.O_CLOEXEC) for ns in NAMESPACES + ("user",)}
+    own = os.stat("/proc/self/ns/user").st_ino
+    users = [fds["user"]]
+    while len(users) < 32:
+        parent = libc.ioctl(users[0], NS_GET_PARENT)
+        if parent < 0 or os.fstat(parent).st_ino == own:  # EPERM: above ours
+            if parent >= 0:
+                os.close(parent)
+            break
+        users.insert(0, parent)
+    _check(libc.setns(users[0], 0), "setns(user)")
+    for ns in NAMESPACES:
+        _check(libc.setns(fds[ns], 0), f"setns({ns})")
+    for fd in users[1:]:
+        _check(libc.setns(fd, 0), "setns(user)")
+    for fd in set(fds.values()) | set(users):
+        os.close(fd)
+
+
+def _become_server(request: dict, stdin: int, stdout: int) -> None:
+    """In the sandbox: what bubblewrap's own child does last, before the first job is read."""
+    code = 72
+    try:
+        _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        os.setsid()
+        null = os.open(os.devnull, os.O_RDWR)
+        for fd, target in ((stdin, 0), (stdout, 1), (null, 2)):
+            os.dup2(fd, target)
+        os.closerange(3, 1 << 16)  # no descriptor of the zygote (its socket, libraries' files) stays open
+        os.chdir(request["chdir"])
+        os.environ.clear()
+        os.environ.update(request["env"])
+        drop_privileges()
+        load_seccomp(bytes.fromhex(request["seccomp"]))
+        sys.stdin = open(0, "r", encoding="utf-8", closefd=False)
+        sys.stdout = open(1, "w", encoding="utf-8", closefd=False)
+        sys.stderr = open(2, "w", encoding="utf-8", closefd=False)
+        _serve_jobs()
+        code = 0
+    except BaseException:
+        code = 73
+    finally:
+        os._exit(code)
+
+
+def drop_privileges() -> None:
+    """Every capability gone (bounding, ambient, effective, permitted, inheritable); no new ones."""
+    import ctypes
+
+    libc = _libc()
+    for cap in range(64):
+        if libc.prctl(PR_CAPBSET_DROP, ctypes.c_ulong(cap), 0, 0, 0) < 0 and ctypes.get_errno() == 22:
+            break  # EINVAL: past the last capability this kernel knows
+    _prctl(PR_CAP_AMBIENT, 4)  # PR_CAP_AMBIENT_CLEAR_ALL
+    header = (ctypes.c_uint32 * 2)(0x20080522, 0)  # _LINUX_CAPABILITY_VERSION_3, this process
+    data = (ctypes.c_uint32 * 6)()  # effective, permitted, inheritable, twice: all zero
+    _check(libc.capset(header, data), "capset")
+    _prctl(PR_SET_NO_NEW_PRIVS, 1)
+
+
+def load_seccomp(program: bytes) -> None:
+    """The grader's seccomp filter (the BPF program bwrap --seccomp would load)."""
+    import ctypes
+
+    if not program or len(program) % 8:
+        raise ValueError("no seccomp program")
+    filters = ctypes.create_string_buffer(program, len(program))
+
+    class Prog(ctypes.Structure):
+        _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
+
+    prog = Prog(len(program) // 8, ctypes.addressof(filters))
+    _check(_libc().prctl(PR_SET_SECCOMP, ctypes.c_ulong(2), ctypes.byref(prog), 0, 0), "seccomp")
 
 
 if __name__ == "__main__":

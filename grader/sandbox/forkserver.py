@@ -18,6 +18,7 @@ from typing import Optional
 from grader.sandbox import isolation, seccomp
 from grader.sandbox.isolation import runs_folder
 from grader.sandbox.job import MEMORY_SLACK, PIDS_MAX, Limits, SandboxError
+from grader.sandbox.zygote import LIBRARIES, Zygote
 
 CHILD = Path(__file__).resolve().with_name("child.py")
 
@@ -26,37 +27,75 @@ class ForkServer:
     """One ``child.py`` fork server inside its own sandbox, serving one job at a time."""
 
     def __init__(self, preload: tuple[str, ...], folders: dict[str, Path], isolated: bool,
-                 binds: Optional[dict[str, Path]] = None):
-        """`binds`: more host folders the runs see read-only (inside path -> host), e.g. the platform's files."""
+                 binds: Optional[dict[str, Path]] = None, zygote: Optional[Zygote] = None):
+        """`binds`: more host folders the runs see read-only (inside path -> host), e.g. the platform's files.
+        `zygote`: the trusted zygote that forks this sandbox's server (isolated sandboxes only)."""
         self.preload = preload
         self.isolated = isolated
+        self.zygote = zygote if isolated else None
         self.cgroup = isolation.Cgroup(PIDS_MAX) if isolated else None
         argv = [a for d in isolation.site_dirs() for a in ("--site", d)] + list(preload)
+        fds: list[int] = []
         if isolated:
             self.paths = {"/in": folders["staging"], "/inputs": folders["inputs"], **(binds or {})}
             self.work = isolation.WORK_DIR
-            fd = seccomp.filter_fd(runs_folder())
-            cmd = isolation.bwrap_command(child_program(), self.paths, fd, argv)
+            fds.append(seccomp.filter_fd(runs_folder()))
+            if self.zygote is not None:  # bwrap holds a placeholder; the zygote forks the server into it
+                info, info_w = os.pipe()
+                fds.append(info_w)
+                cmd = isolation.bwrap_command(child_program(), self.paths, fds[0], [], placeholder=info_w)
+            else:
+                cmd = isolation.bwrap_command(child_program(), self.paths, fds[0], argv)
             cmd = _into_cgroups(self.cgroup, cmd)
             env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
         else:
             self.paths = {}
             self.work = str(folders["work"])
-            fd = None
             cmd = [sys.executable, "-I", "-S", str(child_program()), *argv]
             env = {k: v for k, v in os.environ.items() if k in ("PATH", "LANG", "LC_ALL", "SYSTEMROOT")}
             env.update(OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1", MPLBACKEND="Agg")
         try:
             self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                          stderr=subprocess.DEVNULL, env=env, cwd="/", start_new_session=True,
-                                         pass_fds=(fd,) if fd is not None else ())
+                                         pass_fds=tuple(fds))
         finally:
-            if fd is not None:
+            for fd in fds:
                 os.close(fd)
+        self.stdin, self.stdout = self.proc.stdin, self.proc.stdout
+        self._info = info if self.zygote is not None else None
         self.ready = False
         self.baseline = 0
-        self.loaded = set(preload)
+        self.loaded = set(preload) | (set(LIBRARIES) if self.zygote is not None else set())
         self._buffer = b""
+
+    def _spawn(self) -> None:
+        """The placeholder is up: have the zygote fork this sandbox's fork server into it."""
+        info, self._info = self._info, None
+        raw = b""
+        deadline = time.monotonic() + 60
+        try:
+            while len(raw) < 1 << 14:
+                readable, _, _ = select.select([info], [], [], max(0.0, deadline - time.monotonic()))
+                chunk = os.read(info, 1 << 12) if readable else b""
+                if not chunk:
+                    break
+                raw += chunk
+        finally:
+            os.close(info)
+        try:
+            pid = json.loads(raw)["child-pid"]
+        except (ValueError, KeyError, TypeError):
+            raise SandboxError("the sandbox did not start (bubblewrap gave no process)") from None
+        if type(pid) is not int or pid <= 1:
+            raise SandboxError("the sandbox did not start (bubblewrap gave no process)")
+        if not self._fill(3, time.monotonic() + 60) or self._buffer != b"up\n":  # every mount is made
+            raise SandboxError("the sandbox did not start")
+        self._buffer = b""
+        self.stdin, self.stdout = self.zygote.spawn({
+            "pid": pid, "cgroups": self.cgroup.procs_files() if self.cgroup else [],
+            "seccomp": (seccomp.program(runs_folder()) or b"").hex(), "chdir": self.work,
+            "env": isolation.SANDBOX_ENV,
+        })
 
     def inside(self, host: Path) -> str:
         """Where a host folder bound into the sandbox appears inside it."""
@@ -66,7 +105,7 @@ class ForkServer:
         return str(host)
 
     def _fill(self, size: int, deadline: Optional[float]) -> bool:
-        fd = self.proc.stdout.fileno()
+        fd = self.stdout.fileno()
         while len(self._buffer) < size:
             timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
             readable, _, _ = select.select([fd], [], [], timeout)
@@ -109,6 +148,8 @@ class ForkServer:
 
     def _wait_ready(self) -> None:
         if not self.ready:
+            if self._info is not None:
+                self._spawn()
             msg = self._read(time.monotonic() + 120)
             if not msg or "ready" not in msg:
                 raise SandboxError("the sandbox's fork server did not start (is numpy installed?)")
@@ -121,8 +162,8 @@ class ForkServer:
         missing = [m for m in modules if m not in self.loaded]
         if not missing:
             return
-        self.proc.stdin.write((json.dumps({"preload": missing}) + "\n").encode())
-        self.proc.stdin.flush()
+        self.stdin.write((json.dumps({"preload": missing}) + "\n").encode())
+        self.stdin.flush()
         msg = self._read(time.monotonic() + 120)
         if not msg or "preloaded" not in msg:
             raise SandboxError("the sandbox could not import " + ", ".join(missing))
@@ -135,8 +176,8 @@ class ForkServer:
         oom_before = self.cgroup.oom_kills() if self.cgroup else 0
         if self.cgroup and self.cgroup.memory:
             self.cgroup.set_memory(self.baseline + limits.memory_mb * 2**20 + MEMORY_SLACK)
-        self.proc.stdin.write((json.dumps(spec) + "\n").encode())
-        self.proc.stdin.flush()
+        self.stdin.write((json.dumps(spec) + "\n").encode())
+        self.stdin.flush()
         started_msg = self._read(time.monotonic() + 30)
         if not started_msg or "started" not in started_msg:
             raise SandboxError("the sandbox did not start the run")
@@ -177,14 +218,20 @@ class ForkServer:
         self.proc.kill()
 
     def stop(self) -> None:
-        """Ask the fork server to end (it exits when its stdin closes)."""
-        try:
-            self.proc.stdin.close()
-        except OSError:
-            pass
+        """Ask the fork server to end (it exits when its stdin closes; a placeholder, when its own does)."""
+        for pipe in {self.stdin, self.proc.stdin}:
+            try:
+                pipe.close()
+            except OSError:
+                pass
 
     def close(self) -> None:
         self.stop()
+        if self._info is not None:
+            os.close(self._info)
+            self._info = None
+        for pipe in {self.stdout, self.proc.stdout}:
+            pipe.close()
         try:
             self.proc.wait(timeout=0.5)
         except subprocess.TimeoutExpired:

@@ -203,8 +203,19 @@ def platform_binds(folder: Optional[Path]) -> dict[str, Path]:
             if entry.is_dir() and not entry.is_symlink() and entry.name not in taken}
 
 
-def bwrap_command(child: Path, readonly: dict[str, Path], seccomp_fd: Optional[int], argv: list[str]) -> list[str]:
-    """The command that runs ``python child.py ARGV`` in a new sandbox (``readonly``: inside path -> host)."""
+# The environment of a sandbox's fork server (its runs get their own, see Sandbox._spec).
+SANDBOX_ENV = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
+               "MKL_NUM_THREADS": "1", "MPLBACKEND": "Agg", "HOME": WORK_DIR, "TMPDIR": "/tmp"}
+
+
+def bwrap_command(child: Path, readonly: dict[str, Path], seccomp_fd: Optional[int], argv: list[str],
+                  placeholder: Optional[int] = None) -> list[str]:
+    """The command that runs ``python child.py ARGV`` in a new sandbox (``readonly``: inside path -> host).
+
+    With ``placeholder`` (a descriptor for bwrap's --info-fd), the sandbox holds only a shell that
+    says "up" once the sandbox is built and waits for its stdin to close, and its process id is
+    written to that descriptor: a zygote
+    (grader/sandbox/zygote.py) forks the sandbox's fork server into it."""
     cmd = [bwrap_binary() or "bwrap", "--unshare-all", "--unshare-user", "--unshare-cgroup-try", "--disable-userns",
            "--uid", str(INSIDE_UID), "--gid", str(INSIDE_UID), "--die-with-parent", "--new-session",
            "--hostname", "sandbox", "--proc", "/proc", "--dev", "/dev",
@@ -213,13 +224,12 @@ def bwrap_command(child: Path, readonly: dict[str, Path], seccomp_fd: Optional[i
            *_binds(),  # after the tmpfs mounts, so that a venv under /tmp stays visible
            *[a for inside, host in readonly.items() for a in ("--ro-bind", str(host), inside)],
            "--ro-bind", str(child), f"/opt/grade/{child.name}",
-           "--chdir", WORK_DIR, "--clearenv", "--setenv", "PATH", "/usr/bin:/bin",
-           "--setenv", "LANG", "C.UTF-8", "--setenv", "OMP_NUM_THREADS", "1",
-           "--setenv", "OPENBLAS_NUM_THREADS", "1", "--setenv", "MKL_NUM_THREADS", "1",
-           "--setenv", "MPLBACKEND", "Agg", "--setenv", "HOME", WORK_DIR, "--setenv", "TMPDIR", "/tmp"]
+           "--chdir", WORK_DIR, "--clearenv", *[a for k, v in SANDBOX_ENV.items() for a in ("--setenv", k, v)]]
     cmd += ["--remount-ro", "/"]  # the sandbox's root (bwrap's own tmpfs) is not writable either
     if seccomp_fd is not None:
         cmd += ["--seccomp", str(seccomp_fd)]
+    if placeholder is not None:
+        return cmd + ["--info-fd", str(placeholder), "--", "/bin/sh", "-c", "echo up; read _ || true"]
     return cmd + ["--", os.path.realpath(sys.executable), "-I", "-S", f"/opt/grade/{child.name}", *argv]
 
 

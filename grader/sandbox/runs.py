@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from grader.sandbox import isolation
+from grader.sandbox import zygote as zygotes
 from grader.sandbox.forkserver import ForkServer, close_all
 from grader.sandbox.isolation import runs_folder
 from grader.sandbox.job import COPY_CAP, ERROR_CAP, OUTPUT_KEEP, PIDS_MAX, RECORDS_CAP, Job, Limits, Outcome, SandboxError
@@ -25,10 +26,12 @@ class Sandbox:
 
     ``release(source)`` stops a submission's sandboxes once it is graded. ``fork_server=False``
     starts a fresh sandbox for every run instead (slower; the baseline of the benchmarks).
+    Each sandbox's fork server is forked from one of ``workers`` trusted zygotes
+    (grader/sandbox/zygote.py) unless ``zygote=False`` or ``GRADE_ZYGOTE=0``.
     """
 
     def __init__(self, workers: int = 2, fork_server: bool = True, require_isolation: bool = False,
-                 platform: Optional[Path] = None):
+                 platform: Optional[Path] = None, zygote: Optional[bool] = None):
         """`platform`: a course's platform files (``stages/platform/``), read-only in every run."""
         self.isolated, self.why = isolation.isolation()
         self.binds = isolation.platform_binds(platform)
@@ -43,6 +46,14 @@ class Sandbox:
         self._pools: dict[tuple, queue.Queue] = {}
         self._made: dict[tuple, list[ForkServer]] = {}
         self._lock = threading.RLock()
+        use_zygote = zygotes.enabled() if zygote is None else zygote
+        self.zygotes = [zygotes.Zygote() for _ in range(self.workers)] \
+            if use_zygote and self.isolated and fork_server else []
+        self._turn = itertools.count()
+
+    def _zygote(self) -> Optional["zygotes.Zygote"]:
+        """The next zygote in turn (None: the sandbox starts its own Python)."""
+        return self.zygotes[next(self._turn) % len(self.zygotes)] if self.zygotes else None
 
     # -- pool ----------------------------------------------------------------------------
 
@@ -56,7 +67,7 @@ class Sandbox:
         return {"staging": staging, "inputs": self.root / "inputs", "work": staging / "work"}
 
     def _new(self, key: tuple) -> ForkServer:
-        server = ForkServer(key[1], self._folders(key[0]), self.isolated, self.binds)
+        server = ForkServer(key[1], self._folders(key[0]), self.isolated, self.binds, self._zygote())
         self._made.setdefault(key, []).append(server)
         return server
 
@@ -116,6 +127,8 @@ class Sandbox:
             self._made.clear()
             self._pools.clear()
         close_all(servers)
+        for zygote in self.zygotes:
+            zygote.close()
         shutil.rmtree(self.root, ignore_errors=True)
 
     def __enter__(self) -> "Sandbox":
