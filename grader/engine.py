@@ -79,9 +79,11 @@ class Grader:
 
     def __init__(self, course: Union[str, Path, Course, None] = None, seed: Optional[int] = None,
                  lang: str = "en", workers: int = 2, fork_server: bool = True, sandbox: Optional[Sandbox] = None,
-                 forbidden: Sequence[Union[str, Path]] = ()):
-        """`forbidden`: more folders no submission may read (e.g. the other students' work)."""
-        self.sandbox = sandbox or Sandbox(workers=workers, fork_server=fork_server, platform=_platform_of(course))
+                 forbidden: Sequence[Union[str, Path]] = (), zygote: bool = False):
+        """`forbidden`: more folders no submission may read (e.g. the other students' work).
+        `zygote`: fork every sandbox's server from a worker's zygote (a batch; see grader/sandbox/zygote.py)."""
+        self.sandbox = sandbox or Sandbox(workers=workers, fork_server=fork_server, platform=_platform_of(course),
+                                          zygote=zygote)
         self.forbidden = [Path(p).resolve() for p in forbidden]
         self.sandbox.warm()  # fork servers import numpy while the course loads
         try:

@@ -13,6 +13,7 @@ from typing import Any, Callable, Optional, Protocol, Sequence
 
 from grader.batch.discover import Student
 from grader.batch.rows import Reason, reason
+from grader.sandbox import zygote as zygotes
 
 
 class BatchRun(Protocol):
@@ -42,7 +43,8 @@ def make_grader(seed: int, lang: str, course: Any, jobs: int, fork_server: bool,
     # submission's reach. Never forbid a folder that holds the sandbox's own temp folder.
     tmp = Path(tempfile.gettempdir()).resolve()
     extra = [p for p in forbidden if not (tmp == p or p in tmp.parents)]
-    return Grader(course=course, seed=seed, lang=lang, workers=jobs, fork_server=fork_server, forbidden=extra)
+    return Grader(course=course, seed=seed, lang=lang, workers=jobs, fork_server=fork_server, forbidden=extra,
+                  zygote=zygotes.enabled())
 
 
 def grade_folder(grader: Any, root: Path, stages: Optional[list[int]], files: dict[int, str]) -> dict:

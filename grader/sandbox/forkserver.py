@@ -32,16 +32,30 @@ class ForkServer:
         `zygote`: the trusted zygote that forks this sandbox's server (isolated sandboxes only)."""
         self.preload = preload
         self.isolated = isolated
-        self.zygote = zygote if isolated else None
+        self.zygote = zygote if isolated and zygote is not None and not zygote.failed else None
         self.cgroup = isolation.Cgroup(PIDS_MAX) if isolated else None
-        argv = [a for d in isolation.site_dirs() for a in ("--site", d)] + list(preload)
-        fds: list[int] = []
         if isolated:
             self.paths = {"/in": folders["staging"], "/inputs": folders["inputs"], **(binds or {})}
             self.work = isolation.WORK_DIR
+        else:
+            self.paths = {}
+            self.work = str(folders["work"])
+        self._launch()
+        self.ready = False
+        self.baseline = 0
+        self.loaded = set(preload) | (set(LIBRARIES) if self.zygote is not None else set())
+        self._buffer = b""
+
+    def _launch(self) -> None:
+        """Start the sandbox: bwrap around the fork server's own Python, or around a placeholder
+        that the zygote forks the server into (then ``_info`` reads the placeholder's process id)."""
+        argv = [a for d in isolation.site_dirs() for a in ("--site", d)] + list(self.preload)
+        fds: list[int] = []
+        self._info = None
+        if self.isolated:
             fds.append(seccomp.filter_fd(runs_folder()))
-            if self.zygote is not None:  # bwrap holds a placeholder; the zygote forks the server into it
-                info, info_w = os.pipe()
+            if self.zygote is not None:
+                self._info, info_w = os.pipe()
                 fds.append(info_w)
                 cmd = isolation.bwrap_command(child_program(), self.paths, fds[0], [], placeholder=info_w)
             else:
@@ -49,8 +63,6 @@ class ForkServer:
             cmd = _into_cgroups(self.cgroup, cmd)
             env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
         else:
-            self.paths = {}
-            self.work = str(folders["work"])
             cmd = [sys.executable, "-I", "-S", str(child_program()), *argv]
             env = {k: v for k, v in os.environ.items() if k in ("PATH", "LANG", "LC_ALL", "SYSTEMROOT")}
             env.update(OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1", MPLBACKEND="Agg")
@@ -62,11 +74,27 @@ class ForkServer:
             for fd in fds:
                 os.close(fd)
         self.stdin, self.stdout = self.proc.stdin, self.proc.stdout
-        self._info = info if self.zygote is not None else None
-        self.ready = False
-        self.baseline = 0
-        self.loaded = set(preload) | (set(LIBRARIES) if self.zygote is not None else set())
+
+    def _from_zygote(self) -> Optional[dict]:
+        """The server forked into the sandbox by the zygote, and its first message; where that fails
+        on this machine, the zygote is set aside and this sandbox (and every later one) starts its own Python."""
+        try:
+            self._spawn()
+            msg = self._read(time.monotonic() + 60)
+            if msg and "ready" in msg:
+                return msg
+        except (SandboxError, OSError):
+            pass
+        self.zygote.failed = True
+        self.zygote = None
+        self.kill()
+        self.proc.wait()
+        for pipe in {self.stdin, self.stdout, self.proc.stdin, self.proc.stdout}:
+            pipe.close()
         self._buffer = b""
+        self.loaded = set(self.preload)
+        self._launch()
+        return self._read(time.monotonic() + 120)
 
     def _spawn(self) -> None:
         """The placeholder is up: have the zygote fork this sandbox's fork server into it."""
@@ -148,9 +176,7 @@ class ForkServer:
 
     def _wait_ready(self) -> None:
         if not self.ready:
-            if self._info is not None:
-                self._spawn()
-            msg = self._read(time.monotonic() + 120)
+            msg = self._from_zygote() if self._info is not None else self._read(time.monotonic() + 120)
             if not msg or "ready" not in msg:
                 raise SandboxError("the sandbox's fork server did not start (is numpy installed?)")
             self.ready = True

@@ -26,12 +26,12 @@ class Sandbox:
 
     ``release(source)`` stops a submission's sandboxes once it is graded. ``fork_server=False``
     starts a fresh sandbox for every run instead (slower; the baseline of the benchmarks).
-    Each sandbox's fork server is forked from one of ``workers`` trusted zygotes
-    (grader/sandbox/zygote.py) unless ``zygote=False`` or ``GRADE_ZYGOTE=0``.
+    With ``zygote=True`` (a batch), each sandbox's fork server is forked from one of ``workers``
+    trusted zygotes (grader/sandbox/zygote.py) instead of starting its own Python.
     """
 
     def __init__(self, workers: int = 2, fork_server: bool = True, require_isolation: bool = False,
-                 platform: Optional[Path] = None, zygote: Optional[bool] = None):
+                 platform: Optional[Path] = None, zygote: bool = False):
         """`platform`: a course's platform files (``stages/platform/``), read-only in every run."""
         self.isolated, self.why = isolation.isolation()
         self.binds = isolation.platform_binds(platform)
@@ -46,9 +46,7 @@ class Sandbox:
         self._pools: dict[tuple, queue.Queue] = {}
         self._made: dict[tuple, list[ForkServer]] = {}
         self._lock = threading.RLock()
-        use_zygote = zygotes.enabled() if zygote is None else zygote
-        self.zygotes = [zygotes.Zygote() for _ in range(self.workers)] \
-            if use_zygote and self.isolated and fork_server else []
+        self.zygotes = [zygotes.Zygote() for _ in range(self.workers)] if zygote and self.isolated and fork_server else []
         self._turn = itertools.count()
 
     def _zygote(self) -> Optional["zygotes.Zygote"]:

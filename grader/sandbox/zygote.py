@@ -35,7 +35,7 @@ LIBRARIES = ("numpy", "torch", "sympy", "matplotlib")
 
 
 def enabled() -> bool:
-    """Whether sandboxes are forked from zygotes (`GRADE_ZYGOTE=0` says no)."""
+    """Whether a batch's sandboxes are forked from zygotes (`GRADE_ZYGOTE=0` says no)."""
     return os.environ.get("GRADE_ZYGOTE", "1").strip().lower() not in ("0", "no", "off", "false")
 
 
@@ -60,6 +60,7 @@ class Zygote:
             theirs.close()
         self.lock = threading.Lock()
         self.ready = False
+        self.failed = False  # it could not start a server here: sandboxes start their own Python
 
     def _receive(self, deadline: float) -> dict:
         while True:

@@ -164,3 +164,13 @@ def test_the_gradebook_is_the_same_with_the_zygote_off(tmp_path):
                            for s in g.grade(sub, stages).stages] for sub in (torch_top, seed, broken)])
     assert books[0] == books[1]
     assert books[0][1][-1][1] > 0  # the seed's stage 10 trained, and was graded, with the zygote
+
+
+def test_where_the_zygote_cannot_serve_each_sandbox_starts_its_own_python(stage5_course, tmp_path):
+    with Grader(course=stage5_course, seed=11, sandbox=Sandbox(workers=1, zygote=True)) as g:
+        zygote = g.sandbox.zygotes[0]
+        zygote.proc.kill()  # as if setns were refused on this machine: the spawn fails
+        zygote.proc.wait()
+        stage = grade(g, make_submission(tmp_path, {}))
+        assert stage["score"] == stage["max_score"], stage["message"]
+        assert zygote.failed
