@@ -59,18 +59,23 @@ def grade_folder(grader: Any, root: Path, stages: Optional[list[int]], files: di
     return {"report": report.to_dict(), "details": report.to_dict(details=True)}
 
 
-def _worker(grader: Any, jobs: "queue.Queue[Optional[Student]]", results: "queue.Queue",
-            stages: Optional[list[int]], files: dict[int, str], stop: threading.Event) -> None:
-    while not stop.is_set():
-        student = jobs.get()
-        if student is None or stop.is_set():
+def _worker(pool: "_Pool") -> None:
+    while not pool.stop.is_set():
+        student = pool.jobs.get()
+        if student is None or pool.stop.is_set():
             return
-        results.put(("start", student, time.monotonic()))
+        pool.results.put(("start", student, time.monotonic()))
+        folder = str(Path(student.root).resolve())
+        pool.busy[folder] = student
         try:
-            results.put(("done", student, grade_folder(grader, Path(student.root), stages, files)))
+            pool.results.put(("done", student, grade_folder(pool.grader, Path(student.root), *pool.args)))
         except BaseException as e:  # an engine failure must not lose the student
             tb = traceback.format_exception_only(type(e), e)[-1].strip()
-            results.put(("crash", student, reason("batch.grader_failed", why=tb)))
+            pool.results.put(("crash", student, reason("batch.grader_failed", why=tb)))
+        finally:
+            pool.busy.pop(folder, None)
+        if pool.surplus_done():
+            return
 
 
 def _quiet_exit(exit_: Callable) -> None:
@@ -82,7 +87,11 @@ def _quiet_exit(exit_: Callable) -> None:
 
 class _Pool:
     """Worker threads around one grader; more threads than sandbox workers keep the workers
-    busy while a thread does its bookkeeping (Grader.grade is thread-safe)."""
+    busy while a thread does its bookkeeping (Grader.grade is thread-safe).
+
+    A student whose run steps aside (idle priority past a few CPU-seconds: a loop, most likely)
+    no longer holds a worker: one more thread starts, and the first thread to finish a student
+    afterwards ends, so the number of students graded at full priority stays the same."""
 
     def __init__(self, grader: Any, run: BatchRun, todo: list[Student]):
         self.grader, self.todo = grader, todo
@@ -91,18 +100,41 @@ class _Pool:
         self.stop = threading.Event()
         self.threads: list[threading.Thread] = []
         self.args = (run.stage_numbers, {s.number: s.file for s in run.course.stages})
+        self.busy: dict[str, Student] = {}  # resolved folder -> the student graded from it
+        self._aside: set[str] = set()
+        self._surplus = 0
+        self._lock = threading.Lock()
         for st in todo:
             self.jobs.put(st)
         n = min(2 * run.jobs, len(todo))
         for _ in range(n):
             self.spawn()
+        sandbox = getattr(grader, "sandbox", None)
+        if sandbox is not None and hasattr(sandbox, "on_demote"):
+            sandbox.on_demote = self.stepped_aside
 
     def spawn(self) -> None:
-        t = threading.Thread(target=_worker, args=(self.grader, self.jobs, self.results, *self.args, self.stop),
-                             daemon=True, name="grade-batch")
+        t = threading.Thread(target=_worker, args=(self,), daemon=True, name="grade-batch")
         t.start()
         self.threads.append(t)
         self.jobs.put(None)  # its end of work, after every student queued so far
+
+    def stepped_aside(self, folder: str) -> None:
+        """A run of the student graded from `folder` stepped aside: its worker goes to the next student."""
+        with self._lock:
+            if folder not in self.busy or folder in self._aside or self.stop.is_set():
+                return
+            self._aside.add(folder)
+            self._surplus += 1
+        self.spawn()
+
+    def surplus_done(self) -> bool:
+        """Whether the calling thread, which just finished a student, is one too many now."""
+        with self._lock:
+            if self._surplus > 0:
+                self._surplus -= 1
+                return True
+            return False
 
     def close(self, clean: bool) -> None:
         self.stop.set()

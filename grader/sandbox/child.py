@@ -272,6 +272,7 @@ def _isolate(job: dict) -> None:
     _limit(resource, "RLIMIT_FSIZE", int(limits["file_bytes"]))
     _limit(resource, "RLIMIT_CPU", int(math.ceil(limits["cpu_s"])))
     _limit(resource, "RLIMIT_NOFILE", 256)
+    _limit(resource, "RLIMIT_NICE", 0)  # a run set to idle priority cannot raise it again
     if limits.get("memory_bytes"):  # no memory cgroup on this machine: the address-space rlimit instead
         _limit(resource, "RLIMIT_AS", int(limits["memory_bytes"]))
     if limits.get("nproc"):
@@ -716,10 +717,18 @@ def defer_dynamo() -> None:
 
 
 def _wait(pid: int, job: dict) -> tuple[int, object, str | None]:
-    """Wait for the run, stopping it at its wall-clock limit or when its output grows too large."""
-    deadline = time.monotonic() + float(job["limits"]["time_s"])
+    """Wait for the run, stopping it at its limit or when its output grows too large.
+
+    The limit counts the run's CPU-seconds, with a wide wall-clock backstop (a run that sleeps,
+    or one starved by other work). A run past `demote_cpu_s` of CPU, or past its limit in wall
+    time, steps aside: it drops to idle priority and the grader is told, so that it no longer
+    holds a worker (the reference's runs have no `demote_cpu_s`)."""
+    limits = job["limits"]
+    started = time.monotonic()
+    backstop = started + float(limits.get("wall_s") or limits["time_s"])
+    demote = limits.get("demote_cpu_s")
     # the cap counts per case: earlier cases' output is trimmed to `output_keep` bytes each
-    cap = int(job["limits"]["output_bytes"]) + (len(job["cases"]) + 1) * int(job["limits"].get("output_keep", 1 << 14))
+    cap = int(limits["output_bytes"]) + (len(job["cases"]) + 1) * int(limits.get("output_keep", 1 << 14))
     killed = None
     try:
         fd = os.pidfd_open(pid)
@@ -732,19 +741,18 @@ def _wait(pid: int, job: dict) -> tuple[int, object, str | None]:
         if done:
             break
         if killed is None:
-            try:
-                if os.stat(job["output"]).st_size > cap:
-                    killed = "output"
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                killed = "timeout"
+            now, cpu = time.monotonic(), cpu_seconds(pid)
+            killed = _over(job, cap, cpu, now > backstop)
             if killed:
                 for target in (lambda: os.killpg(pid, signal.SIGKILL), lambda: os.kill(pid, signal.SIGKILL)):
                     try:
                         target()
                     except OSError:
                         pass
+            elif demote is not None and (cpu > float(demote) or now - started > float(limits["time_s"])):
+                demote = None
+                step_aside(pid)
+                _reply({"demoted": pid, "cpu_s": cpu})
         if fd is not None:
             select.select([fd], [], [], 0.01)
         else:
@@ -752,6 +760,50 @@ def _wait(pid: int, job: dict) -> tuple[int, object, str | None]:
     if fd is not None:
         os.close(fd)
     return status, usage, killed
+
+
+def _over(job: dict, cap: int, cpu: float, past_backstop: bool) -> str | None:
+    """Why the run must stop now ("output", "timeout"), or None."""
+    try:
+        if os.stat(job["output"]).st_size > cap:
+            return "output"
+    except OSError:
+        pass
+    return "timeout" if past_backstop or cpu > float(job["limits"]["time_s"]) else None
+
+
+_TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def cpu_seconds(pid: int) -> float:
+    """The CPU-seconds process `pid` and its waited-for children have used (0 once it is gone)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            fields = fh.read().rsplit(b")", 1)[1].split()
+        return sum(int(x) for x in fields[11:15]) / _TICK  # utime, stime, cutime, cstime
+    except (OSError, ValueError, IndexError):
+        return 0.0
+
+
+def step_aside(session: int) -> None:
+    """Every thread of the run's session to idle priority (SCHED_IDLE, nice 19): it runs only when
+    nothing else wants the CPU. Its RLIMIT_NICE of 0 keeps it from climbing back."""
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as fh:
+                if int(fh.read().rsplit(b")", 1)[1].split()[3]) != session:
+                    continue
+            tasks = [int(t) for t in os.listdir(f"/proc/{entry}/task")]
+        except (OSError, ValueError, IndexError):
+            continue
+        for tid in tasks:
+            try:
+                os.sched_setscheduler(tid, os.SCHED_IDLE, os.sched_param(0))
+                os.setpriority(os.PRIO_PROCESS, tid, 19)
+            except (OSError, AttributeError):
+                pass
 
 
 def serve(argv: list[str]) -> None:

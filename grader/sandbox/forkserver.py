@@ -13,11 +13,11 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Optional
 
 from grader.sandbox import isolation, seccomp
 from grader.sandbox.isolation import runs_folder
-from grader.sandbox.job import MEMORY_SLACK, PIDS_MAX, Limits, SandboxError
+from grader.sandbox.job import MEMORY_SLACK, PIDS_MAX, Limits, SandboxError, wall_backstop
 from grader.sandbox.zygote import LIBRARIES, Zygote
 
 CHILD = Path(__file__).resolve().with_name("child.py")
@@ -196,8 +196,9 @@ class ForkServer:
         self.loaded.update(missing)
         self.baseline = self.cgroup.usage() if self.cgroup else 0
 
-    def run(self, spec: dict, limits: Limits) -> tuple[dict, list[bytes]]:
-        """Send one job and wait for its report; past the deadline the whole sandbox is killed."""
+    def run(self, spec: dict, limits: Limits, demoted: Optional[Callable[[], None]] = None) -> tuple[dict, list[bytes]]:
+        """Send one job and wait for its report; past the deadline the whole sandbox is killed.
+        `demoted` is called if the run steps aside (idle priority: see child.py `_wait`)."""
         self._wait_ready()
         oom_before = self.cgroup.oom_kills() if self.cgroup else 0
         if self.cgroup and self.cgroup.memory:
@@ -208,10 +209,14 @@ class ForkServer:
         if not started_msg or "started" not in started_msg:
             raise SandboxError("the sandbox did not start the run")
         start = time.monotonic()
-        deadline = start + limits.time_s + 2.0
+        deadline = start + wall_backstop(limits) + 2.0
         stopped = False
         try:
             msg = self._read(deadline)
+            if msg is not None and "demoted" in msg:
+                if demoted is not None:
+                    demoted()
+                msg = self._read(deadline)
             payload = self._payload(msg, spec["caps"], deadline + 5) if msg is not None and "exited" in msg else None
         except SandboxError:  # the fork server died (killed by its own run) or sent garbage
             msg = payload = None

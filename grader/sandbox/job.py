@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
@@ -13,6 +14,24 @@ PIDS_MAX = 64  # processes a sandbox may hold at once
 MEMORY_SLACK = 64 << 20  # bytes a sandbox may use above its fork server's baseline plus the stage's limit
 RECORDS_CAP = 16 << 20  # bytes of JSON records a run may send back
 ERROR_CAP = 64 << 10
+
+
+DEMOTE_CPU_S = 2.0  # CPU-seconds after which a submission's run steps aside (GRADE_DEMOTE_CPU_S)
+
+
+def demote_after() -> float:
+    """CPU-seconds after which a submission's run drops to idle priority and frees its worker."""
+    try:
+        return max(0.0, float(os.environ.get("GRADE_DEMOTE_CPU_S", DEMOTE_CPU_S)))
+    except ValueError:
+        return DEMOTE_CPU_S
+
+
+def wall_backstop(limits: "Limits") -> float:
+    """Wall seconds after which a run is stopped whatever its CPU: its limit counts CPU-seconds, and
+    a run at idle priority may wait for the CPU a long while, so this is wide (a run that sleeps
+    ends here)."""
+    return 3 * limits.time_s + 5
 
 
 class SandboxError(Exception):

@@ -10,13 +10,14 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 from grader.sandbox import isolation
 from grader.sandbox import zygote as zygotes
 from grader.sandbox.forkserver import ForkServer, close_all
 from grader.sandbox.isolation import runs_folder
-from grader.sandbox.job import COPY_CAP, ERROR_CAP, OUTPUT_KEEP, PIDS_MAX, RECORDS_CAP, Job, Limits, Outcome, SandboxError
+from grader.sandbox.job import (COPY_CAP, ERROR_CAP, OUTPUT_KEEP, PIDS_MAX, RECORDS_CAP, Job, Limits, Outcome,
+                                SandboxError, demote_after, wall_backstop)
 from grader.sandbox.records import collect
 from grader.sources import find_source, prepare_sources
 
@@ -48,6 +49,14 @@ class Sandbox:
         self._lock = threading.RLock()
         self.zygotes = [zygotes.Zygote() for _ in range(self.workers)] if zygote and self.isolated and fork_server else []
         self._turn = itertools.count()
+        self.demote_cpu_s = demote_after()
+        # called with a submission's folder when one of its runs steps aside (a batch frees its worker)
+        self.on_demote: Optional[Callable[[str], None]] = None
+
+    def _stepped_aside(self, owner: str) -> None:
+        callback = self.on_demote
+        if callback is not None and owner:
+            callback(owner)
 
     def _zygote(self) -> Optional["zygotes.Zygote"]:
         """The next zygote in turn (None: the sandbox starts its own Python)."""
@@ -176,7 +185,8 @@ class Sandbox:
                 server.load(tuple(sorted(job.requires)))
             # a submission's own sandbox runs each stage once: its run imports what it needs itself,
             # so a student who never imports sympy does not pay for it
-            report, payload = server.run(self._spec(job, server, folder, inputs), job.limits)
+            report, payload = server.run(self._spec(job, server, folder, inputs), job.limits,
+                                         lambda: self._stepped_aside(key[0]))
             broken = report.get("exited") is None
             return report, payload
         except (SandboxError, OSError, ValueError):
@@ -208,6 +218,8 @@ class Sandbox:
             },
             "limits": {
                 "time_s": limits.time_s,
+                "wall_s": wall_backstop(limits),
+                "demote_cpu_s": None if job.trusted else self.demote_cpu_s,
                 "cpu_s": limits.time_s + 1,
                 "output_bytes": limits.output_bytes,
                 "output_keep": OUTPUT_KEEP,

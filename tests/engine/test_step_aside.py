@@ -1,0 +1,136 @@
+"""Runaway runs step aside: past a few CPU-seconds a submission's run drops to idle priority and
+no longer holds a batch worker; its limit counts CPU-seconds, with a wide wall-clock backstop."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import make_submission, variant
+from grader.batch import run_batch
+from grader.engine import Grader
+from grader.sandbox import Limits, isolation
+from grader.sandbox.job import wall_backstop
+from helpers import MET, RMSE, RMSE_CASES
+
+sandboxed = pytest.mark.skipif(not isolation.isolation()[0], reason=isolation.isolation()[1])
+
+SPIN = """import os, time
+    while time.process_time() < {cpu}:  # the run's CPU so far: the first case spins, the others do not
+        pass
+    print('POLICY', os.sched_getscheduler(0), os.getpriority(os.PRIO_PROCESS, 0))
+    """
+
+
+@pytest.fixture(scope="module")
+def grader(stage5_course):
+    with Grader(course=stage5_course, seed=11) as g:  # stage 5 alone, 5 s, 300 MB
+        yield g
+
+
+def _output(stage: dict) -> str:
+    return "".join(c.get("details", {}).get("output", "") for c in stage["cases"])
+
+
+@sandboxed
+def test_a_run_past_the_threshold_runs_at_idle_priority_and_keeps_its_marks(grader, tmp_path, monkeypatch):
+    asked = []
+    grader.sandbox.on_demote = asked.append
+    # 2.5 CPU-s in all: past the 2 s threshold, well within the 5 s limit
+    text = variant(MET, RMSE, SPIN.format(cpu=2.5) + RMSE)
+    sub = make_submission(tmp_path, {MET: text})
+    stage = grader.grade(sub, ["mae-rmse"]).to_dict(details=True)["stages"][0]
+    assert stage["score"] == stage["max_score"], stage["message"]
+    policies = [line.split()[1:] for line in _output(stage).splitlines() if line.startswith("POLICY")]
+    assert policies and all(p == [str(os.SCHED_IDLE), "19"] for p in policies), policies
+    assert asked == [str(sub.resolve())]
+
+
+@sandboxed
+def test_a_loop_still_ends_at_its_limit_with_the_same_verdict(grader, tmp_path):
+    grader.sandbox.on_demote = None
+    text = variant(MET, RMSE, "while True:\n        pass\n    " + RMSE)
+    started = time.monotonic()
+    stage = grader.grade(make_submission(tmp_path, {MET: text}), ["mae-rmse"]).to_dict()["stages"][0]
+    assert time.monotonic() - started < wall_backstop(Limits(5, 300)) + 10
+    timed_out = {c["name"] for c in stage["cases"] if c["status"] == "timeout"}
+    assert len(timed_out) == 1 and timed_out <= RMSE_CASES, stage["cases"]
+
+
+@sandboxed
+def test_the_reference_never_steps_aside(grader, stage5_course):
+    job = grader._job(grader.course.stages[0], grader.course.reference, grader.draws(grader.course.stages[0]), True)
+    assert grader.sandbox._spec(job, _Server(), Path("/x"), Path("/y"))["limits"]["demote_cpu_s"] is None
+
+
+class _Server:
+    work, cgroup, isolated = "/w", None, True
+
+    @staticmethod
+    def inside(path):
+        return str(path)
+
+
+class _Report:
+    def __init__(self, path):
+        self.path = path
+
+    def to_dict(self, details=False):
+        return {"submission": str(self.path), "stages": []}
+
+
+class _Sandbox:
+    on_demote = None
+
+
+class _StuckGrader:
+    """Two students loop (their runs step aside and never end until released); the rest are quick."""
+
+    release = threading.Event()
+    by_rows = False  # set when the honest rows, not the loopers' 30 s, released them
+
+    def __init__(self, *a, **k):
+        self.sandbox = _Sandbox()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *a):
+        self.release.set()
+
+    def grade(self, path, stages=None):
+        if Path(path).name.startswith("loop"):
+            self.sandbox.on_demote(str(Path(path).resolve()))
+            self.release.wait(30)
+        return _Report(path)
+
+
+def test_looping_students_do_not_hold_the_workers(tmp_path):
+    c = tmp_path / "class"
+    for name in ("loop1", "loop2", "a", "b", "c", "d"):
+        (c / name).mkdir(parents=True)
+        (c / name / "metrics.py").write_text("x = 1\n")
+    done: set[str] = set()
+
+    class Stream:
+        def write(self, text):
+            done.update(name for name in "abcd" if f"] {name}:" in text)
+            if len(done) == 4 and not _StuckGrader.release.is_set():
+                _StuckGrader.by_rows = True
+                _StuckGrader.release.set()  # every honest row is in: let the loopers end
+
+        def flush(self):
+            pass
+
+        def isatty(self):
+            return False
+
+    _StuckGrader.release.clear()
+    res = run_batch(c, tmp_path / "out", grader_factory=_StuckGrader, jobs=1, seed=1, stream=Stream())
+    assert {r["id"] for r in res.rows} == {"loop1", "loop2", "a", "b", "c", "d"}
+    # with both workers held by the loopers, no honest row would come before their 30 s are up
+    assert done == set("abcd") and _StuckGrader.by_rows
