@@ -28,6 +28,7 @@ class BatchRun(Protocol):
     student_timeout_s: float
     progress: Any
     grader_factory: Callable[..., Any]
+    profile: dict
 
     @property
     def stage_numbers(self) -> Optional[list[int]]: ...
@@ -199,6 +200,9 @@ def grade_all(run: BatchRun, todo: list[Student]) -> int:
         clean = True
     finally:
         pool.close(clean)
+        stats = getattr(getattr(grader, "sandbox", None), "stats", None)
+        if isinstance(stats, dict):
+            run.profile.update(stats)  # where the CPU went, for `grade batch --profile`
     return graded
 
 

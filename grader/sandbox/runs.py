@@ -50,10 +50,14 @@ class Sandbox:
         self.zygotes = [zygotes.Zygote() for _ in range(self.workers)] if zygote and self.isolated and fork_server else []
         self._turn = itertools.count()
         self.demote_cpu_s = demote_after()
+        self.stats = {"runs": 0, "runs_cpu_s": 0.0, "reference_runs": 0, "reference_cpu_s": 0.0, "stepped_aside": 0}
+        self._started_cpu = _cpu_here()
         # called with a submission's folder when one of its runs steps aside (a batch frees its worker)
         self.on_demote: Optional[Callable[[str], None]] = None
 
     def _stepped_aside(self, owner: str) -> None:
+        with self._lock:
+            self.stats["stepped_aside"] += 1
         callback = self.on_demote
         if callback is not None and owner:
             callback(owner)
@@ -137,6 +141,15 @@ class Sandbox:
         for zygote in self.zygotes:
             zygote.close()
         shutil.rmtree(self.root, ignore_errors=True)
+        self._profile()
+
+    def _profile(self) -> None:
+        """Where the session's CPU went (``stats``, read by `grade batch --profile`), once it is closed."""
+        grader, children = (now - then for now, then in zip(_cpu_here(), self._started_cpu))
+        imports = sum(z.cpu_s["own"] for z in self.zygotes)
+        runs = self.stats["runs_cpu_s"] + self.stats["reference_cpu_s"]
+        self.stats.update(grader_cpu_s=grader, zygotes=len(self.zygotes), zygote_imports_cpu_s=imports,
+                          sandboxes_cpu_s=max(0.0, children - runs - imports), total_cpu_s=grader + children)
 
     def __enter__(self) -> "Sandbox":
         return self
@@ -168,6 +181,9 @@ class Sandbox:
             shutil.rmtree(folder, ignore_errors=True)
         outcome = collect(report, payload, job.limits)
         outcome.queued_s = sum(queued)
+        with self._lock:
+            self.stats["reference_runs" if job.trusted else "runs"] += 1
+            self.stats["reference_cpu_s" if job.trusted else "runs_cpu_s"] += outcome.cpu_s
         return outcome
 
     def _run_on(self, key: tuple, job: Job, folder: Path, inputs: Path,
@@ -247,6 +263,14 @@ class Sandbox:
                 writer.close()
                 (folder / "complete").touch()
         return folder
+
+
+def _cpu_here() -> tuple[float, float]:
+    """CPU-seconds of this process, and of its waited-for children (sandboxes, zygotes and what they waited for)."""
+    import resource
+
+    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime, kids.ru_utime + kids.ru_stime
 
 
 def _owner(source: Optional[Path]) -> str:

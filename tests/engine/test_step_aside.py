@@ -134,3 +134,21 @@ def test_looping_students_do_not_hold_the_workers(tmp_path):
     assert {r["id"] for r in res.rows} == {"loop1", "loop2", "a", "b", "c", "d"}
     # with both workers held by the loopers, no honest row would come before their 30 s are up
     assert done == set("abcd") and _StuckGrader.by_rows
+
+
+@sandboxed
+def test_batch_profile_says_where_the_cpu_went(stage5_course, tmp_path, capsys):
+    from grader.batch import main as batch_main
+
+    c = tmp_path / "class"
+    for name, text in (("honest", None), ("spins", variant(MET, RMSE, SPIN.format(cpu=2.5) + RMSE))):
+        (c / name).mkdir(parents=True)
+        (c / name / MET).write_text(text or (stage5_course / "reference" / MET).read_text())
+    code = batch_main([str(c), "--out", str(tmp_path / "out"), "--course", str(stage5_course), "--seed", "3",
+                       "--jobs", "1", "--quiet", "--profile"])
+    assert code == 0
+    err = capsys.readouterr().err
+    line = next(x for x in err.splitlines() if x.startswith("where the CPU went"))
+    assert "(2 runs, 1 stepped aside to idle priority)" in line and "(1 runs)" in line and "(1 zygotes)" in line
+    students = float(line.split("the students' runs ")[1].split()[0])
+    assert students >= 2.5  # the spinning student's own CPU-seconds are counted
