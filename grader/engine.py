@@ -24,6 +24,7 @@ from grader import PACKAGE_DIR
 from grader.course.folder import Course, bundled_course, course_root, load_course, platform_folder
 from grader.import_once import ImportMemo, run_by_file
 from grader.course.inputs import Draw, make_draws
+from grader.course import reference_cache
 from grader.course.kit import kit_notes, read_frozen
 from grader.messages import t
 from grader.sandbox import Job, Limits, Outcome, Sandbox, SandboxError
@@ -192,15 +193,26 @@ class Grader:
         )
 
     def _run_reference(self, spec: StageSpec) -> Expected:
+        """The reference's records: from the machine's cache (grader/course/reference_cache.py), else run."""
         draws = self.draws(spec)
         if self.course.frozen is not None:
             return self._frozen_expected(spec, draws)
+        job = self._job(spec, self.course.reference, draws, trusted=True)
+        cache = reference_cache.folder()
+        digest = reference_cache.key(spec, job) if cache else ""
+        stored = reference_cache.get(cache, spec.slug, digest, [d.key for d in draws]) if cache else None
+        if stored is not None:
+            return Expected(draws, stored)
         try:
-            outcome = self.sandbox.run(self._job(spec, self.course.reference, draws, trusted=True))
+            outcome = self.sandbox.run(job)
         except (SandboxError, OSError) as exc:
             return Expected(draws, {}, error=t(self.lang, "sandbox_failed", why=str(exc)))
         problem = self._reference_problem(spec, draws, outcome)
-        return Expected(draws, {}, error=problem) if problem else Expected(draws, outcome.cases)
+        if problem:
+            return Expected(draws, {}, error=problem)
+        if cache:
+            reference_cache.put(cache, spec.slug, digest, outcome.cases)
+        return Expected(draws, outcome.cases)
 
     def _reference_problem(self, spec: StageSpec, draws: list[Draw], outcome: Outcome) -> Optional[str]:
         """Why the reference's run cannot serve as the expected values (the course's fault), or None."""
