@@ -33,7 +33,7 @@ from grader.course.spec import SpecError, StageSpec
 from grader.verdict import Report, StageResult
 
 REFERENCE_TIME_FACTOR = 3.0
-RUN_THREADS = 8  # stage threads per worker (see Grader.__init__)
+RUN_THREADS = 64  # stage threads per worker, started as needed (see Grader.__init__)
 
 
 @dataclass
@@ -102,6 +102,8 @@ class Grader:
         # Stage runs wait for their submission's own sandbox (one per submission in a batch), so
         # a stage queued behind another student's endless loop must not hold a thread that the
         # other students' stages need: waiting threads cost nothing, the sandboxes bound the CPU.
+        # Enough for every stage of the students graded at once, and of those whose runs stepped
+        # aside (a looping student's 13 other stages wait for its sandbox).
         self._runs = ThreadPoolExecutor(max_workers=RUN_THREADS * max(1, workers), thread_name_prefix="student")
         self._drivers: dict[str, types.ModuleType] = {}
         self._draws: dict[str, list[Draw]] = {}
