@@ -719,8 +719,9 @@ def defer_dynamo() -> None:
 def _wait(pid: int, job: dict) -> tuple[int, object, str | None]:
     """Wait for the run, stopping it at its limit or when its output grows too large.
 
-    The limit counts the run's CPU-seconds, with a wide wall-clock backstop (a run that sleeps,
-    or one starved by other work). A run past `demote_cpu_s` of CPU, or past its limit in wall
+    The limit counts the run's own time: its CPU-seconds, and its wall time less the time it
+    waited for a CPU (a run that sleeps spends its limit; one starved by other work does not),
+    with a wide wall-clock backstop. A run past `demote_cpu_s` of CPU, or past its limit in wall
     time, steps aside: it drops to idle priority and the grader is told, so that it no longer
     holds a worker (the reference's runs have no `demote_cpu_s`)."""
     limits = job["limits"]
@@ -742,7 +743,7 @@ def _wait(pid: int, job: dict) -> tuple[int, object, str | None]:
             break
         if killed is None:
             now, cpu = time.monotonic(), cpu_seconds(pid)
-            killed = _over(job, cap, cpu, now > backstop)
+            killed = _over(job, cap, max(cpu, now - started - waited_for_cpu(pid)), now > backstop)
             if killed:
                 for target in (lambda: os.killpg(pid, signal.SIGKILL), lambda: os.kill(pid, signal.SIGKILL)):
                     try:
@@ -762,14 +763,14 @@ def _wait(pid: int, job: dict) -> tuple[int, object, str | None]:
     return status, usage, killed
 
 
-def _over(job: dict, cap: int, cpu: float, past_backstop: bool) -> str | None:
+def _over(job: dict, cap: int, spent: float, past_backstop: bool) -> str | None:
     """Why the run must stop now ("output", "timeout"), or None."""
     try:
         if os.stat(job["output"]).st_size > cap:
             return "output"
     except OSError:
         pass
-    return "timeout" if past_backstop or cpu > float(job["limits"]["time_s"]) else None
+    return "timeout" if past_backstop or spent > float(job["limits"]["time_s"]) else None
 
 
 _TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
@@ -785,9 +786,25 @@ def cpu_seconds(pid: int, children: bool = True) -> float:
         return 0.0
 
 
+def waited_for_cpu(pid: int) -> float:
+    """Seconds the run's main thread has waited on a run queue (runnable, not running), or 0."""
+    try:
+        with open(f"/proc/{pid}/schedstat", "rb") as fh:
+            return int(fh.read().split()[1]) / 1e9
+    except (OSError, ValueError, IndexError):
+        return 0.0
+
+
 def step_aside(session: int) -> None:
     """Every thread of the run's session to idle priority (SCHED_IDLE, nice 19): it runs only when
-    nothing else wants the CPU. Its RLIMIT_NICE of 0 keeps it from climbing back."""
+    nothing else wants the CPU. Its RLIMIT_NICE of 0 keeps it from climbing back. The session's
+    autogroup goes to nice 19 as well: where the kernel groups tasks by session, a run alone in
+    its session would otherwise keep a whole group's share of the CPU."""
+    try:
+        with open(f"/proc/{session}/autogroup", "w") as fh:
+            fh.write("19")
+    except OSError:
+        pass
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue

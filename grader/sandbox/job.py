@@ -28,10 +28,10 @@ def demote_after() -> float:
 
 
 def wall_backstop(limits: "Limits") -> float:
-    """Wall seconds after which a run is stopped whatever its CPU: its limit counts CPU-seconds, and
-    a run at idle priority may wait for the CPU a long while, so this is wide (a run that sleeps
-    ends here)."""
-    return 3 * limits.time_s + 5
+    """Wall seconds after which a run is stopped whatever it did: its limit counts its own time (CPU,
+    and wall time less the time it waited for a CPU), and a run at idle priority may wait for the
+    CPU a long while, so this is wide."""
+    return 10 * limits.time_s + 30
 
 
 class SandboxError(Exception):
