@@ -17,9 +17,11 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 from grader import __version__
-from grader.errors import SpecError, UsageError
-from grader.messages import LANGS, t
-from grader.verdict import Report, command_line
+from grader.errors import SpecError, UnknownStage, UsageError
+from grader.messages import t
+from grader.options import shared
+from grader.verdict import Report, command_line, stage_ranges
+from grader.workspace import ASSIGNMENT, assigned
 
 # The subcommands: name -> the module that adds it (register(subparsers), func=run(args) -> int);
 # `stages` is defined here.
@@ -35,30 +37,15 @@ SUBCOMMANDS = {
 }
 
 
-def add_common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--course", metavar="DIR", help="course folder (default: $GRADE_COURSE or the bundled course)")
-    parser.add_argument("--seed", type=int, help="seed for the hidden cases; the same seed reproduces a run")
-    parser.add_argument("--lang", choices=LANGS, default=os.environ.get("GRADE_LANG", "en"),
-                        help="language of messages and reports")
-
-
-def add_stage_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--stage", "-s", action="extend", nargs="+", metavar="N|SLUG",
-                        help="stage(s) to grade: numbers, slugs, comma-separated lists or ranges like 1-3 "
-                                     "(default: every stage whose file is present)")
-
-
 def grade_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="grade",
+        prog="grade", parents=[shared("stage", "course", "lang", "format")],
         description=f"Grade a submission folder. Subcommands: grade {' | '.join(SUBCOMMANDS)} "
                     "(run `grade SUBCOMMAND --help`).",
     )
     p.add_argument("submission", nargs="?", default=".",
                    help="your workspace folder (default: the current folder), one .py or .ipynb file, or a .zip")
-    add_stage_option(p)
-    add_common(p)
-    p.add_argument("--format", choices=("text", "json", "markdown"), default="text", help="what to print on stdout")
+    p.add_argument("--seed", type=int, help="seed for the hidden cases; the same seed reproduces a run")
     p.add_argument("--html", metavar="PATH", help="also write a self-contained HTML report")
     p.add_argument("--junit", metavar="PATH", help="also write a JUnit XML file")
     p.add_argument("--verbose", "-v", action="store_true", help="show tracebacks in the terminal summary")
@@ -77,7 +64,7 @@ def run_grade(args: argparse.Namespace) -> int:
     course = course_root(args.course, near=submission)  # --course, $GRADE_COURSE, a kit around it, the checkout
     # One fork server when one stage is graded (reference and student runs take turns: less
     # contention for the CPU while everything starts), two otherwise.
-    sandbox = Sandbox(workers=1 if args.stage and len(args.stage) == 1 else 2, platform=platform_folder(course))
+    sandbox = Sandbox(workers=1 if len(args.stages) == 1 else 2, platform=platform_folder(course))
     sandbox.warm()  # the fork servers import numpy while this process imports the rest
     if submission.is_dir():
         sandbox.warm(source=submission.resolve())  # the submission's own sandbox starts now too
@@ -87,14 +74,17 @@ def run_grade(args: argparse.Namespace) -> int:
 
     with Grader(course=course, seed=args.seed, lang=args.lang, sandbox=sandbox) as grader, \
             tempfile.TemporaryDirectory(prefix="grade-file-") as tmp:
-        folder = _as_folder(grader, submission, args.stage, Path(tmp))
+        folder = _as_folder(grader, submission, args.stages, Path(tmp))
+        recorded = [] if args.stages or not submission.is_dir() else assigned(folder)
         try:
-            specs = grader.select(folder.resolve(), args.stage)
-        except KeyError as exc:
-            raise UsageError(exc.args[0]) from None
+            specs = grader.select(folder.resolve(), args.stages or [str(n) for n in recorded])
+        except UnknownStage as exc:
+            raise UsageError(exc.words(args.lang)) from None
         if not specs:
             raise UsageError(_no_stage_file(grader, folder, submission))
         report = grader.grade(folder, [s.slug for s in specs])
+    if recorded:
+        report.notes.insert(0, t(args.lang, "assigned_stages", file=ASSIGNMENT, stages=stage_ranges(recorded)))
     report.submission = str(args.submission)  # what the student gave, not a temporary folder
     extra = (("--course", args.course) if args.course else ()) + (("--lang", args.lang) if args.lang != "en" else ())
     report.reproduce = command_line(str(args.submission), [s.number for s in specs], report.seed, extra)
@@ -102,15 +92,30 @@ def run_grade(args: argparse.Namespace) -> int:
     return 0 if report.full_marks else 1
 
 
+def _close_subcommand(word: str) -> Optional[str]:
+    """The subcommand `word` is a typo of (``inti`` -> ``init``), if any."""
+    if "/" in word or "." in word:
+        return None
+    close = difflib.get_close_matches(word, list(SUBCOMMANDS), n=1, cutoff=0.6)
+    return close[0] if close else None
+
+
+def _refuse_mistyped_subcommand(argv: Sequence[str]) -> None:
+    """`grade inti my-work/`: a usage error naming `init`, before the arguments meant for it are refused."""
+    match = _close_subcommand(argv[0])
+    if match:
+        lang = shared("lang").parse_known_args(argv)[0].lang
+        raise UsageError(t(lang, "cli.did_you_mean", word=argv[0], match=match))
+
+
 def _not_found(word: str, lang: str) -> str:
     """"no such folder", with "did you mean `grade init`?" for a mistyped subcommand or
     "did you mean activation.py?" for a file named almost like one next to it."""
     from grader.sources import near_miss
 
-    if "/" not in word and "." not in word:
-        close = difflib.get_close_matches(word, list(SUBCOMMANDS), n=1, cutoff=0.6)
-        if close:
-            return t(lang, "cli.did_you_mean", word=word, match=close[0])
+    match = _close_subcommand(word)
+    if match:
+        return t(lang, "cli.did_you_mean", word=word, match=match)
     path = Path(word)
     found = near_miss(path.parent, path.name) if path.name and path.parent.is_dir() else None
     if found:
@@ -151,8 +156,8 @@ def place_single_file(grader, path: Path, stages: Optional[Sequence[str]], folde
 
     try:
         specs = grader.course.select(stages) if stages else list(grader.course.stages)
-    except KeyError as exc:
-        raise UsageError(exc.args[0]) from None
+    except UnknownStage as exc:
+        raise UsageError(exc.words(grader.lang)) from None
     name = single_file_name(path, [s.file for s in specs])
     if name is None:
         files = ", ".join(sorted({s.file for s in specs}))
@@ -180,21 +185,19 @@ def run_stages(args: argparse.Namespace) -> int:
 
     course = load_course(args.course, near=Path.cwd())  # inside a student kit: the kit
     torch_ok = importlib.util.find_spec("torch") is not None
-    print(f"course: {course.root}")
+    lang = args.lang
+    print(t(lang, "stages.course", root=course.root))
     for s in course.stages:
-        note = "  (needs PyTorch: install the extra)" if s.needs_torch and not torch_ok else ""
-        hidden = sum(c.hidden for c in s.cases)
-        print(f"{s.number:>3}  {s.slug:<20} {s.file:<22} {len(s.cases):>2} cases ({hidden} hidden), "
-              f"{s.max_score:g} pts  {s.title.get(args.lang)}{note}")
+        note = t(lang, "stages.needs_torch") if s.needs_torch and not torch_ok else ""
+        print(t(lang, "stages.line", number=s.number, slug=s.slug, file=s.file, cases=len(s.cases),
+                hidden=sum(c.hidden for c in s.cases), points=s.max_score, title=s.title.get(lang), note=note))
     return 0
 
 
 def subcommands() -> dict[str, argparse.ArgumentParser]:
     top = argparse.ArgumentParser(prog="grade")
     sub = top.add_subparsers(dest="command")
-    p = sub.add_parser("stages", help="list the course's stages")
-    p.add_argument("--course", metavar="DIR")
-    p.add_argument("--lang", choices=LANGS, default="en")
+    p = sub.add_parser("stages", help="list the course's stages", parents=[shared("course", "lang")])
     p.set_defaults(func=run_stages)
     for name in filter(None, SUBCOMMANDS.values()):
         try:
@@ -214,6 +217,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             parsers = subcommands()
             args = parsers["_top"].parse_args(argv)
             return int(args.func(args) or 0)
+        if argv and not argv[0].startswith("-") and not os.path.exists(argv[0]):
+            _refuse_mistyped_subcommand(argv)
         args = grade_parser().parse_args(argv)
         return run_grade(args)
     except (UsageError, SpecError) as exc:

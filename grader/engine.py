@@ -15,11 +15,11 @@ import threading
 import time
 import types
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Optional, Sequence, Union
 
-from grader.judging import judge
+from grader.judging import checks, judge
 from grader import PACKAGE_DIR
 from grader.course.folder import Course, bundled_course, course_root, load_course, platform_folder
 from grader.import_once import ImportMemo, run_by_file
@@ -27,7 +27,7 @@ from grader.course.inputs import Draw, make_draws
 from grader.course import reference_cache
 from grader.course.kit import kit_notes, read_frozen
 from grader.messages import t
-from grader.sandbox import Job, Limits, Outcome, Sandbox, SandboxError
+from grader.sandbox import Job, Outcome, Sandbox, SandboxError
 from grader.sources import find_source, missing_file_advice, read_source
 from grader.course.spec import SpecError, StageSpec
 from grader.verdict import Report, StageResult
@@ -89,6 +89,8 @@ class Grader:
         self.sandbox.warm()  # fork servers import numpy while the course loads
         try:
             self.course = course if isinstance(course, Course) else load_course(course)
+            for spec in self.course.stages:
+                checks.validate(spec)  # every check it names is registered (or the course's own)
         except Exception:
             self.sandbox.close()
             raise
@@ -185,7 +187,7 @@ class Grader:
         driver = self.course.driver_file(spec)
         return Job(
             source=source, file=spec.file, cases=cases, seed=self.seed, trusted=trusted,
-            limits=Limits(time_s=spec.limits.time_s * factor, memory_mb=int(spec.limits.memory_mb * factor)),
+            limits=replace(spec.limits, time_s=spec.limits.time_s * factor, memory_mb=int(spec.limits.memory_mb * factor)),
             support=[self.course.support_file(n) for n in spec.support] + self.course.standin_files(),
             driver_source=driver.read_text(encoding="utf-8") if driver else None,
             requires=tuple(spec.requires),

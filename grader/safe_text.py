@@ -54,13 +54,16 @@ def clean_all(value: Any) -> Any:
 
 
 _WORKFLOW_COMMAND = re.compile(r"^(\s*)::", re.M)
+_LEGACY_COMMAND = re.compile(r"##\[")
 
 
 def no_workflow_commands(text: Any) -> str:
     """clean(text) where no line can be read as a GitHub Actions workflow command.
 
-    The Actions runner acts on any log line that starts with ``::`` (``::notice``,
-    ``::add-mask``, ``::stop-commands``...): a student's exception message holding
-    ``\\n::notice title=Autograding complete::Points 27/27`` would print a forged notice. The
-    leading ``::`` of each such line becomes ``: :``; the text stays readable."""
-    return _WORKFLOW_COMMAND.sub(r"\1: :", clean(text))
+    The Actions runner (actions/runner, ActionCommand.cs) acts on a log line that starts
+    with ``::`` after leading whitespace (``::notice``, ``::add-mask``, ``::stop-commands``...)
+    and, in the older syntax, on ``##[command]data`` anywhere in a line: a student's exception
+    message holding ``\n::notice title=Autograding complete::Points 27/27`` would print a forged
+    notice. The leading ``::`` of each such line becomes ``: :`` and every ``##[`` becomes
+    ``# #[``; the text stays readable."""
+    return _LEGACY_COMMAND.sub("# #[", _WORKFLOW_COMMAND.sub(r"\1: :", clean(text)))

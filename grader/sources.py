@@ -25,10 +25,11 @@ from pathlib import Path
 from typing import Iterable, Optional
 
 from grader.fsutil import read_bounded
+from grader.limits import PLATFORM
 from grader.messages import t
 
 NOTEBOOK = ".ipynb"
-MAX_BYTES = 8 << 20  # a student file larger than this is not read (the copy is capped anyway)
+MAX_BYTES = PLATFORM.source_bytes  # a student file larger than this is not read (the copy is capped anyway)
 SHOWN = 60  # characters of a dropped line quoted in a note
 NEAR_CUTOFF = 0.85  # difflib ratio above which a file name is taken for a misspelling of another
 
@@ -123,7 +124,7 @@ def missing_file_advice(folder: Path, filename: str, lang: str, taken: Iterable[
 
 # -- decoding -------------------------------------------------------------------------------------
 
-def decode(data: bytes, name: str) -> tuple[str, list[Note]]:
+def decode_source(data: bytes, name: str) -> tuple[str, list[Note]]:
     """Text of a file: UTF-8 (a BOM is dropped), else GB18030 (a superset of GBK) with a note.
 
     Line endings become LF. Never raises: bytes no codec reads become U+FFFD, with a note.
@@ -207,7 +208,7 @@ def read_source(folder: Path, filename: str) -> Optional[Source]:
     data = read_bounded(path, MAX_BYTES)  # a FIFO or a 100 GB sparse file: never a hang or MemoryError
     if data is None:
         return None
-    text, decode_notes = decode(data, path.name)
+    text, decode_notes = decode_source(data, path.name)
     notes += decode_notes
     if path.suffix.lower() != NOTEBOOK:
         return Source(path, text, notes)

@@ -54,11 +54,13 @@ class CaseResult:
     mistake: Optional[str] = None       # the known mistake this failure matches
     missing_name: Optional[str] = None  # the called name the file does not define
     not_started: bool = False           # the student's function still raises NotImplementedError
+    near_miss: Optional[str] = None     # what the file defines instead of missing_name (`sigmiod`)
 
     @property
     def unstarted(self) -> bool:
-        """Nothing of the student's own yet: a function not started, or not defined at all."""
-        return self.not_started or self.missing_name is not None
+        """Nothing of the student's own yet: a function not started, or not defined at all (a
+        misspelt one, `sigmiod` for `sigmoid`, is work in progress)."""
+        return self.not_started or (self.missing_name is not None and self.near_miss is None)
 
     def __post_init__(self) -> None:
         self.status = Status.of(self.status)
@@ -71,6 +73,8 @@ class CaseResult:
         }
         if self.not_started:
             out["not_started"] = True
+        if self.near_miss:
+            out["near_miss"] = self.near_miss
         if details:
             out["details"] = {**self.details, **({"mistake": self.mistake} if self.mistake else {})}
         return out
@@ -83,7 +87,8 @@ class CaseResult:
                    max_score=_f(d.get("max_score")), hidden=bool(d.get("hidden")),
                    message=str(d.get("message") or ""), hint=d.get("hint"), duration_s=_f(d.get("duration_s")),
                    details=det, mistake=mistake if isinstance(mistake, str) else None,
-                   not_started=bool(d.get("not_started")))
+                   not_started=bool(d.get("not_started")),
+                   near_miss=d.get("near_miss") if isinstance(d.get("near_miss"), str) else None)
 
 
 class Progress(str, Enum):
@@ -107,6 +112,7 @@ class StageResult:
     max_score: float
     message: str
     duration_s: float = 0.0
+    hint: Optional[str] = None  # a known mistake seen in the stage's own error (an import failure), shown labelled
     run_s: float = 0.0  # time spent inside the submission's code
     wait_s: float = 0.0  # time spent waiting: for the submission's sandbox (its other stages), for the reference
     cases: list[CaseResult] = field(default_factory=list)
@@ -128,7 +134,7 @@ class StageResult:
     def to_dict(self, details: bool = False) -> dict:
         out = {
             "number": self.number, "slug": self.slug, "title": self.title, "status": self.status.value,
-            "score": self.score, "max_score": self.max_score, "message": self.message,
+            "score": self.score, "max_score": self.max_score, "message": self.message, "hint": self.hint,
             "duration_s": round(self.duration_s, 6), "run_s": round(self.run_s, 6), "wait_s": round(self.wait_s, 6),
             "progress": self.progress.value, "cases": [c.to_dict(details) for c in self.cases],
         }
@@ -143,6 +149,7 @@ class StageResult:
         return cls(number=d.get("number"), slug=str(d.get("slug") or ""), title=str(d.get("title") or ""),
                    status=Status.of(d.get("status")), score=_f(d.get("score")), max_score=_f(d.get("max_score")),
                    message=str(d.get("message") or ""), duration_s=_f(d.get("duration_s")),
+                   hint=d.get("hint") if isinstance(d.get("hint"), str) else None,
                    run_s=_f(d.get("run_s")), wait_s=_f(d.get("wait_s")), cases=[CaseResult.from_dict(c) for c in d.get("cases") or []],
                    details=dict(d.get("details") or {}), unstarted=bool(d.get("unstarted")))
 

@@ -7,15 +7,17 @@ from ``stages/support/``, the trusted copies), the Classroom workflow
 folder has none. With no ``--stage`` the whole template is copied.
 
 Run again on an existing workspace it adds the new stages (next week's exercise): a file
-already there is never overwritten, it is kept and named; the one change made to an existing
-file is the workflow's ``stages:`` list, which gains the new stages. It ends by printing the
-command to run next.
+already there is never overwritten, it is kept and named; the changes made to existing files
+are the workflow's ``stages:`` list and the assignment (``.grade.json``, the stages chosen so
+far), which gain the new stages. Plain ``grade`` in the workspace grades the assigned stages
+(``assigned``), not every stage whose file is there (stages 1-3 share ``activation.py``). It
+ends by printing the command to run next.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
+import json
 import re
 import shutil
 import sys
@@ -23,12 +25,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
-from grader.messages import LANGS, t
+from grader.errors import UnknownStage
+from grader.options import shared
+from grader.messages import t
 from grader.verdict import command_line
 
 __all__ = ["register", "run", "plan_workspace", "init_workspace", "InitResult", "WorkspaceError"]
 
 WORKFLOW = Path(".github") / "workflows" / "classroom.yml"
+ASSIGNMENT = ".grade.json"  # {"stages": [1, 4, 5]}: what `grade init --stage` assigned
+ASSIGNMENT_CAP = 64 * 1024
 _SKIP = {"__pycache__", ".DS_Store", ".ipynb_checkpoints"}
 
 
@@ -49,10 +55,7 @@ def _chosen(course: Any, template: Path, stage_refs: Sequence[str]) -> tuple[lis
     """The chosen stage specs and the template files they need (every file when none is chosen)."""
     if not stage_refs:
         return list(course.stages), _template_files(template)
-    try:
-        specs = sorted(course.select(stage_refs), key=lambda s: s.number)
-    except KeyError as exc:
-        raise WorkspaceError(str(exc.args[0]) if exc.args else str(exc)) from None
+    specs = sorted(course.select(stage_refs), key=lambda s: s.number)  # UnknownStage: run() words it
     rels: list[Path] = []
     for spec in specs:
         rel = Path(spec.file)
@@ -145,11 +148,46 @@ def init_workspace(dest: Path, course: Any, stage_refs: Sequence[str] = (), lang
         _copy(src, target, rel, specs, not stage_refs, lang)
         result.written.append(rel)
     dest.mkdir(parents=True, exist_ok=True)
+    if _record_assignment(dest, course, specs if stage_refs else list(course.stages), bool(stage_refs)):
+        result.written.append(Path(ASSIGNMENT))
     if not any(p.name.lower().startswith("readme") for p in dest.iterdir()):
         with open(dest / "README.md", "x", encoding="utf-8") as fh:
             fh.write(t(lang, "init.readme"))
         result.written.append(Path("README.md"))
     return result
+
+
+def assigned(folder: Path) -> list[int]:
+    """The stage numbers `grade init --stage` recorded in a workspace ([] when none, or unreadable).
+    The student's own file: it chooses what plain `grade` grades there, never a batch's stages."""
+    from grader.fsutil import read_bounded
+
+    path = Path(folder) / ASSIGNMENT
+    if not path.is_file() or path.is_symlink():
+        return []
+    try:
+        data = json.loads((read_bounded(path, ASSIGNMENT_CAP) or b"").decode("utf-8"))
+    except (OSError, ValueError):
+        return []
+    stages = data.get("stages") if isinstance(data, dict) else None
+    if not isinstance(stages, list):
+        return []
+    return sorted({n for n in stages if isinstance(n, int) and not isinstance(n, bool)})
+
+
+def _record_assignment(dest: Path, course: Any, specs: Sequence[Any], chosen: bool) -> bool:
+    """Add the chosen stages to the workspace's assignment (written only when stages were chosen,
+    or to widen one already there); True when the file is new."""
+    have = assigned(dest)
+    path = dest / ASSIGNMENT
+    if (not chosen and not have) or path.is_symlink():
+        return False
+    new = not path.exists()
+    known = {s.number for s in course.stages}
+    numbers = sorted((set(have) & known) | {s.number for s in specs})
+    text = json.dumps({"stages": numbers, "about": "the stages `grade` grades here (grade init --stage N adds one)"})
+    path.write_text(text + "\n", encoding="utf-8")
+    return new
 
 
 def _update_workflow(target: Path, specs: Sequence[Any]) -> Optional[str]:
@@ -162,17 +200,12 @@ def _update_workflow(target: Path, specs: Sequence[Any]) -> Optional[str]:
 
 def register(subparsers: Any) -> argparse.ArgumentParser:
     p = subparsers.add_parser(
-        "init", help="create a student workspace from the course template, or add stages to one",
+        "init", parents=[shared("stage", "course", "lang")], help="create a student workspace from the course template, or add stages to one",
         description="Create a student workspace in DIR: the template files of the chosen stages "
                     "(all when no --stage), their support files, the GitHub Classroom workflow and a "
                     "README. Run it again with --stage N to add next week's exercise: existing files "
                     "are never overwritten.")
     p.add_argument("dir", help="the folder to create or fill")
-    p.add_argument("--stage", "-s", dest="stages", action="extend", nargs="+", default=[], metavar="N|SLUG",
-                   help="stage numbers, slugs or ranges like 1-3; repeatable, or comma separated")
-    p.add_argument("--course", default=None, help="course folder (default: the bundled course)")
-    p.add_argument("--lang", choices=LANGS, default=os.environ.get("GRADE_LANG", "en"),
-                   help="language of the workspace's README and of the messages")
     p.set_defaults(func=run)
     return p
 
@@ -187,6 +220,9 @@ def run(args: argparse.Namespace) -> int:
         specs = course.select(args.stages) if args.stages else []
     except WorkspaceError as exc:
         print(f"grade init: {exc}", file=sys.stderr)
+        return 2
+    except UnknownStage as exc:
+        print(f"grade init: {exc.words(lang)}", file=sys.stderr)
         return 2
     except Exception as exc:  # a broken course (SpecError) and the like
         print(f"grade init: {exc}", file=sys.stderr)

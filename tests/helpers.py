@@ -84,3 +84,39 @@ def tree_digest(folder: Path) -> str:
         if p.is_file():
             h.update(p.read_bytes())
     return h.hexdigest()
+
+
+# --- headless Chromium (the browser tests) ----------------------------------------------
+
+CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
+
+
+def chromium_browser(width: int = 1280, height: int = 1000):
+    """A headless Chromium driver (a generator: use it as a fixture's body); skips the test with the
+    reason when Chromium, its driver or selenium is missing or does not start."""
+    import shutil
+    import tempfile
+
+    if not CHROMIUM.exists() or not CHROMEDRIVER.exists():
+        pytest.skip("headless Chromium is not installed (apt-get install -y chromium chromium-driver)")
+    webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed (pip install selenium)")
+    from selenium.webdriver.chrome.service import Service
+
+    profile = tempfile.mkdtemp(prefix="chromium-profile-")
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = str(CHROMIUM)
+    for arg in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
+                "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                f"--user-data-dir={profile}", f"--window-size={width},{height}"):
+        opts.add_argument(arg)
+    opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    try:
+        driver = webdriver.Chrome(options=opts, service=Service(str(CHROMEDRIVER)))
+    except Exception as e:  # a broken install is a skip, not a failure of the page under test
+        shutil.rmtree(profile, ignore_errors=True)
+        pytest.skip(f"headless Chromium did not start: {e}")
+    try:
+        yield driver
+    finally:
+        driver.quit()
+        shutil.rmtree(profile, ignore_errors=True)

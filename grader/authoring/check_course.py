@@ -25,11 +25,11 @@ from grader.engine import Grader, missing_requirement
 from grader.sandbox import Sandbox
 from grader.errors import SpecError
 from grader.course.inputs import draw_inputs
-from grader.authoring import mistakes as mistake_course
+from grader.authoring import accepted, mistakes as mistake_course
 from grader.authoring.sentences import lt
 from grader.authoring.mutants import Mutant, identifiers, mutants, sample
 from grader.messages import t
-from grader.course.spec import Limits, StageSpec
+from grader.course.spec import StageSpec
 from grader.verdict import Report
 
 DEFAULT_SEEDS = (11, 12, 13)
@@ -46,6 +46,7 @@ class MutantResult:
     by: str = ""  # the first failing case and its message
     hint: Optional[str] = None
     equivalent: bool = False
+    like: str = ""  # the accepted answer it behaves like (then equivalent)
 
 
 @dataclass
@@ -95,6 +96,7 @@ def check_course(course_dir: Union[str, Path, None] = None, stages: Optional[Seq
     try:
         course = load_course(course_dir)
         specs = [course.find(s) for s in stages] if stages else list(course.stages)
+        answers = accepted.load(course)
     except SpecError as exc:
         result.findings.append(lt(lang, "spec_invalid", why=str(exc)))
         return result
@@ -113,10 +115,11 @@ def check_course(course_dir: Union[str, Path, None] = None, stages: Optional[Seq
     run = _Run(course, lang, Sandbox(workers=workers, platform=course.platform), workers, checks)
     try:
         walls = _reference_checks(run, runnable, seeds)
+        likes = _accepted_checks(run, runnable, seeds[0], answers)
         # a seed of its own: the shared sandbox keeps one copy of the inputs per (stage, seed), and
         # this session's cases differ from the course's
         mistake_course.check_value_mistakes(course, runnable, max(seeds) + 1, lang, run.session, checks)
-        _mutation_checks(run, runnable, seeds[0], cap, walls)
+        _mutation_checks(run, runnable, seeds[0], cap, walls, likes)
     finally:
         run.sandbox.close()
     result.duration_s = time.perf_counter() - started
@@ -228,6 +231,40 @@ def _template_beside_reference(run: _Run, grader: Grader, present: list[StageSpe
                     run.finding(stage.slug, "template_scores", score=case.score, case=case.name)
 
 
+@dataclass
+class _Likes:
+    """What a stage's reference and its full-mark accepted answers return (per case), for telling a
+    surviving mutant that behaves like an accepted answer (an equivalent one) from a survivor."""
+
+    reference: list = field(default_factory=list)
+    answers: dict[str, list] = field(default_factory=dict)  # answer name -> its values
+
+    def like(self, got: list) -> str:
+        """The accepted answer a full-mark result with these values behaves like, where it differs
+        from the reference ("" when none)."""
+        if got == self.reference:
+            return ""
+        return next((name for name, values in self.answers.items() if values == got), "")
+
+
+def _accepted_checks(run: _Run, specs: list[StageSpec], seed: int,
+                     answers: dict[str, list[accepted.Answer]]) -> dict[str, _Likes]:
+    """Every accepted answer scores as its manifest declares (stages/accepted/, a finding otherwise)."""
+    jobs = [(spec, a) for spec in specs for a in answers.get(spec.slug, [])]
+    likes = {spec.slug: _Likes() for spec in specs if answers.get(spec.slug)}
+    if not jobs:
+        return likes
+    with run.session(run.course, seed) as grader, ThreadPoolExecutor(max_workers=max(1, run.workers)) as pool:
+        results = list(pool.map(lambda job: accepted.grade(grader, *job), jobs))
+        for slug, stage in zip(likes, [grader.grade_stage(run.course.reference, grader.course.find(s)) for s in likes]):
+            likes[slug].reference = _got(stage)
+    for (spec, answer), result in zip(jobs, results):
+        run.checks[spec.slug].findings += accepted.findings(answer, result, run.lang)
+        if result.status == "passed":
+            likes[spec.slug].answers[answer.name] = _got(result)
+    return likes
+
+
 def _hidden_checks(spec: StageSpec, lang: str) -> list[str]:
     """A hidden case must draw a different input for each of HIDDEN_SEEDS seeds."""
     out = []
@@ -279,7 +316,7 @@ def _fast_course(course: Course, walls: dict[str, float]) -> Course:
     stages = []
     for spec in course.stages:
         limit = min(spec.limits.time_s, max(MUTANT_MIN_TIME_S, MUTANT_TIME_FACTOR * walls.get(spec.slug, 0.0)))
-        stages.append(replace(spec, limits=Limits(time_s=limit, memory_mb=spec.limits.memory_mb)))
+        stages.append(replace(spec, limits=replace(spec.limits, time_s=limit)))
     return Course(root=course.root, stages=tuple(stages))
 
 
@@ -289,7 +326,8 @@ def _equivalent(spec: StageSpec, mutant: Mutant) -> bool:
     return any(entry == mutant.id or entry.strip() in added for entry in spec.equivalent_mutants)
 
 
-def _mutation_checks(run: _Run, specs: list[StageSpec], seed: int, cap: int, walls: dict[str, float]) -> None:
+def _mutation_checks(run: _Run, specs: list[StageSpec], seed: int, cap: int, walls: dict[str, float],
+                     likes: Optional[dict[str, _Likes]] = None) -> None:
     jobs = []
     for spec in specs:
         found = stage_mutants(run.course, spec)
@@ -301,7 +339,9 @@ def _mutation_checks(run: _Run, specs: list[StageSpec], seed: int, cap: int, wal
         with tempfile.TemporaryDirectory(prefix="grade-mutants-") as tmp, \
                 run.session(_fast_course(run.course, walls), seed) as grader:
             def grade_one(k: int) -> MutantResult:
-                return _grade_mutant(grader, run.course, Path(tmp) / str(k), *jobs[k])
+                spec, mutant = jobs[k]
+                return _grade_mutant(grader, run.course, Path(tmp) / str(k), spec, mutant,
+                                     (likes or {}).get(spec.slug, _Likes()))
 
             with ThreadPoolExecutor(max_workers=max(1, run.workers)) as pool:
                 results = list(pool.map(grade_one, range(len(jobs))))
@@ -311,7 +351,8 @@ def _mutation_checks(run: _Run, specs: list[StageSpec], seed: int, cap: int, wal
         _summarise_mutants(spec, run.checks[spec.slug], run.lang)
 
 
-def _grade_mutant(grader: Grader, course: Course, work: Path, spec: StageSpec, mutant: Mutant) -> MutantResult:
+def _grade_mutant(grader: Grader, course: Course, work: Path, spec: StageSpec, mutant: Mutant,
+                  likes: Optional[_Likes] = None) -> MutantResult:
     """Grade one mutant workspace (the reference folder with the mutated file) in the shared session."""
     shutil.copytree(course.reference, work, ignore=shutil.ignore_patterns("__pycache__"))
     (work / spec.file).write_text(mutant.source, encoding="utf-8")
@@ -321,8 +362,10 @@ def _grade_mutant(grader: Grader, course: Course, work: Path, spec: StageSpec, m
         shutil.rmtree(work, ignore_errors=True)
     bad = next((c for c in stage.cases if c.status != "passed"), None)
     killed = stage.status != "passed"
+    like = "" if killed else (likes or _Likes()).like(_got(stage))
     return MutantResult(mutant, killed=killed, by=f"{bad.name}: {bad.message}" if bad else stage.message,
-                        hint=bad.hint if bad else None, equivalent=not killed and _equivalent(spec, mutant))
+                        hint=bad.hint if bad else None, like=like,
+                        equivalent=not killed and (bool(like) or _equivalent(spec, mutant)))
 
 
 def _summarise_mutants(spec: StageSpec, check: StageCheck, lang: str) -> None:
@@ -331,6 +374,7 @@ def _summarise_mutants(spec: StageSpec, check: StageCheck, lang: str) -> None:
         check.notes.append(lt(lang, "no_mutants"))
     for res in check.survivors:
         check.findings.append(lt(lang, "mutant_survives", id=res.mutant.id))
+    check.notes += [lt(lang, "mutant_like_accepted", id=r.mutant.id, answer=r.like) for r in check.mutants if r.like]
     if not check.cap:  # with a sample, an entry's mutant may just not have been drawn
         for entry in spec.equivalent_mutants:
             one = replace(spec, equivalent_mutants=[entry])

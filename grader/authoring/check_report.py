@@ -46,10 +46,9 @@ def render_text(result: CourseCheck, verbose: bool = False) -> str:
 
 @lru_cache(maxsize=1)
 def _template():
-    from jinja2 import Environment, PackageLoader, select_autoescape
+    from grader.templates import template
 
-    env = Environment(loader=PackageLoader("grader", "templates"), autoescape=select_autoescape(["html", "j2"]))
-    return env.get_template("lint_report.html.j2")
+    return template("lint_report.html.j2")
 
 
 def render_html(result: CourseCheck) -> str:

@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import ast
 import dataclasses
-import os
 import secrets
 import shutil
 import sys
@@ -28,6 +27,7 @@ import yaml
 from grader.course.folder import FROZEN_DIR, KIT_FILE, Course, load_course
 from grader.errors import SpecError
 from grader.course.kit import write_frozen, write_kit_file
+from grader.options import shared
 from grader.messages import t
 from grader.course.spec import StageSpec, load_spec, read_yaml
 
@@ -219,21 +219,21 @@ def release(course_dir: Optional[str], out: Path, seed: Optional[int] = None,
 
 def register(subparsers: Any) -> argparse.ArgumentParser:
     p = subparsers.add_parser(
-        "release", help="write a student kit (public cases, frozen values) and an autograder bundle",
+        "release", parents=[shared("course", "lang")], help="write a student kit (public cases, frozen values) and an autograder bundle",
         description="Write DIR/student/ (template, public cases, their expected values frozen, no reference "
                     "code) and DIR/autograder/ (the full course, for batch grading, Gradescope and a private "
                     "Classroom course repository).")
-    p.add_argument("course", nargs="?", default=None, help="the course folder (default: $GRADE_COURSE or the checkout's)")
+    p.add_argument("course_dir", nargs="?", default=None, metavar="COURSE",
+                   help="the course folder, or give it with --course (default: $GRADE_COURSE or the checkout's)")
     p.add_argument("--out", required=True, metavar="DIR", help="where to write student/ and autograder/")
     p.add_argument("--seed", type=int, default=None, help="the seed of the public cases' inputs (default: random)")
-    p.add_argument("--lang", choices=("en", "zh"), default=os.environ.get("GRADE_LANG", "en"))
     p.set_defaults(func=run)
     return p
 
 
 def run(args: argparse.Namespace) -> int:
     try:
-        student, bundle = release(args.course, Path(args.out), args.seed, args.lang)
+        student, bundle = release(getattr(args, "course_dir", None) or args.course, Path(args.out), args.seed, args.lang)
     except (ReleaseError, SpecError, OSError) as exc:
         print(f"grade release: {exc}", file=sys.stderr)
         return 2

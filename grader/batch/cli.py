@@ -11,7 +11,8 @@ from typing import Any, Optional, Sequence
 from grader.batch.rows import tally
 from grader.sandbox.isolation import UNSAFE_HELP, refusal
 from grader.batch.run import run_batch
-from grader.messages import LANGS, t
+from grader.messages import t
+from grader.options import shared
 from grader.errors import UsageError
 from grader.course.spec import SpecError
 
@@ -24,11 +25,13 @@ EPILOG = ("outputs in --out: gradebook.csv (one row per student: stage scores, t
           "Ctrl-C stops and keeps what finished; exit code 130 then.")
 
 
+def PARENT() -> argparse.ArgumentParser:
+    return shared("stage", "lang", "course")
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("class_dir", metavar="CLASS_DIR", type=Path,
                    help="one sub-folder or .zip file per student (or a .zip of the class)")
-    p.add_argument("--stage", action="append", default=[], metavar="STAGE",
-                   help="grade only these stages (numbers, slugs or ranges; repeat or comma-separate)")
     p.add_argument("--out", type=Path, default=None,
                    help="output folder (default: CLASS_DIR/../grades, or ./grades)")
     p.add_argument("--jobs", "-j", type=int, default=None,
@@ -36,8 +39,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--force", action="store_true", help="regrade every student, ignoring the cache")
     p.add_argument("--seed", type=int, default=None,
                    help="seed for hidden inputs (default: the previous run's in --out, else random)")
-    p.add_argument("--lang", choices=LANGS, default="en", help="language of reports")
-    p.add_argument("--course", type=Path, default=None, metavar="DIR", help="course folder")
     p.add_argument("--no-fork-server", dest="fork_server", action="store_false",
                    help="start a fresh Python for every run (slower; for debugging)")
     p.add_argument("--no-zygote", dest="zygote", action="store_false",
@@ -56,7 +57,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def register(subparsers: Any) -> argparse.ArgumentParser:
-    p = subparsers.add_parser("batch", help="grade a whole class and write a gradebook",
+    p = subparsers.add_parser("batch", help="grade a whole class and write a gradebook", parents=[PARENT()],
                               description=DESCRIPTION, epilog=EPILOG)
     add_arguments(p)
     p.set_defaults(func=run)
@@ -110,7 +111,7 @@ def run(args: argparse.Namespace) -> int:
     if not getattr(args, "zygote", True):
         os.environ["GRADE_ZYGOTE"] = "0"  # read by every Sandbox of this process (grader/sandbox/zygote.py)
     try:
-        res = run_batch(args.class_dir, args.out, stages=args.stage or (), jobs=args.jobs,
+        res = run_batch(args.class_dir, args.out, stages=args.stages, jobs=args.jobs,
                         force=args.force, seed=args.seed, lang=args.lang,
                         course_dir=getattr(args, "course", None),
                         fork_server=getattr(args, "fork_server", True), quiet=quiet,
@@ -129,6 +130,6 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    p = argparse.ArgumentParser(prog="grade batch", description=DESCRIPTION, epilog=EPILOG)
+    p = argparse.ArgumentParser(prog="grade batch", description=DESCRIPTION, epilog=EPILOG, parents=[PARENT()])
     add_arguments(p)
     return run(p.parse_args(argv))

@@ -36,7 +36,8 @@ from grader.batch.workers import grade_folder
 from grader.batch.rows import Reason, reason
 from grader.batch.unpack import is_junk, safe_unzip
 from grader.errors import UsageError
-from grader.messages import LANGS, t
+from grader.options import shared
+from grader.messages import t
 from grader.safe_text import one_line
 from grader.sandbox.job import COPY_CAP
 from grader.batch.warm_graders import WarmGraders
@@ -406,9 +407,7 @@ class ClusterGrading:
 # --------------------------------------------------------------------------- grade worker-setup
 
 def register(subparsers: Any) -> argparse.ArgumentParser:
-    p = subparsers.add_parser("worker-setup", help="print how to start a Dask cluster for `grade batch --scheduler`")
-    p.add_argument("--course", metavar="DIR", help="course folder (default: $GRADE_COURSE)")
-    p.add_argument("--lang", choices=LANGS, default=os.environ.get("GRADE_LANG", "en"))
+    p = subparsers.add_parser("worker-setup", parents=[shared("course", "lang")], help="print how to start a Dask cluster for `grade batch --scheduler`")
     p.set_defaults(func=run_setup)
     return p
 

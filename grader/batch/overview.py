@@ -256,12 +256,9 @@ def build_context(rows: Sequence[dict], payloads: dict, columns: Sequence[Any], 
 
 def render_overview(rows: Sequence[dict], payloads: dict, columns: Sequence[Any], *, lang: str = "en",
                     seed: int = 0, course: Any = None, interrupted: bool = False, similarity: bool = False) -> str:
-    import jinja2
+    from grader.templates import template
     rows, payloads = clean_all(list(rows)), clean_all(payloads)  # ids, reasons, messages come from students
-    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(Path(__file__).parent.parent / "templates")),
-                             autoescape=True, trim_blocks=True, lstrip_blocks=True,
-                             undefined=jinja2.StrictUndefined)
-    tpl = env.get_template("overview.html.j2")
+    tpl = template("overview.html.j2")
     from grader.authoring.sentences import lt
     return tpl.render(**build_context(rows, payloads, columns, lang=lang, seed=seed, course=course,
                                       interrupted=interrupted), similarity=lt(lang, "sim_link") if similarity else "")

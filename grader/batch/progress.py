@@ -14,7 +14,7 @@ from grader.batch.rows import STATUS_ERROR, STATUS_GRADED, STATUS_NOT_GRADED
 from grader.safe_text import one_line
 
 
-class Progress:
+class ProgressBar:
     """A progress bar on a tty (students done/total, failures, ETA); plain lines otherwise."""
 
     def __init__(self, total: int, stream: TextIO, quiet: bool = False, jobs: int = 1):

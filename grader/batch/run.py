@@ -20,16 +20,17 @@ from grader.batch import cache
 from grader.batch.discover import Student, discover, prepare
 from grader.batch.gradebook import write_outputs
 from grader.batch.workers import grade_all, make_grader
-from grader.batch.progress import Progress
+from grader.batch.progress import ProgressBar
 from grader.batch.rows import STATUS_ERROR, STATUS_NOT_GRADED, Reason, num, reason, summarize
-from grader.batch.unpack import Limits, UnpackError, safe_unzip
+from grader.batch.unpack import UnpackError, ZipCaps, safe_unzip
 from grader.course.folder import Course
+from grader.errors import UnknownStage
 from grader.messages import t
 from grader.sources import find_source
 from grader.verdict import Report
 
 # A whole class's archive: many students, each with their own (checked) zip inside.
-CLASS_ZIP_LIMITS = Limits(max_members=100_000, max_file_bytes=200 * 1024 * 1024, max_total_bytes=4 * 1024**3)
+CLASS_ZIP = ZipCaps(max_members=100_000, max_file_bytes=200 * 1024 * 1024, max_total_bytes=4 * 1024**3)
 
 
 @dataclass
@@ -61,7 +62,7 @@ class BatchRun:
     student_timeout_s: float = 0.0
     grader_factory: Callable[..., Any] = make_grader
     grade_many: Optional[Callable[..., Iterable]] = None  # grading elsewhere, e.g. grader.batch.cluster
-    progress: Optional[Progress] = None
+    progress: Optional[ProgressBar] = None
     forbidden: list[Path] = field(default_factory=list)
     payloads: dict[str, Any] = field(default_factory=dict)   # file_id -> {"report", "details"}
     crash: dict[str, Reason] = field(default_factory=dict)
@@ -155,7 +156,7 @@ class BatchRun:
 
     def run(self, stream: TextIO, quiet: bool, env_key: str) -> BatchResult:
         students, notes = discover(self.class_dir, exclude=[self.out], lang=self.lang)
-        self.progress = Progress(len(students), stream, quiet=quiet, jobs=self.jobs)
+        self.progress = ProgressBar(len(students), stream, quiet=quiet, jobs=self.jobs)
         for n in notes:
             self.progress.note(n)
         with tempfile.TemporaryDirectory(prefix="grade-batch-") as tmp:
@@ -226,11 +227,11 @@ def _default_out(class_dir: Path) -> Path:
     return Path.cwd() / "grades"
 
 
-def _select(course: Course, stages: Sequence[str]) -> list:
+def _select(course: Course, stages: Sequence[str], lang: str) -> list:
     try:
         return course.select(stages)
-    except KeyError as e:
-        raise ValueError(e.args[0]) from None
+    except UnknownStage as e:
+        raise ValueError(e.words(lang)) from None
 
 
 @dataclass
@@ -259,7 +260,7 @@ def _new_run(class_dir: Path, out: Optional[Path], opts: BatchOptions) -> BatchR
     if class_dir.is_dir():  # before anything is written next to it
         _refuse_a_workspace(class_dir, course, opts.lang)
     out = Path(out) if out else _default_out(class_dir)
-    selected = _select(course, opts.stages)
+    selected = _select(course, opts.stages, opts.lang)
     (out / ".cache").mkdir(parents=True, exist_ok=True)
     seed = opts.seed
     if seed is None:
@@ -333,6 +334,6 @@ def _refuse_a_workspace(class_dir: Path, course: Course, lang: str) -> None:
 
 def _unzip_class(class_zip: Path, dest: Path) -> Path:
     try:
-        return safe_unzip(class_zip, dest, CLASS_ZIP_LIMITS)
+        return safe_unzip(class_zip, dest, CLASS_ZIP)
     except UnpackError as e:
         raise ValueError(f"{class_zip}: cannot unpack the class archive: {e}") from None

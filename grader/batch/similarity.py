@@ -96,13 +96,13 @@ def find_pairs(students: Sequence[tuple[str, Path]], template: Optional[Path], f
 
 
 def render_page(pairs: Sequence[Pair], files: Sequence[str], threshold: float, lang: str = "en") -> str:
-    from jinja2 import Environment, PackageLoader, select_autoescape
     from markupsafe import Markup
 
-    env = Environment(loader=PackageLoader("grader", "templates"), autoescape=select_autoescape(["html", "j2"]))
+    from grader.templates import template
+
     groups = [(name, lt(lang, "sim_file", file=name, n=sum(p.file == name for p in pairs), threshold=threshold),
                [p for p in pairs if p.file == name]) for name in files]
-    return env.get_template("similarity.html.j2").render(
+    return template("similarity.html.j2").render(
         lang=lang, groups=groups, safe=Markup, title=lt(lang, "sim_title"), signal=lt(lang, "sim_signal"),
         none=lt(lang, "sim_none", threshold=threshold))
 

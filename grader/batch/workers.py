@@ -16,8 +16,8 @@ from grader.batch.rows import Reason, reason
 from grader.sandbox import zygote as zygotes
 
 
-class BatchRun(Protocol):
-    """What grading reads of a batch run (grader.batch.run.BatchRun), and where results go."""
+class RunView(Protocol):
+    """What grading reads of a batch run (grader.batch.run.BatchRun, seen from the workers), and where results go."""
 
     seed: int
     lang: str
@@ -94,7 +94,7 @@ class _Pool:
     no longer holds a worker: one more thread starts, and the first thread to finish a student
     afterwards ends, so the number of students graded at full priority stays the same."""
 
-    def __init__(self, grader: Any, run: BatchRun, todo: list[Student]):
+    def __init__(self, grader: Any, run: RunView, todo: list[Student]):
         self.grader, self.todo = grader, todo
         self.jobs: "queue.Queue[Optional[Student]]" = queue.Queue()
         self.results: "queue.Queue" = queue.Queue()
@@ -153,7 +153,7 @@ class _Pool:
             closer.join(timeout=60 if clean else 10)
 
 
-def _start(run: BatchRun, todo: list[Student]) -> Optional[Any]:
+def _start(run: RunView, todo: list[Student]) -> Optional[Any]:
     """The grader entered, or None when it cannot start (every student then gets a row)."""
     try:
         grader = run.grader_factory(run.seed, run.lang, run.course, min(run.jobs, len(todo)), run.fork_server,
@@ -167,7 +167,7 @@ def _start(run: BatchRun, todo: list[Student]) -> Optional[Any]:
         return None
 
 
-def grade_all(run: BatchRun, todo: list[Student]) -> int:
+def grade_all(run: RunView, todo: list[Student]) -> int:
     """Grade `todo`; each student's result goes to run.finish. The number graded."""
     grader = _start(run, todo)
     if grader is None:
@@ -206,7 +206,7 @@ def grade_all(run: BatchRun, todo: list[Student]) -> int:
     return graded
 
 
-def _time_out(run: BatchRun, pool: _Pool, started: dict[str, float], pending: set[str]) -> None:
+def _time_out(run: RunView, pool: _Pool, started: dict[str, float], pending: set[str]) -> None:
     """Students over their time limit: an error row each, and a fresh thread for the stuck one's slot."""
     run.progress.tick()
     now = time.monotonic()

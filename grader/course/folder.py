@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Iterable, Optional, Union
 
 from grader import PACKAGE_DIR
+from grader.errors import UnknownStage
 from grader.course.spec import SpecError, StageSpec, load_spec
 
 ENV_VAR = "GRADE_COURSE"
@@ -116,13 +117,12 @@ class Course:
         for spec in self.stages:
             if (text.isdigit() and int(text) == spec.number) or text == spec.slug:
                 return spec
-        known = ", ".join(f"{s.number} ({s.slug})" for s in self.stages)
-        raise KeyError(f"unknown stage {text!r}; the course has: {known}")
+        raise UnknownStage(text, ", ".join(f"{s.number} ({s.slug})" for s in self.stages))
 
     def select(self, refs: Iterable[Union[str, int]]) -> list[StageSpec]:
         """The stages named by `refs`, in the order given, each once: numbers, slugs,
         comma- or space-separated lists (``"1,2 tanh"``) and ranges (``"1-3"``).
-        Raises KeyError (one line for the user) for an unknown stage."""
+        Raises UnknownStage (a KeyError; ``words(lang)`` for the user) for an unknown stage."""
         chosen: list[StageSpec] = []
         for part in split_refs(refs):
             span = re.fullmatch(r"(\d+)-(\d+)", part)

@@ -1,27 +1,31 @@
 """Comparing what came back with what was expected.
 
 Every check has one signature, ``check(got, expected, tol, inputs) -> Optional[Mismatch]``,
-and is found by name in ``CHECKS``. A `Mismatch` says what differs (kind, index, expected,
-got, errors, tolerance); ``describe`` alone turns it into words, for a language and for a
-hidden case. For a hidden case the words hold nothing arithmetic can invert: no expected
-value, no absolute or relative error, no worst element (a student who returned 0 would
-read the answer off an error), only counts, shapes, indices and the tolerance.
+and one registration, ``@register_check(name, words={kind: words}, mistakes_by=name)``: that makes
+the name valid in a spec (``validate``), gives ``describe`` the words of the mismatch kinds the
+check reports, and says which check matches a known mistake's value (``matches``). A `Mismatch`
+says what differs (kind, index, expected, got, errors, tolerance); ``describe`` alone turns it
+into words, for a language and for a hidden case. For a hidden case the words hold nothing
+arithmetic can invert: no expected value, no absolute or relative error, no worst element (a
+student who returned 0 would read the answer off an error), only counts, shapes, indices and
+the tolerance.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Callable, Optional
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterator, Optional
 
 import numpy as np
 
+from grader.errors import SpecError
 from grader.messages import t
-from grader.course.spec import Tolerance
+from grader.course.spec import StageSpec, Tolerance
 
 
 @dataclass
 class Mismatch:
-    kind: str                   # see DESCRIBE
+    kind: str                   # a key of WORDS (each check registers the kinds it reports)
     path: str = "result"
     index: Optional[tuple] = None
     expected: Any = None
@@ -35,17 +39,60 @@ class Mismatch:
     max_abs: Optional[float] = None
     max_rel: Optional[float] = None
     note: Any = None              # NaN/inf, transposed, an error text, a custom check's words
+    first: Optional[tuple] = None  # the first element that differs (in reading order), when not the worst
+    first_values: tuple = ()       # its (expected, got)
 
 
-Check = Callable[[Any, Any, Tolerance, dict], Optional[Mismatch]]
+Compare = Callable[[Any, Any, Tolerance, dict], Optional[Mismatch]]
+Words = Callable[[Mismatch, str, bool], str]  # (mismatch, lang, hidden) -> the sentence
+
+
+@dataclass(frozen=True)
+class Check:
+    """One registered check: its comparison, the words of the mismatch kinds it reports, and the
+    check that tells whether a failing value is a known mistake's (itself unless said otherwise)."""
+
+    name: str
+    compare: Compare
+    words: dict[str, Words] = field(default_factory=dict)
+    mistakes_by: Optional[str] = None
+
+    def __call__(self, got: Any, expected: Any, tol: Tolerance, inputs: dict) -> Optional[Mismatch]:
+        return self.compare(got, expected, tol, inputs)
+
+
 CHECKS: dict[str, Check] = {}
+WORDS: dict[str, Words] = {}  # mismatch kind -> its words, from every registration
 
 
-def register(name: str) -> Callable[[Check], Check]:
-    def add(fn: Check) -> Check:
-        CHECKS[name] = fn
+def register_check(name: str, words: Optional[dict[str, Words]] = None,
+             mistakes_by: Optional[str] = None) -> Callable[[Compare], Compare]:
+    """Register `name` (a comparison, as a decorator): valid in specs, described, matched."""
+    def add(fn: Compare) -> Compare:
+        taken = [kind for kind in words or {} if kind in WORDS]
+        if name in CHECKS or taken:
+            raise ValueError(f"check {name!r}: already registered ({name if name in CHECKS else ', '.join(taken)})")
+        CHECKS[name] = Check(name, fn, dict(words or {}), mistakes_by)
+        WORDS.update(words or {})
         return fn
     return add
+
+
+def validate(spec: StageSpec) -> None:
+    """Every check a stage names is registered or the course's own (``driver.NAME``); SpecError
+    with the file and the field otherwise."""
+    for where, name in _checks_named(spec):
+        if name not in CHECKS and not name.startswith("driver."):
+            known = ", ".join(sorted(CHECKS))
+            raise SpecError(f"{spec.path or spec.slug}: {where}: expected one of {known} or driver.NAME, got {name!r}")
+
+
+def _checks_named(spec: StageSpec) -> Iterator[tuple[str, str]]:
+    for i, case in enumerate(spec.cases):
+        yield f"cases[{i}].check", case.check
+        for j, output in enumerate(case.outputs):
+            if output.check:
+                yield f"cases[{i}].outputs[{j}].check", output.check
 
 
 def show(x: Any) -> str:
@@ -69,10 +116,10 @@ def show(x: Any) -> str:
 def _show_array(x: np.ndarray) -> str:
     if x.size > 24:  # a summary: printing big arrays is slow and nobody reads them
         head = ", ".join(show(v) for v in x.reshape(-1)[:4].tolist())
-        stats = ""
+        stats = ""  # numpy's own words, in every language
         if x.dtype.kind in "biuf" and x.size:
-            stats = f", min {show(x.min().item())}, max {show(x.max().item())}"
-        return f"array of shape {x.shape}, {x.dtype}{stats}: [{head}, ...]"
+            stats = f" min={show(x.min().item())} max={show(x.max().item())}"
+        return f"ndarray shape={x.shape} dtype={x.dtype}{stats} [{head}, ...]"
     with np.printoptions(precision=8, linewidth=100):
         return np.array2string(x, separator=", ")
 
@@ -112,7 +159,6 @@ def _first(mask: np.ndarray) -> tuple:
     return np.unravel_index(int(np.argmax(mask)), mask.shape) if mask.ndim else ()
 
 
-@register("allclose")
 def allclose(got: Any, expected: Any, tol: Tolerance, inputs: Optional[dict] = None) -> Optional[Mismatch]:
     exp = np.asarray(expected, dtype=np.float64)
     arr, problem = _numeric(got)
@@ -139,7 +185,9 @@ def allclose(got: Any, expected: Any, tol: Tolerance, inputs: Optional[dict] = N
         excess = np.where(bad, np.where(bound > 0, diff / bound, np.inf), -1.0)
         rel = np.where(exp != 0, diff / np.abs(exp), np.where(diff > 0, np.inf, 0.0))
     worst = _first(excess == excess.max()) if arr.ndim else ()
+    first = _first(bad) if arr.ndim else ()
     return Mismatch("values", index=worst, expected=float(exp[worst]), got=float(arr[worst]),
+                    first=first if first != worst else None, first_values=(float(exp[first]), float(arr[first])),
                     abs=float(diff[worst]), rel=float(rel[worst]), tolerance=tol, bad=int(bad.sum()),
                     total=arr.size, shape=arr.shape, max_abs=float(diff.max()),
                     max_rel=float(np.max(rel[exp_finite])) if exp_finite.any() else float("nan"))
@@ -159,7 +207,6 @@ def _family(x: Any) -> str:
     return type(x).__name__
 
 
-@register("exact")
 def exact(got: Any, expected: Any, tol: Optional[Tolerance] = None, inputs: Optional[dict] = None,
           path: str = "result") -> Optional[Mismatch]:
     """Equal values of the same family; lists and tuples are both sequences."""
@@ -222,7 +269,6 @@ def _lines(text: str) -> list[str]:
     return [line for line in lines if line]
 
 
-@register("text")
 def text(got: Any, expected: Any, tol: Optional[Tolerance] = None, inputs: Optional[dict] = None) -> Optional[Mismatch]:
     if not isinstance(got, str):
         return Mismatch("type", path="output", expected="str", got=type(got).__name__)
@@ -264,11 +310,14 @@ def float32_only(got: Any, expected: Any, tol: Tolerance) -> bool:
 
 
 def matches(got: Any, wrong: Any, check: str, tol: Tolerance) -> bool:
-    """Whether a failing value equals a known wrong answer."""
+    """Whether a failing value equals a known wrong answer, by the check's `mistakes_by` (a course's
+    own check: exact)."""
     if wrong is None:
         return False
+    registered = CHECKS.get(check)
+    by = CHECKS[(registered.mistakes_by or registered.name) if registered else "exact"]
     try:
-        return CHECKS["allclose" if check == "allclose" else "exact"](got, wrong, tol, {}) is None
+        return by(got, wrong, tol, {}) is None
     except Exception:
         return False
 
@@ -289,6 +338,9 @@ def _words_values(m: Mismatch, lang: str, hidden: bool) -> str:
         lines.append(t(lang, "mismatched", bad=m.bad, total=m.total, pct=100.0 * m.bad / m.total))
     if hidden:
         return "\n".join(lines + ([t(lang, "shape_right", shape=m.shape)] if m.total > 1 else []))
+    if m.first is not None:
+        lines.append(t(lang, "first_diff", idx=_index(m.first)) + t(lang, "values_at", exp=show(m.first_values[0]),
+                                                                    got=show(m.first_values[1])))
     return "\n".join(lines + [t(lang, "worst", idx=_index(m.index)) + _values(m, lang),
                               t(lang, "max_abs", v=m.max_abs), t(lang, "max_rel", v=m.max_rel)])
 
@@ -324,25 +376,24 @@ def _words_count(key: str) -> Callable[[Mismatch, str, bool], str]:
     return words
 
 
-DESCRIBE: dict[str, Callable[[Mismatch, str, bool], str]] = {
+# The kinds every check may report (no value, not numbers, a wrong type or shape), and a course's
+# own check's words; each check's own kinds come with its registration below.
+WORDS.update({
     "none": lambda m, lang, hidden: t(lang, "none"),
     "not_numeric": lambda m, lang, hidden: t(lang, "not_numeric", got=m.got),
     "not_array": lambda m, lang, hidden: t(lang, "not_array", err=m.note),
     "complex": lambda m, lang, hidden: t(lang, "complex"),
     "type": lambda m, lang, hidden: t(lang, "exact_type", path=m.path, exp=m.expected, got=m.got),
-    "keys": lambda m, lang, hidden: t(lang, "exact_keys", path=m.path, exp=m.expected, got=m.got),
-    "custom": lambda m, lang, hidden: str(m.note),
     "shape": _words_shape,
-    "values": _words_values,
-    "nonfinite": _words_nonfinite,
-    "array_differ": _words_array,
-    "differ": _words_differ,
-    "line": _words_line,
-    "lines": _words_count("text_lines"),
-    "length": _words_count("exact_len"),
-}
+    "custom": lambda m, lang, hidden: str(m.note),
+})
+register_check("allclose", words={"values": _words_values, "nonfinite": _words_nonfinite})(allclose)
+register_check("exact", words={
+    "keys": lambda m, lang, hidden: t(lang, "exact_keys", path=m.path, exp=m.expected, got=m.got),
+    "array_differ": _words_array, "differ": _words_differ, "length": _words_count("exact_len")})(exact)
+register_check("text", words={"line": _words_line, "lines": _words_count("text_lines")}, mistakes_by="exact")(text)
 
 
 def describe(m: Mismatch, lang: str, hidden: bool = False) -> str:
     """The mismatch in words; `hidden` keeps out every value the answer could be read from."""
-    return DESCRIBE[m.kind](m, lang, hidden)
+    return WORDS[m.kind](m, lang, hidden)

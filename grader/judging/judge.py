@@ -13,15 +13,16 @@ import signal
 from dataclasses import dataclass
 from typing import Any, Callable, Optional
 
-from grader.judging import advice, checks, describe
+from grader.judging import advice, checks, kinds, names
 from grader.course.inputs import Draw
-from grader.messages import size_text, t
-from grader.sandbox.job import OUTPUT_CAP, Outcome
+from grader.messages import known, size_text, t
+from grader.sandbox.job import Outcome
 from grader.sources import Source
 from grader.course.spec import Case, Form, StageSpec, check_of, resolve_tolerance
 from grader.verdict import CaseResult, StageResult, Status
 
 CustomChecks = Callable[[str], Callable]
+_SANDBOX_FILE = re.compile(r'File "[^"\n]*/job-\d+/work/([^"\n]+)"')  # a frame in the run's copy of the submission
 
 
 @dataclass
@@ -76,8 +77,10 @@ def judge(spec: StageSpec, draws: list[Draw], reference: dict[str, dict], outcom
             _, msg = stop_message(spec, outcome, lang)
         else:
             msg = import_message(spec, imp["error"], lang, source)
-            details["traceback"] = imp["error"].get("traceback", "")
+            details["traceback"] = own_paths(imp["error"].get("traceback", ""), spec, source)
         result = not_run(spec, lang, msg, t(lang, "not_run", why=t(lang, "import_failed")))
+        result.hint = advice.error_mistake_hint([m for c in spec.cases for m in c.mistakes], imp["error"], lang) \
+            if imp is not None else None
         result.details = details
         return result
     run = _Run(spec, lang, outcome, reference, custom, source)
@@ -110,7 +113,7 @@ def stop_message(spec: StageSpec, outcome: Outcome, lang: str) -> tuple[Status, 
     if outcome.killed == "memory":
         return Status.ERROR, t(lang, "memory", limit=size_text(spec.limits.memory_mb * 2**20))
     if outcome.killed == "output":
-        return Status.ERROR, t(lang, "output", limit=size_text(OUTPUT_CAP))
+        return Status.ERROR, t(lang, "output", limit=size_text(spec.limits.output_bytes))
     if outcome.signal == signal.SIGXCPU:
         return Status.TIMEOUT, t(lang, "cpu", limit=spec.limits.time_s + 1)
     if outcome.signal == signal.SIGXFSZ:
@@ -135,9 +138,19 @@ def import_message(spec: StageSpec, error: dict, lang: str, source: Optional[Sou
     if error["type"] == "SystemExit":
         return t(lang, "import_exit", file=spec.file, where=at)
     msg = t(lang, "import_error", file=spec.file, kind=error["type"], msg=error["message"], where=at)
-    msg += advice.import_advice(error, source.text if source else None, spec.toplevel_ok, lang)
-    hint = advice.error_mistake_hint([m for c in spec.cases for m in c.mistakes], error, lang)
-    return f"{msg}\n{hint}" if hint else msg
+    return msg + advice.import_advice(error, source.text if source else None, spec.toplevel_ok, lang)
+
+
+def own_paths(traceback: str, spec: StageSpec, source: Optional[Source]) -> str:
+    """A traceback whose frames in the sandbox's copy of the submission name the student's own files
+    (the stage file as handed in: `homework.ipynb`, `Activation.py`...), not the sandbox's paths."""
+    if source is None:
+        return traceback
+
+    def mine(m: re.Match) -> str:
+        rel = m.group(1)
+        return f'File "{source.path if rel == spec.file else source.path.parent / rel}"'
+    return _SANDBOX_FILE.sub(mine, str(traceback))
 
 
 def where(source: Optional[Source], line: Optional[int], lang: str) -> str:
@@ -222,14 +235,14 @@ def time_in_last_case(outcome: Outcome) -> float:
 
 
 def _details(run: _Run, case: Case, draw: Draw, rec: dict) -> dict:
-    out: dict[str, Any] = {
-        "output": run.outcome.output_between(rec.get("output_start"), rec.get("output_end")),
-        "warnings": rec.get("warnings", []),
-    }
+    printed = run.outcome.output_between(rec.get("output_start"), rec.get("output_end"))
+    # hidden means hidden in every format: what a hidden case printed may show its inputs
+    out: dict[str, Any] = {"output_hidden": True} if case.hidden and printed else {"output": printed}
+    out["warnings"] = rec.get("warnings", [])
     if "value" in rec:
         out["got"] = checks.show(rec["value"])
     if "error" in rec:
-        out["traceback"] = rec["error"].get("traceback", "")
+        out["traceback"] = own_paths(rec["error"].get("traceback", ""), run.spec, run.source)
     if not case.hidden:
         used = names_in(case.call)
         if case.call.startswith("driver."):  # the grader's own call: say what it asks of the student's code
@@ -269,7 +282,7 @@ def _judge_draw(run: _Run, case: Case, draw: Draw, rec: dict, n_draws: int) -> O
         hint = _error_hint(case, rec["error"], lang)
         status = Status.ERROR
     else:
-        found = _compare(run, case, draw, rec["value"], ref)
+        found = _printed_instead(run, case, rec, ref) or _compare(run, case, draw, rec["value"], ref)
         if found is None:
             return None
         msg, hint, mistake, refused = found
@@ -283,24 +296,63 @@ def _judge_draw(run: _Run, case: Case, draw: Draw, rec: dict, n_draws: int) -> O
         hint = hint or (case.hint.get(lang) if case.hint else None) or (spec.hint.get(lang) if spec.hint else None)
     return CaseResult(case.name, status, 0.0, float(case.points), case.hidden, msg, hint,
                       details=_details(run, case, draw, rec), mistake=mistake, missing_name=missing,
-                      not_started=rec.get("error", {}).get("type") in advice.UNSTARTED)
+                      near_miss=_near_miss(run, missing), not_started=rec.get("error", {}).get("type") in advice.UNSTARTED)
+
+
+KEYED = {"EncodeError": "encode", "ResultError": "result"}  # errors the run names by a catalog key
+
+
+def keyed_words(err: dict, lang: str) -> Optional[str]:
+    """An error the run names by a key (``encode.object``...), in `lang`: the catalog's sentence, its
+    params (text from the run) only formatted in; None when the key or its params do not fit."""
+    key, params = f"{KEYED.get(err['type'])}.{err.get('key')}", err.get("params") or {}
+    if err["type"] in KEYED and known(key):
+        try:
+            return t(lang, key, **params)
+        except (KeyError, IndexError, ValueError, TypeError):
+            pass
+    return None
 
 
 def _error_words(run: _Run, case: Case, err: dict) -> tuple[str, Optional[str], bool]:
     """An exception in words, the called name the file lacks, and whether the driver refused the value."""
     lang, at = run.lang, run.where(err.get("line"))
-    if err["type"] == "NotImplementedError":
-        return t(lang, "not_implemented", where=at), None, False
+    if err["type"] == "NotImplementedError":  # "between Begin and End" only where the file has those markers
+        marked = run.source is None or "Begin" in (run.source.text or "")
+        return t(lang, "not_implemented" if marked else "not_implemented_unmarked", where=at), None, False
+    keyed = keyed_words(err, lang)
+    if keyed:
+        return keyed, None, False
     if err["type"] == "EncodeError":
         return t(lang, "encode", msg=err["message"]), None, False
     if err["type"] == "OutputLimit":  # the run's own per-case cap (grader/sandbox/child.py)
-        return t(lang, "output", limit=size_text(OUTPUT_CAP)), None, True
+        return t(lang, "output", limit=size_text(run.spec.limits.output_bytes)), None, True
     missing = advice.missing_name(err, case.call)
     if missing:
-        return t(lang, "missing_name", file=run.spec.file, name=missing), missing, False
-    if describe.raised_by_driver(err, run.spec.file):  # the driver refused the value: not the student's error
+        return _missing_words(run, missing), missing, False
+    if kinds.raised_by_driver(err, run.spec.file):  # the driver refused the value: not the student's error
         return t(lang, "driver_rejected", msg=err["message"]), None, True
     return t(lang, "exception", kind=err["type"], msg=err["message"], where=at), None, False
+
+
+def _missing_words(run: _Run, name: str) -> str:
+    """What to do about a name the file lacks: the near miss it defines instead ("did you mean"),
+    the assignment an import does not reach, or the name alone."""
+    file = run.spec.file
+    found = _near_miss(run, name)
+    if found:
+        return t(run.lang, "missing_near", file=file, name=name, found=found)
+    if names.only_nested(name, run.source.text if run.source else None):
+        return t(run.lang, "missing_nested", file=file, name=name)
+    return t(run.lang, "missing_name", file=file, name=name)
+
+
+def _near_miss(run: _Run, name: Optional[str]) -> Optional[str]:
+    """The name the file defines where the stage calls `name` (never another name the stage calls)."""
+    if name is None:
+        return None
+    expected = frozenset().union(*(names.call_names(c.call) for c in run.spec.cases))
+    return names.near_miss(name, run.source.text if run.source else None, exclude=expected)
 
 
 def _error_hint(case: Case, err: dict, lang: str) -> Optional[str]:
@@ -327,6 +379,16 @@ def _split(case: Case, value: Any, lang: str) -> tuple[Optional[dict], Optional[
     return None, t(lang, "output_count", got=got, exp=len(names), names=", ".join(names))
 
 
+def _printed_instead(run: _Run, case: Case, rec: dict, ref: dict) -> Optional[tuple[str, None, None, bool]]:
+    """The student's function printed something and returned None where a value is expected."""
+    name = names.called_name(case.call)
+    if rec.get("value") is not None or ref.get("value") is None or name is None:
+        return None
+    if not run.outcome.output_between(rec.get("output_start"), rec.get("output_end")).strip():
+        return None
+    return t(run.lang, "printed_none", name=name), None, None, True
+
+
 def _custom(run: _Run, check: str) -> Optional[Callable]:
     if not check.startswith("driver.") or run.custom is None:
         return None
@@ -350,7 +412,7 @@ def _compare(run: _Run, case: Case, draw: Draw, value: Any,
         found = checks.run_check(check, got[output.name], exp[output.name], tol, _custom(run, check), draw.inputs)
         if found is None:
             continue
-        msg, wrong_kind = describe.with_kind(checks.describe(found, lang, hidden=case.hidden),
+        msg, wrong_kind = kinds.with_kind(checks.describe(found, lang, hidden=case.hidden),
                                              got[output.name], exp[output.name], lang)
         if found.kind == "values" and checks.float32_only(got[output.name], exp[output.name], tol):
             msg, wrong_kind = t(lang, "float32_precision", msg=msg), True  # the formula is right

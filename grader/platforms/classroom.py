@@ -20,6 +20,11 @@ The result format follows what Classroom's own graders write and its reporter re
   ``fail`` or ``error``. Its console prints ``- line N`` after a name when ``line_no`` is
   not 0, and the message only for tests whose status is ``error``.
 
+So the first lost test of each stage (or case) is an ``error`` whose message starts with
+its name and gives the reasons, and only it carries ``test_code``: the command the student
+runs in their own clone (`shown`). Classroom's ``Points X/Y`` is the scores added up in
+JavaScript, made exactly grade's total (`settle`).
+
 The reporter shows two totals: ``Points X/Y`` (what Classroom records: the sum of the tests'
 ``score``) and, in its console table, ``passed tests / all tests x max_score`` (every test
 weighing the same). They agree only when every test is worth the same and passes whole, so
@@ -41,6 +46,7 @@ import base64
 import html
 import json
 import os
+import shlex
 import sys
 import time
 import traceback
@@ -51,12 +57,13 @@ from typing import Any, Mapping, Optional, Sequence
 
 from grader.sandbox.isolation import UNSAFE_HELP, require as require_isolation
 from grader.fsutil import append_text
+from grader.options import shared
 from grader.messages import t
 from grader.safe_text import no_workflow_commands
 from grader.platforms.common import grade_report, needs_torch, select_stages
 from grader.report import html as html_report, junit, markdown
 from grader.course.spec import StageSpec
-from grader.verdict import CaseResult, Report, StageResult, Status
+from grader.verdict import CaseResult, Report, StageResult, Status, command_line
 
 __all__ = ["register", "run", "classroom_result", "error_result", "encode_result", "decode_result"]
 
@@ -77,11 +84,10 @@ def _num(x: Any) -> float | int:
     return int(v) if v == int(v) else v
 
 
-def _test_code(sub_label: str, spec: StageSpec, seed: Any, case: Optional[str] = None) -> str:
-    code = f"grade {sub_label} --stage {spec.slug}"
-    if seed is not None:
-        code += f" --seed {seed}"
-    return code + (f"   # case {case}" if case else "")
+def _test_code(sub_label: str, spec: StageSpec, seed: Any, case: Optional[str] = None,
+               extra: Sequence[str] = ()) -> str:
+    words = ["grade", sub_label, "--stage", spec.slug, *(["--seed", str(seed)] if seed is not None else []), *extra]
+    return " ".join(shlex.quote(w) for w in words) + (f"   # case {case}" if case else "")
 
 
 def _case_line(c: CaseResult, lang: str) -> str:
@@ -120,25 +126,54 @@ def split(test: dict, unit: Optional[Fraction]) -> list[dict]:
     points = test.pop("_points")
     k = round(Fraction(points).limit_denominator(1000) / unit) if unit else 0
     if k <= 1:
-        return [test]
+        return [shown(test)]
     earned = min(max(round(Fraction(test["score"]).limit_denominator(1000) / unit), 0), k)
     lost = test["status"] if test["status"] != "pass" else "fail"
     out = []
     for i in range(1, k + 1):
         first_lost, first = i == earned + 1, i == 1
-        out.append(dict(test, name=f"{test['name']} ({i}/{k})", status="pass" if i <= earned else lost,
-                        score=_num(float(unit)) if i <= earned else 0,
-                        message=test["message"] if first_lost else "",
-                        execution_time=test["execution_time"] if first else "0.00s"))
+        out.append(shown(dict(test, name=f"{test['name']} ({i}/{k})", status="pass" if i <= earned else lost,
+                              score=_num(float(unit)) if i <= earned else 0,
+                              message=test["message"] if first_lost else "",
+                              execution_time=test["execution_time"] if first else "0.00s")))
     return out
+
+
+def shown(test: dict) -> dict:
+    """The test as the reporter's log should show it. The reporter prints a test's `message`
+    only when its status is `error` (src/console-results.js: `fail` prints the name alone),
+    and prints `test_code` after every test: so a lost test with a reason is an `error` whose
+    message starts with its name, and only it carries the command that reproduces it; the
+    other lost units are `fail`, one line each. The result's own status stays `fail` for wrong
+    answers (`error` when grading itself failed); the points are the scores either way."""
+    if test["status"] == "pass":
+        return dict(test, test_code="")
+    if not test["message"]:  # the other lost units of a stage or case: one line each
+        return dict(test, status="fail", test_code="")
+    return dict(test, status="error", message=f"\u274c {test['name']}\n{test['message']}")
+
+
+def settle(tests: list[dict], total: float) -> list[dict]:
+    """Classroom records the scores added up in order as JavaScript numbers: make that sum
+    exactly grade's total (units like 1/3 leave a float residue, put into the last score)."""
+    scoring = [i for i, test in enumerate(tests) if test["score"]]
+    if not scoring:
+        return tests
+    before = 0.0
+    for test in tests[:scoring[-1]]:
+        before += test["score"]
+    rest = total - before
+    if abs(rest - tests[scoring[-1]]["score"]) <= 1e-6 * max(1.0, abs(total)) and before + rest == total:
+        tests[scoring[-1]]["score"] = _num(rest)
+    return tests
 
 
 class _Tests:
     """The Classroom tests of one report, one per stage or one per case."""
 
-    def __init__(self, report: Report, lang: str, sub_label: str):
+    def __init__(self, report: Report, lang: str, sub_label: str, extra: Sequence[str] = ()):
         self.by_number = {st.number: st for st in report.stages}
-        self.seed, self.lang, self.sub_label = report.seed, lang, sub_label
+        self.seed, self.lang, self.sub_label, self.extra = report.seed, lang, sub_label, tuple(extra)
 
     def stage_name(self, spec: StageSpec) -> str:
         title = spec.title.get(self.lang)
@@ -146,16 +181,19 @@ class _Tests:
 
     def per_stage(self, spec: StageSpec) -> list[dict]:
         st = self.by_number.get(spec.number)
-        code = _test_code(self.sub_label, spec, self.seed)
+        code = _test_code(self.sub_label, spec, self.seed, extra=self.extra)
         if st is None:
             return [_test(self.stage_name(spec), "error", 0, t(self.lang, "platform.stage_not_graded"), code,
                           spec.file, 0, spec.max_score)]
         lines = [st.message] if st.message and st.status == Status.ERROR else []  # why the stage could not run
+        lines += [t(self.lang, "platform.Hint", hint=st.hint)] if lines and st.hint else []
         if st.cases:
             n_pass = sum(c.status == Status.PASSED for c in st.cases)
             lines.insert(0, t(self.lang, "platform.cases_passed", passed=n_pass, n=len(st.cases),
                               score=_num(st.score), max=_num(spec.max_score)))
-        lines += [_case_line(c, self.lang) for c in st.cases if c.status != Status.PASSED]
+        said = st.message if st.status == Status.ERROR and st.message else None  # "x.py was not found": once
+        lines += [_case_line(c, self.lang) for c in st.cases
+                  if c.status != Status.PASSED and not (said and said in (c.message or ""))]
         message = "\n".join(lines) if st.status != Status.PASSED else ""
         return [_test(self.stage_name(spec), CLASSROOM_STATUS[st.status.value], st.score, message, code,
                       spec.file, st.duration_s, spec.max_score)]
@@ -169,7 +207,7 @@ class _Tests:
 
     def _case(self, spec: StageSpec, st: Optional[StageResult], c: Optional[CaseResult], name: str,
               points: float) -> dict:
-        label, code = f"{spec.number} {spec.slug} / {name}", _test_code(self.sub_label, spec, self.seed, name)
+        label, code = f"{spec.number} {spec.slug} / {name}", _test_code(self.sub_label, spec, self.seed, name, self.extra)
         if c is None:
             msg = (st.message if st else "") or t(self.lang, "platform.stage_not_graded")
             return _test(label, "error", 0, msg, code, spec.file, 0, points)
@@ -181,16 +219,16 @@ class _Tests:
 
 
 def classroom_result(report: Report, specs: Sequence[StageSpec], *, per: str = "stage",
-                     lang: str = "en", sub_label: str = ".") -> dict:
+                     lang: str = "en", sub_label: str = ".", extra: Sequence[str] = ()) -> dict:
     """The Classroom result for a report: one test per stage (or per case), points from `specs`.
 
     Every spec is represented (a stage the report lacks becomes error tests with score 0),
     so ``max_score`` is always the specs' total and the scores add up to the report's. Tests
     are split into equal units (`split`), so the reporter's two totals agree."""
-    maker, unit = _Tests(report, lang, sub_label), unit_of(specs)
-    tests = [unit_test for spec in specs
-             for test in (maker.per_case(spec) if per == "case" else maker.per_stage(spec))
-             for unit_test in split(test, unit)]
+    maker, unit = _Tests(report, lang, sub_label, extra), unit_of(specs)
+    tests = settle([unit_test for spec in specs
+                    for test in (maker.per_case(spec) if per == "case" else maker.per_stage(spec))
+                    for unit_test in split(test, unit)], _num(report.score))
     ok = all(test["status"] == "pass" for test in tests)
     return {"version": 1, "status": "pass" if ok else "fail",
             "max_score": _num(sum(s.max_score for s in specs)), "tests": tests}
@@ -210,6 +248,7 @@ def error_result(message: str, specs: Sequence[StageSpec], *, per: str = "stage"
         tests.append(_test("grade", "error", 0, message, f"grade {sub_label}", "", 0))
     for test in tests:  # all score 0: both of the reporter's totals are 0 without splitting
         test.pop("_points")
+    tests = [shown(test) for test in tests]
     return {"version": 1, "status": "error", "max_score": _num(sum(s.max_score for s in specs)),
             "tests": tests}
 
@@ -243,19 +282,14 @@ def decode_result(encoded: str) -> dict:
 
 def register(subparsers: Any) -> argparse.ArgumentParser:
     p = subparsers.add_parser(
-        "classroom",
+        "classroom", parents=[shared("stage", "lang", "course")],
         help="grade for GitHub Classroom: write the `result` step output and a job summary",
         description="Grade PATH and write GitHub Classroom's step output `result` (base64 JSON) to "
                     "$GITHUB_OUTPUT, a Markdown summary to $GITHUB_STEP_SUMMARY and the reports to "
                     "--report-dir. Exits 0 whatever the score: the reporter step fails the job.")
     p.add_argument("path", nargs="?", default=".", help="the workspace to grade (default: .)")
-    p.add_argument("--stage", "--stages", "-s", dest="stages", action="extend", nargs="+", default=[], metavar="N|SLUG",
-                   help="stage numbers or slugs, repeatable or space/comma separated (default: the "
-                        "stages whose file is present)")
     p.add_argument("--per", choices=("stage", "case"), default="stage",
                    help="one Classroom test per stage (default) or per case")
-    p.add_argument("--lang", choices=("en", "zh"), default="en")
-    p.add_argument("--course", default=None, help="course folder (default: the bundled course)")
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--unsafe-no-sandbox", action="store_true", help=UNSAFE_HELP)
     p.add_argument("--output", default=None, help="file to append `result=...` to (default: $GITHUB_OUTPUT)")
@@ -268,17 +302,25 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     return p
 
 
+def _in_clone(path: Path) -> Optional[str]:
+    """`path` relative to the repository root on a runner, when it lies inside the repository."""
+    ws = os.environ.get("GITHUB_WORKSPACE")
+    if not ws:
+        return None
+    rel = os.path.relpath(os.path.abspath(path), os.path.abspath(ws))
+    return None if rel == os.pardir or rel.startswith(os.pardir + os.sep) else rel
+
+
 def _label(path: Path) -> str:
     """How the test code names the workspace: relative to the repository root on a runner."""
-    ws = os.environ.get("GITHUB_WORKSPACE")
-    if ws:
-        try:
-            rel = os.path.relpath(os.path.abspath(path), os.path.abspath(ws))
-        except ValueError:
-            rel = ".."
-        if not rel.startswith(".."):
-            return rel
-    return str(path)
+    return _in_clone(path) or str(path)
+
+
+def _reproduce_options(course_root: Path, lang: str) -> tuple[str, ...]:
+    """The options a student adds in their own clone: the course when it is a folder of the
+    repository (`course-path`), the language when it is not English."""
+    course = _in_clone(course_root)
+    return (("--course", course) if course else ()) + (("--lang", lang) if lang != "en" else ())
 
 
 def run(args: argparse.Namespace) -> int:
@@ -297,7 +339,7 @@ def run(args: argparse.Namespace) -> int:
         message = t(args.lang, "platform.could_not_start", why=exc)
         if args.needs_torch:
             print("false")
-            print(message, file=sys.stderr)
+            print(no_workflow_commands(message), file=sys.stderr)
             return 2
         return _finish_error(message, specs, args, output, summary, sub_label)
     if args.needs_torch:
@@ -307,10 +349,14 @@ def run(args: argparse.Namespace) -> int:
     try:
         report = grade_report(path, course.root, specs, seed=args.seed, lang=args.lang)
     except Exception as exc:
-        traceback.print_exc()
+        print(no_workflow_commands(traceback.format_exc()), file=sys.stderr)  # the job log: no commands
         return _finish_error(t(args.lang, "platform.grading_failed", why=f"{type(exc).__name__}: {exc}"), specs, args, output,
                              summary, sub_label)
-    result = classroom_result(report, specs, per=args.per, lang=args.lang, sub_label=sub_label)
+    # what a student types in their own clone, at its root: not the runner's path
+    extra = _reproduce_options(Path(course.root), args.lang)
+    report.submission = sub_label
+    report.reproduce = command_line(sub_label, [s.number for s in specs], report.seed, extra)
+    result = classroom_result(report, specs, per=args.per, lang=args.lang, sub_label=sub_label, extra=extra)
     append_text(output, f"result={encode_result(result)}\n")
     append_text(output, f"score={_num(report.score)}\nmax-score={result['max_score']}\n")
     md = markdown.render(report, args.lang)
@@ -344,7 +390,7 @@ def _write_reports(out: Path, report: Report, md: str, lang: str) -> None:
 
 def _finish_error(message: str, specs: Sequence[Any], args: argparse.Namespace, output: Optional[str],
                   summary: Optional[str], sub_label: str) -> int:
-    print(message, file=sys.stderr)
+    print(no_workflow_commands(message), file=sys.stderr)
     result = error_result(message, specs, per=args.per, lang=args.lang, sub_label=sub_label)
     append_text(output, f"result={encode_result(result)}\n")
     append_text(output, f"score=0\nmax-score={result['max_score']}\n")

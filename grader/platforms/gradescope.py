@@ -32,6 +32,7 @@ from typing import Any, Mapping, Optional, Sequence
 
 from grader.sandbox.isolation import UNSAFE_HELP, require as require_isolation
 from grader.fsutil import atomic_write
+from grader.options import shared
 from grader.messages import t
 from grader.platforms.common import grade_report, needs_torch, select_stages
 from grader.course.spec import StageSpec
@@ -84,6 +85,8 @@ def _stage_tests(spec: StageSpec, st: Any, lang: str) -> tuple[list[dict], Optio
     """One test per case of the spec, and why the stage could not run (if it could not)."""
     got = {c.name: c for c in (st.cases if st else [])}
     stage_msg = st.message if st else t(lang, "platform.stage_not_graded")
+    if st is not None and st.hint:
+        stage_msg += "\n" + t(lang, "platform.Hint", hint=st.hint)
     stage_error = (st is None or st.status == Status.ERROR) and bool(stage_msg)
     tests = []
     for i, case in enumerate(spec.cases, start=1):
@@ -280,19 +283,13 @@ def build_package(out: Path, course: Any, specs: Sequence[Any], *, stage_refs: S
 
 def register(subparsers: Any) -> argparse.ArgumentParser:
     p = subparsers.add_parser(
-        "gradescope", help="grade on Gradescope (results.json), or build the autograder zip",
+        "gradescope", parents=[shared("stage", "lang", "course")], help="grade on Gradescope (results.json), or build the autograder zip",
         description="Grade a submission and write Gradescope's results.json (always, also when "
                     "grading fails), or with --package build the autograder zip to upload.")
     p.add_argument("path", nargs="?", default=DEFAULT_SUBMISSION,
                    help=f"the submission folder (default: {DEFAULT_SUBMISSION})")
-    p.add_argument("--stage", "-s", dest="stages", action="extend", nargs="+", default=[], metavar="N|SLUG",
-                   help="stage number or slug; repeatable or comma separated (default: the stages "
-                        "whose file is present)")
     p.add_argument("--results", default=DEFAULT_RESULTS, help=f"where to write (default: {DEFAULT_RESULTS})")
     p.add_argument("--unsafe-no-sandbox", action="store_true", help=UNSAFE_HELP)
-    p.add_argument("--course", default=None,
-                   help="course folder: the autograder bundle of `grade release` (default: $GRADE_COURSE)")
-    p.add_argument("--lang", choices=("en", "zh"), default="en")
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--run-as", default=None, metavar="USER",
                    help="run student code as this user (the grader must be root)")

@@ -12,10 +12,9 @@ from grader.verdict import Report
 
 @lru_cache(maxsize=1)
 def _template():
-    from jinja2 import Environment, PackageLoader, select_autoescape
+    from grader.templates import template
 
-    env = Environment(loader=PackageLoader("grader", "templates"), autoescape=select_autoescape(["html", "j2"]))
-    return env.get_template("report.html.j2")
+    return template("report.html.j2")
 
 
 def render(report: Report, lang: str | None = None) -> str:

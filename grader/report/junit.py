@@ -69,7 +69,8 @@ def _suite(root: ET.Element, st: StageResult, lang: str) -> tuple[int, int, int,
     counts = [_add_case(suite, slug, c, lang) for c in cases]
     failures, errors = sum(f for f, _ in counts), sum(e for _, e in counts)
     if st.cases and st.message and st.status == Status.ERROR:
-        ET.SubElement(suite, "system-err").text = _clean(st.message)
+        hint = "\n" + t(lang, "platform.Hint", hint=st.hint) if st.hint else ""
+        ET.SubElement(suite, "system-err").text = _clean(st.message + hint)
     stage_time = st.duration_s or sum(c.duration_s for c in cases)
     for key, value in (("tests", len(cases)), ("failures", failures), ("errors", errors), ("skipped", 0)):
         suite.set(key, str(value))

@@ -112,7 +112,8 @@ def _blocks(stages: list[StageResult], w: Mapping[str, str], message_chars: int)
         label = f"{st.number} {st.slug}".strip()
         if st.status == Status.ERROR and st.message:
             blocks.append(f"**{_inline(label, 200, w)}**: {w['stage_message']} ({w['error']})\n\n"
-                          + _fenced(st.message, message_chars, w))
+                          + _fenced(st.message, message_chars, w)
+                          + (f"\n\n{w['hint']}: {_inline(st.hint, HINT_CHARS, w)}" if st.hint else ""))
         shown: set[str] = set()  # a hint once per stage, as in the terminal
         for c in st.cases:
             if c.status != Status.PASSED:

@@ -13,12 +13,19 @@ from grader.safe_text import clean_all
 from grader.verdict import CaseResult, Progress, Report, StageResult, Status
 
 COLORS = {"passed": "32", "failed": "31", "error": "35", "timeout": "33"}
+SHOWN_CHARS = 160  # a call, an input, the expected and the returned value: one line each, at most
 MARKS = {"passed": "PASS", "failed": "FAIL", "error": "ERROR", "timeout": "TIME"}
 TODO, TODO_COLOR = "TODO", "36"
 
 
 def _fmt(x: float) -> str:
     return f"{x:g}"
+
+
+def _bounded(text: object) -> str:
+    """A value as one line of at most SHOWN_CHARS characters."""
+    line = " ".join(str(text).split())
+    return line if len(line) <= SHOWN_CHARS else line[:SHOWN_CHARS - 3] + "..."
 
 
 class _Lines:
@@ -37,6 +44,19 @@ class _Lines:
         if self.verbose and text:
             self.lines.extend(indent + ln for ln in text.rstrip().splitlines()[-keep:])
 
+    def shown(self, d: dict) -> None:
+        """A visible case's call, its inputs, the expected and the returned value (as the HTML shows them)."""
+        pad = "           "
+        if d.get("call"):
+            self.lines.append(f"{pad}{self.w['call']}: {_bounded(d['call'])}")
+        elif d.get("asks"):
+            self.lines.append(f"{pad}{self.w['asks']}: {_bounded(d['asks'])}")
+        self.lines += [f"{pad}  {k} = {_bounded(v)}" for k, v in (d.get("inputs") or {}).items()]
+        width = max(len(self.w["expected"]), len(self.w["got"])) + 1
+        for key in ("expected", "got"):
+            if d.get(key) is not None:
+                self.lines.append(f"{pad}{self.w[key] + ':':<{width}} {_bounded(d[key])}")
+
     def folded(self, stage: StageResult) -> None:
         """A stage not started: one line, its reason (the stage's message) on it."""
         head = f"[{stage.number:>2}] {stage.slug}  {stage.title}"
@@ -53,6 +73,8 @@ class _Lines:
             self.lines.append(f"       {self.w['note']}: {note}")
         if stage.status == Status.ERROR:
             self.lines.append(f"       {stage.message}")
+            if stage.hint:
+                self.lines.append(f"       {self.w['hint']}: {stage.hint}")
             self.tail(stage.details.get("traceback"), "         ", 8)
         for case in stage.cases:
             self.case(case, stage.status == Status.ERROR)
@@ -64,6 +86,8 @@ class _Lines:
         if case.status == Status.PASSED or stage_error:
             return
         self.lines.extend(f"           {ln}" for ln in case.message.splitlines())
+        if not case.hidden:
+            self.shown(case.details)
         if case.hint and case.hint != self.shown_hint:
             self.lines.append(f"           {self.w['hint']}: {case.hint}")
             self.shown_hint = case.hint  # the same hint again is not repeated

@@ -35,7 +35,13 @@ MAX_DEPTH = 32
 
 
 class EncodeError(Exception):
-    """A returned value the grader cannot compare (message is shown to the student)."""
+    """A returned value the grader cannot compare. `key` names the sentence the grader shows
+    (``encode.KEY`` in grader/messages.py, in the student's language, with `params`); the
+    English text is the fallback."""
+
+    def __init__(self, key: str, message: str, **params: str):
+        super().__init__(message)
+        self.key, self.params = key, params
 
 
 def _is_module(obj, prefix: str) -> bool:
@@ -49,8 +55,10 @@ def _sympy_number(obj):
         try:
             return float(obj)
         except TypeError:
-            raise EncodeError(f"returned the sympy number {obj}, which is not real") from None
-    raise EncodeError(f"returned the symbolic expression {obj!s:.80} instead of a number")
+            raise EncodeError("sympy_not_real", f"returned the sympy number {obj}, which is not real",
+                              value=f"{obj!s:.80}") from None
+    raise EncodeError("symbolic", f"returned the symbolic expression {obj!s:.80} instead of a number",
+                      expr=f"{obj!s:.80}")
 
 
 def _object_array(np, arr):
@@ -63,9 +71,9 @@ def _object_array(np, arr):
             flat[i] = float(item)
         else:
             raise EncodeError(
-                f"returned a numpy array of Python objects (dtype=object, holding {type(item).__name__}); "
-                "return numbers, e.g. np.asarray(result, dtype=float)"
-            )
+                "object_array", f"returned a numpy array of Python objects (dtype=object, holding "
+                f"{type(item).__name__}); return numbers, e.g. np.asarray(result, dtype=float)",
+                item=type(item).__name__)
     return out
 
 
@@ -84,7 +92,7 @@ class Arrays:
 
     def add(self, arr) -> int:
         if arr.nbytes > self.budget - self.size:
-            raise EncodeError("returned more data than the grader accepts (results are capped)")
+            raise EncodeError("too_much", "returned more data than the grader accepts (results are capped)")
         self.items.append(arr)
         self.size += arr.nbytes
         return len(self.items) - 1
@@ -95,7 +103,7 @@ def encode(value, arrays: Arrays, depth: int = 0):
     import numpy as np
 
     if depth > MAX_DEPTH:
-        raise EncodeError("returned a value nested too deeply (or one that contains itself)")
+        raise EncodeError("too_deep", "returned a value nested too deeply (or one that contains itself)")
     if value is None or isinstance(value, (bool, str, int, float)):
         return _encode_plain(value)
     if _is_module(value, "torch") and hasattr(value, "detach"):
@@ -109,10 +117,9 @@ def encode(value, arrays: Arrays, depth: int = 0):
         return items if isinstance(value, list) else {"$tuple": items}
     if isinstance(value, dict):
         return {"$dict": {str(k): encode(v, arrays, depth + 1) for k, v in value.items()}}
-    raise EncodeError(
-        f"returned a {type(value).__module__}.{type(value).__qualname__} object, which the grader "
-        "cannot compare; return numbers, numpy arrays, lists, tuples or dicts"
-    )
+    name = f"{type(value).__module__}.{type(value).__qualname__}"
+    raise EncodeError("object", f"returned a {name} object, which the grader cannot compare; return numbers, "
+                      "numpy arrays, lists, tuples or dicts", type=name)
 
 
 def _encode_plain(value):
@@ -129,7 +136,8 @@ def _encode_array(np, value, arrays: Arrays) -> dict:
     if arr.dtype.kind == "O":
         arr = _object_array(np, arr)
     if arr.dtype.kind not in "biufcUS":
-        raise EncodeError(f"returned an array of dtype {arr.dtype}, which the grader cannot compare")
+        raise EncodeError("dtype", f"returned an array of dtype {arr.dtype}, which the grader cannot compare",
+                          dtype=str(arr.dtype))
     return {"$arr": arrays.add(arr), "scalar": isinstance(value, np.generic)}
 
 
@@ -508,7 +516,8 @@ def _run_case(job: dict, case: dict, inputs: dict, module, base: dict, arrays: A
             record["value"] = encode(value, arrays)
         except EncodeError as exc:
             record["duration_s"] = time.perf_counter() - started
-            record["error"] = {"type": "EncodeError", "message": str(exc), "line": None, "traceback": ""}
+            record["error"] = {"type": "EncodeError", "message": str(exc), "line": None, "traceback": "",
+                               "key": exc.key, "params": exc.params}
         except BaseException as exc:  # noqa: B036
             record["duration_s"] = time.perf_counter() - started
             record["error"] = _error(exc, job["file"])

@@ -26,11 +26,12 @@ from pathlib import Path
 from typing import Optional
 
 from grader import PACKAGE_DIR
+from grader.limits import PLATFORM
 from grader.sandbox import seccomp
 
 INSIDE_UID = 65534
-WORK_TMPFS = 512 << 20  # bytes of the writable /work of one sandbox (working copies and results)
-TMP_TMPFS = 64 << 20
+WORK_TMPFS = PLATFORM.work_tmpfs_bytes  # the writable /work of one sandbox (working copies and results)
+TMP_TMPFS = PLATFORM.tmp_tmpfs_bytes
 WORK_DIR = "/grade-work"  # the sandbox's writable tmpfs (a name no host folder it binds uses)
 ETC_FILES = ("/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/localtime", "/etc/passwd",
              "/etc/group", "/etc/nsswitch.conf", "/etc/alternatives", "/etc/ssl/certs")

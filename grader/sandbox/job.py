@@ -7,20 +7,24 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
-OUTPUT_CAP = 1 << 20  # bytes of stdout+stderr a run may print before it is stopped
-OUTPUT_KEEP = 16 << 10  # bytes of it kept for the report, per case and for the import
-COPY_CAP = 50 << 20  # a submission folder larger than this is refused
-PIDS_MAX = 64  # processes a sandbox may hold at once
-MEMORY_SLACK = 64 << 20  # bytes a sandbox may use above its fork server's baseline plus the stage's limit
-RECORDS_CAP = 16 << 20  # bytes of JSON records a run may send back
-ERROR_CAP = 64 << 10
+from grader.limits import PLATFORM, Limits
+
+# The platform's caps, read from the one record (grader/limits.py); a job carries its stage's own.
+OUTPUT_CAP = PLATFORM.output_bytes  # a stage's own: job.limits.output_bytes
+RECORDS_CAP = PLATFORM.records_bytes  # a stage's own: job.limits.records_bytes
+OUTPUT_KEEP = PLATFORM.output_keep_bytes
+COPY_CAP = PLATFORM.copy_bytes
+PIDS_MAX = PLATFORM.pids
+MEMORY_SLACK = PLATFORM.memory_slack_bytes
+ERROR_CAP = PLATFORM.error_bytes
 
 
-DEMOTE_CPU_S = 2.0  # CPU-seconds after which a submission's run steps aside (GRADE_DEMOTE_CPU_S)
+DEMOTE_CPU_S = PLATFORM.step_aside_cpu_s
 
 
 def demote_after() -> float:
-    """CPU-seconds after which a submission's run drops to idle priority and frees its worker."""
+    """CPU-seconds after which a submission's run drops to idle priority and frees its worker
+    (the platform's `step_aside_cpu_s`, or `$GRADE_DEMOTE_CPU_S`)."""
     try:
         return max(0.0, float(os.environ.get("GRADE_DEMOTE_CPU_S", DEMOTE_CPU_S)))
     except ValueError:
@@ -31,19 +35,11 @@ def wall_backstop(limits: "Limits") -> float:
     """Wall seconds after which a run is stopped whatever it did: its limit counts its own time (CPU,
     and wall time less the time it waited for a CPU), and a run at idle priority may wait for the
     CPU a long while, so this is wide."""
-    return 10 * limits.time_s + 30
+    return limits.backstop_factor * limits.time_s + limits.backstop_extra_s
 
 
 class SandboxError(Exception):
     """The grader could not run the job at all (not the submission's fault)."""
-
-
-@dataclass
-class Limits:
-    time_s: float
-    memory_mb: int
-    output_bytes: int = OUTPUT_CAP
-    result_bytes: int = 256 << 20
 
 
 @dataclass

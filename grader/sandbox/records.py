@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from typing import Any
 
 from grader.sandbox.child import decode
-from grader.sandbox.job import OUTPUT_KEEP, Limits, Outcome
+from grader.sandbox.job import Limits, Outcome
 
 
 def parse_records(text: bytes, blob: bytes, budget: int) -> dict[str, tuple[Any, list]]:
@@ -55,8 +56,7 @@ def collect(report: dict, payload: list[bytes], limits: Limits) -> Outcome:
         if key == "import":
             imported = _checked_import(data)
         elif "unreadable" in data:
-            records[key] = {"error": {"type": "ResultError", "message": f"its result could not be read "
-                                      f"({data['unreadable']})", "line": None, "traceback": ""}}
+            records[key] = {"error": _unreadable(str(data["unreadable"]))}
         else:
             records[key] = _decode_record(data, arrays)
     runner_error = None
@@ -73,7 +73,7 @@ def collect(report: dict, payload: list[bytes], limits: Limits) -> Outcome:
         wall_s=_number(report.get("wall_s")),
         cpu_s=_number(report.get("cpu_s")),
         peak_mb=_number(report.get("peak_mb")),
-        output=raw[:OUTPUT_KEEP].decode("utf-8", errors="replace"),
+        output=raw[:limits.output_keep_bytes].decode("utf-8", errors="replace"),
         runner_error=runner_error,
         timeline={},
     )
@@ -94,12 +94,24 @@ def _checked_import(data: dict) -> dict:
     return out
 
 
+def _unreadable(why: str) -> dict:
+    """The error of a case whose result could not be read (worded by the grader: result.unreadable)."""
+    why = why[:200]
+    return {"type": "ResultError", "message": f"its result could not be read ({why})", "line": None,
+            "traceback": "", "key": "unreadable", "params": {"why": why}}
+
+
 def _checked_error(err: Any) -> dict:
     if not isinstance(err, dict):
         return {"type": "ResultError", "message": "an unreadable error", "line": None, "traceback": ""}
     line = err.get("line")
-    return {"type": str(err.get("type", ""))[:100], "message": str(err.get("message", ""))[:2000],
-            "line": line if type(line) is int else None, "traceback": str(err.get("traceback", ""))[-6000:]}
+    out = {"type": str(err.get("type", ""))[:100], "message": str(err.get("message", ""))[:2000],
+           "line": line if type(line) is int else None, "traceback": str(err.get("traceback", ""))[-6000:]}
+    key, params = err.get("key"), err.get("params")
+    if type(key) is str and re.fullmatch(r"[a-z_]{1,40}", key) and isinstance(params, dict) and len(params) <= 4:
+        # which sentence of the catalog says it (the grader words it in the student's language)
+        out["key"], out["params"] = key, {str(k)[:40]: str(v)[:200] for k, v in params.items()}
+    return out
 
 
 def _decode_record(data: dict, arrays: list) -> dict:
@@ -121,6 +133,5 @@ def _decode_record(data: dict, arrays: list) -> dict:
                                   for name, tree in mistakes.items()}
     except (ValueError, KeyError, TypeError, IndexError, RecursionError) as exc:
         record.pop("value", None)
-        record["error"] = {"type": "ResultError", "message": f"its result could not be read ({exc})",
-                           "line": None, "traceback": ""}
+        record["error"] = _unreadable(str(exc))
     return record

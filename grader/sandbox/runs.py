@@ -16,8 +16,7 @@ from grader.sandbox import isolation
 from grader.sandbox import zygote as zygotes
 from grader.sandbox.forkserver import ForkServer, close_all
 from grader.sandbox.isolation import runs_folder
-from grader.sandbox.job import (COPY_CAP, ERROR_CAP, OUTPUT_KEEP, PIDS_MAX, RECORDS_CAP, Job, Limits, Outcome,
-                                SandboxError, demote_after, wall_backstop)
+from grader.sandbox.job import COPY_CAP, ERROR_CAP, PIDS_MAX, Job, Limits, Outcome, SandboxError, demote_after, wall_backstop
 from grader.sandbox.records import collect
 from grader.sources import find_source, prepare_sources
 
@@ -227,7 +226,7 @@ class Sandbox:
             "trusted": job.trusted,
             "torch": "torch" in job.requires,
             "driver_source": job.driver_source,
-            "caps": [RECORDS_CAP, limits.result_bytes, limits.output_bytes + OUTPUT_KEEP, ERROR_CAP],
+            "caps": [limits.records_bytes, limits.result_bytes, limits.output_bytes + limits.output_keep_bytes, ERROR_CAP],
             "env": {
                 "PATH": "/usr/bin:/bin", "HOME": f"{run_dir}/work", "TMPDIR": f"{run_dir}/work", "LANG": "C.UTF-8",
                 "MPLBACKEND": "Agg", "OMP_NUM_THREADS": "1", "PYTHONHASHSEED": "0",
@@ -238,7 +237,7 @@ class Sandbox:
                 "demote_cpu_s": None if job.trusted else self.demote_cpu_s,
                 "cpu_s": limits.time_s + 1,
                 "output_bytes": limits.output_bytes,
-                "output_keep": OUTPUT_KEEP,
+                "output_keep": limits.output_keep_bytes,
                 "result_bytes": limits.result_bytes,
                 "file_bytes": max(limits.output_bytes, limits.result_bytes) + (1 << 20),
                 "memory_bytes": None if cgroup or not server.isolated else _address_space(limits),

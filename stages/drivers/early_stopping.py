@@ -91,7 +91,9 @@ def module_early_stop(module):
     Compared with the submission's own class, so that this checks the
     configuration of early_stop, not the class (other cases check the class).
     """
-    es = getattr(module, "early_stop", None)
+    if not hasattr(module, "early_stop"):  # not even the template's `early_stop = None`: name what is missing
+        raise NameError("name 'early_stop' is not defined")
+    es = getattr(module, "early_stop")
     cls = getattr(module, "EarlyStopping", None)
     if es is None:
         raise NotImplementedError("`early_stop` is not set yet")

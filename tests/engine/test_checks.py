@@ -3,9 +3,17 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
-from grader.judging.checks import CHECKS, describe, matches, run_check
+from conftest import make_submission
 from grader.course.spec import Tolerance
+from grader.engine import Grader
+from grader.errors import SpecError
+from grader.judging import checks
+from grader.judging.checks import CHECKS, Mismatch, describe, matches, run_check
+from grader.verdict import Status
+from helpers import MET, body
+from test_spec import _course_with
 
 TOL = Tolerance(rtol=1e-7, atol=0.0)
 
@@ -40,3 +48,54 @@ def test_shape_and_known_mistakes():
     m = run_check("allclose", np.zeros((3, 2)), np.zeros((2, 3)), TOL)
     assert m.kind == "shape" and "transposed" in describe(m, "en")
     assert matches(np.array([2.0]), np.array([2.0]), "allclose", TOL) and not matches(1, None, "exact", TOL)
+
+
+# --- one registration: a check registered here validates, describes and matches -------------
+
+def _rounded(got, expected, tol, inputs):
+    """A check of this test only: equal once rounded to one decimal."""
+    g, e = round(float(np.asarray(got)), 1), round(float(np.asarray(expected)), 1)
+    return None if g == e else Mismatch("rounded_differ", expected=e, got=g)
+
+
+@pytest.fixture
+def rounded(monkeypatch):
+    """`rounded` registered for one test (the registry restored after it)."""
+    monkeypatch.setattr(checks, "CHECKS", dict(checks.CHECKS))
+    monkeypatch.setattr(checks, "WORDS", dict(checks.WORDS))
+    checks.register_check("rounded", words={"rounded_differ": lambda m, lang, hidden: f"rounded: {m.got} is not {m.expected}"})(_rounded)
+
+
+def _course_checked_by(tmp_path, name):
+    def use(spec):
+        spec["cases"][1]["check"] = name  # rmse-small
+    return _course_with(tmp_path, use)
+
+
+def test_an_unregistered_check_is_refused_with_file_and_field(tmp_path):
+    with pytest.raises(SpecError) as err:
+        Grader(course=_course_checked_by(tmp_path, "rounded"), seed=1, workers=1)
+    assert "05_mae_rmse.yaml: cases[1].check: expected one of allclose, exact, text or driver.NAME, got 'rounded'" \
+        in str(err.value)
+
+
+def test_a_check_registered_in_a_test_validates_describes_and_matches(tmp_path, rounded):
+    root = _course_checked_by(tmp_path, "rounded")
+    close = make_submission(tmp_path, {MET: body("RMSE = np.sqrt(error.dot(error) / count) + 0.01")})
+    mse = make_submission(tmp_path, {MET: body("RMSE = error.dot(error) / count + 0.01")})  # no square root
+    with Grader(course=root, seed=1, workers=1) as grader:  # validates: the spec names a registered check
+        near = {c.name: c for c in grader.grade(close, [5]).stages[0].cases}
+        far = {c.name: c for c in grader.grade(mse, [5]).stages[0].cases}
+    assert near["rmse-small"].status == Status.PASSED  # 0.01 off: allclose would fail it
+    assert near["random-rmse"].status != Status.PASSED  # the other cases keep allclose
+    case = far["rmse-small"]
+    assert case.status == Status.FAILED and "rounded: " in case.message  # described by its registered words
+    # matched by the registered check: 0.01 away from the known mistake's value, allclose would not match it
+    assert case.hint and "mean squared error" in case.hint, case
+
+
+def test_a_check_is_registered_once(rounded):
+    with pytest.raises(ValueError, match="already registered"):
+        checks.register_check("rounded")(_rounded)
+    with pytest.raises(ValueError, match="rounded_differ"):
+        checks.register_check("other", words={"rounded_differ": lambda m, lang, hidden: ""})(_rounded)

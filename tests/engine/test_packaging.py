@@ -1,4 +1,13 @@
-"""The wheel holds the engine only: no course, no reference code (by name and by content)."""
+"""The distributions: `python -m build` makes the sdist and, from it, the wheel (as CI and a
+release do); `twine check` accepts both; the wheel holds the engine only (no course, no
+reference code, by name and by content), installs into a fresh virtual environment under its
+name grade-nn with the `grade` command, and grades the reference full from there.
+
+Built with `--no-isolation` (the test venv's setuptools: no network at test time); the fresh
+venv gets the wheel alone (`--no-deps --no-index`) and finds its dependencies in the test venv's
+site-packages, appended after its own (a .pth line: the editable checkout's own .pth is not
+read from there, so the wheel's copy of `grader` is the one imported; the test checks it).
+"""
 
 from __future__ import annotations
 
@@ -7,7 +16,10 @@ import os
 import shutil
 import subprocess
 import sys
+import sysconfig
+import tarfile
 import zipfile
+from pathlib import Path
 
 import pytest
 
@@ -16,16 +28,93 @@ from test_release import leaked_bodies
 
 
 @pytest.fixture(scope="module")
-def wheel(tmp_path_factory):
-    out = tmp_path_factory.mktemp("wheel")
+def dists(tmp_path_factory):
+    """(wheel, sdist) built by `python -m build` from a copy of the checkout."""
+    try:
+        import build  # noqa: F401  (the test extra has it)
+    except ImportError:
+        if os.environ.get("CI"):
+            raise
+        pytest.skip("`build` is not installed (pip install -e '.[test]')")
+    out = tmp_path_factory.mktemp("dist")
     src = tmp_path_factory.mktemp("src") / "grade"  # build from a copy: setuptools writes build/ in-tree
     shutil.copytree(ROOT, src, ignore=shutil.ignore_patterns(".venv", ".git", "build", "*.egg-info", "__pycache__",
-                                                              ".pytest_cache", "grades", "artifacts"))
-    res = subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(out), str(src)],
+                                                              ".pytest_cache", "grades", "artifacts", "node_modules",
+                                                              "cache"))
+    res = subprocess.run([sys.executable, "-m", "build", "--no-isolation", "--outdir", str(out), str(src)],
                          capture_output=True, text=True, timeout=300)
-    if res.returncode != 0:
-        pytest.skip(f"cannot build a wheel here: {res.stderr.strip()[-300:]}")
-    return next(out.glob("grade_nn-*.whl"))
+    assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-2000:]
+    return next(out.glob("grade_nn-*.whl")), next(out.glob("grade_nn-*.tar.gz"))
+
+
+@pytest.fixture(scope="module")
+def wheel(dists):
+    return dists[0]
+
+
+def test_twine_accepts_the_wheel_and_the_sdist(dists):
+    res = subprocess.run([sys.executable, "-m", "twine", "check", "--strict", *map(str, dists)],
+                         capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert res.stdout.count("PASSED") == 2
+
+
+def test_the_sdist_holds_the_engine_and_no_course(dists):
+    with tarfile.open(dists[1]) as tar:  # every name below the top folder grade_nn-X/
+        members = {m.name.split("/", 1)[1]: m for m in tar.getmembers() if "/" in m.name}
+        files = {name: tar.extractfile(m).read() for name, m in members.items() if m.isfile()}
+    names = list(members)
+    assert "grader/engine.py" in names and "pyproject.toml" in names and "README.md" in names
+    assert not [n for n in names if n.split("/")[0] in ("reference", "stages", "student_template", "tests")]
+    assert not leaked_bodies(files)
+
+
+def test_the_wheel_in_a_fresh_venv_grades_the_reference(wheel, tmp_path):
+    venv = tmp_path / "fresh"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=120)
+    py = venv / "bin" / "python"
+    res = subprocess.run([sys.executable, "-m", "pip", "--python", str(py), "install", "-q", "--no-deps", "--no-index",
+                          str(wheel)], capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr
+    own = subprocess.run([str(py), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                         capture_output=True, text=True, check=True).stdout.strip()
+    (Path(own) / "zz-dependencies.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    env = {k: v for k, v in os.environ.items() if k not in ("GRADE_COURSE", "PYTHONPATH", "VIRTUAL_ENV")}
+    # the installed distribution: its name, its copy of grader, its requirements met
+    probe = subprocess.run([str(py), "-c", PROBE], capture_output=True, text=True, cwd=tmp_path, env=env, timeout=120)
+    assert probe.returncode == 0, probe.stderr
+    facts = json.loads(probe.stdout)
+    assert facts["grader"].startswith(own) and facts["version"] and facts["unmet"] == []
+    grade = venv / "bin" / "grade"
+    assert grade.is_file()
+    # the teacher's first command, from the course folder: every point of the reference
+    res = subprocess.run([str(grade), "reference", "--course", ".", "--format", "json"], cwd=ROOT, env=env,
+                         capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, res.stderr[-2000:]
+    report = json.loads(res.stdout)
+    assert report["score"] == report["max_score"] > 0
+    assert len(report["stages"]) == len(list((ROOT / "stages").glob("[0-9]*.yaml"))) == 14
+
+
+# Run inside the fresh venv: where `grader` comes from, and which of grade-nn's requirements
+# (markers evaluated, no extras) no installed distribution satisfies.
+PROBE = """
+import json, importlib.metadata as md
+from packaging.requirements import Requirement
+import grader
+unmet = []
+for line in md.requires("grade-nn") or []:
+    req = Requirement(line)
+    if req.marker is not None and not req.marker.evaluate({"extra": ""}):
+        continue
+    try:
+        version = md.version(req.name)
+    except md.PackageNotFoundError:
+        unmet.append(line); continue
+    if not req.specifier.contains(version, prereleases=True):
+        unmet.append(f"{line} (found {version})")
+print(json.dumps({"grader": grader.__file__, "version": md.version("grade-nn"), "unmet": unmet}))
+"""
 
 
 def test_wheel_holds_the_engine_and_no_reference(wheel):

@@ -115,8 +115,9 @@ def test_result_per_stage():
     assert list(groups) == ["1 sigmoid: Sigmoid", "5 mae-rmse: Mae-Rmse", "6 steepest-descent: Steepest-Descent"]
     assert [len(g) for g in groups.values()] == [6, 9, 8]
     assert [t["name"] for t in groups["1 sigmoid: Sigmoid"]] == [f"1 sigmoid: Sigmoid ({i}/6)" for i in range(1, 7)]
-    assert [[t["status"] for t in g] for g in groups.values()] == [["pass"] * 6, ["pass"] * 4 + ["fail"] * 5,
-                                                                  ["error"] * 8]
+    # the first lost test of a stage is an `error` (the reporter prints the message of errors only)
+    assert [[t["status"] for t in g] for g in groups.values()] == [["pass"] * 6, ["pass"] * 4 + ["error"] + ["fail"] * 4,
+                                                                  ["error"] + ["fail"] * 7]
     assert [sum(t["score"] for t in g) for g in groups.values()] == [3, 2, 0]
     assert {t["score"] for t in res["tests"]} == {0, 0.5}
     assert [t["filename"] for t in res["tests"][::7]] == ["activation.py", "metrics.py", "metrics.py",
@@ -124,9 +125,11 @@ def test_result_per_stage():
     assert all(t["message"] == "" for t in groups["1 sigmoid: Sigmoid"])
     mae = groups["5 mae-rmse: Mae-Rmse"]
     assert "rmse: failed: expected 1.0, got 2.0 (hint: sqrt)" in mae[4]["message"]  # once, on the first lost
+    assert mae[4]["message"].startswith("\u274c 5 mae-rmse: Mae-Rmse (5/9)\n")  # the reporter prints no name for errors
     assert [bool(t["message"]) for t in mae] == [False] * 4 + [True] + [False] * 4
     assert "syntax error" in groups["6 steepest-descent: Steepest-Descent"][0]["message"]
-    assert mae[0]["test_code"] == "grade ws --stage mae-rmse --seed 3"
+    # the command that reruns it, printed after every test: only where something was lost
+    assert [t["test_code"] for t in mae] == [""] * 4 + ["grade ws --stage mae-rmse --seed 3"] + [""] * 4
     assert res["tests"][0]["execution_time"] == "0.50s"
 
 
@@ -140,7 +143,8 @@ def test_result_per_case():
     assert [sum(t["score"] for t in g) for g in groups.values()] == [1, 2, 2, 0, 0, 0]
     # the errored stage had no cases: its spec cases become errors carrying the stage message
     for name in ("6 steepest-descent / grad", "6 steepest-descent / path"):
-        assert all(t["status"] == "error" for t in groups[name]) and "syntax error" in groups[name][0]["message"]
+        assert [t["status"] for t in groups[name]] == ["error"] + ["fail"] * (len(groups[name]) - 1)
+        assert "syntax error" in groups[name][0]["message"]
 
 
 def test_whole_points_make_one_test_per_point_and_totals_agree():
@@ -336,6 +340,8 @@ def run_action(tmp_path: Path, workspace: Path, inputs: dict) -> tuple[dict, str
         env["GITHUB_OUTPUT"] = str(out)
         proc = subprocess.run(["bash", "-e", "-c", step["run"]], cwd=workspace, env=env,
                               capture_output=True, text=True, timeout=300)
+        with open(tmp_path / "job.log", "a", encoding="utf-8") as log:  # what the job log shows
+            log.write(proc.stdout + proc.stderr)
         assert proc.returncode == 0, f"step {step.get('name')} failed:\n{proc.stdout}\n{proc.stderr}"
         if "id" in step:
             text = out.read_text()
@@ -418,12 +424,14 @@ def test_action_grades_workspace(tmp_path, submissions, kind, per):
             assert "rmse" in failing[0]["message"]
     else:
         assert status == "fail" and points == 0
-        assert all(t["status"] == "error" and t["score"] == 0 for t in result["tests"])
+        assert all(t["status"] in ("error", "fail") and t["score"] == 0 for t in result["tests"])
         firsts = [g[0] for g in _groups(result).values()]  # a group's message: on its first lost test
         sig = [t for t in firsts if t["filename"] == "activation.py"]
         assert sig and all("syntax error" in t["message"] for t in sig)
         mae = [t for t in firsts if t["filename"] == "metrics.py"]
         assert mae and all("metrics.py was not found" in t["message"] for t in mae)
+        if per == "stage":  # said once for the stage, not again for each case that could not run
+            assert all(t["message"].count("was not found") == 1 for t in mae)
 
     # the job summary and the report files for the artifact
     assert summary.startswith("## Grade report")
@@ -433,7 +441,9 @@ def test_action_grades_workspace(tmp_path, submissions, kind, per):
         assert (temp / "grade-report" / name).is_file()
     assert "mae-rmse" in (temp / "grade-report" / "report.html").read_text()
     assert outputs["report-dir"] == str(temp / "grade-report")
-    assert all(t["test_code"].startswith("grade . --stage ") for t in result["tests"])
+    assert all(t["test_code"].startswith("grade . --stage ") for t in result["tests"] if t["message"])
+    assert all(t["test_code"] == "" for t in result["tests"] if not t["message"])
+    assert f"reproduce with: `grade . --stage 1,5 --seed {report['seed']}`" in summary  # the student's clone
 
 
 def test_action_needs_torch_check(tmp_path):
@@ -498,3 +508,27 @@ def test_no_workflow_commands_keeps_ordinary_text():
     from grader.safe_text import no_workflow_commands
 
     assert no_workflow_commands("a::b\n  ::warning::x\n::y") == "a::b\n  : :warning::x\n: :y"
+    # the runner's older syntax, read anywhere in a line (ActionCommand.TryParse)
+    assert no_workflow_commands("got ##[notice title=x;]Points 27/27 #[a]") == "got # #[notice title=x;]Points 27/27 #[a]"
+    assert no_workflow_commands("\u00a0\u3000::error::x") == "\u00a0\u3000: :error::x"  # what C#'s TrimStart strips
+
+
+def test_the_commands_in_the_log_are_for_the_students_clone(tmp_path, monkeypatch):
+    """With the course a folder of the student's repository (`course-path`), "reproduce with"
+    and each lost test's command name the folders as the student's clone has them."""
+    clone = tmp_path / "clone"
+    for part in ("stages", "reference", "student_template"):
+        shutil.copytree(REPO / part, clone / "course" / part)
+    (clone / "my work").mkdir(parents=True)
+    (clone / "my work" / "activation.py").write_text("class ActivationFunction:\n    pass\n")
+    monkeypatch.setenv("GITHUB_WORKSPACE", str(clone))
+    out, summ = tmp_path / "out", tmp_path / "summary.md"
+    args = argparse.Namespace(path=str(clone / "my work"), stages=["1"], per="stage", lang="zh",
+                              course=str(clone / "course"), seed=7, output=str(out), summary=str(summ),
+                              report_dir=None, needs_torch=False)
+    assert classroom.run(args) == 0
+    result = decode_result(parse_outputs(out.read_text())["result"])
+    codes = [t["test_code"] for t in result["tests"] if t["test_code"]]
+    assert codes == ["grade 'my work' --stage sigmoid --seed 7 --course course --lang zh"]
+    assert "`grade 'my work' --stage 1 --seed 7 --course course --lang zh`" in summ.read_text()
+    assert str(tmp_path) not in summ.read_text() and str(tmp_path) not in json.dumps(result)

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from conftest import REFERENCE, ROOT, TEMPLATE, make_submission
+from test_classroom_reporter import node  # noqa: F401  (the fixture)
 from grader.cli import main
 from grader.course.folder import load_course
 from grader.engine import Grader
@@ -218,6 +219,27 @@ def test_the_classroom_action_grades_against_a_kit_in_the_repository(released, t
     public = sum(c.points for n in (1, 5) for c in course.find(n).cases)
     assert total == maximum == public == table and status == "pass"
     assert "hidden cases run only" in summary
+    assert "`grade . --stage 1,5 --seed " in summary and " --course kit`" in summary  # as in the student's clone
+
+
+def test_the_classroom_reporter_on_a_kit_in_the_repository(released, tmp_path, node):
+    """GitHub's reporter on a partly wrong student graded against the kit: its notice is grade's
+    total, and each lost test names the command to rerun it in the clone, with the kit."""
+    from test_classroom_reporter import WRONG_RMSE, assert_totals_agree, run_reporter
+    from test_platforms_classroom import run_action
+
+    student, _ = released
+    workspace = tmp_path / "ws"
+    shutil.copytree(REFERENCE, workspace)
+    (workspace / "metrics.py").write_text(WRONG_RMSE, encoding="utf-8")
+    shutil.copytree(student, workspace / "kit", ignore=shutil.ignore_patterns("work"))
+    outputs, _, temp = run_action(tmp_path, workspace, {"stages": "1 5", "course-path": "kit"})
+    report = json.loads((temp / "grade-report" / "report.json").read_text())
+    assert 0 < report["score"] < report["max_score"]
+    log, rc = run_reporter(node, outputs["result"])
+    assert rc == 1
+    assert_totals_agree(log, report["score"], report["max_score"])
+    assert re.search(r"^grade \. --stage mae-rmse --seed \d+ --course kit$", log, re.M)
 
 
 def test_a_kit_with_a_missing_frozen_record_says_so(released, tmp_path):
@@ -258,3 +280,23 @@ def test_a_kit_inside_the_submission_never_grades_it(tmp_path, monkeypatch, caps
     assert main([str(submission), "--stage", "1", "--course", str(ROOT), "--format", "json"]) == 1
     report = json.loads(capsys.readouterr().out)
     assert report["score"] < report["max_score"]
+
+
+def test_no_accepted_answer_reaches_the_student_kit(released):
+    """stages/accepted/ (the course's accepted answers, with their scores) is the instructor's:
+    the autograder bundle has it, the student kit holds none of it, by path, bytes or function body."""
+    student, bundle = released
+    answers = sorted((ROOT / "stages" / "accepted").rglob("*.py"))
+    assert len(answers) >= 20 and (bundle / "stages" / "accepted" / "tanh" / "answers.yaml").is_file()
+    files = tree_files(student)
+    assert not [n for n in files if "accepted" in n or n.endswith("answers.yaml")]
+    handed_out = set()
+    for path in TEMPLATE.rglob("*.py"):
+        handed_out |= function_bodies(path.read_text(encoding="utf-8"))
+    kit_bodies = set()
+    for name, data in files.items():
+        if name.endswith(".py"):
+            kit_bodies |= function_bodies(data.decode("utf-8", errors="replace"))
+    for path in answers:
+        assert path.read_bytes() not in files.values(), path
+        assert not (function_bodies(path.read_text(encoding="utf-8")) - handed_out) & kit_bodies, path

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from conftest import REFERENCE, case, failed, grade_stage, make_submission, variant
-from grader.sources import decode, find_source, prepare_sources, read_source
+from grader.sources import decode_source, find_source, prepare_sources, read_source
 
 ACTIVATION = (REFERENCE / "activation.py").read_text(encoding="utf-8")
 GBK_COMMENT = "# 激活函数:按元素计算\n"
@@ -22,12 +22,12 @@ def _raw_submission(tmp_path: Path, name: str, data: bytes) -> Path:
 # -- encodings and line endings ---------------------------------------------------------------------
 
 def test_decode_bom_crlf_gbk_and_garbage():
-    assert decode("\ufeffx = 1\r\ny = 2\r\n".encode("utf-8"), "a.py") == ("x = 1\ny = 2\n", [])
-    text, notes = decode(GBK_COMMENT.encode("gbk"), "a.py")
+    assert decode_source("\ufeffx = 1\r\ny = 2\r\n".encode("utf-8"), "a.py") == ("x = 1\ny = 2\n", [])
+    text, notes = decode_source(GBK_COMMENT.encode("gbk"), "a.py")
     assert text == GBK_COMMENT and [n.key for n in notes] == ["note_gbk"]
-    text, notes = decode("x = 1  # 注释\r\n".encode("utf-16"), "a.py")
+    text, notes = decode_source("x = 1  # 注释\r\n".encode("utf-16"), "a.py")
     assert text == "x = 1  # 注释\n" and [n.key for n in notes] == ["note_utf16"]
-    text, notes = decode(b"x = 1  # \x81\x30\xff\xfe\n", "a.py")  # neither UTF-8 nor GB18030
+    text, notes = decode_source(b"x = 1  # \x81\x30\xff\xfe\n", "a.py")  # neither UTF-8 nor GB18030
     assert text.startswith("x = 1") and [n.key for n in notes] == ["note_undecodable"]
 
 
@@ -105,7 +105,10 @@ def test_tuple_return_is_named_and_fails(sub):
 def test_none_return_is_named(sub):
     s = sub({"activation.py": variant("activation.py", "        return y\n", "        print(y)\n")})
     c = case(grade_stage(s, 1), "small-vector")
-    assert c["status"] == "failed" and c["message"].startswith("returned None"), c["message"]
+    assert c["status"] == "failed" and c["message"].startswith("sigmoid printed its result and returned None"), \
+        c["message"]
+    quiet = sub({"activation.py": variant("activation.py", "        return y\n", "        pass\n")})
+    assert case(grade_stage(quiet, 1), "small-vector")["message"].startswith("returned None")
 
 
 def test_list_return_with_right_numbers_passes_and_wrong_numbers_say_list(sub):
@@ -139,11 +142,12 @@ def test_scalar_if_step_function_gets_the_elementwise_hint_and_no_move_advice(su
                    SCALAR_IF + "    ########## Begin ##########\n")
     result = grade_stage(sub({"mp_neuron.py": text}), 4)
     assert result["status"] == "error" and result["score"] == 0
-    msg = result["message"]
+    msg, hint = result["message"], result["hint"]
     assert "truth value of an array" in msg
     assert "__main__" not in msg  # y must be computed at the top: never "move it"
-    assert "receives the whole array" in msg and "elementwise" in msg
-    assert "np.where" not in msg  # names the concept, not the code
+    assert "receives the whole array" in hint and "elementwise" in hint  # the hint, labelled, not in the message
+    assert "receives the whole array" not in msg
+    assert "np.where" not in msg + hint  # names the concept, not the code
 
 
 def test_step_function_right_but_different_passes(sub):
@@ -216,7 +220,7 @@ def test_top_level_import_torch_in_stage_1(sub):
 
 def test_kind_helpers():
     import numpy as np
-    from grader.judging.describe import kind, kind_problem, raised_by_driver, with_kind
+    from grader.judging.kinds import kind, kind_problem, raised_by_driver, with_kind
     arr = np.zeros(3)
     assert kind((arr, (3,))) == "a tuple of 2 items (ndarray, tuple)"
     assert kind(None) == "None" and kind([1.0]) == "a list of 1 item (float)"

@@ -22,7 +22,7 @@ def test_json_contract_keys_and_plain_strings():
                          "notes", "reproduce"}
     assert data["reproduce"] == "grade sub --stage 3 --seed 7"
     st = data["stages"][0]
-    assert set(st) == {"number", "slug", "title", "status", "score", "max_score", "message", "duration_s", "run_s", "wait_s",
+    assert set(st) == {"number", "slug", "title", "status", "score", "max_score", "message", "hint", "duration_s", "run_s", "wait_s",
                        "progress", "cases"}
     assert st["progress"] == "in_progress"
     assert set(st["cases"][0]) == {"name", "status", "score", "max_score", "hidden", "message", "hint", "duration_s"}

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import yaml
 
 from grader.cli import main
 from grader.course.folder import load_course
+from grader.workspace import ASSIGNMENT
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "student_template"
@@ -22,7 +24,7 @@ def files(d: Path) -> set[str]:
 def test_init_one_stage_with_support_files(tmp_path, capsys):
     dest = tmp_path / "ws"
     assert main(["init", str(dest), "--stage", "tinynet-forward"]) == 0
-    assert files(dest) == {"tinynet.py", "layers.py", WORKFLOW.as_posix(), "README.md"}
+    assert files(dest) == {"tinynet.py", "layers.py", WORKFLOW.as_posix(), "README.md", ASSIGNMENT}
     assert (dest / "tinynet.py").read_bytes() == (TEMPLATE / "tinynet.py").read_bytes()
     # support files come from stages/support/, the trusted copies
     assert (dest / "layers.py").read_bytes() == (SUPPORT / "layers.py").read_bytes()
@@ -37,7 +39,7 @@ def test_init_one_stage_with_support_files(tmp_path, capsys):
 def test_init_several_stages_share_files(tmp_path):
     dest = tmp_path / "ws"
     assert main(["init", str(dest), "--stage", "1", "--stage", "tanh,5", "-s", "sigmoid"]) == 0
-    assert files(dest) == {"activation.py", "metrics.py", WORKFLOW.as_posix(), "README.md"}
+    assert files(dest) == {"activation.py", "metrics.py", WORKFLOW.as_posix(), "README.md", ASSIGNMENT}
     wf = yaml.safe_load((dest / WORKFLOW).read_text())
     grade = [s for s in wf["jobs"]["run-autograding-tests"]["steps"] if s.get("id") == "grade"][0]
     assert grade["with"]["stages"] == "1 2 5"
@@ -66,7 +68,7 @@ def test_init_never_overwrites_and_names_the_files_it_kept(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "Kept 1 file(s) already there (not overwritten):\n  metrics.py" in out
     assert (dest / "metrics.py").read_text() == "# my work\n"  # the student's file is untouched
-    assert files(dest) == {"metrics.py", "readme.txt", "activation.py", WORKFLOW.as_posix()}  # has a README
+    assert files(dest) == {"metrics.py", "readme.txt", "activation.py", WORKFLOW.as_posix(), ASSIGNMENT}  # has a README
 
 
 def test_init_adds_next_weeks_stage_to_a_workspace_without_touching_the_students_files(tmp_path, capsys):
@@ -76,12 +78,13 @@ def test_init_adds_next_weeks_stage_to_a_workspace_without_touching_the_students
     assert "grade init . --stage N" in readme and "补全代码" in readme
     (dest / "activation.py").write_text("# week 1, my own\n")
     (dest / "README.md").write_text("mine\n")
-    before = {p: (dest / p).read_bytes() for p in files(dest) if p != WORKFLOW.as_posix()}
+    before = {p: (dest / p).read_bytes() for p in files(dest) if p not in (WORKFLOW.as_posix(), ASSIGNMENT)}
     capsys.readouterr()
     assert main(["init", str(dest), "--stage", "5"]) == 0
     out = capsys.readouterr().out
     assert {p: (dest / p).read_bytes() for p in before} == before  # nothing of the student's changed
-    assert files(dest) == set(before) | {"metrics.py", WORKFLOW.as_posix()}
+    assert files(dest) == set(before) | {"metrics.py", WORKFLOW.as_posix(), ASSIGNMENT}
+    assert json.loads((dest / ASSIGNMENT).read_text())["stages"] == [1, 2, 3, 5]  # the assignment grew
     grade = [s for s in yaml.safe_load((dest / WORKFLOW).read_text())["jobs"]["run-autograding-tests"]["steps"]
              if s.get("id") == "grade"][0]
     assert grade["with"]["stages"] == "1 2 3 5" and grade["with"]["lang"] == "zh"
@@ -98,7 +101,7 @@ def test_init_into_existing_folder_without_conflicts(tmp_path):
     dest.mkdir()
     (dest / "notes.txt").write_text("keep")
     assert main(["init", str(dest), "--stage", "12"]) == 0
-    assert files(dest) == {"notes.txt", "data_split.py", WORKFLOW.as_posix(), "README.md"}
+    assert files(dest) == {"notes.txt", "data_split.py", WORKFLOW.as_posix(), "README.md", ASSIGNMENT}
 
 
 def test_init_unknown_stage(tmp_path, capsys):
@@ -122,7 +125,7 @@ def test_init_from_another_course(tmp_path):
     (course / "student_template" / "data" / "x.csv").write_text("1,2\n")
     dest = tmp_path / "ws"
     assert main(["init", str(dest), "--course", str(course), "--stage", "add"]) == 0
-    assert files(dest) == {"add.py", "helper.py", "README.md"}  # this course has no workflow
+    assert files(dest) == {"add.py", "helper.py", "README.md", ASSIGNMENT}  # this course has no workflow
     dest2 = tmp_path / "ws2"
     assert main(["init", str(dest2), "--course", str(course)]) == 0
     assert files(dest2) == {"add.py", "helper.py", "data/x.csv", "README.md"}
