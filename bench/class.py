@@ -7,7 +7,7 @@ in turn):
 
     torch-top     the reference's files, `import torch` at the top of activation.py and
                   early_stopping.py, `import sympy` in steepest_descent.py, prints at import
-    seed          the seed's accepted answers (tests/fixtures/seed002), the rest the reference's
+    seed          the seed's accepted answers (stages/accepted/*/seed002.py), the rest the reference's
     plots         matplotlib imported and a figure drawn (and shown) at import, prints
     partial       half the files still the template (a comment added), the others the reference's
     notebook      activation and metrics handed in as Jupyter notebooks
@@ -45,7 +45,7 @@ import zipfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-REFERENCE, TEMPLATE, SEED = ROOT / "reference", ROOT / "student_template", ROOT / "tests" / "fixtures" / "seed002"
+REFERENCE, TEMPLATE, ACCEPTED = ROOT / "reference", ROOT / "student_template", ROOT / "stages" / "accepted"
 KINDS = ("torch-top", "seed", "plots", "partial", "notebook", "zip", "torchvision")
 GRADE = Path(sys.executable).with_name("grade")
 
@@ -78,9 +78,9 @@ def honest_files(kind: str, i: int) -> dict[str, str]:
         files["steepest_descent.py"] = _prepend(files["steepest_descent.py"], "import sympy as sp\n")
         files["metrics.py"] += "\nprint('MAE', comp_mae(np.array([1., 2.]), np.array([1., 3.])))\n"
     elif kind == "seed":
-        for folder in sorted(SEED.iterdir()):
-            for path in folder.glob("*.py"):
-                files[path.name] = path.read_text(encoding="utf-8")
+        for slug, name in _stage_files().items():
+            if (ACCEPTED / slug / "seed002.py").is_file():
+                files[name] = (ACCEPTED / slug / "seed002.py").read_text(encoding="utf-8")
     elif kind == "plots":
         files["metrics.py"] += "\n" + PLOT
         files["mp_neuron.py"] += "\n" + PLOT
@@ -97,6 +97,14 @@ def honest_files(kind: str, i: int) -> dict[str, str]:
         files["mnist_idx.py"] = _prepend(files["mnist_idx.py"], "from torchvision import datasets, transforms\n")
         files["l2_regularization.py"] = _prepend(files["l2_regularization.py"], "import torch\nimport torch.nn as nn\n")
     return files
+
+
+def _stage_files() -> dict[str, str]:
+    """Stage slug -> its file, in stage order (a later stage's answer for a shared file wins)."""
+    sys.path.insert(0, str(ROOT))
+    from grader.course.folder import load_course
+
+    return {s.slug: s.file for s in load_course(ROOT).stages}
 
 
 def looping_files(j: int) -> dict[str, str]:

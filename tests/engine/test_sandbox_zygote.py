@@ -144,7 +144,7 @@ def test_the_zygote_holds_no_answer(grader, stage5_course):
         assert "reference" not in maps and str(stage5_course) not in maps
 
 
-SEED = ROOT / "tests" / "fixtures" / "seed002"
+ACCEPTED = ROOT / "stages" / "accepted"  # the seed's answers, as the platform accepted them
 
 
 def test_the_gradebook_is_the_same_with_the_zygote_off(tmp_path):
@@ -152,8 +152,8 @@ def test_the_gradebook_is_the_same_with_the_zygote_off(tmp_path):
         "activation.py": "import torch\nprint('hi')\n" + (REFERENCE / "activation.py").read_text(encoding="utf-8"),
         "steepest_descent.py": "import sympy\n" + (REFERENCE / "steepest_descent.py").read_text(encoding="utf-8"),
     })
-    seed = make_submission(tmp_path, {"l2_regularization.py": (SEED / "10" / "l2_regularization.py").read_text(
-        encoding="utf-8"), "activation.py": (SEED / "02" / "activation.py").read_text(encoding="utf-8")})
+    seed = make_submission(tmp_path, {"l2_regularization.py": (ACCEPTED / "l2-regularization" / "seed002.py").read_text(
+        encoding="utf-8"), "activation.py": (ACCEPTED / "relu" / "seed002.py").read_text(encoding="utf-8")})
     broken = make_submission(tmp_path, {"metrics.py": "import numpy as np\ndef comp_mae(:\n"})
     stages = ["1", "2", "5", "6", "10"]
     books = []
