@@ -730,9 +730,9 @@ def _wait(pid: int, job: dict) -> tuple[int, object, str | None]:
 
     The limit counts the run's own time: its CPU-seconds, and its wall time less the time it
     waited for a CPU (a run that sleeps spends its limit; one starved by other work does not),
-    with a wide wall-clock backstop. A run past `demote_cpu_s` of CPU, or past its limit in wall
-    time, steps aside: it drops to idle priority and the grader is told, so that it no longer
-    holds a worker (the reference's runs have no `demote_cpu_s`)."""
+    with a wide wall-clock backstop. A run past `demote_cpu_s` of CPU steps aside: it drops to
+    idle priority and the grader is told (it gives the run's cgroup the smallest CPU weight), so
+    that it no longer holds a worker (the reference's runs have no `demote_cpu_s`)."""
     limits = job["limits"]
     started = time.monotonic()
     backstop = started + float(limits.get("wall_s") or limits["time_s"])
@@ -759,7 +759,7 @@ def _wait(pid: int, job: dict) -> tuple[int, object, str | None]:
                         target()
                     except OSError:
                         pass
-            elif demote is not None and (cpu > float(demote) or now - started > float(limits["time_s"])):
+            elif demote is not None and cpu > float(demote):
                 demote = None
                 step_aside(pid)
                 _reply({"demoted": pid, "cpu_s": cpu})

@@ -214,9 +214,12 @@ class ForkServer:
         try:
             msg = self._read(deadline)
             if msg is not None and "demoted" in msg:
+                stepped_aside = bool(self.cgroup and self.cgroup.set_idle(True))
                 if demoted is not None:
                     demoted()
                 msg = self._read(deadline)
+                if stepped_aside:
+                    self.cgroup.set_idle(False)
             payload = self._payload(msg, spec["caps"], deadline + 5) if msg is not None and "exited" in msg else None
         except SandboxError:  # the fork server died (killed by its own run) or sent garbage
             msg = payload = None

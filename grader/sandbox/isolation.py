@@ -254,7 +254,10 @@ def _own_cgroups() -> dict[str, str]:
 
 
 class Cgroup:
-    """One sandbox's memory and pids cgroup (children of the grader's own), when they can be made."""
+    """One sandbox's memory, pids and cpu cgroup (children of the grader's own), when they can be made.
+
+    The cpu cgroup lets a run that steps aside (grader/sandbox/child.py, `step_aside`) be given the
+    smallest CPU weight from outside, where the run cannot undo it (`set_idle`)."""
 
     def __init__(self, pids_max: int):
         self.dirs: dict[str, Path] = {}
@@ -262,16 +265,18 @@ class Cgroup:
         name = f"grade-{os.getpid()}-{next(_names)}"
         own = _own_cgroups()
         if (CGROUP_ROOT / "memory").is_dir() and "memory" in own:
-            for ctrl in ("memory", "pids"):
-                self._make(ctrl, CGROUP_ROOT / ctrl / own.get(ctrl, "/").lstrip("/") / name)
+            for ctrl in ("memory", "pids", "cpu"):
+                if ctrl in own and (CGROUP_ROOT / ctrl).is_dir():
+                    self._make(ctrl, CGROUP_ROOT / ctrl / own[ctrl].lstrip("/") / name)
             self._write("pids", "pids.max", str(pids_max))
         elif (CGROUP_ROOT / "cgroup.controllers").is_file() and "" in own:
             self.v2 = True
             parent = CGROUP_ROOT / own[""].lstrip("/")
-            try:  # delegate the controllers to children (refused when the parent holds processes itself)
-                (parent / "cgroup.subtree_control").write_text("+memory +pids")
-            except OSError:
-                pass
+            for controllers in ("+memory +pids", "+cpu"):  # delegated to children (refused when the parent
+                try:                                      # holds processes itself)
+                    (parent / "cgroup.subtree_control").write_text(controllers)
+                except OSError:
+                    pass
             self._make("", parent / name)
             self._write("", "pids.max", str(pids_max))
         self.memory = self.dirs.get("memory") or (self.dirs.get("") if self._has("", "memory.max") else None)
@@ -292,6 +297,12 @@ class Cgroup:
             return True
         except (OSError, KeyError):
             return False
+
+    def set_idle(self, idle: bool) -> bool:
+        """The sandbox's CPU weight: the smallest while its run has stepped aside, else the default."""
+        if "cpu" in self.dirs:
+            return self._write("cpu", "cpu.shares", "2" if idle else "1024")
+        return self._has("", "cpu.weight") and self._write("", "cpu.weight", "1" if idle else "100")
 
     def procs_files(self) -> list[str]:
         return [str(d / "cgroup.procs") for d in self.dirs.values()]
