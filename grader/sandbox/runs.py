@@ -234,7 +234,7 @@ class Sandbox:
             "limits": {
                 "time_s": limits.time_s,
                 "wall_s": wall_backstop(limits),
-                "demote_cpu_s": None if job.trusted else self.demote_cpu_s,
+                "demote_cpu_s": self._step_aside_after(job),
                 "cpu_s": limits.time_s + 1,
                 "output_bytes": limits.output_bytes,
                 "output_keep": limits.output_keep_bytes,
@@ -244,6 +244,14 @@ class Sandbox:
                 "nproc": None if server.cgroup and server.cgroup.dirs else (PIDS_MAX if server.isolated else None),
             },
         }
+
+    def _step_aside_after(self, job: Job) -> Optional[float]:
+        """CPU-seconds after which the job's run steps aside; None for the reference, and for a stage
+        whose limit is under twice that (its run would have little left to do at idle priority, and
+        would only end later)."""
+        if job.trusted or job.limits.time_s < 2 * self.demote_cpu_s:
+            return None
+        return self.demote_cpu_s
 
     def _inputs(self, job: Job) -> Path:
         """The job's inputs as files: written once per `inputs_key`, shared by its runs (read-only to them)."""

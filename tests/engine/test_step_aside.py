@@ -86,8 +86,16 @@ def test_a_loop_still_ends_at_its_limit_with_the_same_verdict(grader, tmp_path):
 
 @sandboxed
 def test_the_reference_never_steps_aside(grader, stage5_course):
-    job = grader._job(grader.course.stages[0], grader.course.reference, grader.draws(grader.course.stages[0]), True)
+    import dataclasses
+
+    spec = grader.course.stages[0]
+    job = grader._job(spec, grader.course.reference, grader.draws(spec), True)
     assert grader.sandbox._spec(job, _Server(), Path("/x"), Path("/y"))["limits"]["demote_cpu_s"] is None
+    student = dataclasses.replace(job, trusted=False)
+    assert grader.sandbox._spec(student, _Server(), Path("/x"), Path("/y"))["limits"]["demote_cpu_s"] == 2.0
+    # a 3 s stage: its run would have 1 s left at idle priority, and would only end later
+    short = dataclasses.replace(student, limits=Limits(3, 300))
+    assert grader.sandbox._spec(short, _Server(), Path("/x"), Path("/y"))["limits"]["demote_cpu_s"] is None
 
 
 class _Server:
