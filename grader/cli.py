@@ -82,7 +82,7 @@ def run_grade(args: argparse.Namespace) -> int:
             raise UsageError(exc.words(args.lang)) from None
         if not specs:
             raise UsageError(_no_stage_file(grader, folder, submission))
-        report = grader.grade(folder, [s.slug for s in specs])
+        report = grader.grade(folder, [s.slug for s in specs], handed_in=_handed_in(submission, folder))
     if recorded:
         report.notes.insert(0, t(args.lang, "assigned_stages", file=ASSIGNMENT, stages=stage_ranges(recorded)))
     report.submission = str(args.submission)  # what the student gave, not a temporary folder
@@ -148,6 +148,13 @@ def _as_folder(grader, submission: Path, stages: Optional[Sequence[str]], tmp: P
             raise UsageError(t(grader.lang, "cli.bad_zip", path=submission, why=exc)) from None
         return find_submission_root(root, frozenset(s.file for s in grader.course.stages))
     return place_single_file(grader, submission, stages, tmp)
+
+
+def _handed_in(submission: Path, folder: Path) -> Optional[dict[str, str]]:
+    """A lone file placed under its stage's name: {that name: the name the student gave it}."""
+    if folder == submission or submission.suffix.lower() == ".zip":
+        return None
+    return {p.name: submission.name for p in folder.iterdir() if p.name != submission.name}
 
 
 def place_single_file(grader, path: Path, stages: Optional[Sequence[str]], folder: Path) -> Path:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import importlib.util
+import re
 import secrets
 import threading
 import time
@@ -19,8 +20,10 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Optional, Sequence, Union
 
+from grader.contents import Contents, Submission, notes as contents_notes, problem as contents_problem
 from grader.judging import checks, judge
 from grader import PACKAGE_DIR
+from grader.course.digest import course_hash
 from grader.course.folder import Course, bundled_course, course_root, load_course, platform_folder
 from grader.import_once import ImportMemo, run_by_file
 from grader.course.inputs import Draw, make_draws
@@ -113,6 +116,11 @@ class Grader:
 
     # -- session ----------------------------------------------------------------------------
 
+    @functools.cached_property
+    def course_hash(self) -> str:
+        """The content hash of the course (said in every machine-readable output)."""
+        return course_hash(self.course.root)
+
     def close(self) -> None:
         self._runs.shutdown(wait=True, cancel_futures=True)
         self._refs.shutdown(wait=True, cancel_futures=True)
@@ -132,25 +140,32 @@ class Grader:
             return self.course.select(refs)
         return [s for s in self.course.stages if find_source(submission, s.file)]
 
-    def grade(self, submission: Union[str, Path], stages: Optional[Sequence[Union[str, int]]] = None) -> Report:
+    def grade(self, submission: Union[str, Path], stages: Optional[Sequence[Union[str, int]]] = None,
+              contents: Optional[Contents] = None, handed_in: Optional[dict[str, str]] = None) -> Report:
+        """`contents`: the submission's walk when the caller made it already (the batch's cache key);
+        `handed_in`: {name in the folder: the name the student gave the file} for a lone file."""
         sub = Path(submission).resolve()
         specs = self.select(sub, stages)
         self.sandbox.warm(source=sub)  # the submission's own sandbox starts now, alongside the reference runs
         for spec in specs:
             self._expected_for(spec)  # start the reference runs early
         memo = ImportMemo()  # one import per file: the stages of a file share a failed import
-        futures = run_by_file(specs, lambda spec: self._runs.submit(self.grade_stage, sub, spec, memo))
-        report = Report(submission=str(submission), course=str(self.course.root), seed=self.seed, lang=self.lang)
+        handed = Submission(sub, contents, handed_in)  # one walk, each file read once, for every stage
+        futures = run_by_file(specs, lambda spec: self._runs.submit(self.grade_stage, handed, spec, memo))
+        report = Report(submission=str(submission), course=str(self.course.root), seed=self.seed, lang=self.lang,
+                        course_hash=self.course_hash)
         try:
             report.stages = [f.result() for f in futures]
         finally:
             self.sandbox.release(sub)  # the submission's sandbox stops; no later submission shares it
-        report.notes = kit_notes(self.course, self.lang)
+        report.notes = kit_notes(self.course, self.lang) + contents_notes(handed.contents, self.lang)
         return report
 
-    def grade_stage(self, submission: Path, spec: StageSpec, memo: Optional[ImportMemo] = None) -> StageResult:
+    def grade_stage(self, submission: Union[Path, Submission], spec: StageSpec,
+                    memo: Optional[ImportMemo] = None) -> StageResult:
         started = time.perf_counter()
-        result = self._grade_stage(submission, spec, memo)
+        handed = submission if isinstance(submission, Submission) else Submission(Path(submission))
+        result = self._grade_stage(handed, spec, memo)
         result.duration_s = time.perf_counter() - started
         return result
 
@@ -173,7 +188,8 @@ class Grader:
                 self._draws[spec.slug] = make_draws(spec, self.seed)
             return self._draws[spec.slug]
 
-    def _job(self, spec: StageSpec, source: Path, draws: list[Draw], trusted: bool) -> Job:
+    def _job(self, spec: StageSpec, source: Path, draws: list[Draw], trusted: bool,
+             handed: Optional[Submission] = None) -> Job:
         cases = []
         for d in draws:
             case = spec.cases[d.case_index]
@@ -194,6 +210,8 @@ class Grader:
             inputs_key=f"{spec.slug}-{self.seed}",
             forbidden=[self.course.root / "stages", self.course.reference, PACKAGE_DIR,
                        bundled_course() / "stages", bundled_course() / "reference", *self.forbidden],
+            contents=handed.contents if handed else None,
+            module_text=_module_text(handed, spec.file),
         )
 
     def _run_reference(self, spec: StageSpec) -> Expected:
@@ -210,7 +228,7 @@ class Grader:
         try:
             outcome = self.sandbox.run(job)
         except (SandboxError, OSError) as exc:
-            return Expected(draws, {}, error=t(self.lang, "sandbox_failed", why=str(exc)))
+            return Expected(draws, {}, error=t(self.lang, "sandbox_failed", why=without_host_paths(str(exc))))
         problem = self._reference_problem(spec, draws, outcome)
         if problem:
             return Expected(draws, {}, error=problem)
@@ -244,12 +262,15 @@ class Grader:
 
     # -- one stage ----------------------------------------------------------------------------
 
-    def _grade_stage(self, submission: Path, spec: StageSpec, memo: Optional[ImportMemo] = None) -> StageResult:
+    def _grade_stage(self, handed: Submission, spec: StageSpec, memo: Optional[ImportMemo] = None) -> StageResult:
         lang = self.lang
-        source = read_source(submission, spec.file)  # the file, a notebook standing in for it, any case
+        refused = contents_problem(handed.contents, spec.file, spec.support, lang)  # the student's doing
+        if refused:
+            return judge.not_run(spec, lang, refused, t(lang, "not_run", why=refused))
+        source = handed.source(spec.file)  # the file, a notebook standing in for it, any case: read once
         if source is None or source.text is None:
             msg = t(lang, "missing_file", file=spec.file) + missing_file_advice(
-                submission, spec.file, lang, taken=[s.file for s in self.course.stages])
+                handed.folder, spec.file, lang, taken=[s.file for s in self.course.stages])
             result = judge.not_run(spec, lang, msg, t(lang, "not_run", why=msg))
             result.unstarted = True
             return result
@@ -261,9 +282,9 @@ class Grader:
                                  else t(lang, "needs_module", name=missing))
         reference = self._expected_for(spec)  # runs alongside the student's run
         try:
-            outcome = self._run_student(spec, submission, memo)
+            outcome = self._run_student(spec, handed, memo)
         except (SandboxError, OSError) as exc:
-            return judge.not_run(spec, lang, t(lang, "sandbox_failed", why=str(exc)))
+            return judge.not_run(spec, lang, t(lang, "sandbox_failed", why=without_host_paths(str(exc))))
         asked = time.perf_counter()
         expected = reference.result()
         waited = outcome.queued_s + time.perf_counter() - asked
@@ -282,10 +303,10 @@ class Grader:
                 self._templates[filename] = source.text if source is not None else None
             return self._templates[filename]
 
-    def _run_student(self, spec: StageSpec, submission: Path, memo: Optional[ImportMemo] = None) -> Outcome:
+    def _run_student(self, spec: StageSpec, handed: Submission, memo: Optional[ImportMemo] = None) -> Outcome:
         """The student's run; with a `memo`, a failed import of the same file by another stage stands in."""
         def start() -> Outcome:
-            return self.sandbox.run(self._job(spec, submission, self.draws(spec), trusted=False))
+            return self.sandbox.run(self._job(spec, handed.folder, self.draws(spec), trusted=False, handed=handed))
         return memo.run(spec, start) if memo is not None else start()
 
     def _driver_check(self, spec: StageSpec, check: str):
@@ -298,6 +319,20 @@ class Grader:
                 exec(compile(path.read_text(encoding="utf-8"), str(path), "exec"), module.__dict__)
                 self._drivers[spec.slug] = module
         return getattr(module, check.split(".", 1)[1])
+
+
+def _module_text(handed: Optional[Submission], filename: str) -> Optional[str]:
+    source = handed.source(filename) if handed is not None else None
+    return source.text if source is not None else None
+
+
+_HOST_PATH = re.compile(r"(?<![\w.])/(?:[^\s/'\"]+/)+([^\s/'\"]+)")
+
+
+def without_host_paths(text: str) -> str:
+    """A grader error as a student may read it: every absolute path cut to its last part
+    (``/tmp/grade-runs-x/staging/job-3/work/layers.py`` -> ``layers.py``)."""
+    return _HOST_PATH.sub(lambda m: m.group(1), text)
 
 
 def grade(submission: Union[str, Path], stages: Optional[Sequence[Union[str, int]]] = None, *,

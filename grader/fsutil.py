@@ -46,6 +46,42 @@ def append_text(path: Optional[Union[str, Path]], text: str) -> None:
         fh.write(text)
 
 
+def _open_regular(path: Union[str, Path]) -> Optional[int]:
+    """A read-only descriptor of a regular file, never blocking nor following a link; else None."""
+    try:
+        if not stat.S_ISREG(os.lstat(path).st_mode):
+            return None
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except OSError:
+        return None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):  # swapped for something else since the lstat
+        os.close(fd)
+        return None
+    return fd
+
+
+def copy_bounded(src: Union[str, Path], dst: Union[str, Path], cap: int) -> bool:
+    """Copy at most `cap` bytes of the regular file `src` to a new file `dst`; False (and an
+    empty `dst`) when `src` is not a regular file any more."""
+    fd = _open_regular(src)
+    with open(dst, "xb") as out:
+        if fd is None:
+            return False
+        try:
+            left = cap
+            while left > 0:
+                chunk = os.read(fd, min(left, 1 << 20))
+                if not chunk:
+                    break
+                out.write(chunk)
+                left -= len(chunk)
+        except OSError:
+            return False
+        finally:
+            os.close(fd)
+    return True
+
+
 def read_bounded(path: Union[str, Path], cap: int) -> Optional[bytes]:
     """At most `cap` bytes of a *regular* file a submission holds, else None.
 
@@ -53,15 +89,10 @@ def read_bounded(path: Union[str, Path], cap: int) -> Optional[bytes]:
     a symlink, or a sparse file of 200 GB that uses no disk (reading it whole would take hours
     or exhaust memory). The type is checked from ``lstat`` before anything is opened, the open
     never blocks or follows a link, and the read stops at the cap."""
-    try:
-        if not stat.S_ISREG(os.lstat(path).st_mode):
-            return None
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
-    except OSError:
+    fd = _open_regular(path)
+    if fd is None:
         return None
     try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):  # swapped for something else since the lstat
-            return None
         chunks, left = [], cap
         while left > 0:
             chunk = os.read(fd, min(left, 1 << 20))

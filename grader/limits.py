@@ -36,7 +36,8 @@ class Limits:
     records_bytes: int = _stage(16 << 20, "bytes of JSON records a run may send back")
     # the platform's
     error_bytes: int = _platform(64 << 10, "bytes of the child's own error report")
-    copy_bytes: int = _platform(50 << 20, "bytes of a submission folder; a larger one is refused")
+    copy_bytes: int = _platform(50 << 20, "bytes of a submission folder; a larger one is refused, a larger file left out")
+    entries: int = _platform(10_000, "files and folders of a submission the grader looks at; more is refused")
     source_bytes: int = _platform(8 << 20, "bytes of one student file the grader reads (notes, cache keys)")
     pids: int = _platform(64, "processes a sandbox may hold at once")
     memory_slack_bytes: int = _platform(64 << 20, "bytes a sandbox may use above its baseline plus memory_mb")

@@ -350,6 +350,25 @@ CATALOG: dict[str, dict[str, str]] = {
         # issue 22: the course's accepted answers, fair cases
         'float32_precision': 'your result is float32 (single precision, about 7 significant digits) and differs from the expected values only at that precision; compute in float64, numpy\'s default (e.g. do not convert to np.float32)\n{msg}',
         'printed_not_returned': '{name} printed its result and returned None: return the values instead of printing them',
+        # issue 24: hostile submissions (grader/contents.py, grader/sources.py)
+        'note_more': '... and {n} more notes like these',
+        'note_notebook_cells': '{file} has {n:,} cells; only the first {kept:,} were read',
+        'contents.too_large': ('your submission holds {total} (the largest file: {largest}, {size}); a submission may '
+                               'hold at most {cap}: remove the data, model or output files the stages do not need'),
+        'contents.too_many': ('your submission holds more than {n:,} files and folders: hand in your exercise files, '
+                              'not copies of datasets, environments or build folders'),
+        'contents.stage_folder': '{file} in your submission is a folder: the stage needs a file named {file}. Rename or remove the folder',
+        'contents.support_taken': ('{file} in your submission is a folder: the grader puts the course\'s own {file} there '
+                                   'for this stage. Rename or remove the folder'),
+        'contents.stage_special': '{file} in your submission is not a regular file (a named pipe, device or socket): hand in the file itself',
+        'contents.stage_link': '{file} in your submission is a symbolic link: hand in the file itself, not a link to it',
+        'contents.stage_large': '{file} holds {size}; a file may hold at most {cap}: hand in your code, not data',
+        'contents.left_out.link': '{file} is a symbolic link: it was left out of the runs',
+        'contents.left_out.special': '{file} is not a regular file (a named pipe, device or socket): it was left out of the runs',
+        'contents.left_out.large': '{file} holds {size}, more than the {cap} a file may hold: it was left out of the runs',
+        'batch.lookalike_ids': ('two entries of the class have names that print the same ({a}, written in {form_a}, and '
+                                '{b}, in {form_b}): they are graded as "{id_a}" and "{id_b}"; check which one is the student\'s'),
+        'graded_by': 'graded by the course at {course} (content hash {hash})',
     },
     "zh": {
         'none': '返回了 None:没有得到任何结果(是否漏写了 `return`?)',
@@ -689,6 +708,21 @@ CATALOG: dict[str, dict[str, str]] = {
         # issue 22: the course's accepted answers, fair cases
         'float32_precision': '你的结果是 float32(单精度,约 7 位有效数字),与期望值只在这一精度上有差别;请用 numpy 默认的 float64 计算(例如不要转换成 np.float32)\n{msg}',
         'printed_not_returned': '{name} 打印了结果,返回的却是 None:请用 return 返回这些值,而不是打印出来',
+        # issue 24:恶意提交(grader/contents.py、grader/sources.py)
+        'note_more': '……还有 {n} 条类似的说明',
+        'note_notebook_cells': '{file} 共有 {n:,} 个单元格;只读取了前 {kept:,} 个',
+        'contents.too_large': '你的提交共 {total}(最大的文件:{largest},{size});一份提交最多 {cap}:请删去各关用不到的数据、模型或输出文件',
+        'contents.too_many': '你的提交中有超过 {n:,} 个文件和文件夹:请只提交练习文件,不要提交数据集、环境或构建文件夹的副本',
+        'contents.stage_folder': '你提交的 {file} 是一个文件夹:本关需要名为 {file} 的文件。请重命名或删除该文件夹',
+        'contents.support_taken': '你提交的 {file} 是一个文件夹:本关评测时评测器要在那里放入课程自带的 {file}。请重命名或删除该文件夹',
+        'contents.stage_special': '你提交的 {file} 不是普通文件(而是命名管道、设备或套接字):请提交文件本身',
+        'contents.stage_link': '你提交的 {file} 是符号链接:请提交文件本身,而不是指向它的链接',
+        'contents.stage_large': '{file} 大小为 {size};单个文件最多 {cap}:请提交代码,而不是数据',
+        'contents.left_out.link': '{file} 是符号链接:评测时未包含它',
+        'contents.left_out.special': '{file} 不是普通文件(而是命名管道、设备或套接字):评测时未包含它',
+        'contents.left_out.large': '{file} 大小为 {size},超过单个文件的上限 {cap}:评测时未包含它',
+        'batch.lookalike_ids': '班级中有两个条目的名字显示起来相同({a},写法为 {form_a};{b},写法为 {form_b}):分别按“{id_a}”和“{id_b}”评分;请核实哪一个属于该学生',
+        'graded_by': '由 {course} 的课程评测(内容哈希 {hash})',
     },
 }
 

@@ -32,6 +32,8 @@ NOTEBOOK = ".ipynb"
 MAX_BYTES = PLATFORM.source_bytes  # a student file larger than this is not read (the copy is capped anyway)
 SHOWN = 60  # characters of a dropped line quoted in a note
 NEAR_CUTOFF = 0.85  # difflib ratio above which a file name is taken for a misspelling of another
+MAX_CELLS = 5000  # cells of a notebook read (a real one has a few hundred at most)
+NOTES_KEPT = 10  # notes about dropped lines kept per file; one more says how many others there were
 
 
 @dataclass(frozen=True)
@@ -57,6 +59,12 @@ class Source:
     text: Optional[str]
     notes: list[Note] = field(default_factory=list)
     cells: Optional[list[tuple[int, int]]] = None  # generated line i+1 -> (cell number, line in the cell)
+    handed_in: Optional[str] = None  # the name the student gave the file, when not path.name
+
+    @property
+    def name(self) -> str:
+        """The file's name as the student handed it in (``homework.ipynb``), for every message."""
+        return self.handed_in or self.path.name
 
     def location(self, line: Optional[int]) -> Optional[tuple[int, int]]:
         """(cell, line) in the notebook for a line of the generated file, or None for a .py file."""
@@ -171,35 +179,74 @@ def _cell_lines(cell_no: int, source: str, notes: list[Note]) -> list[tuple[str,
     return kept
 
 
-def notebook_source(text: str, name: str) -> tuple[Optional[str], list[Note], list[tuple[int, int]]]:
-    """(Python text, notes, line map) of a notebook's code cells; text None when it cannot be read."""
-    import nbformat
+def _notebook_cells(text: str) -> list:
+    """The cells of a notebook. Format 4 (every notebook since 2015) is plain JSON, read here;
+    older formats are converted by nbformat. Never nbformat's schema validation, which takes
+    minutes on a hostile notebook of 60,000 cells: each cell's fields are checked as they are used."""
+    import json
 
+    nb = json.loads(text)
+    if not isinstance(nb, dict):
+        raise ValueError("it is not a JSON object")
+    if not isinstance(nb.get("nbformat"), int) or nb["nbformat"] < 4:
+        import nbformat
+        from nbformat import reader
+
+        nb = nbformat.convert(reader.reads(text), 4)
+    cells = nb.get("cells") if isinstance(nb, dict) else None
+    if not isinstance(cells, list):
+        raise ValueError("it has no list of cells")
+    return cells
+
+
+def _cell_text(cell) -> str:
+    source = cell.get("source", "") if isinstance(cell, dict) else ""
+    return "".join(map(str, source)) if isinstance(source, list) else str(source)
+
+
+def notebook_source(text: str, name: str) -> tuple[Optional[str], list[Note], list[tuple[int, int]]]:
+    """(Python text, notes, line map) of a notebook's code cells; text None when it cannot be read.
+    Past MAX_CELLS cells the rest is left out, with a note; past NOTES_KEPT notes, one says how many more."""
     try:
-        nb = nbformat.reads(text, as_version=4)
+        all_cells = _notebook_cells(text)
     except Exception as exc:  # nbformat raises many kinds (JSON, schema, version): all mean unreadable
         return None, [note("note_notebook_unreadable", file=name, why=_quote(str(exc)))], []
     notes = [note("note_notebook", file=name)]
+    if len(all_cells) > MAX_CELLS:
+        notes.append(note("note_notebook_cells", file=name, n=len(all_cells), kept=MAX_CELLS))
     out: list[str] = []
     cells: list[tuple[int, int]] = []
-    for cell_no, cell in enumerate(nb.cells, start=1):
-        if cell.get("cell_type") != "code":
+    dropped: list[Note] = []
+    for cell_no, cell in enumerate(all_cells[:MAX_CELLS], start=1):
+        if not isinstance(cell, dict) or cell.get("cell_type") != "code":
             continue
-        for line, line_no in _cell_lines(cell_no, str(cell.get("source", "")), notes):
+        source = _cell_text(cell)
+        for line, line_no in _cell_lines(cell_no, source, dropped):
             out.append(line)
             cells.append((cell_no, line_no))
         out.append("")  # a blank line between cells, mapped to the cell's end
-        cells.append((cell_no, max(1, len(str(cell.get("source", "")).split("\n")))))
-    return "\n".join(out) + "\n", notes, cells
+        cells.append((cell_no, max(1, len(source.split("\n")))))
+    return "\n".join(out) + "\n", notes + capped(dropped), cells
+
+
+def capped(notes: list[Note], keep: int = NOTES_KEPT) -> list[Note]:
+    """The first `keep` notes, then one saying how many more there were ("and 179,990 more")."""
+    if len(notes) <= keep:
+        return notes
+    return notes[:keep] + [note("note_more", n=f"{len(notes) - keep:,}")]
 
 
 # -- the whole step -------------------------------------------------------------------------------
 
-def read_source(folder: Path, filename: str) -> Optional[Source]:
-    """The stage file `filename` as the run will import it, or None when the submission has none."""
+def read_source(folder: Path, filename: str, handed_in: Optional[dict[str, str]] = None) -> Optional[Source]:
+    """The stage file `filename` as the run will import it, or None when the submission has none.
+    `handed_in`: {name in the folder: name the student gave it} for a lone file placed under its
+    stage's name (``homework.ipynb`` graded as ``activation.ipynb``): messages use the student's."""
     path = find_source(folder, filename)
     if path is None:
         return None
+    shown = (handed_in or {}).get(path.name)
+    name = shown or path.name
     notes: list[Note] = []
     notebook = Path(filename).stem + NOTEBOOK
     if path.name not in (filename, notebook):
@@ -208,12 +255,12 @@ def read_source(folder: Path, filename: str) -> Optional[Source]:
     data = read_bounded(path, MAX_BYTES)  # a FIFO or a 100 GB sparse file: never a hang or MemoryError
     if data is None:
         return None
-    text, decode_notes = decode_source(data, path.name)
+    text, decode_notes = decode_source(data, name)
     notes += decode_notes
     if path.suffix.lower() != NOTEBOOK:
-        return Source(path, text, notes)
-    code, nb_notes, cells = notebook_source(text, path.name)
-    return Source(path, code, notes + nb_notes, cells)
+        return Source(path, text, notes, handed_in=shown)
+    code, nb_notes, cells = notebook_source(text, name)
+    return Source(path, code, notes + nb_notes, cells, handed_in=shown)
 
 
 def prepare_sources(folder: Path, expected_files: Iterable[str]) -> list[Note]:
@@ -227,10 +274,16 @@ def prepare_sources(folder: Path, expected_files: Iterable[str]) -> list[Note]:
         if source is None:
             continue
         notes += source.notes
-        target = Path(folder) / filename
-        if source.text is not None and not target.is_dir():
-            target.write_text(source.text, encoding="utf-8", newline="\n")
+        if source.text is not None:
+            write_module(Path(folder), filename, source.text)
     return notes
+
+
+def write_module(folder: Path, filename: str, text: str) -> None:
+    """`filename` in `folder` (a submission's copy) as the UTF-8 module the run imports."""
+    target = Path(folder) / filename
+    if not target.is_dir() and not target.is_symlink():
+        target.write_text(text, encoding="utf-8", newline="\n")
 
 
 # -- a single file handed in ------------------------------------------------------------------------

@@ -164,6 +164,7 @@ class Report:
     grader_version: str = __version__
     notes: list[str] = field(default_factory=list)  # said once under the summary (e.g. a kit's limits)
     reproduce: str = ""  # the command that reruns this grading as printed (set by the CLI)
+    course_hash: str = ""  # the content hash of the course that graded it (grader/course/digest.py)
 
     @property
     def score(self) -> float:
@@ -192,7 +193,7 @@ class Report:
 
     def to_dict(self, details: bool = False) -> dict:
         return {
-            "submission": self.submission, "course": self.course, "seed": self.seed,
+            "submission": self.submission, "course": self.course, "course_hash": self.course_hash, "seed": self.seed,
             "reproduce": self.reproduce_command(),
             "score": self.score, "max_score": self.max_score, "lang": self.lang,
             "grader_version": self.grader_version,
@@ -206,7 +207,8 @@ class Report:
                    seed=d.get("seed"), lang=str(d.get("lang") or "en"),
                    stages=[StageResult.from_dict(s) for s in d.get("stages") or []],
                    grader_version=str(d.get("grader_version") or __version__),
-                   notes=[str(n) for n in d.get("notes") or []], reproduce=str(d.get("reproduce") or ""))
+                   notes=[str(n) for n in d.get("notes") or []], reproduce=str(d.get("reproduce") or ""),
+                   course_hash=str(d.get("course_hash") or ""))
 
 
 def stage_ranges(numbers: list[int]) -> str:

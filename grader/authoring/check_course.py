@@ -95,7 +95,7 @@ def check_course(course_dir: Union[str, Path, None] = None, stages: Optional[Seq
     result = CourseCheck(course=str(course_dir or ""), seeds=tuple(seeds), lang=lang)
     try:
         course = load_course(course_dir)
-        specs = [course.find(s) for s in stages] if stages else list(course.stages)
+        specs = course.select(stages) if stages else list(course.stages)
         answers = accepted.load(course)
     except SpecError as exc:
         result.findings.append(lt(lang, "spec_invalid", why=str(exc)))

@@ -5,60 +5,25 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import stat
 import sys
 from pathlib import Path
-from typing import Any, Callable, Optional, Sequence
+from typing import Any, Optional, Sequence
 
 from grader.batch.discover import Student
-from grader.batch.unpack import is_junk
-from grader.fsutil import atomic_write, read_bounded
-from grader.sandbox.job import COPY_CAP
+from grader.contents import Contents, digest, walk
+from grader.course.digest import course_hash, hash_tree
+from grader.fsutil import atomic_write
 
-CACHE_FORMAT = 2
+CACHE_FORMAT = 3  # 3: a submission hashed as grader/contents.py walks it
 PACKAGE = Path(__file__).resolve().parent.parent
 # Parts of the grader package that only present results: changing them must not
 # invalidate cached grades (everything else in the package is hashed).
 PRESENTATION = ("batch/", "report/", "platforms/", "templates/", "cli.py", "fsutil.py", "safe_text.py")
 
 
-def _hash_file(p: Path, h: "hashlib._Hash") -> None:
-    if p.is_symlink():
-        h.update(b"L" + os.readlink(p).encode("utf-8", "surrogateescape"))
-        return
-    try:
-        info = p.lstat()
-    except OSError as e:
-        h.update(f"unreadable:{e}".encode())
-        return
-    if not stat.S_ISREG(info.st_mode):  # a FIFO, socket or device: never opened (the run never sees it)
-        h.update(f"special:{stat.S_IFMT(info.st_mode)}".encode())
-        return
-    if info.st_size > COPY_CAP:  # past the copy cap the run refuses it: its size and time say enough
-        h.update(f"large:{info.st_size}:{info.st_mtime_ns}".encode())
-        return
-    data = read_bounded(p, COPY_CAP)
-    h.update(b"unreadable" if data is None else data)
-
-
-def _hash_tree(root: Path, h: "hashlib._Hash", skip: Callable[[str], bool] = lambda rel: False) -> None:
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = sorted(d for d in dirnames if not is_junk(d) and d not in ("__pycache__",))
-        for name in sorted(filenames):
-            p = Path(dirpath) / name
-            rel = p.relative_to(root).as_posix()
-            if is_junk(rel) or name.endswith((".pyc", ".pyo")) or skip(rel):
-                continue
-            h.update(rel.encode("utf-8", "surrogateescape") + b"\0")
-            _hash_file(p, h)
-            h.update(b"\0")
-
-
-def tree_hash(root: Path) -> str:
-    h = hashlib.sha256()
-    _hash_tree(root, h)
-    return h.hexdigest()
+def tree_hash(root: Path, contents: Optional[Contents] = None) -> str:
+    """A submission's hash: what one walk of it keeps, the files a run sees (grader/contents.py)."""
+    return digest(contents if contents is not None else walk(root))
 
 
 def _dist_version(name: str) -> str:
@@ -69,23 +34,11 @@ def _dist_version(name: str) -> str:
         return "-"
 
 
-def course_hash(course_root: Path) -> str:
-    """The course's content: stage specs, drivers, support files, reference, a kit's frozen values and seed."""
-    h = hashlib.sha256()
-    for sub in ("stages", "reference", "frozen"):  # frozen/: a student kit's expected values
-        if (course_root / sub).is_dir():
-            h.update(sub.encode() + b"\0")
-            _hash_tree(course_root / sub, h)
-    if (course_root / "kit.json").is_file():  # a student kit's release seed replaces `seed`
-        h.update(b"kit\0" + (course_root / "kit.json").read_bytes())
-    return h.hexdigest()
-
-
 def grader_hash() -> str:
     """The grading code (not its presentation) and the Python, numpy and torch it runs on."""
     h = hashlib.sha256()
     h.update(f"python={sys.version_info[:3]} numpy={_dist_version('numpy')} torch={_dist_version('torch')}\n".encode())
-    _hash_tree(PACKAGE, h, skip=lambda rel: rel.startswith(PRESENTATION) or rel.startswith("_course/"))
+    hash_tree(PACKAGE, h, skip=lambda rel: rel.startswith(PRESENTATION) or rel.startswith("_course/"))
     return h.hexdigest()
 
 
@@ -97,8 +50,8 @@ def environment_key(course_root: Path, seed: int, stages: Optional[Sequence[int]
     return h.hexdigest()
 
 
-def student_key(env_key: str, root: Path) -> str:
-    return hashlib.sha256(f"{env_key}:{tree_hash(root)}".encode()).hexdigest()
+def student_key(env_key: str, root: Path, contents: Optional[Contents] = None) -> str:
+    return hashlib.sha256(f"{env_key}:{tree_hash(root, contents)}".encode()).hexdigest()
 
 
 def json_default(o: Any) -> Any:

@@ -34,7 +34,9 @@ from grader.batch.cache import course_hash, grader_hash, json_default
 from grader.batch.discover import Student
 from grader.batch.workers import grade_folder
 from grader.batch.rows import Reason, reason
-from grader.batch.unpack import is_junk, safe_unzip
+from grader.batch.unpack import safe_unzip
+from grader.contents import Contents, walk
+from grader.fsutil import read_bounded
 from grader.errors import UsageError
 from grader.options import shared
 from grader.messages import t
@@ -43,7 +45,6 @@ from grader.sandbox.job import COPY_CAP
 from grader.batch.warm_graders import WarmGraders
 
 PLUGIN_NAME = "grade-warm-graders"
-SKIP_DIRS = ("__pycache__", ".git", ".venv", "node_modules")
 CONNECT_TIMEOUT_S = 30
 POLL_S = 1.0  # how often the deadlines of the tasks out are looked at
 # What the scheduler needs (set in its environment, see `grade worker-setup`): a task whose
@@ -117,22 +118,19 @@ def mismatch_message(worker: str, theirs: dict, mine: dict, lang: str) -> str:
 
 # --------------------------------------------------------------------------- submissions as bytes
 
-def pack(root: Path) -> bytes:
-    """The submission folder as zip bytes: regular files only, as the sandbox would copy them."""
-    buf, total = io.BytesIO(), 0
+def pack(root: Path, contents: Optional[Contents] = None) -> bytes:
+    """The submission folder as zip bytes: what its one walk kept, as the sandbox would copy it."""
+    contents = contents if contents is not None else walk(root)
+    if contents.over:
+        raise TooLarge(contents.over)
+    buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
-        for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
-            here = Path(dirpath)
-            dirnames[:] = sorted(d for d in dirnames if d not in SKIP_DIRS and not (here / d).is_symlink())
-            for name in sorted(filenames):
-                path = here / name
-                rel = path.relative_to(root).as_posix()
-                if path.is_symlink() or not path.is_file() or is_junk(rel):
-                    continue
-                total += path.stat().st_size
-                if total > COPY_CAP:
-                    raise TooLarge(rel)
-                z.write(path, rel)
+        for rel in contents.folders:  # a folder named like a file (layers.py/) must stay one
+            z.writestr(rel + "/", b"")
+        for e in contents.files:
+            data = read_bounded(contents.root / e.rel, e.size)
+            if data is not None:
+                z.writestr(e.rel, data)
     return buf.getvalue()
 
 
@@ -307,7 +305,7 @@ class _Submitter:
             if st is None:
                 return
             try:
-                data = pack(Path(st.root))
+                data = pack(Path(st.root), getattr(st, "contents", None))
             except TooLarge:
                 self.refused.append((st, "crash", reason("cluster.too_large", mb=COPY_CAP >> 20)))
                 continue

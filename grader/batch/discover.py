@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 from grader.batch.rows import Reason, reason
+from grader.contents import Contents
 from grader.batch.unpack import UnpackError, find_submission_root, is_junk, safe_unzip
 
 LMS_SUFFIXES = ("_assignsubmission_file_", "_assignsubmission_onlinetext_", "_assignsubmission_file")
@@ -23,6 +24,7 @@ class Student:
     root: Optional[Path] = None    # the folder that is graded
     error: Optional[Reason] = None  # why it cannot be graded (unpack failure, ...)
     key: Optional[str] = None       # cache key
+    contents: Optional[Contents] = None  # what the one walk of `root` kept (grader/contents.py)
 
 
 def _student_id(entry: Path) -> str:
@@ -60,7 +62,7 @@ def discover(class_dir: Path, exclude: Sequence[Path] = (), lang: str = "en") ->
     """The students of `class_dir` (sorted by id) and notes about entries that were skipped."""
     excl = {p.resolve() for p in exclude}
     students, notes = [], []
-    seen_ids: dict[str, Path] = {}
+    seen: dict[str, Student] = {}  # by how an id prints (look_key)
     taken: set[str] = set()
     for entry in sorted(class_dir.iterdir(), key=lambda p: p.name.lower()):
         if entry.name.startswith(".") or is_junk(entry.name) or entry.resolve() in excl:
@@ -70,11 +72,38 @@ def discover(class_dir: Path, exclude: Sequence[Path] = (), lang: str = "en") ->
             notes.append(note.text(lang))
             continue
         sid = _student_id(entry)
-        if sid.lower() in seen_ids:
-            sid = entry.name  # folder "alice" and "alice.zip": keep both, told apart
-        seen_ids[sid.lower()] = entry
-        students.append(Student(id=sid, file_id=_file_id(sid, taken), source=entry, kind=kind))
+        if look_key(sid) in seen:
+            sid, note = _told_apart(sid, entry, seen)
+            if note is not None:
+                notes.append(note.text(lang))
+        st = Student(id=sid, file_id=_file_id(sid, taken), source=entry, kind=kind)
+        seen[look_key(sid)] = st
+        students.append(st)
     return students, notes
+
+
+def look_key(sid: str) -> str:
+    """How an id prints: two ids with the same key look alike in a gradebook (``José`` in NFC and
+    in NFD, ``Alice`` and ``alice``, full-width letters)."""
+    return unicodedata.normalize("NFKC", sid).casefold()
+
+
+def _form(name: str) -> str:
+    return next((f for f in ("NFC", "NFD") if unicodedata.is_normalized(f, name)), "another Unicode form")
+
+
+def _told_apart(sid: str, entry: Path, seen: dict[str, Student]) -> tuple[str, Optional[Reason]]:
+    """An id for `entry` that prints unlike every id taken, and the note saying why when its name
+    only looks like another's."""
+    if look_key(entry.name) not in seen:
+        return entry.name, None  # folder "alice" and "alice.zip": keep both, told apart by the name
+    n = 2
+    while look_key(f"{sid} ({n})") in seen:
+        n += 1
+    first = seen[look_key(sid)]
+    new = f"{sid} ({n})"
+    return new, reason("batch.lookalike_ids", a=first.source.name, form_a=_form(first.source.name),
+                       b=entry.name, form_b=_form(entry.name), id_a=first.id, id_b=new)
 
 
 class _Refused(Exception):

@@ -16,6 +16,7 @@ from grader import __version__
 from grader.batch.cache import json_default
 from grader.batch.complete import complete_payload, complete_report
 from grader.batch.overview import render_overview
+from grader.course.digest import course_hash
 from grader.fsutil import atomic_write
 from grader.messages import words
 from grader.report import html as html_report
@@ -27,16 +28,18 @@ def stage_column(spec: Any) -> str:
     return f"{spec.number} {spec.slug}"
 
 
-def csv_text(rows: Sequence[dict], columns: Sequence[Any]) -> str:
+def csv_text(rows: Sequence[dict], columns: Sequence[Any], graded_by: Sequence[str] = ()) -> str:
+    """The gradebook as CSV; `graded_by`: (course folder, content hash), two last columns on every row."""
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\r\n")
-    w.writerow(["id"] + [stage_column(s) for s in columns] + ["total", "max", "status", "reason"])
+    w.writerow(["id"] + [stage_column(s) for s in columns] + ["total", "max", "status", "reason"]
+               + (["course", "course_hash"] if graded_by else []))
     for r in rows:
         cells = [r["id"]]
         for s in columns:
             v = r["scores"].get(s.number)
             cells.append("" if v is None else _fmt(v))
-        cells += [_fmt(r["total"]), _fmt(r["max"]), r["status"], r["reason"]]
+        cells += [_fmt(r["total"]), _fmt(r["max"]), r["status"], r["reason"], *graded_by]
         w.writerow([_csv_safe(c) for c in cells])
     return buf.getvalue()
 
@@ -74,6 +77,7 @@ def json_doc(rows: Sequence[dict], payloads: dict, course: Any, columns: Sequenc
         students.append(d)
     return {
         "course": str(course.root),
+        "course_hash": course_hash(course.root),
         "grader_version": __version__,
         "generated": _dt.datetime.now().astimezone().isoformat(timespec="seconds"),
         "seed": seed,
@@ -142,7 +146,8 @@ def write_outputs(out: Path, rows: Sequence[dict], payloads: dict, *, course: An
         except (ValueError, OSError):
             old = None
     try:
-        atomic_write(out / "gradebook.csv", csv_text(rows, columns), encoding="utf-8-sig")
+        graded_by = (str(course.root), course_hash(course.root))
+        atomic_write(out / "gradebook.csv", csv_text(rows, columns, graded_by), encoding="utf-8-sig")
         doc = json_doc(rows, payloads, course, columns, seed, lang, interrupted)
         atomic_write(out / "gradebook.json", json.dumps(doc, ensure_ascii=False, indent=1, default=json_default))
         sdir = out / "students"

@@ -23,6 +23,7 @@ from grader.batch.workers import grade_all, make_grader
 from grader.batch.progress import ProgressBar
 from grader.batch.rows import STATUS_ERROR, STATUS_NOT_GRADED, Reason, num, reason, summarize
 from grader.batch.unpack import UnpackError, ZipCaps, safe_unzip
+from grader.contents import walk
 from grader.course.folder import Course
 from grader.errors import UnknownStage
 from grader.messages import t
@@ -134,7 +135,8 @@ class BatchRun:
             prepare(st, unpack_dir, stage_files)
             if st.root is None:
                 continue
-            st.key = cache.student_key(env_key, st.root)
+            st.contents = walk(st.root)  # the one walk: the key, every run's copy, the similarity check
+            st.key = cache.student_key(env_key, st.root, st.contents)
             found = None if self.force else cache.cache_get(self.cache_dir, st)
             if found is not None:
                 self.payloads[st.file_id] = found
@@ -168,7 +170,7 @@ class BatchRun:
             cache.save_state(self.out, self.seed, self.lang)
             if self.similarity:  # while the unpacked submissions exist
                 from grader.batch.similarity import write_similarity
-                write_similarity(self.out, [(st.id, st.root) for st in students if st.root is not None],
+                write_similarity(self.out, [(st.id, st.contents) for st in students if st.contents is not None],
                                  self.course.template, sorted({s.file for s in self.columns}), lang=self.lang)
             write_outputs(self.out, rows, self.payloads, course=self.course, columns=self.columns, seed=self.seed,
                           lang=self.lang, interrupted=self.interrupted)

@@ -11,9 +11,12 @@ import hashlib
 import itertools
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Optional, Sequence, Union
 
 from grader.authoring.sentences import lt
+from grader.contents import Contents, walk
+from grader.fsutil import read_bounded
+from grader.sources import MAX_BYTES, decode_source
 
 NOISE_T = 25  # copydetect's defaults: no match shorter than 25 tokens counts ...
 GUARANTEE_T = 30  # ... and every match of 30 tokens or more is found
@@ -42,20 +45,31 @@ def _stable_kgrams(string: str, k: int):
                      for g in grams], dtype=np.int64)
 
 
-def _fingerprint(path: Path, boilerplate: Sequence[int]):
+def _fingerprint(path: Path, boilerplate: Sequence[int], text: str):
+    import io
+
     import copydetect.utils
     from copydetect import CodeFingerprint
 
     copydetect.utils.hashed_kgrams = _stable_kgrams  # winnow() looks the function up in its module
     return CodeFingerprint(str(path), NOISE_T, GUARANTEE_T - NOISE_T + 1, boilerplate=list(boilerplate),
-                           language="python", encoding="utf-8")
+                           language="python", fp=io.StringIO(text))
+
+
+def _text(contents: Contents, name: str) -> Optional[str]:
+    """The file as the submission's walk kept it (a regular file, not too large), read bounded."""
+    entry = contents.file(name)
+    if entry is None or entry.size > MAX_BYTES:
+        return None
+    data = read_bounded(contents.root / name, entry.size)
+    return None if data is None else decode_source(data, name)[0]
 
 
 def _boilerplate(template: Optional[Path], name: str) -> list[int]:
-    path = template / name if template is not None else None
-    if path is None or not path.is_file():
+    text = _text(walk(template), name) if template is not None and template.is_dir() else None
+    if text is None:
         return []
-    return [int(h) for h in _fingerprint(path, []).hashes]
+    return [int(h) for h in _fingerprint(template / name, [], text).hashes]
 
 
 def _marked(fp, slices) -> str:
@@ -69,22 +83,24 @@ def _marked(fp, slices) -> str:
     return text
 
 
-def find_pairs(students: Sequence[tuple[str, Path]], template: Optional[Path], files: Sequence[str],
+def find_pairs(students: Sequence[tuple[str, Union[Path, Contents]]], template: Optional[Path], files: Sequence[str],
                threshold: float = THRESHOLD) -> list[Pair]:
     """For each file: the pairs of students whose copies share at least `threshold` of either's code
-    (the template's code excluded), most similar first."""
+    (the template's code excluded), most similar first. Each student's files are those the walk of
+    their submission kept (grader/contents.py): the same the runs saw."""
     from copydetect import compare_files
 
     pairs: list[Pair] = []
+    walks = [(sid, c if isinstance(c, Contents) else walk(c)) for sid, c in students]
     for name in files:
         boiler = _boilerplate(template, name)
         prints = {}
-        for sid, folder in students:
-            path = folder / name
-            if path.is_file() and not path.is_symlink():
+        for sid, contents in walks:
+            text = _text(contents, name)
+            if text is not None:
                 try:
-                    prints[sid] = _fingerprint(path, boiler)
-                except (OSError, UnicodeDecodeError, ValueError):
+                    prints[sid] = _fingerprint(contents.root / name, boiler, text)
+                except ValueError:
                     continue
         for (a, fa), (b, fb) in itertools.combinations(sorted(prints.items()), 2):
             _, (share_a, share_b), (slices_a, slices_b) = compare_files(fa, fb)
@@ -109,6 +125,7 @@ def render_page(pairs: Sequence[Pair], files: Sequence[str], threshold: float, l
 
 def write_similarity(out: Path, students: Sequence[tuple[str, Path]], template: Optional[Path],
                      files: Sequence[str], threshold: float = THRESHOLD, lang: str = "en") -> Path:
+    """similarity.html for `students`: (id, their folder or its walk)."""
     pairs = find_pairs(students, template, files, threshold)
     page = out / "similarity.html"
     page.write_text(render_page(pairs, files, threshold, lang), encoding="utf-8")

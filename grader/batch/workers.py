@@ -48,15 +48,17 @@ def make_grader(seed: int, lang: str, course: Any, jobs: int, fork_server: bool,
                   zygote=zygotes.enabled())
 
 
-def grade_folder(grader: Any, root: Path, stages: Optional[list[int]], files: dict[int, str]) -> dict:
-    """One student's payload, {"report": report dict, "details": the same with details}."""
+def grade_folder(grader: Any, root: Path, stages: Optional[list[int]], files: dict[int, str],
+                 contents: Optional[Any] = None) -> dict:
+    """One student's payload, {"report": report dict, "details": the same with details}.
+    `contents`: the submission's walk, made for its cache key (grader/contents.py)."""
     chosen = stages
     if stages is not None:
         # Only the asked-for stages the student submitted: a missing file is a blank cell, not an error.
         chosen = [n for n in stages if (root / files[n]).is_file()]
     if chosen == []:
         return {"report": {"submission": str(root), "stages": []}, "details": None}
-    report = grader.grade(root, stages=chosen)
+    report = grader.grade(root, stages=chosen, contents=contents)
     return {"report": report.to_dict(), "details": report.to_dict(details=True)}
 
 
@@ -69,7 +71,8 @@ def _worker(pool: "_Pool") -> None:
         folder = str(Path(student.root).resolve())
         pool.busy[folder] = student
         try:
-            pool.results.put(("done", student, grade_folder(pool.grader, Path(student.root), *pool.args)))
+            pool.results.put(("done", student, grade_folder(pool.grader, Path(student.root), *pool.args,
+                                                            student.contents)))
         except BaseException as e:  # an engine failure must not lose the student
             tb = traceback.format_exception_only(type(e), e)[-1].strip()
             pool.results.put(("crash", student, reason("batch.grader_failed", why=tb)))

@@ -130,14 +130,15 @@ def stop_message(spec: StageSpec, outcome: Outcome, lang: str) -> tuple[Status, 
 def import_message(spec: StageSpec, error: dict, lang: str, source: Optional[Source] = None) -> str:
     line = error.get("line")
     at = where(source, line, lang)
+    file = source.name if source is not None else spec.file  # what was handed in: homework.ipynb
     if error["type"] in ("SyntaxError", "IndentationError", "TabError"):
         text = error["message"].split(" (")[0]
         if source is not None and source.location(line):  # a notebook: "cell N, line M"
-            return t(lang, "syntax_error_at", file=source.path.name, where=at, msg=text)
-        return t(lang, "syntax_error", file=spec.file, line=line or "?", msg=text)
+            return t(lang, "syntax_error_at", file=file, where=at, msg=text)
+        return t(lang, "syntax_error", file=file, line=line or "?", msg=text)
     if error["type"] == "SystemExit":
-        return t(lang, "import_exit", file=spec.file, where=at)
-    msg = t(lang, "import_error", file=spec.file, kind=error["type"], msg=error["message"], where=at)
+        return t(lang, "import_exit", file=file, where=at)
+    msg = t(lang, "import_error", file=file, kind=error["type"], msg=error["message"], where=at)
     return msg + advice.import_advice(error, source.text if source else None, spec.toplevel_ok, lang)
 
 
@@ -146,10 +147,11 @@ def own_paths(traceback: str, spec: StageSpec, source: Optional[Source]) -> str:
     (the stage file as handed in: `homework.ipynb`, `Activation.py`...), not the sandbox's paths."""
     if source is None:
         return traceback
+    own = source.name if source.handed_in else str(source.path)  # a lone file: its name, not a temp folder
 
     def mine(m: re.Match) -> str:
         rel = m.group(1)
-        return f'File "{source.path if rel == spec.file else source.path.parent / rel}"'
+        return f'File "{own if rel == spec.file else source.path.parent / rel}"'
     return _SANDBOX_FILE.sub(mine, str(traceback))
 
 
@@ -338,7 +340,7 @@ def _error_words(run: _Run, case: Case, err: dict) -> tuple[str, Optional[str], 
 def _missing_words(run: _Run, name: str) -> str:
     """What to do about a name the file lacks: the near miss it defines instead ("did you mean"),
     the assignment an import does not reach, or the name alone."""
-    file = run.spec.file
+    file = run.source.name if run.source is not None else run.spec.file  # as handed in: homework.ipynb
     found = _near_miss(run, name)
     if found:
         return t(run.lang, "missing_near", file=file, name=name, found=found)

@@ -231,7 +231,8 @@ def classroom_result(report: Report, specs: Sequence[StageSpec], *, per: str = "
                     for unit_test in split(test, unit)], _num(report.score))
     ok = all(test["status"] == "pass" for test in tests)
     return {"version": 1, "status": "pass" if ok else "fail",
-            "max_score": _num(sum(s.max_score for s in specs)), "tests": tests}
+            "max_score": _num(sum(s.max_score for s in specs)), "tests": tests,
+            "course": report.course, "course_hash": report.course_hash}  # which course graded it
 
 
 def error_result(message: str, specs: Sequence[StageSpec], *, per: str = "stage", lang: str = "en",
@@ -358,7 +359,8 @@ def run(args: argparse.Namespace) -> int:
     report.reproduce = command_line(sub_label, [s.number for s in specs], report.seed, extra)
     result = classroom_result(report, specs, per=args.per, lang=args.lang, sub_label=sub_label, extra=extra)
     append_text(output, f"result={encode_result(result)}\n")
-    append_text(output, f"score={_num(report.score)}\nmax-score={result['max_score']}\n")
+    append_text(output, f"score={_num(report.score)}\nmax-score={result['max_score']}\n"
+                        f"course-hash={report.course_hash}\n")
     md = markdown.render(report, args.lang)
     append_text(summary, md + "\n\n" + points_note(result, specs, args.lang) + "\n")
     if args.report_dir:

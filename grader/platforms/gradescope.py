@@ -124,6 +124,7 @@ def gradescope_results(report: Report, specs: Sequence[StageSpec], *, lang: str 
         "output_format": "text",
         "stdout_visibility": "hidden",
         "tests": tests,
+        "extra_data": {"course": report.course, "course_hash": report.course_hash},  # which course graded it
     }
 
 

@@ -57,12 +57,14 @@ def _add_case(suite: ET.Element, classname: str, c: CaseResult, lang: str) -> tu
     return (1, 0) if failed else (0, 1)
 
 
-def _suite(root: ET.Element, st: StageResult, lang: str) -> tuple[int, int, int, float]:
+def _suite(root: ET.Element, st: StageResult, lang: str, graded_by: dict) -> tuple[int, int, int, float]:
     slug = _clean(st.slug or "stage")
     suite = ET.SubElement(root, "testsuite", name=_clean(f"{st.number}-{slug}".lstrip("-")))
     props = ET.SubElement(suite, "properties")
     for key in ("number", "title", "score", "max_score", "status"):
         ET.SubElement(props, "property", name=key, value=_clean(getattr(st, key)))
+    for key, value in graded_by.items():  # which course graded it: its folder and content hash
+        ET.SubElement(props, "property", name=key, value=_clean(value))
     # A stage without cases is one testcase named after the stage.
     cases = st.cases or [CaseResult(st.slug or "stage", st.status, st.score, st.max_score, False, st.message,
                                     duration_s=st.duration_s)]
@@ -82,7 +84,8 @@ def render(report: Report, lang: str | None = None) -> str:
     """The report as a JUnit XML document (a string with an XML declaration)."""
     report = clean_all(report)
     root = ET.Element("testsuites", name=_clean(f"grade: {report.course or 'course'}"))
-    totals = [_suite(root, st, lang or report.lang) for st in report.stages]
+    graded_by = {"course": report.course, "course_hash": report.course_hash}
+    totals = [_suite(root, st, lang or report.lang, graded_by) for st in report.stages]
     for i, key in enumerate(("tests", "failures", "errors")):
         root.set(key, str(sum(x[i] for x in totals)))
     root.set("time", _secs(sum(x[3] for x in totals)))

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
+from grader.contents import Contents
 from grader.limits import PLATFORM, Limits
 
 # The platform's caps, read from the one record (grader/limits.py); a job carries its stage's own.
@@ -57,6 +58,8 @@ class Job:
     requires: tuple[str, ...] = ()  # modules the stage needs (torch, sympy); the reference's server preloads them
     inputs_key: Optional[str] = None  # runs with the same key share one copy of the inputs
     forbidden: list[Path] = field(default_factory=list)
+    contents: Optional[Contents] = None  # the submission's one walk (made from `source` when None)
+    module_text: Optional[str] = None  # `file` as the run imports it, read once (grader/sources.py)
 
 
 @dataclass

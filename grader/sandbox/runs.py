@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-import os
 import queue
 import shutil
 import tempfile
@@ -12,13 +11,14 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Optional
 
+from grader.contents import Contents, copy_into, walk
 from grader.sandbox import isolation
 from grader.sandbox import zygote as zygotes
 from grader.sandbox.forkserver import ForkServer, close_all
 from grader.sandbox.isolation import runs_folder
 from grader.sandbox.job import COPY_CAP, ERROR_CAP, PIDS_MAX, Job, Limits, Outcome, SandboxError, demote_after, wall_backstop
 from grader.sandbox.records import collect
-from grader.sources import find_source, prepare_sources
+from grader.sources import find_source, prepare_sources, write_module
 
 
 class Sandbox:
@@ -166,10 +166,16 @@ class Sandbox:
         folder = folders["staging"] / f"job-{next(self._ids)}"
         try:
             folder.mkdir()
-            copy_workspace(job.source, folder / "work")
-            prepare_sources(folder / "work", {job.file})  # notebooks, encodings, name case (grader/sources.py)
+            copy_workspace(job.contents or walk(job.source), folder / "work")
+            if job.module_text is not None:  # read once for every stage of the submission
+                write_module(folder / "work", job.file, job.module_text)
+            else:
+                prepare_sources(folder / "work", {job.file})  # notebooks, encodings, name case (grader/sources.py)
             for path in job.support:
-                shutil.copyfile(path, folder / "work" / path.name)
+                target = folder / "work" / path.name
+                if target.is_dir() or target.is_symlink():  # the engine has told the student already
+                    raise SandboxError(f"{path.name} in the submission is not a file")
+                shutil.copyfile(path, target)
             inputs = self._inputs(job)
             queued: list[float] = []
             try:
@@ -289,21 +295,8 @@ def _address_space(limits: Limits) -> int:
     return (limits.memory_mb << 20) + (2 << 30)
 
 
-def copy_workspace(source: Path, dest: Path) -> None:
-    """Copy a submission: regular files only (no symlinks, sockets...), size-capped."""
-    total = 0
-    dest.mkdir()
-    for root, dirs, files in os.walk(source, followlinks=False):
-        rel = Path(root).relative_to(source)
-        dirs[:] = [d for d in dirs if d not in ("__pycache__", ".git", ".venv", "node_modules")
-                   and not (Path(root) / d).is_symlink()]
-        for d in dirs:
-            (dest / rel / d).mkdir(exist_ok=True)
-        for name in files:
-            path = Path(root) / name
-            if path.is_symlink() or not path.is_file():
-                continue
-            total += path.stat().st_size
-            if total > COPY_CAP:
-                raise SandboxError(f"the submission folder is larger than {COPY_CAP >> 20} MB")
-            shutil.copyfile(path, dest / rel / name)
+def copy_workspace(contents: Contents, dest: Path) -> None:
+    """Copy a submission as its one walk saw it: regular files only, each read bounded, size-capped."""
+    if contents.over:
+        raise SandboxError(f"the submission folder is larger than {COPY_CAP >> 20} MB")
+    copy_into(contents, dest)

@@ -14,7 +14,8 @@ from conftest import ROOT
 PACKAGE = ROOT / "grader"
 # Lowest first: a part may import its own layer and the layers below it, never one above.
 LAYERS = [
-    {"grader", "errors", "messages", "limits", "fsutil", "safe_text", "sources", "verdict", "options", "templates"},
+    {"grader", "errors", "messages", "limits", "fsutil", "safe_text", "sources", "contents", "verdict", "options",
+     "templates"},
     {"sandbox"},
     {"course"},
     {"judging"},

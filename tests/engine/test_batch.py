@@ -441,7 +441,7 @@ class _FakeGrader:
     def __exit__(self, *a):
         pass
 
-    def grade(self, path, stages=None):
+    def grade(self, path, stages=None, contents=None):
         self.calls += 1
         if (Path(path) / "explode").exists():
             raise RuntimeError("engine bug")
@@ -515,7 +515,7 @@ def test_default_out_dir_and_files(graded):
     assert all((out / "students" / f"{r['file']}.html").is_file() for r in graded["res"].rows)
     header = next(csv.reader(open(out / "gradebook.csv", encoding="utf-8-sig")))
     assert header == ["id", "1 sigmoid", "2 tanh", "3 relu", "4 mp-neuron", "5 mae-rmse",
-                      "total", "max", "status", "reason"]
+                      "total", "max", "status", "reason", "course", "course_hash"]
     assert graded["wall"] < 45
 
 
@@ -643,7 +643,8 @@ def test_cli_stage_selection_and_zh(graded, tmp_path):
         sys.stderr = old
     assert code == 0, err.getvalue()
     rows = read_csv(tmp_path / "g" / "gradebook.csv")
-    assert list(rows["s1"].keys()) == ["id", "1 sigmoid", "5 mae-rmse", "total", "max", "status", "reason"]
+    assert list(rows["s1"].keys()) == ["id", "1 sigmoid", "5 mae-rmse", "total", "max", "status", "reason",
+                                      "course", "course_hash"]
     assert float(rows["s1"]["total"]) == _max(1) + _max(5)
     page = (tmp_path / "g" / "index.html").read_text(encoding="utf-8")
     assert 'lang="zh-CN"' in page and "班级概览" in page

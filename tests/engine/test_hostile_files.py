@@ -85,5 +85,72 @@ def test_a_batch_with_hostile_files_grades_every_student(tmp_path):
     rows = {r["id"]: r for r in result.rows}
     assert set(rows) == {"honest", "fifo", "sparse", "bigstage"}
     assert float(rows["honest"]["total"]) == float(rows["honest"]["max"]) > 0
-    assert float(rows["fifo"]["total"]) == float(rows["fifo"]["max"])  # a FIFO beside the work costs nothing
+    for junk in ("fifo", "sparse"):  # a FIFO or a 200 GB file beside the work is left out: it costs nothing
+        assert float(rows[junk]["total"]) == float(rows[junk]["max"]), rows[junk]
     assert float(rows["bigstage"]["total"]) == 0
+    details = (tmp_path / "out" / "students" / f"{rows['bigstage']['file']}.json")
+    said = details.read_text(encoding="utf-8") if details.is_file() else str(rows["bigstage"])
+    assert "activation.py holds 100 GiB" in said and "could not run" not in said
+
+
+def hostile_notebook(cells: int = 60_000) -> str:
+    """About 6 MB: the reference's activation code in cell 1, then `cells` cells of magics and shell lines."""
+    import json
+
+    code = (REFERENCE / "activation.py").read_text(encoding="utf-8")
+    cell = {"cell_type": "code", "metadata": {}, "outputs": [], "execution_count": None,
+            "source": "%matplotlib inline\n%time x = 1\n!ls"}
+    first = {**cell, "source": code}
+    return json.dumps({"cells": [first] + [cell] * cells, "metadata": {}, "nbformat": 4, "nbformat_minor": 5})
+
+
+def test_a_hostile_notebook_is_read_once_with_its_notes_and_report_bounded(tmp_path):
+    """60,000 cells of `%magic` for stages 1-3: once 180,001 notes per read, a read per stage and per
+    run, 40 s and a 31 MB HTML report. Now: full marks, a few notes ending in "and N more", small reports."""
+    from conftest import grader_for
+    from grader.report import html, json as json_report
+
+    sub = tmp_path / "nb"
+    sub.mkdir()
+    (sub / "activation.ipynb").write_text(hostile_notebook(), encoding="utf-8")
+    assert (sub / "activation.ipynb").stat().st_size > 6_000_000
+    report = finishes(lambda: grader_for().grade(sub, [1, 2, 3]), seconds=240)
+    stages = report.to_dict(details=True)["stages"]
+    assert all(s["score"] == s["max_score"] > 0 for s in stages), [s["message"] for s in stages]
+    for stage in stages:
+        notes = stage["details"]["notes"]
+        assert len(notes) <= 13, len(notes)
+        assert "60,001 cells; only the first 5,000 were read" in " ".join(notes)
+        assert notes[-1].startswith("... and ") and notes[-1].endswith(" more notes like these")
+    assert len(html.render(report)) < 200_000 and len(json_report.render(report)) < 50_000
+
+
+def test_look_alike_ids_never_make_two_rows_that_print_the_same(tmp_path):
+    """`José` written in NFC and in NFD (a Mac's zip and a Windows folder): once two rows that printed
+    identically. Now two ids that read apart in the gradebook, and a note naming both forms."""
+    import csv
+    import unicodedata
+    from conftest import ROOT
+    from grader.batch import run_batch
+
+    nfc, nfd = unicodedata.normalize("NFC", "José"), unicodedata.normalize("NFD", "José")
+    assert nfc != nfd
+    class_dir = tmp_path / "class"
+    shutil.copytree(REFERENCE, class_dir / nfc, ignore=shutil.ignore_patterns("__pycache__"))
+    (class_dir / nfd).mkdir()
+    (class_dir / nfd / "activation.py").write_text("def nothing(): pass\n", encoding="utf-8")
+    for path in [tmp_path, *class_dir.rglob("*")]:  # the sandbox's uid reads the class as "others"
+        path.chmod(0o755 if path.is_dir() else 0o644)
+    result = finishes(lambda: run_batch(class_dir, tmp_path / "out", course_dir=ROOT, stages=["1"], jobs=2,
+                                        seed=3, quiet=True), seconds=240)
+    ids = [r["id"] for r in result.rows]
+    assert len(ids) == 2 and len({unicodedata.normalize("NFKC", i).casefold() for i in ids}) == 2, ids
+    assert "José (2)" in ids
+    assert any("NFC" in n and "NFD" in n and "José (2)" in n for n in result.notes), result.notes
+    with open(tmp_path / "out" / "gradebook.csv", encoding="utf-8-sig", newline="") as fh:
+        printed = [row[0] for row in list(csv.reader(fh))[1:]]
+    assert len(set(printed)) == 2, printed
+    by_source = {unicodedata.normalize("NFC", r["source"]) + ("/nfd" if r["source"] == nfd else ""): r
+                 for r in result.rows}
+    assert float(by_source["José"]["total"]) == float(by_source["José"]["max"]) > 0  # the right grade on each
+    assert float(by_source["José/nfd"]["total"]) == 0

@@ -45,6 +45,10 @@ def test_a_hidden_case_s_printed_output_is_in_no_format(tmp_path):
                  json.dumps(report.to_dict(details=True))):
         assert "HIDDENMARK" not in text
     assert "output of hidden cases is not shown" in render_html(report)
+    # nor what a hidden case returned (the student's sigmoid of a hidden input gives the input back)
+    page = render_html(report)
+    assert all(c.details["got"] not in page for c in hidden if c.details.get("got"))
+    assert visible["details"]["got"] in page
     assert "不显示隐藏用例的输出" in render_html(report, lang="zh")
 
 

@@ -126,7 +126,8 @@ def test_cli_grades_a_notebook_and_a_single_file(tmp_path):
     nb.write_text(notebook(CLEAN), encoding="utf-8")
     proc = run_cli(str(nb), "--stage", "1", "--seed", "3")
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "my homework.ipynb" not in proc.stderr and "activation.ipynb" in proc.stdout
+    # the notes name the file handed in, never the name it was graded under (issue 25)
+    assert "graded the code cells of my homework.ipynb" in proc.stdout and "activation.ipynb" not in proc.stdout
     single = tmp_path / "activation.py"
     single.write_text(ACTIVATION.replace("np.tanh(x)", "np.tanh(x) + 1") if "np.tanh(x)" in ACTIVATION
                       else ACTIVATION, encoding="utf-8")
@@ -148,3 +149,19 @@ def test_notes_reach_the_text_and_html_reports(tmp_path):
     text, html = text_report.render(report, "en"), html.render(report, "en")
     assert "note: cell 1, line 1: dropped the IPython magic `%matplotlib inline`" in text
     assert "dropped the shell command `!pip install numpy`" in html
+
+
+def test_messages_name_the_notebook_handed_in_with_its_cell_and_line(tmp_path):
+    """Issue 25: a lone `homework.ipynb` is graded as activation.ipynb, but every message names
+    homework.ipynb, with the cell and line; never activation.ipynb nor activation.py."""
+    nb = tmp_path / "homework.ipynb"
+    nb.write_text(notebook([CLEAN[0], CLEAN[1], ("code", "def broken(:\n    pass"), CLEAN[2]]), encoding="utf-8")
+    proc = run_cli(str(nb), "--stage", "1", "--seed", "3", "--format", "json")
+    assert proc.returncode == 1, proc.stderr
+    said = proc.stdout
+    assert "homework.ipynb has a syntax error (cell 3, line 1)" in said, said
+    assert "activation.ipynb" not in said and "activation.py" not in said
+    nb.write_text(notebook([("code", "import numpy as np\nprint(undefined_name)"), *CLEAN[1:]]), encoding="utf-8")
+    said = run_cli(str(nb), "--stage", "1", "--seed", "3", "--lang", "zh", "--format", "json").stdout
+    assert "homework.ipynb" in said and "第 1 个单元格第 2 行" in said, said
+    assert "activation.ipynb" not in said and "activation.py" not in said

@@ -133,7 +133,7 @@ class _StuckGrader:
     def __exit__(self, *a):
         self.release.set()
 
-    def grade(self, path, stages=None):
+    def grade(self, path, stages=None, contents=None):
         if Path(path).name.startswith("loop"):
             self.sandbox.on_demote(str(Path(path).resolve()))
             self.release.wait(30)

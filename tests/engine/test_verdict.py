@@ -18,8 +18,8 @@ def _report() -> Report:
 
 def test_json_contract_keys_and_plain_strings():
     data = _report().to_dict()
-    assert set(data) == {"submission", "course", "seed", "score", "max_score", "lang", "grader_version", "stages",
-                         "notes", "reproduce"}
+    assert set(data) == {"submission", "course", "course_hash", "seed", "score", "max_score", "lang",
+                         "grader_version", "stages", "notes", "reproduce"}
     assert data["reproduce"] == "grade sub --stage 3 --seed 7"
     st = data["stages"][0]
     assert set(st) == {"number", "slug", "title", "status", "score", "max_score", "message", "hint", "duration_s", "run_s", "wait_s",

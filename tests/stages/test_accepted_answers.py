@@ -105,7 +105,7 @@ def _one_stage_course(tmp_path: Path, answer: str) -> Path:
 def test_a_mutant_that_behaves_like_an_accepted_answer_is_equivalent_not_a_survivor(tmp_path):
     ref = (ROOT / "reference" / "activation.py").read_text(encoding="utf-8")
     flipped = ref.replace("y = 1. / (1 + np.exp(-x))", "y = 1. / (1 + np.exp(x))")
-    result = check_course(_one_stage_course(tmp_path, flipped), stages=["sigmoid"], seeds=(11,), cap=0)
+    result = check_course(_one_stage_course(tmp_path, flipped), stages=["1-1"], seeds=(11,), cap=0)  # a range, as --stage reads
     stage = result.stages[0]
     like = [m for m in stage.mutants if m.like]
     assert like and all(m.equivalent and m.like == "sigmoid/flipped.py" for m in like), render_text(result)
@@ -113,3 +113,20 @@ def test_a_mutant_that_behaves_like_an_accepted_answer_is_equivalent_not_a_survi
     assert not any("drop-sign" in m.mutant.id for m in stage.survivors)
     assert any("behaves like the accepted answer sigmoid/flipped.py" in n for n in stage.notes)
     assert stage.survivors  # the loose case lets other mutants through: they stay survivors
+
+
+def test_check_course_fails_when_an_accepted_answer_loses_points_it_does_not_declare(tmp_path, capsys):
+    from grader.cli import main
+
+    root = tmp_path / "course"
+    for folder in ("reference", "student_template"):
+        shutil.copytree(ROOT / folder, root / folder, ignore=shutil.ignore_patterns("__pycache__"))
+    (root / "stages" / "accepted" / "sigmoid").mkdir(parents=True)
+    shutil.copyfile(ROOT / "stages" / "01_sigmoid.yaml", root / "stages" / "01_sigmoid.yaml")
+    ref = (ROOT / "reference" / "activation.py").read_text(encoding="utf-8")
+    flipped = ref.replace("y = 1. / (1 + np.exp(-x))", "y = 1. / (1 + np.exp(x))")
+    (root / "stages" / "accepted" / "sigmoid" / "flipped.py").write_text(flipped, encoding="utf-8")
+    (root / "stages" / "accepted" / "sigmoid" / "answers.yaml").write_text("- file: flipped.py\n", encoding="utf-8")
+    assert main(["check-course", "--course", str(root), "--cap", "1"]) == 1
+    out = capsys.readouterr().out
+    assert "the accepted answer sigmoid/flipped.py scores 0/9, declared 9" in out, out
