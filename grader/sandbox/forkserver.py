@@ -13,12 +13,11 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Any, Callable, Optional
 
 from grader.sandbox import isolation, seccomp
 from grader.sandbox.isolation import runs_folder
 from grader.sandbox.job import MEMORY_SLACK, PIDS_MAX, Limits, SandboxError, wall_backstop
-from grader.sandbox.zygote import LIBRARIES, Zygote
 
 CHILD = Path(__file__).resolve().with_name("child.py")
 
@@ -27,9 +26,10 @@ class ForkServer:
     """One ``child.py`` fork server inside its own sandbox, serving one job at a time."""
 
     def __init__(self, preload: tuple[str, ...], folders: dict[str, Path], isolated: bool,
-                 binds: Optional[dict[str, Path]] = None, zygote: Optional[Zygote] = None):
+                 binds: Optional[dict[str, Path]] = None, zygote: Optional[Any] = None):
         """`binds`: more host folders the runs see read-only (inside path -> host), e.g. the platform's files.
-        `zygote`: the trusted zygote that forks this sandbox's server (isolated sandboxes only)."""
+        `zygote`: the trusted zygote (grader/sandbox/zygote.py) that forks this sandbox's server
+        (isolated sandboxes only)."""
         self.preload = preload
         self.isolated = isolated
         self.zygote = zygote if isolated and zygote is not None and not zygote.failed else None
@@ -43,7 +43,7 @@ class ForkServer:
         self._launch()
         self.ready = False
         self.baseline = 0
-        self.loaded = set(preload) | (set(LIBRARIES) if self.zygote is not None else set())
+        self.loaded = set(preload) | (set(self.zygote.libraries) if self.zygote is not None else set())
         self._buffer = b""
 
     def _launch(self) -> None:

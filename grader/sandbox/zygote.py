@@ -47,6 +47,7 @@ class Zygote:
 
         self.sock, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         preload = [m for m in LIBRARIES if importlib.util.find_spec(m) is not None]
+        self.libraries = tuple(preload)  # what each server forked from it holds already
         argv = [a for d in isolation.site_dirs() for a in ("--site", d)] + ["--zygote", *preload]
         mpl = runs_folder() / "matplotlib"
         mpl.mkdir(mode=0o700, exist_ok=True)
