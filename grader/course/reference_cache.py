@@ -1,7 +1,8 @@
 """The reference's records on disk, once per (course, stage, seed), shared by every grading
 process of this user on the machine (a batch's re-runs, the cluster's local workers).
 
-The key is a hash of everything the records depend on: the stage's spec file, every file of
+The key is a hash of everything the records depend on: the stage's spec file and the cases
+asked for (keys, calls, seeds, known mistakes), every file of
 the course's reference, the driver's source, the support and stand-in files, the seed, the
 grader's sandbox program and case generator, and the versions of Python, numpy, torch and
 sympy. The records are the reference's values and known-mistake values (the format of a
@@ -16,6 +17,7 @@ turns the cache off.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 import stat
@@ -60,6 +62,9 @@ def key(spec: Any, job: Any) -> str:
         h.update(label.encode() + b"\0" + len(data).to_bytes(8, "big") + data)
 
     add("spec", spec.path.read_bytes() if spec.path else repr(spec).encode())
+    # the cases asked for (a student kit's release asks the public ones only, from the same file)
+    add("cases", json.dumps([{k: v for k, v in c.items() if k != "inputs"} for c in job.cases],
+                            sort_keys=True, default=str).encode())
     for path in sorted(p for p in Path(job.source).rglob("*") if p.is_file() and "__pycache__" not in p.parts):
         add("reference:" + path.relative_to(job.source).as_posix(), path.read_bytes())
     add("driver", (job.driver_source or "").encode())
