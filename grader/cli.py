@@ -20,6 +20,7 @@ from grader import __version__
 from grader.errors import SpecError, UnknownStage, UsageError
 from grader.messages import t
 from grader.options import shared
+from grader.sandbox.isolation import IsolationError
 from grader.verdict import Report, command_line, stage_ranges
 from grader.workspace import ASSIGNMENT, assigned
 
@@ -34,6 +35,7 @@ SUBCOMMANDS = {
     "release": "grader.authoring.release",
     "worker-setup": "grader.batch.cluster",
     "check-course": "grader.authoring.cli",
+    "serve": "grader.serve.cli",  # needs the serve extra: without it, it says what to install
 }
 
 
@@ -228,7 +230,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             _refuse_mistyped_subcommand(argv)
         args = grade_parser().parse_args(argv)
         return run_grade(args)
-    except (UsageError, SpecError) as exc:
+    except (UsageError, SpecError, IsolationError) as exc:  # IsolationError: the sandbox refused, with the fix
         print(f"grade: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

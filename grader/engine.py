@@ -18,7 +18,7 @@ import types
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Optional, Sequence, Union
+from typing import Any, Callable, Optional, Sequence, Union
 
 from grader.contents import Contents, Submission, notes as contents_notes, problem as contents_problem
 from grader.judging import checks, judge
@@ -97,9 +97,16 @@ class Grader:
         except Exception:
             self.sandbox.close()
             raise
+        if self.course.frozen is None:  # the uid sandbox sees the machine's files: the answers must be private
+            try:
+                self.sandbox.guard([self.course.root, bundled_course(), *self.forbidden], lang)
+            except Exception:
+                self.sandbox.close()
+                raise
         self.seed = int(seed) if seed is not None else secrets.randbelow(2**31)
+        self.seed_asked = int(seed) if seed is not None else None
         if self.course.frozen is not None:  # a student kit: its public cases were drawn with its seed
-            self.seed = self.course.kit_seed
+            self.seed = self.course.kit_seed  # (it holds their values for no other seed: the note says so)
         self.lang = lang
         self._expected: dict[str, Future] = {}
         self._lock = threading.Lock()
@@ -141,9 +148,11 @@ class Grader:
         return [s for s in self.course.stages if find_source(submission, s.file)]
 
     def grade(self, submission: Union[str, Path], stages: Optional[Sequence[Union[str, int]]] = None,
-              contents: Optional[Contents] = None, handed_in: Optional[dict[str, str]] = None) -> Report:
+              contents: Optional[Contents] = None, handed_in: Optional[dict[str, str]] = None,
+              on_stage: Optional[Callable[[StageResult], None]] = None) -> Report:
         """`contents`: the submission's walk when the caller made it already (the batch's cache key);
-        `handed_in`: {name in the folder: the name the student gave the file} for a lone file."""
+        `handed_in`: {name in the folder: the name the student gave the file} for a lone file;
+        `on_stage`: called with each stage's result as soon as it is judged (`grade serve` streams them)."""
         sub = Path(submission).resolve()
         specs = self.select(sub, stages)
         self.sandbox.warm(source=sub)  # the submission's own sandbox starts now, alongside the reference runs
@@ -151,14 +160,20 @@ class Grader:
             self._expected_for(spec)  # start the reference runs early
         memo = ImportMemo()  # one import per file: the stages of a file share a failed import
         handed = Submission(sub, contents, handed_in)  # one walk, each file read once, for every stage
-        futures = run_by_file(specs, lambda spec: self._runs.submit(self.grade_stage, handed, spec, memo))
+
+        def start(spec: StageSpec) -> Future:
+            if on_stage is None:
+                return self._runs.submit(self.grade_stage, handed, spec, memo)
+            return self._runs.submit(self._grade_and_tell, handed, spec, memo, on_stage)
+        futures = run_by_file(specs, start)
         report = Report(submission=str(submission), course=str(self.course.root), seed=self.seed, lang=self.lang,
-                        course_hash=self.course_hash)
+                        course_hash=self.course_hash, sandbox=self.sandbox.backend or "none")
         try:
             report.stages = [f.result() for f in futures]
         finally:
             self.sandbox.release(sub)  # the submission's sandbox stops; no later submission shares it
-        report.notes = kit_notes(self.course, self.lang) + contents_notes(handed.contents, self.lang)
+        report.notes = (kit_notes(self.course, self.lang, self.seed_asked)
+                        + contents_notes(handed.contents, self.lang))
         return report
 
     def grade_stage(self, submission: Union[Path, Submission], spec: StageSpec,
@@ -167,6 +182,13 @@ class Grader:
         handed = submission if isinstance(submission, Submission) else Submission(Path(submission))
         result = self._grade_stage(handed, spec, memo)
         result.duration_s = time.perf_counter() - started
+        return result
+
+    def _grade_and_tell(self, submission: Submission, spec: StageSpec, memo: ImportMemo,
+                        on_stage: Callable[[StageResult], None]) -> StageResult:
+        """A stage graded, and told to `on_stage` before its future resolves (so before grade() returns)."""
+        result = self.grade_stage(submission, spec, memo)
+        on_stage(result)
         return result
 
     # -- reference ----------------------------------------------------------------------------
@@ -278,18 +300,19 @@ class Grader:
             return judge.template_unchanged(spec, lang)
         missing = missing_requirement(spec)
         if missing:
-            return judge.not_run(spec, lang, t(lang, "needs_torch") if missing == "torch"
-                                 else t(lang, "needs_module", name=missing))
+            return _graders_fault(judge.not_run(spec, lang, t(lang, "needs_torch") if missing == "torch"
+                                                else t(lang, "needs_module", name=missing)))
         reference = self._expected_for(spec)  # runs alongside the student's run
         try:
             outcome = self._run_student(spec, handed, memo)
         except (SandboxError, OSError) as exc:
-            return judge.not_run(spec, lang, t(lang, "sandbox_failed", why=without_host_paths(str(exc))))
+            why = without_host_paths(str(exc))
+            return _graders_fault(judge.not_run(spec, lang, t(lang, "sandbox_failed", why=why)))
         asked = time.perf_counter()
         expected = reference.result()
         waited = outcome.queued_s + time.perf_counter() - asked
         if expected.error:
-            return judge.not_run(spec, lang, expected.error)
+            return _graders_fault(judge.not_run(spec, lang, expected.error))
         result = judge.judge(spec, expected.draws, expected.records, outcome, lang,
                              custom=functools.partial(self._driver_check, spec), source=source)
         result.wait_s = waited
@@ -319,6 +342,12 @@ class Grader:
                 exec(compile(path.read_text(encoding="utf-8"), str(path), "exec"), module.__dict__)
                 self._drivers[spec.slug] = module
         return getattr(module, check.split(".", 1)[1])
+
+
+def _graders_fault(result: StageResult) -> StageResult:
+    """A stage not run for a reason of the grader's, not the student's (a batch says whose)."""
+    result.grader_fault = True
+    return result
 
 
 def _module_text(handed: Optional[Submission], filename: str) -> Optional[str]:

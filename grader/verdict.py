@@ -118,6 +118,7 @@ class StageResult:
     cases: list[CaseResult] = field(default_factory=list)
     details: dict[str, Any] = field(default_factory=dict)  # file, output, warnings, peak memory
     unstarted: bool = False  # nothing to grade yet (no file for a stage asked for)
+    grader_fault: bool = False  # not run for a reason of the grader's (reference, sandbox, a missing library)
 
     def __post_init__(self) -> None:
         self.status = Status.of(self.status)
@@ -140,6 +141,8 @@ class StageResult:
         }
         if self.unstarted:
             out["unstarted"] = True
+        if self.grader_fault:
+            out["grader_fault"] = True
         if details:
             out["details"] = self.details
         return out
@@ -151,7 +154,8 @@ class StageResult:
                    message=str(d.get("message") or ""), duration_s=_f(d.get("duration_s")),
                    hint=d.get("hint") if isinstance(d.get("hint"), str) else None,
                    run_s=_f(d.get("run_s")), wait_s=_f(d.get("wait_s")), cases=[CaseResult.from_dict(c) for c in d.get("cases") or []],
-                   details=dict(d.get("details") or {}), unstarted=bool(d.get("unstarted")))
+                   details=dict(d.get("details") or {}), unstarted=bool(d.get("unstarted")),
+                   grader_fault=bool(d.get("grader_fault")))
 
 
 @dataclass
@@ -165,6 +169,7 @@ class Report:
     notes: list[str] = field(default_factory=list)  # said once under the summary (e.g. a kit's limits)
     reproduce: str = ""  # the command that reruns this grading as printed (set by the CLI)
     course_hash: str = ""  # the content hash of the course that graded it (grader/course/digest.py)
+    sandbox: str = ""  # the sandbox the submission ran in: "bwrap", "uid" or "none" (grader/sandbox/isolation.py)
 
     @property
     def score(self) -> float:
@@ -199,6 +204,7 @@ class Report:
             "grader_version": self.grader_version,
             "stages": [s.to_dict(details) for s in self.stages],
             "notes": list(self.notes),
+            "sandbox": self.sandbox,
         }
 
     @classmethod
@@ -208,7 +214,7 @@ class Report:
                    stages=[StageResult.from_dict(s) for s in d.get("stages") or []],
                    grader_version=str(d.get("grader_version") or __version__),
                    notes=[str(n) for n in d.get("notes") or []], reproduce=str(d.get("reproduce") or ""),
-                   course_hash=str(d.get("course_hash") or ""))
+                   course_hash=str(d.get("course_hash") or ""), sandbox=str(d.get("sandbox") or ""))
 
 
 def stage_ranges(numbers: list[int]) -> str:

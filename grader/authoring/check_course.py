@@ -15,10 +15,10 @@ import json
 import shutil
 import tempfile
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Optional, Sequence, Union
+from typing import Any, Optional, Sequence, TextIO, Union
 
 from grader.course.folder import Course, load_course
 from grader.engine import Grader, missing_requirement
@@ -90,7 +90,9 @@ class CourseCheck:
 
 def check_course(course_dir: Union[str, Path, None] = None, stages: Optional[Sequence[Union[str, int]]] = None,
                  seeds: Sequence[int] = DEFAULT_SEEDS, cap: int = DEFAULT_CAP, lang: str = "en",
-                 workers: int = 2) -> CourseCheck:
+                 workers: int = 2, progress: Optional[TextIO] = None) -> CourseCheck:
+    """`progress`: a stream (e.g. stderr) that gets a progress bar of the mutants graded, when it
+    is a terminal (tqdm; nothing otherwise)."""
     started = time.perf_counter()
     result = CourseCheck(course=str(course_dir or ""), seeds=tuple(seeds), lang=lang)
     try:
@@ -112,7 +114,7 @@ def check_course(course_dir: Union[str, Path, None] = None, stages: Optional[Seq
             runnable.append(spec)
     for spec in runnable:
         checks[spec.slug].findings += _hidden_checks(spec, lang)
-    run = _Run(course, lang, Sandbox(workers=workers, platform=course.platform), workers, checks)
+    run = _Run(course, lang, Sandbox(workers=workers, platform=course.platform), workers, checks, progress)
     try:
         walls = _reference_checks(run, runnable, seeds)
         likes = _accepted_checks(run, runnable, seeds[0], answers)
@@ -148,6 +150,7 @@ class _Run:
     sandbox: Sandbox  # one set of fork servers for every session
     workers: int
     checks: dict[str, StageCheck]
+    progress: Optional[TextIO] = None  # where the mutants' progress bar goes (a terminal only)
 
     def session(self, course: Course, seed: int) -> Grader:
         grader = Grader(course=course, seed=seed, lang=self.lang, workers=self.workers, sandbox=_KeepOpen(self.sandbox))
@@ -343,12 +346,24 @@ def _mutation_checks(run: _Run, specs: list[StageSpec], seed: int, cap: int, wal
                 return _grade_mutant(grader, run.course, Path(tmp) / str(k), spec, mutant,
                                      (likes or {}).get(spec.slug, _Likes()))
 
-            with ThreadPoolExecutor(max_workers=max(1, run.workers)) as pool:
-                results = list(pool.map(grade_one, range(len(jobs))))
+            with ThreadPoolExecutor(max_workers=max(1, run.workers)) as pool, _bar(run, len(jobs)) as bar:
+                futures = [pool.submit(grade_one, k) for k in range(len(jobs))]
+                for f in as_completed(futures):
+                    bar.update(1)
+                results = [f.result() for f in futures]
     for (spec, _), res in zip(jobs, results):
         run.checks[spec.slug].mutants.append(res)
     for spec in specs:
         _summarise_mutants(spec, run.checks[spec.slug], run.lang)
+
+
+def _bar(run: _Run, total: int):
+    """A tqdm bar counting the mutants graded, shown only when run.progress is a terminal."""
+    from tqdm import tqdm
+
+    return tqdm(total=total, file=run.progress, disable=None if run.progress is not None else True,
+                desc=lt(run.lang, "progress_mutants", n=total, s="" if total == 1 else "s"),
+                unit="", leave=False, dynamic_ncols=True)
 
 
 def _grade_mutant(grader: Grader, course: Course, work: Path, spec: StageSpec, mutant: Mutant,

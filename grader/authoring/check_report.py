@@ -13,17 +13,23 @@ def score_line(stage: StageCheck, lang: str) -> str:
         return ""
     graded = [m for m in stage.mutants if not m.equivalent]
     return lt(lang, "mutation_score", score=f"{stage.score:.0%}", killed=sum(m.killed for m in graded),
-              graded=len(graded), equivalent=len(stage.mutants) - len(graded), total=stage.generated,
+              graded=len(graded), s=_s(len(graded)),
+              equivalent=len(stage.mutants) - len(graded), total=stage.generated,
               capped=lt(lang, "capped", cap=stage.cap) if stage.cap else "")
 
 
 def summary(result: CourseCheck) -> str:
     lang = result.lang
     if result.ok:
-        return lt(lang, "summary_ok", n=len(result.stages), seconds=result.duration_s)
+        return lt(lang, "summary_ok", n=len(result.stages), s=_s(len(result.stages)), seconds=result.duration_s)
     bad = sum(bool(s.findings) for s in result.stages) + bool(result.findings)
-    return lt(lang, "summary_bad", findings=result.n_findings, stages=bad, n=len(result.stages),
-              seconds=result.duration_s)
+    return lt(lang, "summary_bad", findings=result.n_findings, s=_s(result.n_findings), stages=bad,
+              n=len(result.stages), seconds=result.duration_s)
+
+
+def _s(n: int) -> str:
+    """The English plural ending of a count (the catalog's {s}; other languages drop it)."""
+    return "" if n == 1 else "s"
 
 
 def render_text(result: CourseCheck, verbose: bool = False) -> str:

@@ -33,7 +33,7 @@ def run(args: argparse.Namespace) -> int:
     refs = args.stages
     try:
         result = check_course(args.course, refs or None, cap=DEFAULT_CAP if args.cap is None else args.cap,
-                              lang=args.lang, workers=max(1, args.jobs))
+                              lang=args.lang, workers=max(1, args.jobs), progress=sys.stderr)
     except UnknownStage as exc:
         raise UsageError(exc.words(args.lang)) from None
     sys.stdout.write(render_text(result, verbose=args.verbose) + "\n")

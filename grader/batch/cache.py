@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import sys
 from pathlib import Path
 from typing import Any, Optional, Sequence
@@ -13,8 +14,9 @@ from grader.batch.discover import Student
 from grader.contents import Contents, digest, walk
 from grader.course.digest import course_hash, hash_tree
 from grader.fsutil import atomic_write
+from grader.verdict import Report
 
-CACHE_FORMAT = 3  # 3: a submission hashed as grader/contents.py walks it
+CACHE_FORMAT = 4  # 4: a submission hashed as grader/contents.py walks it; one report with details and its wall time
 PACKAGE = Path(__file__).resolve().parent.parent
 # Parts of the grader package that only present results: changing them must not
 # invalidate cached grades (everything else in the package is hashed).
@@ -68,20 +70,30 @@ def json_default(o: Any) -> Any:
     return repr(o)
 
 
-def cache_get(cache_dir: Path, st: Student) -> Optional[dict]:
+def cache_get(cache_dir: Path, st: Student) -> Optional[tuple[Report, float]]:
+    """The student's cached report (parsed once, here) and how long its grading took."""
     try:
         data = json.loads((cache_dir / f"{st.file_id}.json").read_text("utf-8"))
     except (OSError, ValueError):
         return None
-    if data.get("key") != st.key or not isinstance(data.get("report"), dict):
+    if not isinstance(data, dict) or data.get("key") != st.key or not isinstance(data.get("report"), dict):
         return None
-    return {"report": data["report"], "details": data.get("details") or data["report"]}
+    return Report.from_dict(data["report"]), seconds(data.get("wall_s"))
 
 
-def cache_put(cache_dir: Path, st: Student, payload: dict) -> None:
+def seconds(x: Any) -> float:
+    """A time read back from a file or a worker: a finite, non-negative number of seconds, else 0."""
+    if isinstance(x, bool) or not isinstance(x, (int, float)) or not math.isfinite(x) or not 0 <= x <= 1e7:
+        return 0.0
+    return float(x)
+
+
+def cache_put(cache_dir: Path, st: Student, report: Report, wall_s: float) -> None:
+    """Write the student's report (with details) and its grading time: serialised once, here."""
     try:
         atomic_write(cache_dir / f"{st.file_id}.json",
-                     json.dumps({"key": st.key, "id": st.id, **payload}, default=json_default))
+                     json.dumps({"key": st.key, "id": st.id, "wall_s": round(wall_s, 3),
+                                 "report": report.to_dict(details=True)}, default=json_default))
     except (OSError, TypeError, ValueError):
         pass
 

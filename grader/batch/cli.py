@@ -16,8 +16,9 @@ from grader.options import shared
 from grader.errors import UsageError
 from grader.course.spec import SpecError
 
-DESCRIPTION = ("Grade a whole class: every sub-folder or .zip file of CLASS_DIR is one student's "
-               "submission (CLASS_DIR may also be a .zip of the whole class). Students are graded in "
+DESCRIPTION = ("Grade a whole class: every sub-folder, .zip, .py or .ipynb file of CLASS_DIR is one "
+               "student's submission (CLASS_DIR may also be a .zip of the whole class); stage files are "
+               "found as `grade FOLDER` finds them (notebooks, another case). Students are graded in "
                "parallel with one shared seed; a re-run regrades only what changed.")
 EPILOG = ("outputs in --out: gradebook.csv (one row per student: stage scores, total, max, status, "
           "reason), gradebook.json (the same plus full reports), students/<id>.html, index.html "

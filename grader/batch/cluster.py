@@ -30,7 +30,7 @@ import zipfile
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Optional, TextIO
 
-from grader.batch.cache import course_hash, grader_hash, json_default
+from grader.batch.cache import course_hash, grader_hash, json_default, seconds
 from grader.batch.discover import Student
 from grader.batch.workers import grade_folder
 from grader.batch.rows import Reason, reason
@@ -42,6 +42,7 @@ from grader.options import shared
 from grader.messages import t
 from grader.safe_text import one_line
 from grader.sandbox.job import COPY_CAP
+from grader.verdict import Report
 from grader.batch.warm_graders import WarmGraders
 
 PLUGIN_NAME = "grade-warm-graders"
@@ -174,8 +175,9 @@ def grade_submission(data: bytes, request: dict) -> str:
     """The task: one submission (zip bytes) graded on this worker.
 
     `request`: course_dir, seed, lang, stages (numbers or None), expect (the client's
-    fingerprint). Returns JSON text: {"done": payload}, {"crash": why the grader failed} or
-    {"mismatch": this worker's fingerprint, "worker": its address}."""
+    fingerprint). Returns JSON text: {"done": the report with details, "wall_s": seconds},
+    {"crash": why the grader failed} or {"mismatch": this worker's fingerprint, "worker": its
+    address}."""
     mine = fingerprint(request["course_dir"])
     worker = _worker()
     address = worker.address if worker is not None else "?"
@@ -190,9 +192,11 @@ def grade_submission(data: bytes, request: dict) -> str:
     try:
         grader = warm.get(key, course_dir, request["seed"], request["lang"])
         files = {s.number: s.file for s in grader.course.stages}
+        began = time.monotonic()
         with tempfile.TemporaryDirectory(dir=warm.scratch) as tmp:
-            payload = grade_folder(grader, unpack(data, Path(tmp)), request["stages"], files)
-        return json.dumps({"done": payload}, default=json_default)
+            report = grade_folder(grader, unpack(data, Path(tmp)), request["stages"], files)
+        return json.dumps({"done": report.to_dict(details=True), "wall_s": time.monotonic() - began},
+                          default=json_default)
     except Exception as e:  # an engine failure must not lose the student
         return json.dumps({"crash": traceback.format_exception_only(type(e), e)[-1].strip()})
 
@@ -238,7 +242,8 @@ def _failed(why: Any) -> Reason:
 
 
 def _result(future: Any, expect: dict, lang: str) -> tuple[str, Any]:
-    """("done", payload) or ("crash", Reason) for a finished task; ClusterError when the
+    """("done", (report, wall seconds)) or ("crash", Reason) for a finished task (the worker's JSON
+    parsed once, here); ClusterError when the
     worker differs from this client."""
     from distributed import KilledWorker
 
@@ -256,7 +261,7 @@ def _result(future: Any, expect: dict, lang: str) -> tuple[str, Any]:
         raise ClusterError(t(lang, "cluster.worker_refuses", worker=data.get("worker"), why=data["refused"]))
     if "crash" in data or not isinstance(data.get("done"), dict):
         return "crash", _failed(data.get("crash", "no report"))
-    return "done", data["done"]
+    return "done", (Report.from_dict(data["done"]), seconds(data.get("wall_s")))
 
 
 class _Submitter:
@@ -327,7 +332,7 @@ class _Submitter:
 def grade_on_cluster(client: Any, students: Iterable[Student], request: dict, lang: str = "en",
                      task: Callable[[bytes, dict], str] = grade_submission,
                      deadline_s: Optional[float] = None) -> Iterator[tuple[Student, str, Any]]:
-    """Grade `students` on the cluster; yield (student, "done" | "crash", payload | Reason) as
+    """Grade `students` on the cluster; yield (student, "done" | "crash", (report, wall seconds) | Reason) as
     tasks complete.
 
     No more tasks are out than the cluster has worker threads: each task then runs alone on
@@ -387,9 +392,7 @@ class ClusterGrading:
                        "expect": expect, "unsafe": self.unsafe}
             for st, kind, value in grade_on_cluster(client, todo, request, lang, self.task, timeout_s):
                 if kind == "done":
-                    for part in value.values():
-                        if isinstance(part, dict):
-                            part["course"] = str(course.root)  # as a local batch writes it
+                    value[0].course = str(course.root)  # as a local batch writes it
                 yield st, kind, value
         finally:
             client.close()

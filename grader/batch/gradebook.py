@@ -1,4 +1,8 @@
-"""Writing a batch's outputs: gradebook.csv, gradebook.json, students/*.html, index.html."""
+"""Writing a batch's outputs: gradebook.csv, gradebook.json, students/*.html, index.html.
+
+Every output reads the same typed records: the rows and each student's `Report` (completed
+with the stages they did not hand in, see complete.py). gradebook.json is the one place a
+report is serialised here."""
 
 from __future__ import annotations
 
@@ -14,8 +18,8 @@ from typing import Any, Optional, Sequence
 
 from grader import __version__
 from grader.batch.cache import json_default
-from grader.batch.complete import complete_payload, complete_report
 from grader.batch.overview import render_overview
+from grader.batch.rows import status_label
 from grader.course.digest import course_hash
 from grader.fsutil import atomic_write
 from grader.messages import words
@@ -39,7 +43,7 @@ def csv_text(rows: Sequence[dict], columns: Sequence[Any], graded_by: Sequence[s
         for s in columns:
             v = r["scores"].get(s.number)
             cells.append("" if v is None else _fmt(v))
-        cells += [_fmt(r["total"]), _fmt(r["max"]), r["status"], r["reason"], *graded_by]
+        cells += [_fmt(r["total"]), _fmt(r["max"]), status_label(r, "en"), r["reason"], *graded_by]
         w.writerow([_csv_safe(c) for c in cells])
     return buf.getvalue()
 
@@ -66,14 +70,14 @@ def _fmt(v: Any) -> str:
     return str(v)
 
 
-def json_doc(rows: Sequence[dict], payloads: dict, course: Any, columns: Sequence[Any], seed: int,
+def json_doc(rows: Sequence[dict], reports: dict[str, Report], course: Any, columns: Sequence[Any], seed: int,
              lang: str, interrupted: bool) -> dict:
     students = []
     for r in rows:
         d = dict(r)
         d["scores"] = {str(k): v for k, v in r["scores"].items()}
-        p = complete_payload(payloads.get(r["file"]), columns, lang)
-        d["report"] = p["report"] if p else None
+        rep = reports.get(r["file"])
+        d["report"] = rep.to_dict() if rep is not None else None
         students.append(d)
     return {
         "course": str(course.root),
@@ -110,18 +114,17 @@ def fallback_page(row: dict, lang: str, extra: str = "") -> str:
 .box{{border:1px solid #e3b5b5;background:#fdf2f2;border-radius:6px;padding:1rem}}</style></head>
 <body><p><a href="../index.html">&larr; {e(t['back'])}</a></p>
 <h1>{e(row['id'])}</h1>
-<div class="box"><p><strong>{e(t['no_report'])}</strong> &mdash; {e(row['status'])}</p>
+<div class="box"><p><strong>{e(t['no_report'])}</strong> &mdash; {e(status_label(row, lang))}</p>
 <p>{e(t['reason'])}: {e(row['reason'] or '-')}</p>{extra}</div></body></html>
 """
 
 
-def _student_page(row: dict, payload: Optional[dict], lang: str, columns: Sequence[Any] = ()) -> str:
+def _student_page(row: dict, report: Optional[Report], lang: str) -> str:
     """The student's report, out of the same maximum as the gradebook (stages not handed in: 0)."""
-    if not payload or not (payload.get("report") or {}).get("stages"):
+    if report is None or all(st.unstarted for st in report.stages):
         return fallback_page(row, lang)
     try:
-        report = Report.from_dict(payload.get("details") or payload["report"])
-        page = html_report.render(complete_report(report, columns, lang), lang)
+        page = html_report.render(report, lang)
     except Exception as e:  # a rendering bug must not lose the student's page
         return fallback_page(row, lang, f"<p><code>report rendering failed: {html.escape(repr(e))}</code></p>")
     back = words(lang, "book")["back"]
@@ -136,9 +139,10 @@ def _student_page(row: dict, payload: Optional[dict], lang: str, columns: Sequen
     return link + page
 
 
-def write_outputs(out: Path, rows: Sequence[dict], payloads: dict, *, course: Any, columns: Sequence[Any],
-                  seed: int, lang: str, interrupted: bool) -> None:
-    """Write every output file; a second Ctrl-C is held off while they are written."""
+def write_outputs(out: Path, rows: Sequence[dict], reports: dict[str, Report], *, course: Any,
+                  columns: Sequence[Any], seed: int, lang: str, interrupted: bool) -> None:
+    """Write every output file from the rows and the students' reports (by file id); a second
+    Ctrl-C is held off while they are written."""
     old = None
     if threading.current_thread() is threading.main_thread():
         try:
@@ -148,7 +152,7 @@ def write_outputs(out: Path, rows: Sequence[dict], payloads: dict, *, course: An
     try:
         graded_by = (str(course.root), course_hash(course.root))
         atomic_write(out / "gradebook.csv", csv_text(rows, columns, graded_by), encoding="utf-8-sig")
-        doc = json_doc(rows, payloads, course, columns, seed, lang, interrupted)
+        doc = json_doc(rows, reports, course, columns, seed, lang, interrupted)
         atomic_write(out / "gradebook.json", json.dumps(doc, ensure_ascii=False, indent=1, default=json_default))
         sdir = out / "students"
         sdir.mkdir(exist_ok=True)
@@ -156,7 +160,7 @@ def write_outputs(out: Path, rows: Sequence[dict], payloads: dict, *, course: An
         for r in rows:
             name = f"{r['file']}.html"
             keep.add(name)
-            atomic_write(sdir / name, _student_page(r, payloads.get(r["file"]), lang, columns))
+            atomic_write(sdir / name, _student_page(r, reports.get(r["file"]), lang))
         for p in sdir.glob("*.html"):
             if p.name not in keep:
                 try:
@@ -170,7 +174,7 @@ def write_outputs(out: Path, rows: Sequence[dict], payloads: dict, *, course: An
                     p.unlink()
                 except OSError:
                     pass
-        atomic_write(out / "index.html", render_overview(rows, payloads, columns, lang=lang, seed=seed,
+        atomic_write(out / "index.html", render_overview(rows, reports, columns, lang=lang, seed=seed,
                                                           course=course, interrupted=interrupted,
                                                           similarity=(out / "similarity.html").is_file()))
     finally:

@@ -1,7 +1,11 @@
-"""The class overview page (index.html) of a batch: distributions, hardest cases, common
-failures and known-mistake hints, slowest submissions, links to every student's report.
+"""The class overview page (index.html) of a batch: who is stuck (students coloured by score,
+lowest first, re-sortable by name or by a stage), distributions (SVG histograms, the total's and
+each stage's), hardest cases, common failures per stage and case, known-mistake hints, slowest
+submissions, links to every student's report.
 
-Self-contained: inline CSS and SVG, no script, nothing fetched."""
+Reads the rows and the students' typed reports (grader.verdict.Report, by file id).
+Self-contained: inline CSS, SVG and a few lines of script (sorting only: the page reads the
+same without it), nothing fetched."""
 
 from __future__ import annotations
 
@@ -15,9 +19,12 @@ from typing import Any, Optional, Sequence
 
 from markupsafe import Markup, escape
 
-from grader.messages import words
+from grader.batch.rows import (STATUS_ERROR, STATUS_GRADED, STATUS_NOT_GRADED, STATUS_NOT_HANDED_IN,
+                               STATUS_NOT_STARTED, STATUSES, status_label)
+from grader.messages import t, words
 from grader.safe_text import clean_all
 from grader.verdict import Report, StageResult, Status
+
 
 def _fmt(v: Any) -> str:
     if v is None:
@@ -53,7 +60,7 @@ def bins_for(scores: Sequence[float], max_score: float) -> list[tuple[str, int]]
 def svg_histogram(bins: Sequence[tuple[str, int]], label: str, lang: str = "en",
                   width: int = 380, height: int = 170) -> Markup:
     """An inline SVG bar chart (no script): a <rect class="bar"> per bin, counts on top."""
-    t = words(lang, "overview")
+    w = words(lang, "overview")
     n = max(len(bins), 1)
     left, right, top, bottom = 8, 8, 18, 34
     plot_w, plot_h = width - left - right, height - top - bottom
@@ -71,7 +78,7 @@ def svg_histogram(bins: Sequence[tuple[str, int]], label: str, lang: str = "en",
         h = plot_h * count / peak
         x = left + i * step + (step - bar_w) / 2
         y = top + plot_h - h
-        tip = t["bars_title"].format(count=count, label=lab)
+        tip = w["bars_title"].format(count=count, label=lab)
         parts.append(f'<rect class="bar{" zero" if count == 0 else ""}" x="{x:.1f}" y="{y:.1f}" '
                      f'width="{bar_w:.1f}" height="{max(h, 0.0):.1f}" data-count="{count}" '
                      f'data-label="{escape(lab)}"><title>{escape(tip)}</title></rect>')
@@ -96,24 +103,17 @@ def normalize_message(msg: str) -> str:
     return text[:300]
 
 
-def _report(payloads: dict, row: dict, details: bool = False) -> Optional[Report]:
-    p = payloads.get(row["file"])
-    if not p:
-        return None
-    return Report.from_dict((p.get("details") if details else None) or p.get("report") or {})
+def _stages(reports: dict[str, Report], row: dict, wanted: Any) -> list[StageResult]:
+    rep = reports.get(row["file"])
+    return [st for st in rep.stages if st.number in wanted and not st.unstarted] if rep else []
 
 
-def _stages(payloads: dict, row: dict, wanted: Any, details: bool = False) -> list[StageResult]:
-    rep = _report(payloads, row, details)
-    return [st for st in rep.stages if st.number in wanted] if rep else []
-
-
-def case_stats(rows: Sequence[dict], payloads: dict, columns: Sequence[Any]) -> list[dict]:
+def case_stats(rows: Sequence[dict], reports: dict[str, Report], columns: Sequence[Any]) -> list[dict]:
     wanted = {s.number for s in columns}
     order = {(s.number, c.name): i for s in columns for i, c in enumerate(s.cases)}
     stats: dict[tuple[int, str], dict] = {}
     for row in rows:
-        for st in _stages(payloads, row, wanted):
+        for st in _stages(reports, row, wanted):
             for c in st.cases:
                 d = stats.setdefault((st.number, c.name), {
                     "stage": st.number, "slug": st.slug, "title": st.title, "case": c.name, "hidden": c.hidden,
@@ -127,43 +127,41 @@ def case_stats(rows: Sequence[dict], payloads: dict, columns: Sequence[Any]) -> 
     return out
 
 
-def _failures(stages: list[StageResult]) -> list[tuple[str, str]]:
-    """(message, where) of each stage error and failed case."""
+def _failures(stages: list[StageResult]) -> list[tuple[int, str, str, str]]:
+    """(stage number, stage slug, case name or "", message) of each stage error and failed case."""
     items = []
     for st in stages:
-        where = f"{st.number} {st.slug}"
         if st.status == Status.ERROR and st.message:
-            items.append((st.message, where))
+            items.append((st.number, st.slug, "", st.message))
             continue  # its cases only echo it ("not run: ...")
-        items += [(c.message, f"{where} / {c.name}") for c in st.cases if c.status != Status.PASSED and c.message]
+        items += [(st.number, st.slug, c.name, c.message) for c in st.cases if c.status != Status.PASSED and c.message]
     return items
 
 
-def failure_stats(rows: Sequence[dict], payloads: dict, columns: Sequence[Any], limit: int = 15) -> list[dict]:
-    """The most frequent failure messages (stage errors and failed cases), by students hit."""
+def failure_stats(rows: Sequence[dict], reports: dict[str, Report], columns: Sequence[Any],
+                  limit: int = 30) -> list[dict]:
+    """Failure messages grouped per stage and case (never merged across them), by students hit;
+    messages that differ only in their numbers are one group (its variants counted)."""
     wanted = {s.number for s in columns}
-    groups: dict[str, dict] = {}
+    groups: dict[tuple, dict] = {}
     for row in rows:
-        items = _failures(_stages(payloads, row, wanted))
-        if not payloads.get(row["file"]) and row.get("status") == "error" and row.get("reason"):
-            items.append((row["reason"], "-"))
-        for msg, where in items:
-            key = normalize_message(msg)
-            g = groups.setdefault(key, {"message": " ".join(str(msg).split())[:400], "students": set(),
-                                        "where": {}, "variants": set()})
+        items = _failures(_stages(reports, row, wanted))
+        if row["file"] not in reports and row.get("status") == STATUS_ERROR and row.get("reason"):
+            items.append((0, "", "", row["reason"]))  # no report: the submission could not be graded
+        for number, slug, case, msg in items:
+            key = (number, case, normalize_message(msg))
+            g = groups.setdefault(key, {"stage": number, "slug": slug, "case": case,
+                                        "message": " ".join(str(msg).split())[:400], "students": set(),
+                                        "variants": set()})
             g["variants"].add(msg)
-            g["where"][where] = g["where"].get(where, 0) + 1
             g["students"].add(row["file"])
-    out = []
-    for g in groups.values():
-        where = sorted(g["where"].items(), key=lambda kv: -kv[1])
-        out.append({"message": g["message"], "count": len(g["students"]), "variants": len(g["variants"]),
-                    "where": [w for w, _ in where[:4]], "more_where": max(len(where) - 4, 0)})
-    out.sort(key=lambda d: (-d["count"], d["message"]))
+    out = [{**{k: v for k, v in g.items() if k not in ("students", "variants")},
+            "count": len(g["students"]), "variants": len(g["variants"])} for g in groups.values()]
+    out.sort(key=lambda d: (-d["count"], d["stage"], d["case"], d["message"]))
     return out[:limit]
 
 
-def hint_stats(rows: Sequence[dict], payloads: dict, columns: Sequence[Any], limit: int = 20) -> list[dict]:
+def hint_stats(rows: Sequence[dict], reports: dict[str, Report], columns: Sequence[Any], limit: int = 20) -> list[dict]:
     """Hints shown on failed cases, by students who got them; known mistakes first.
 
     A hint is grouped per stage (the same advice on several cases counts a student once);
@@ -171,7 +169,7 @@ def hint_stats(rows: Sequence[dict], payloads: dict, columns: Sequence[Any], lim
     wanted = {s.number for s in columns}
     groups: dict[tuple, dict] = {}
     for row in rows:
-        for st in _stages(payloads, row, wanted, details=True):
+        for st in _stages(reports, row, wanted):
             for c in st.cases:
                 if c.status == Status.PASSED or not c.hint:
                     continue
@@ -187,12 +185,18 @@ def hint_stats(rows: Sequence[dict], payloads: dict, columns: Sequence[Any], lim
     return out[:limit]
 
 
-def slowest(rows: Sequence[dict], limit: int = 10) -> list[dict]:
+def slowest(rows: Sequence[dict], lang: str = "en", limit: int = 10) -> list[dict]:
+    """The students whose grading took longest, as measured (the wall time of their grading,
+    never more than the batch's), with the time their own code ran."""
     timed = [r for r in rows if r.get("duration_s")]
     timed.sort(key=lambda r: -r["duration_s"])
-    return [{"id": r["id"], "file": r["file"], "duration_s": r["duration_s"], "run_s": r.get("run_s", 0.0),
-             "overhead_s": max(r["duration_s"] - r.get("run_s", 0.0), 0.0), "status": r["status"]}
-            for r in timed[:limit]]
+    out = []
+    for r in timed[:limit]:
+        run = min(float(r.get("run_s") or 0.0), r["duration_s"])
+        out.append({"id": r["id"], "file": r["file"], "duration_s": r["duration_s"], "run_s": run,
+                    "overhead_s": r["duration_s"] - run, "status": r["status"], "label": status_label(r, lang),
+                    "cached": bool(r.get("cached"))})
+    return out
 
 
 def _title(spec: Any, lang: str) -> str:
@@ -201,14 +205,14 @@ def _title(spec: Any, lang: str) -> str:
 
 def _histograms(graded_rows: list[dict], columns: Sequence[Any], max_total: float, lang: str) -> list[dict]:
     """The total's distribution (in % of the maximum), then each stage's."""
-    t = words(lang, "overview")
+    w = words(lang, "overview")
     totals = [float(r["total"]) for r in graded_rows]
     hists = []
     if graded_rows and max_total:
         pct = [100.0 * x / max_total for x in totals]
-        hists.append({"title": f"{t['total']} ({t['percent_of_max']})", "max": max_total,
+        hists.append({"title": f"{w['total']} ({w['percent_of_max']})", "max": max_total,
                       "n": len(totals), "missing": 0,
-                      "svg": svg_histogram(bins_for(pct, 100), t["total"], lang), "id": "hist-total"})
+                      "svg": svg_histogram(bins_for(pct, 100), w["total"], lang), "id": "hist-total"})
     for s in columns:
         smax = sum(c.points for c in s.cases)
         scores = [float(r["scores"][s.number]) for r in graded_rows if r["scores"].get(s.number) is not None]
@@ -229,36 +233,77 @@ def _name_key(row: dict) -> tuple[str, str]:
     return (unicodedata.normalize("NFKD", str(row["id"])).casefold(), str(row["id"]))
 
 
-def build_context(rows: Sequence[dict], payloads: dict, columns: Sequence[Any], *, lang: str, seed: int,
+def band(score: Optional[float], max_score: float) -> str:
+    """The colour a score is shown in: none (0 or nothing), low (under half), part, full."""
+    if score is None:
+        return "absent"
+    if max_score and score >= max_score - 1e-9:
+        return "full"
+    if score <= 0:
+        return "none"
+    return "low" if max_score and score < max_score / 2 else "part"
+
+
+_STUCK_ORDER = {STATUS_NOT_HANDED_IN: 0, STATUS_NOT_STARTED: 1, STATUS_ERROR: 2, STATUS_GRADED: 3, STATUS_NOT_GRADED: 4}
+
+
+def stuck_first(row: dict) -> tuple:
+    """Who needs the teacher first: lowest share of the maximum, then the state, then the name."""
+    share = float(row["total"]) / float(row["max"]) if row.get("max") else 0.0
+    return (round(share, 6), _STUCK_ORDER.get(row["status"], 5), *_name_key(row))
+
+
+def student_rows(rows: Sequence[dict], columns: Sequence[Any], lang: str) -> list[dict]:
+    """The student table's rows, stuck students first, each with its status as read, its score
+    bands (the total's and each stage's) and the keys the page sorts by."""
+    names = {r["file"]: i for i, r in enumerate(sorted(rows, key=_name_key))}
+    out = []
+    for r in sorted(rows, key=stuck_first):
+        cells = []
+        for s in columns:
+            v = r["scores"].get(s.number)
+            smax = sum(c.points for c in s.cases)
+            cells.append({"value": v, "band": band(v, smax), "key": -1 if v is None else v / smax if smax else 0})
+        out.append({**r, "label": status_label(r, lang), "band": band(r["total"] if r["status"] != STATUS_NOT_HANDED_IN
+                                                                       else None, r["max"]),
+                    "cells": cells, "name_key": names[r["file"]]})
+    return out
+
+
+def build_context(rows: Sequence[dict], reports: dict[str, Report], columns: Sequence[Any], *, lang: str, seed: int,
                   course: Any = None, interrupted: bool = False) -> dict:
-    graded_rows = [r for r in rows if payloads.get(r["file"])]
+    graded_rows = [r for r in rows if r["file"] in reports and r["status"] != STATUS_NOT_HANDED_IN]
     max_total = rows[0]["max"] if rows else sum(sum(c.points for c in s.cases) for s in columns)
     totals = [float(r["total"]) for r in graded_rows]
     stage_titles = {s.number: _title(s, lang) for s in columns}
-    cases = case_stats(rows, payloads, columns)  # each with its stage's title
+    cases = case_stats(rows, reports, columns)  # each with its stage's title
     for c in cases:
         c["stage_title"] = stage_titles.get(c["stage"], c["slug"])
+    failures = failure_stats(rows, reports, columns)
+    for f in failures:
+        f["stage_title"] = stage_titles.get(f["stage"], f["slug"])
     return {
         "t": words(lang, "overview"), "lang": lang, "html_lang": "zh-CN" if lang == "zh" else "en",
         "seed": seed, "course": Path(course.root).name if hasattr(course, "root") else "",
         "generated": _dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M"),
         "interrupted": interrupted, "n": len(rows),
-        "counts": {k: sum(r["status"] == k for r in rows) for k in ("graded", "error", "not graded")},
+        "counts": [(k, t(lang, f"batch.status.{k.replace(' ', '_')}"), sum(r["status"] == k for r in rows))
+                   for k in STATUSES if k != STATUS_NOT_GRADED or interrupted],
         **_center(totals), "max_total": max_total,
         "hists": _histograms(graded_rows, columns, max_total, lang), "cases": cases,
-        "failures": failure_stats(rows, payloads, columns), "hints": hint_stats(rows, payloads, columns),
-        "slowest": slowest(rows),
+        "failures": failures, "hints": hint_stats(rows, reports, columns),
+        "slowest": slowest(rows, lang),
         "columns": [{"number": s.number, "slug": s.slug, "title": stage_titles[s.number],
                      "max": sum(c.points for c in s.cases)} for s in columns],
-        "rows": sorted(rows, key=_name_key), "fmt": _fmt,
+        "rows": student_rows(rows, columns, lang), "fmt": _fmt,
     }
 
 
-def render_overview(rows: Sequence[dict], payloads: dict, columns: Sequence[Any], *, lang: str = "en",
+def render_overview(rows: Sequence[dict], reports: dict[str, Report], columns: Sequence[Any], *, lang: str = "en",
                     seed: int = 0, course: Any = None, interrupted: bool = False, similarity: bool = False) -> str:
     from grader.templates import template
-    rows, payloads = clean_all(list(rows)), clean_all(payloads)  # ids, reasons, messages come from students
+    rows, reports = clean_all(list(rows)), clean_all(reports)  # ids, reasons, messages come from students
     tpl = template("overview.html.j2")
     from grader.authoring.sentences import lt
-    return tpl.render(**build_context(rows, payloads, columns, lang=lang, seed=seed, course=course,
+    return tpl.render(**build_context(rows, reports, columns, lang=lang, seed=seed, course=course,
                                       interrupted=interrupted), similarity=lt(lang, "sim_link") if similarity else "")

@@ -1,32 +1,32 @@
-"""Progress of a batch: a bar on a tty (students done/total, failures, ETA); plain lines
+"""Progress of a batch: a bar on a tty (students done/total, errors, ETA); plain lines
 otherwise. Student ids and reasons are cleaned (grader.safe_text) before they reach the terminal.
 
-The ETA (`estimate`) counts the students still running: one that has run longer than a
-typical student may go on until its time limit, so it is not "done soon"."""
+The ETA (`estimate`) comes from the work finished so far: the time grading has taken per
+student graded (all workers together), times the students left. A cached student costs
+nothing and does not count. The clock is a parameter, so tests drive it."""
 
 from __future__ import annotations
 
-import statistics
 import time
-from typing import Optional, Sequence, TextIO
+from typing import Callable, Optional, TextIO
 
-from grader.batch.rows import STATUS_ERROR, STATUS_GRADED, STATUS_NOT_GRADED
+from grader.batch.rows import STATUS_ERROR, STATUS_GRADED, STATUS_NOT_GRADED, status_label
+from grader.messages import t
 from grader.safe_text import one_line
 
 
 class ProgressBar:
-    """A progress bar on a tty (students done/total, failures, ETA); plain lines otherwise."""
+    """A progress bar on a tty (students done/total, errors, ETA); plain lines otherwise."""
 
-    def __init__(self, total: int, stream: TextIO, quiet: bool = False, jobs: int = 1):
-        self.total, self.stream, self.quiet, self.jobs = total, stream, quiet, max(int(jobs), 1)
-        self.limit_s = 0.0                     # the longest one student may run (set when grading starts)
-        self._running: dict[str, float] = {}   # file id -> when its grading started
-        self._walls: list[float] = []          # how long each student graded in this run took
+    def __init__(self, total: int, stream: TextIO, quiet: bool = False, jobs: int = 1, lang: str = "en",
+                 clock: Callable[[], float] = time.monotonic):
+        self.total, self.stream, self.quiet, self.jobs, self.lang = total, stream, quiet, max(int(jobs), 1), lang
+        self.clock = clock
         self.tty = bool(getattr(stream, "isatty", lambda: False)()) and not quiet
         self.done = self.failures = self.cached = self.not_graded = 0
-        self.start = time.monotonic()
+        self.start = clock()
+        self.first_start: Optional[float] = None  # when the first student's grading began
         self.graded_done = 0
-        self.to_grade = total
         self._last = 0.0
 
     def note(self, text: str) -> None:
@@ -40,13 +40,11 @@ class ProgressBar:
             self._bar(force=True)
 
     def running(self, file_id: str) -> None:
-        """A student's grading started (for the ETA)."""
-        self._running[file_id] = time.monotonic()
+        """A student's grading started (the ETA counts from the first)."""
+        if self.first_start is None:
+            self.first_start = self.clock()
 
     def student(self, row: dict, cached: bool) -> None:
-        began = self._running.pop(row.get("file", ""), None)
-        if began is not None:
-            self._walls.append(time.monotonic() - began)
         self.done += 1
         if row["status"] == STATUS_ERROR:
             self.failures += 1
@@ -54,47 +52,48 @@ class ProgressBar:
             self.not_graded += 1
         if cached:
             self.cached += 1
-        else:
+        elif self.first_start is not None:  # finished by grading (not found wanting before it began)
             self.graded_done += 1
         if self.quiet:
             return
+        label = status_label(row, self.lang)
         if self.tty:
             if row["status"] != STATUS_GRADED:  # problems scroll above the bar
-                self.stream.write(f"\r\x1b[K{one_line(row['id'])}: {row['status']} - {one_line(row['reason'])}\n")
+                self.stream.write(f"\r\x1b[K{one_line(row['id'])}: {label} - {one_line(row['reason'])}\n")
             self._bar(force=True)
         else:
             w = len(str(self.total))
-            extra = " (cached)" if cached else f" ({row.get('duration_s', 0):.1f} s)"
+            extra = f" ({t(self.lang, 'batch.cached')})" if cached else f" ({row.get('duration_s', 0):.1f} s)"
             reason = f" - {one_line(row['reason'])}" if row.get("reason") else ""
             self.stream.write(f"[{self.done:>{w}}/{self.total}] {one_line(row['id'])}: {row['total']}/{row['max']} "
-                              f"{row['status']}{extra}{reason}\n")
+                              f"{label}{extra}{reason}\n")
             self.stream.flush()
 
     def tick(self) -> None:
-        if self.tty and time.monotonic() - self._last > 0.5:
+        if self.tty and self.clock() - self._last > 0.5:
             self._bar()
 
-    def _eta(self) -> str:
-        left = self.total - self.done
-        if left == 0:
-            return "0:00"
-        now = time.monotonic()
-        s = estimate(self._walls, [now - t0 for t0 in self._running.values()], left, self.jobs, self.limit_s)
+    def eta_s(self) -> Optional[float]:
+        """Seconds until every student is graded (None before one was)."""
+        if self.first_start is None:
+            return None if self.done < self.total else 0.0
+        return estimate(self.graded_done, self.clock() - self.first_start, self.total - self.done)
+
+    def eta(self) -> str:
+        s = self.eta_s()
         if s is None:
             return "--:--"
-        s = int(s)
-        return f"{s // 60}:{s % 60:02d}" if s < 3600 else f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}"
+        return clock_text(s)
 
     def _bar(self, force: bool = False) -> None:
-        self._last = time.monotonic()
+        self._last = self.clock()
         width = 28
         frac = self.done / self.total if self.total else 1.0
         filled = int(width * frac)
         bar = "█" * filled + "░" * (width - filled)
-        el = int(time.monotonic() - self.start)
-        ng = f"  not graded {self.not_graded}" if self.not_graded else ""
-        self.stream.write(f"\r\x1b[Kgrading {bar} {self.done}/{self.total}  failures {self.failures}{ng}"
-                          f"  elapsed {el // 60}:{el % 60:02d}  ETA {self._eta()}")
+        self.stream.write("\r\x1b[K" + t(self.lang, "batch.bar", bar=bar, done=self.done, total=self.total,
+                                         errors=self.failures, elapsed=clock_text(self.clock() - self.start),
+                                         eta=self.eta()))
         self.stream.flush()
 
     def finish(self) -> None:
@@ -103,18 +102,16 @@ class ProgressBar:
             self.stream.flush()
 
 
-def estimate(walls: Sequence[float], running_for: Sequence[float], left: int, jobs: int,
-             limit_s: float) -> Optional[float]:
-    """Seconds until every student is graded; None before any student was timed.
+def clock_text(seconds: float) -> str:
+    s = max(int(round(seconds)), 0)
+    return f"{s // 60}:{s % 60:02d}" if s < 3600 else f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}"
 
-    walls: how long each finished student took; running_for: how long each running student
-    has been running; left: students not finished (running ones included); limit_s: the
-    longest a student may run. A running student is expected to take a typical time, and
-    once past it, up to its limit."""
-    if not walls:
+
+def estimate(finished: int, elapsed_s: float, left: int) -> Optional[float]:
+    """Seconds until the `left` students still to grade are done, from the `finished` ones graded
+    in `elapsed_s` of grading (every worker's share in it); None before any finished."""
+    if left <= 0:
+        return 0.0
+    if finished <= 0:
         return None
-    typical = statistics.median(walls)
-    each = [typical - r if r < typical else max(limit_s - r, 0.0) for r in running_for]
-    waiting = max(left - len(running_for), 0)
-    queue = typical * waiting / max(jobs, 1) + (min(each) if each and waiting else 0.0)
-    return max([queue, *each])
+    return elapsed_s / finished * left

@@ -21,10 +21,12 @@ from grader.batch.discover import Student, discover, prepare
 from grader.batch.gradebook import write_outputs
 from grader.batch.workers import grade_all, make_grader
 from grader.batch.progress import ProgressBar
-from grader.batch.rows import STATUS_ERROR, STATUS_NOT_GRADED, Reason, num, reason, summarize
+from grader.batch.complete import complete_report
+from grader.batch.rows import STATUS_ERROR, STATUS_NOT_GRADED, STATUS_NOT_HANDED_IN, Reason, num, reason, summarize
 from grader.batch.unpack import UnpackError, ZipCaps, safe_unzip
 from grader.contents import walk
 from grader.course.folder import Course
+from grader.course.kit import kit_seed_note
 from grader.errors import UnknownStage
 from grader.messages import t
 from grader.sources import find_source
@@ -49,7 +51,8 @@ class BatchResult:
 
 @dataclass
 class BatchRun:
-    """What one batch run shares, and the students' results as they come in."""
+    """What one batch run shares, and the students' results as they come in: typed reports,
+    from the grader (or the cache) to every output; serialised only where they are written."""
 
     class_dir: Path
     out: Path
@@ -65,7 +68,8 @@ class BatchRun:
     grade_many: Optional[Callable[..., Iterable]] = None  # grading elsewhere, e.g. grader.batch.cluster
     progress: Optional[ProgressBar] = None
     forbidden: list[Path] = field(default_factory=list)
-    payloads: dict[str, Any] = field(default_factory=dict)   # file_id -> {"report", "details"}
+    reports: dict[str, Report] = field(default_factory=dict)   # file_id -> the report, with details
+    walls: dict[str, float] = field(default_factory=dict)      # file_id -> seconds its grading took
     crash: dict[str, Reason] = field(default_factory=dict)
     from_cache: set[str] = field(default_factory=set)
     rows_by_id: dict[str, dict] = field(default_factory=dict)
@@ -73,6 +77,7 @@ class BatchRun:
     interrupted: bool = False
     similarity: bool = False
     profile: dict = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)  # said before grading (and kept in the result)
 
     @property
     def cache_dir(self) -> Path:
@@ -93,33 +98,33 @@ class BatchRun:
         max_total = num(sum(stage_max.values()))
         row = {"id": st.id, "file": st.file_id, "source": st.source.name,
                "scores": {n: None for n in stage_max}, "total": 0, "max": max_total,
-               "status": STATUS_NOT_GRADED, "reason": "", "duration_s": 0.0, "run_s": 0.0,
+               "status": STATUS_NOT_HANDED_IN, "fault": "", "reason": "",
+               "duration_s": round(self.walls.get(st.file_id, 0.0), 3), "run_s": 0.0,
                "cached": st.file_id in self.from_cache}
         why = st.error or self.crash.get(st.file_id)
         if why is not None:
-            row.update(status=STATUS_ERROR, reason=why.text(self.lang))
-        elif st.file_id in self.payloads:
-            for part in self.payloads[st.file_id].values():
-                if isinstance(part, dict):  # the student's own path, not a temporary copy
-                    part["submission"] = str(st.source)
-            report = Report.from_dict(self.payloads[st.file_id]["report"])
-            row.update(summarize(report, stage_max, self.lang), max=max_total)
-            if row["status"] == STATUS_NOT_GRADED:
+            row.update(status=STATUS_ERROR, fault=why.fault, reason=why.text(self.lang))
+        elif st.file_id in self.reports:
+            row.update(summarize(self.reports[st.file_id], stage_max, self.lang), max=max_total)
+            if row["status"] == STATUS_NOT_HANDED_IN:
                 files = ", ".join(sorted({s.file for s in self.selected or self.course.stages}))
                 row["reason"] = reason("batch.no_stage_files", files=files).text(self.lang)
         else:
-            row["reason"] = reason("batch.interrupted" if self.interrupted else "batch.not_graded").text(self.lang)
+            why = reason("batch.interrupted" if self.interrupted else "batch.not_graded")
+            row.update(status=STATUS_NOT_GRADED, reason=why.text(self.lang))
         return row
 
-    def finish(self, st: Student, payload: Optional[dict] = None, crash: Optional[Reason] = None,
-               cached: bool = False) -> None:
+    def finish(self, st: Student, report: Optional[Report] = None, crash: Optional[Reason] = None,
+               cached: bool = False, wall_s: float = 0.0) -> None:
         """A student's result is in: keep it, make the row, show the progress."""
-        if payload is not None:
-            self.payloads[st.file_id] = payload
+        if report is not None:
+            report.submission = str(st.source)  # the student's own path, not a temporary copy
+            self.reports[st.file_id] = report
+            self.walls[st.file_id] = wall_s
             if cached:
                 self.from_cache.add(st.file_id)
             else:
-                cache.cache_put(self.cache_dir, st, payload)
+                cache.cache_put(self.cache_dir, st, report, wall_s)
         if crash is not None:
             self.crash[st.file_id] = crash
         self.rows_by_id[st.file_id] = self.make_row(st)
@@ -132,33 +137,39 @@ class BatchRun:
         todo: list[Student] = []
         stage_files = frozenset(s.file for s in self.course.stages)
         for st in students:
-            prepare(st, unpack_dir, stage_files)
+            prepare(st, unpack_dir, stage_files, self._single_file_stages())
             if st.root is None:
                 continue
             st.contents = walk(st.root)  # the one walk: the key, every run's copy, the similarity check
             st.key = cache.student_key(env_key, st.root, st.contents)
             found = None if self.force else cache.cache_get(self.cache_dir, st)
             if found is not None:
-                self.payloads[st.file_id] = found
+                self.reports[st.file_id], self.walls[st.file_id] = found
                 self.from_cache.add(st.file_id)
             else:
                 todo.append(st)
         return todo
 
+    def _single_file_stages(self) -> list[str]:
+        """The stage files a lone file handed in may stand for (as `grade FILE --stage ...`)."""
+        return [s.file for s in (self.selected or self.course.stages)]
+
     def _choose_columns(self, students: list[Student]) -> None:
-        """Columns: the stages asked for, else every stage someone submitted."""
+        """Columns: the stages asked for, else every stage someone submitted (found as `grade` finds it)."""
         if self.selected:
             self.columns = sorted(self.selected, key=lambda s: s.number)
             return
         present = set()
         for st in students:
             if st.root is not None:
-                present |= {s.number for s in self.course.stages if (st.root / s.file).is_file()}
+                present |= {s.number for s in self.course.stages if find_source(st.root, s.file) is not None}
         self.columns = [s for s in self.course.stages if s.number in present]
 
     def run(self, stream: TextIO, quiet: bool, env_key: str) -> BatchResult:
-        students, notes = discover(self.class_dir, exclude=[self.out], lang=self.lang)
-        self.progress = ProgressBar(len(students), stream, quiet=quiet, jobs=self.jobs)
+        students, skipped = discover(self.class_dir, exclude=[self.out], lang=self.lang,
+                                     stage_files=[s.file for s in self.course.stages])
+        notes = self.notes + skipped
+        self.progress = ProgressBar(len(students), stream, quiet=quiet, jobs=self.jobs, lang=self.lang)
         for n in notes:
             self.progress.note(n)
         with tempfile.TemporaryDirectory(prefix="grade-batch-") as tmp:
@@ -170,9 +181,12 @@ class BatchRun:
             cache.save_state(self.out, self.seed, self.lang)
             if self.similarity:  # while the unpacked submissions exist
                 from grader.batch.similarity import write_similarity
+                files = sorted({s.file for s in self.columns})
+                stages = {f: ", ".join(f"{s.number} {s.slug}" for s in self.columns if s.file == f) for f in files}
                 write_similarity(self.out, [(st.id, st.contents) for st in students if st.contents is not None],
-                                 self.course.template, sorted({s.file for s in self.columns}), lang=self.lang)
-            write_outputs(self.out, rows, self.payloads, course=self.course, columns=self.columns, seed=self.seed,
+                                 self.course.template, files, lang=self.lang, stages=stages)
+            reports = {fid: complete_report(rep, self.columns, self.lang) for fid, rep in self.reports.items()}
+            write_outputs(self.out, rows, reports, course=self.course, columns=self.columns, seed=self.seed,
                           lang=self.lang, interrupted=self.interrupted)
         return BatchResult(rows=rows, out_dir=self.out, interrupted=self.interrupted, graded=graded,
                            cached=len(self.from_cache), seed=self.seed, notes=notes, profile=self.profile)
@@ -186,13 +200,12 @@ class BatchRun:
             self.interrupted = True
         self._choose_columns(students)
         for st in students:
-            if st.error or st.file_id in self.payloads:
+            if st.error or st.file_id in self.reports:
                 self.finish(st, cached=st.file_id in self.from_cache)
         if not todo or self.interrupted:
             return 0
         stages = self.selected or self.course.stages
         self.student_timeout_s = self.student_timeout_s or _student_timeout(stages)
-        self.progress.limit_s = min(self.student_timeout_s, _time_limits(stages))
         try:
             return grade_all(self, todo) if self.grade_many is None else self._grade_elsewhere(todo)
         except KeyboardInterrupt:
@@ -201,13 +214,15 @@ class BatchRun:
 
     def _grade_elsewhere(self, todo: list[Student]) -> int:
         """`grade_many(todo, stages=, seed=, lang=, course=, timeout_s=)` yields (student, "done",
-        payload) or (student, "crash", Reason) as each finishes; the rest of the run is unchanged."""
+        (report, wall seconds)) or (student, "crash", Reason) as each finishes; the rest of the
+        run is unchanged."""
         graded = 0
+        self.progress.running("")  # the ETA counts from here: students go out as workers free up
         for st, kind, value in self.grade_many(todo, stages=self.stage_numbers, seed=self.seed, lang=self.lang,
                                                course=self.course, timeout_s=self.student_timeout_s):
             if kind == "done":
                 graded += 1
-                self.finish(st, payload=value)
+                self.finish(st, report=value[0], wall_s=value[1])
             else:
                 self.finish(st, crash=value)
         return graded
@@ -264,11 +279,15 @@ def _new_run(class_dir: Path, out: Optional[Path], opts: BatchOptions) -> BatchR
     out = Path(out) if out else _default_out(class_dir)
     selected = _select(course, opts.stages, opts.lang)
     (out / ".cache").mkdir(parents=True, exist_ok=True)
-    seed = opts.seed
+    seed, notes = opts.seed, []
+    if course.frozen is not None:  # a student kit holds the values of its release seed only
+        if seed is not None and seed != course.kit_seed:
+            notes.append(kit_seed_note(course, opts.lang, seed))
+        seed = course.kit_seed
     if seed is None:
         state = cache.load_state(out)
         seed = state.get("seed") if isinstance(state.get("seed"), int) else random.randrange(1, 2**31)
-    return BatchRun(class_dir=class_dir, out=out, course=course, selected=selected,
+    return BatchRun(class_dir=class_dir, out=out, course=course, selected=selected, notes=notes,
                     jobs=max(1, int(opts.jobs or os.cpu_count() or 1)), seed=seed, lang=opts.lang, force=opts.force,
                     fork_server=opts.fork_server, student_timeout_s=opts.student_timeout_s or 0.0,
                     grader_factory=opts.grader_factory or make_grader, similarity=opts.similarity,

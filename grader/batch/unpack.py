@@ -19,6 +19,7 @@ from pathlib import Path, PurePosixPath
 from typing import Optional
 
 from grader.limits import PLATFORM
+from grader.sources import find_source
 
 __all__ = ["UnpackError", "ZipCaps", "safe_unzip", "find_submission_root", "is_junk"]
 
@@ -215,12 +216,13 @@ def _only_subfolder(folder: Path) -> Optional[Path]:
 def find_submission_root(folder: Path, stage_files: set[str] | frozenset[str] = frozenset()) -> Path:
     """The folder to grade inside a student's folder.
 
-    The folder itself when it holds a stage file; else its only sub-folder (a repository
+    The folder itself when it holds a stage file (found as `grade` finds one: its notebook,
+    another case); else its only sub-folder (a repository
     cloned inside, a zip unpacked by hand), followed up to a few levels; else the folder."""
     folder = Path(folder)
     cur = folder
     for _ in range(5):
-        if stage_files and any((cur / f).exists() or (cur / f).is_symlink() for f in stage_files):
+        if stage_files and any(find_source(cur, f) is not None or (cur / f).is_symlink() for f in stage_files):
             return cur
         sub = _only_subfolder(cur)
         if sub is None:

@@ -14,6 +14,9 @@ from typing import Any, Callable, Optional, Protocol, Sequence
 from grader.batch.discover import Student
 from grader.batch.rows import Reason, reason
 from grader.sandbox import zygote as zygotes
+from grader.sandbox.isolation import IsolationError
+from grader.sources import find_source
+from grader.verdict import Report
 
 
 class RunView(Protocol):
@@ -33,8 +36,8 @@ class RunView(Protocol):
     @property
     def stage_numbers(self) -> Optional[list[int]]: ...
 
-    def finish(self, st: Student, payload: Optional[dict] = None, crash: Optional[Reason] = None,
-               cached: bool = False) -> None: ...
+    def finish(self, st: Student, report: Optional[Report] = None, crash: Optional[Reason] = None,
+               cached: bool = False, wall_s: float = 0.0) -> None: ...
 
 
 def make_grader(seed: int, lang: str, course: Any, jobs: int, fork_server: bool,
@@ -49,17 +52,17 @@ def make_grader(seed: int, lang: str, course: Any, jobs: int, fork_server: bool,
 
 
 def grade_folder(grader: Any, root: Path, stages: Optional[list[int]], files: dict[int, str],
-                 contents: Optional[Any] = None) -> dict:
-    """One student's payload, {"report": report dict, "details": the same with details}.
+                 contents: Optional[Any] = None) -> Report:
+    """One student's report (with details): the stages asked for that the student handed in
+    (found as `grade FOLDER` finds them: a notebook, another case), else every stage handed in.
     `contents`: the submission's walk, made for its cache key (grader/contents.py)."""
     chosen = stages
     if stages is not None:
         # Only the asked-for stages the student submitted: a missing file is a blank cell, not an error.
-        chosen = [n for n in stages if (root / files[n]).is_file()]
+        chosen = [n for n in stages if find_source(root, files[n]) is not None]
     if chosen == []:
-        return {"report": {"submission": str(root), "stages": []}, "details": None}
-    report = grader.grade(root, stages=chosen, contents=contents)
-    return {"report": report.to_dict(), "details": report.to_dict(details=True)}
+        return Report(submission=str(root), course=str(grader.course.root), seed=grader.seed, lang=grader.lang)
+    return grader.grade(root, stages=chosen, contents=contents)
 
 
 def _worker(pool: "_Pool") -> None:
@@ -67,12 +70,13 @@ def _worker(pool: "_Pool") -> None:
         student = pool.jobs.get()
         if student is None or pool.stop.is_set():
             return
-        pool.results.put(("start", student, time.monotonic()))
+        began = time.monotonic()
+        pool.results.put(("start", student, began))
         folder = str(Path(student.root).resolve())
         pool.busy[folder] = student
         try:
-            pool.results.put(("done", student, grade_folder(pool.grader, Path(student.root), *pool.args,
-                                                            student.contents)))
+            report = grade_folder(pool.grader, Path(student.root), *pool.args, student.contents)
+            pool.results.put(("done", student, (report, time.monotonic() - began)))
         except BaseException as e:  # an engine failure must not lose the student
             tb = traceback.format_exception_only(type(e), e)[-1].strip()
             pool.results.put(("crash", student, reason("batch.grader_failed", why=tb)))
@@ -163,6 +167,8 @@ def _start(run: RunView, todo: list[Student]) -> Optional[Any]:
                                     run.forbidden)
         enter = getattr(grader, "__enter__", None)
         return enter() if enter else grader
+    except IsolationError:  # the sandbox refuses this machine (e.g. the class folder is readable): no grades at all
+        raise
     except Exception as e:
         why = reason("batch.start_failed", why=traceback.format_exception_only(type(e), e)[-1].strip())
         for st in todo:
@@ -197,7 +203,7 @@ def grade_all(run: RunView, todo: list[Student]) -> int:
             started.pop(st.file_id, None)
             if kind == "done":
                 graded += 1
-                run.finish(st, payload=value)
+                run.finish(st, report=value[0], wall_s=value[1])
             else:
                 run.finish(st, crash=value)
         clean = True

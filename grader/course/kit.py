@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 from grader.messages import t
 from grader.sandbox.child import Arrays, EncodeError, RecordWriter, decode, encode, read_records
@@ -55,9 +55,19 @@ def read_frozen(folder: Path, slug: str) -> dict[str, dict]:
     return out
 
 
-def kit_notes(course: Any, lang: str) -> list[str]:
-    """What a report graded against a student kit must say: hidden cases run only at submission."""
-    return [t(lang, "kit_note", kit=course.root)] if course.frozen is not None else []
+def kit_notes(course: Any, lang: str, seed_asked: Optional[int] = None) -> list[str]:
+    """What a report graded against a student kit must say: hidden cases run only at submission;
+    and a --seed other than the kit's was not used (the kit holds its own seed's values only)."""
+    if course.frozen is None:
+        return []
+    notes = [t(lang, "kit_note", kit=course.root)]
+    if seed_asked is not None and seed_asked != course.kit_seed:
+        notes.append(kit_seed_note(course, lang, seed_asked))
+    return notes
+
+
+def kit_seed_note(course: Any, lang: str, seed_asked: int) -> str:
+    return t(lang, "kit_seed_note", asked=seed_asked, seed=course.kit_seed)
 
 
 def write_kit_file(path: Path, course_name: str, seed: int, stages: list[dict]) -> None:

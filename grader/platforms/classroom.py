@@ -232,7 +232,8 @@ def classroom_result(report: Report, specs: Sequence[StageSpec], *, per: str = "
     ok = all(test["status"] == "pass" for test in tests)
     return {"version": 1, "status": "pass" if ok else "fail",
             "max_score": _num(sum(s.max_score for s in specs)), "tests": tests,
-            "course": report.course, "course_hash": report.course_hash}  # which course graded it
+            "course": _label(Path(report.course)) if report.course else "",  # which course graded it,
+            "course_hash": report.course_hash}  # named as the student's clone has it
 
 
 def error_result(message: str, specs: Sequence[StageSpec], *, per: str = "stage", lang: str = "en",
@@ -356,6 +357,7 @@ def run(args: argparse.Namespace) -> int:
     # what a student types in their own clone, at its root: not the runner's path
     extra = _reproduce_options(Path(course.root), args.lang)
     report.submission = sub_label
+    report.course = _in_clone(Path(course.root)) or report.course  # the course as the clone names it (its hash says which)
     report.reproduce = command_line(sub_label, [s.number for s in specs], report.seed, extra)
     result = classroom_result(report, specs, per=args.per, lang=args.lang, sub_label=sub_label, extra=extra)
     append_text(output, f"result={encode_result(result)}\n")

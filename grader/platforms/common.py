@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 from typing import Any, Iterable, Optional, Sequence
@@ -32,27 +31,26 @@ def grade_report(submission: Path, course_root: Optional[Path], specs: Sequence[
                  seed: Optional[int] = None, lang: str = "en", run_as: Optional[str] = None) -> Report:
     """Grade `submission` for `specs` with the engine.
 
-    `run_as` names the user student code runs as when the grader is root (the engine's
-    default there is `nobody`)."""
+    `run_as` names the user the uid sandbox runs student code as (Gradescope's ``student``);
+    without it each submission's sandbox has a uid of its own."""
     from grader.engine import Grader
 
     with Grader(course=course_root, seed=seed, lang=lang) as g:
         if run_as:
-            set_run_as(g, run_as)
+            set_run_as(g.sandbox, run_as, lang)
         return g.grade(Path(submission), [s.slug for s in specs])
 
 
-def set_run_as(grader: Any, user: str) -> None:
-    import pwd
+def set_run_as(sandbox: Any, user: str, lang: str = "en") -> None:
+    """The uid sandbox runs submissions as `user`; bubblewrap needs no user (it says so)."""
+    from grader.messages import t
+    from grader.sandbox import uid_backend
 
-    try:
-        uid = pwd.getpwnam(user).pw_uid
-    except KeyError:
-        print(f"grade: no user {user!r}: student code runs as the engine's default user", file=sys.stderr)
+    if getattr(sandbox, "backend", None) != "uid":
+        print(t(lang, "run_as_bwrap", user=user), file=sys.stderr)
         return
-    sandbox = getattr(grader, "sandbox", None)
-    if os.geteuid() != 0 or sandbox is None or getattr(sandbox, "run_as", None) is None:
-        # Not root, or the engine found that an unprivileged user could not run this Python.
-        print(f"grade: student code cannot be switched to user {user!r} here; --run-as ignored", file=sys.stderr)
+    uid = uid_backend.user_uid(user)
+    if uid is None:
+        print(t(lang, "run_as_missing", user=user), file=sys.stderr)
         return
     sandbox.run_as = uid

@@ -30,7 +30,7 @@ import zipfile
 from pathlib import Path
 from typing import Any, Mapping, Optional, Sequence
 
-from grader.sandbox.isolation import UNSAFE_HELP, require as require_isolation
+from grader.sandbox.isolation import UNSAFE_HELP, IsolationError, require as require_isolation
 from grader.fsutil import atomic_write
 from grader.options import shared
 from grader.messages import t
@@ -117,6 +117,8 @@ def gradescope_results(report: Report, specs: Sequence[StageSpec], *, lang: str 
     head = t(lang, "platform.graded_stages", stages=", ".join(f"{s.number} {s.slug}" for s in specs))
     if report.seed is not None:
         head += t(lang, "platform.seed", seed=report.seed)
+    if report.sandbox:
+        head += "\n" + t(lang, "sandbox_backend", backend=report.sandbox)
     return {
         "score": sum(test["score"] for test in tests),
         "execution_time": round(float(execution_time), 2),
@@ -152,7 +154,7 @@ SRC=/autograder/source
 export DEBIAN_FRONTEND=noninteractive
 
 # Python >= 3.10 with venv support (the Ubuntu 22.04 base image has 3.10).
-apt-get update
+apt-get update || echo "setup.sh: apt-get update failed (no network?): installing from what the image holds"
 PY=""
 for cand in python3.13 python3.12 python3.11 python3.10 python3; do
   if command -v "$cand" >/dev/null && "$cand" -c 'import sys; sys.exit(sys.version_info < (3, 10))'; then
@@ -170,6 +172,16 @@ apt-get install -y "python$VER-venv" || apt-get install -y python3-venv || true
 __TORCH__
 /autograder/venv/bin/python -m pip install __DEPS__
 
+# The sandbox: bubblewrap where the container allows new namespaces. Gradescope's Docker does not
+# (and where apt is absent nothing is installed): the grader, root here, then uses its uid sandbox
+# -- the student user below, seccomp, rlimits -- and names it in every result (`sandbox: uid`).
+if command -v apt-get >/dev/null 2>&1; then
+  apt-get install -y bubblewrap libseccomp2 \
+    || echo "setup.sh: bubblewrap could not be installed: the grader will use its uid sandbox"
+else
+  echo "setup.sh: no apt-get in this image: bubblewrap not installed, the grader will use its uid sandbox"
+fi
+
 # The unprivileged user that student code runs as (the grader itself stays root).
 if ! id -u __USER__ >/dev/null 2>&1; then
   adduser __USER__ --no-create-home --disabled-password --gecos "" \
@@ -182,6 +194,8 @@ chmod +x "$SRC/run_autograder"
 chmod -R a+rX /autograder/venv
 find "$SRC" -type d -exec chmod o=x {} +
 find "$SRC" -type f -exec chmod o= {} +
+# ...except the course's platform files (public data the runs read at their platform paths).
+if [ -d "$SRC/course/stages/platform" ]; then chmod -R o+rX "$SRC/course/stages/platform"; fi
 """
 
 RUN_AUTOGRADER = r"""#!/usr/bin/env bash
@@ -200,8 +214,11 @@ cd "$ROOT/source/grade"
   --course "$ROOT/source/course" ${RUN_AS:+--run-as "$RUN_AS"} __ARGS__
 status=$?
 if [ ! -s "$RESULTS" ]; then
-  # The grader could not even start: still give Gradescope a result.
-  printf '%s\n' '{"score": 0.0, "execution_time": 0, "output": "The autograder failed to start (exit status '"$status"'). Please tell your instructor.", "stdout_visibility": "hidden", "tests": []}' > "$RESULTS"
+  # No result (no sandbox could be built, or the grader could not start): Gradescope then shows
+  # the student that the autograder failed and records no score -- never a 0 for their work.
+  echo "run_autograder: the grader wrote no results (exit status $status); see the messages above" >&2
+  [ "$status" -ne 0 ] && exit "$status"
+  exit 1
 fi
 exit 0
 """
@@ -293,7 +310,8 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--unsafe-no-sandbox", action="store_true", help=UNSAFE_HELP)
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--run-as", default=None, metavar="USER",
-                   help="run student code as this user (the grader must be root)")
+                   help="the uid sandbox runs student code as this user (the grader is root; bubblewrap "
+                        "runs it as nobody in its own user namespace instead)")
     p.add_argument("--package", default=None, metavar="OUT.zip",
                    help="build the Gradescope autograder zip instead of grading")
     p.set_defaults(func=run)
@@ -324,15 +342,24 @@ def run(args: argparse.Namespace) -> int:
     results_path = Path(args.results)
     specs: list[Any] = []
     try:
+        require_isolation(getattr(args, "unsafe_no_sandbox", False), args.lang)
+    except IsolationError as exc:  # no result at all: Gradescope says the autograder failed, no 0 is recorded
+        results_path.unlink(missing_ok=True)
+        print(f"grade gradescope: {exc}", file=sys.stderr)
+        return 3
+    try:
         from grader.batch.unpack import find_submission_root
 
-        require_isolation(getattr(args, "unsafe_no_sandbox", False), args.lang)
         course = load_course(args.course)
         stage_files = {s.file for s in course.stages}
         path = find_submission_root(Path(args.path), stage_files)
         specs = select_stages(course, path, refs)
         report = grade_report(path, course.root, specs, seed=args.seed, lang=args.lang, run_as=args.run_as)
         results = gradescope_results(report, specs, lang=args.lang, execution_time=time.monotonic() - t0)
+    except IsolationError as exc:  # e.g. the uid sandbox could read the answers: no result, never a 0
+        results_path.unlink(missing_ok=True)
+        print(f"grade gradescope: {exc}", file=sys.stderr)
+        return 3
     except BaseException as exc:  # noqa: BLE001 - results.json must be written whatever happens
         traceback.print_exc()
         write_results(error_results(f"{type(exc).__name__}: {exc}", specs, execution_time=time.monotonic() - t0,

@@ -86,6 +86,9 @@ def render(report: Report, lang: str | None = None) -> str:
     root = ET.Element("testsuites", name=_clean(f"grade: {report.course or 'course'}"))
     graded_by = {"course": report.course, "course_hash": report.course_hash}
     totals = [_suite(root, st, lang or report.lang, graded_by) for st in report.stages]
+    if report.sandbox:
+        for props in root.iter("properties"):
+            ET.SubElement(props, "property", name="sandbox", value=_clean(report.sandbox))
     for i, key in enumerate(("tests", "failures", "errors")):
         root.set(key, str(sum(x[i] for x in totals)))
     root.set("time", _secs(sum(x[3] for x in totals)))

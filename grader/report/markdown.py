@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from typing import Any, Mapping
 
-from grader.messages import words
+from grader.messages import t, words
 from grader.report.text import progress_line
 from grader.safe_text import clean_all
 from grader.verdict import CaseResult, Report, StageResult, Status
@@ -79,6 +79,8 @@ def _head(report: Report, w: Mapping[str, str], lang: str) -> list[str]:
     if report.seed is not None:
         meta.append(f"{w['seed']}: {_cell(report.seed)}")
         meta.append(f"{w['reproduce']}: `{report.reproduce_command().replace('`', chr(39))}`")
+    if report.sandbox:
+        meta.append(t(lang, "sandbox_backend", backend=_cell(report.sandbox)))
     notes = [line for note in report.notes for line in (f"> {_cell(note)}", "")]
     return head + ([" · ".join(meta), ""] if meta else []) + notes
 

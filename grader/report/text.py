@@ -104,12 +104,13 @@ def progress_line(report: Report, lang: str) -> str:
 
 
 def summary(report: Report, w: dict[str, str], verbose: bool, lang: str) -> list[str]:
-    """Total and stage counts, the folding note, the seed and the command that reproduces the run."""
+    """Total and stage counts, the folding note, the seed, the sandbox and the command that reproduces the run."""
     lines = ["", f"{w['total']}: {_fmt(report.score)}/{_fmt(report.max_score)}   " + progress_line(report, lang)]
     folded = report.progress_counts()[Progress.NOT_STARTED]
     if folded and not verbose:
         lines.append(w["folded"].format(n=folded))
-    lines.append(f"{w['seed']}: {report.seed}   {w['reproduce']}: {report.reproduce_command()}")
+    sandbox = t(lang, "sandbox_backend", backend=report.sandbox) + "   " if report.sandbox else ""
+    lines.append(f"{w['seed']}: {report.seed}   {sandbox}{w['reproduce']}: {report.reproduce_command()}")
     return lines
 
 

@@ -1,7 +1,8 @@
 """Running code in isolated child processes, with limits, and collecting what came back.
 
 Every submission gets a sandbox of its own (grader/sandbox/isolation.py: bubblewrap, a memory and
-pids cgroup, seccomp), never shared with another submission; the reference gets its own for
+pids cgroup, seccomp; or, in containers that refuse namespaces but run the grader as root, the uid
+backend of grader/sandbox/uid_backend.py), never shared with another submission; the reference gets its own for
 the whole session. Inside each runs a *fork server* (``child.py``) that has imported numpy
 once and forks a fresh child per run; the reference's also imports what its stages require
 (torch, sympy) once, since it serves every student. The grader prepares each run's working copy (the submission plus

@@ -832,8 +832,51 @@ def step_aside(session: int) -> None:
                 pass
 
 
+def load_seccomp_fd(fd: int) -> None:
+    """The uid backend: no new privileges, then the grader's seccomp filter (a BPF program read
+    from `fd`), before anything else runs. Any failure ends the fork server: never unfiltered."""
+    chunks = []
+    while True:
+        chunk = os.read(fd, 1 << 16)
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(fd)
+    code = b"".join(chunks)
+    if not code or len(code) % 8 or len(code) // 8 > 4096:
+        raise SystemExit("grade sandbox: the seccomp program is not valid")
+    try:
+        _prctl(PR_SET_NO_NEW_PRIVS, 1)
+    except OSError as exc:
+        raise SystemExit(f"grade sandbox: no_new_privs refused ({exc.strerror})") from None
+    try:
+        load_seccomp(code)
+    except OSError as exc:
+        raise SystemExit(f"grade sandbox: the seccomp filter was refused ({exc.strerror})") from None
+
+
+def _probe() -> None:
+    """The uid backend's start-up check: not root, and the filter refuses a network socket."""
+    import socket
+
+    if os.getuid() == 0 or os.geteuid() == 0:
+        raise SystemExit("grade sandbox: still root after the switch")
+    try:
+        socket.socket(socket.AF_INET, socket.SOCK_STREAM).close()
+    except PermissionError:
+        print("probe ok", flush=True)
+        return
+    raise SystemExit("grade sandbox: the seccomp filter let a network socket through")
+
+
 def serve(argv: list[str]) -> None:
     """The fork server: the libraries first, then one forked run per job line on stdin."""
+    if argv[:1] == ["--seccomp-fd"]:  # the uid backend (bubblewrap loads the filter itself)
+        load_seccomp_fd(int(argv[1]))
+        argv = argv[2:]
+    if argv[:1] == ["--probe"]:
+        _probe()
+        return
     argv = _setup(argv)
     if argv[:1] == ["--zygote"]:
         _preload(argv[1:])

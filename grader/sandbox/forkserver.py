@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Optional
 
-from grader.sandbox import isolation, seccomp
+from grader.sandbox import isolation, seccomp, uid_backend
 from grader.sandbox.isolation import runs_folder
 from grader.sandbox.job import MEMORY_SLACK, PIDS_MAX, Limits, SandboxError, wall_backstop
 
@@ -26,15 +26,19 @@ class ForkServer:
     """One ``child.py`` fork server inside its own sandbox, serving one job at a time."""
 
     def __init__(self, preload: tuple[str, ...], folders: dict[str, Path], isolated: bool,
-                 binds: Optional[dict[str, Path]] = None, zygote: Optional[Any] = None):
+                 binds: Optional[dict[str, Path]] = None, zygote: Optional[Any] = None,
+                 uid: Optional[int] = None):
         """`binds`: more host folders the runs see read-only (inside path -> host), e.g. the platform's files.
         `zygote`: the trusted zygote (grader/sandbox/zygote.py) that forks this sandbox's server
-        (isolated sandboxes only)."""
+        (bubblewrap's sandboxes only). `uid`: the uid backend's sandbox (grader/sandbox/uid_backend.py)
+        instead of bubblewrap's."""
         self.preload = preload
         self.isolated = isolated
-        self.zygote = zygote if isolated and zygote is not None and not zygote.failed else None
+        self.uid = uid if isolated else None
+        usable = isolated and self.uid is None and zygote is not None and not zygote.failed
+        self.zygote = zygote if usable else None
         self.cgroup = isolation.Cgroup(PIDS_MAX) if isolated else None
-        if isolated:
+        if isolated and self.uid is None:
             self.paths = {"/in": folders["staging"], "/inputs": folders["inputs"], **(binds or {})}
             self.work = isolation.WORK_DIR
         else:
@@ -47,33 +51,53 @@ class ForkServer:
         self._buffer = b""
 
     def _launch(self) -> None:
-        """Start the sandbox: bwrap around the fork server's own Python, or around a placeholder
-        that the zygote forks the server into (then ``_info`` reads the placeholder's process id)."""
+        """Start the sandbox: the uid backend's fork server as its own uid; bwrap around the fork
+        server's own Python; or bwrap around a placeholder that the zygote forks the server into
+        (then ``_info`` reads the placeholder's process id)."""
         argv = [a for d in isolation.site_dirs() for a in ("--site", d)] + list(self.preload)
-        fds: list[int] = []
         self._info = None
-        if self.isolated:
-            fds.append(seccomp.filter_fd(runs_folder()))
-            if self.zygote is not None:
-                self._info, info_w = os.pipe()
-                fds.append(info_w)
-                cmd = isolation.bwrap_command(child_program(), self.paths, fds[0], [], placeholder=info_w)
-            else:
-                cmd = isolation.bwrap_command(child_program(), self.paths, fds[0], argv)
-            cmd = _into_cgroups(self.cgroup, cmd)
-            env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
+        if self.uid is not None:
+            fd = seccomp.filter_fd(runs_folder(), network=False)
+            if fd is None:
+                raise SandboxError("the seccomp filter cannot be built (pyseccomp, libseccomp2)")
+            fds = [fd]
+            cmd = uid_backend.command(child_program(), fd, argv)
+            options = uid_backend.popen_options(self.uid, self.work)
         else:
-            cmd = [sys.executable, "-I", "-S", str(child_program()), *argv]
-            env = {k: v for k, v in os.environ.items() if k in ("PATH", "LANG", "LC_ALL", "SYSTEMROOT")}
-            env.update(OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1", MPLBACKEND="Agg")
+            cmd, fds = self._bwrap_command(argv) if self.isolated else self._plain_command(argv)
+            options = {"env": self._env(), "start_new_session": True}
         try:
             self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                         stderr=subprocess.DEVNULL, env=env, cwd="/", start_new_session=True,
-                                         pass_fds=tuple(fds))
+                                         stderr=subprocess.DEVNULL, cwd="/", pass_fds=tuple(fds), **options)
         finally:
             for fd in fds:
                 os.close(fd)
+        if self.uid is not None and self.cgroup:
+            uid_backend.enter_cgroup(self.cgroup.procs_files(), self.proc.pid)
         self.stdin, self.stdout = self.proc.stdin, self.proc.stdout
+
+    def _bwrap_command(self, argv: list[str]) -> tuple[list[str], list[int]]:
+        """bwrap around the fork server, or around the zygote's placeholder; the descriptors it is handed."""
+        seccomp_fd = seccomp.filter_fd(runs_folder())
+        fds = [seccomp_fd] if seccomp_fd is not None else []
+        if self.zygote is not None:
+            self._info, info_w = os.pipe()
+            fds.append(info_w)
+            cmd = isolation.bwrap_command(child_program(), self.paths, seccomp_fd, [], placeholder=info_w)
+        else:
+            cmd = isolation.bwrap_command(child_program(), self.paths, seccomp_fd, argv)
+        return _into_cgroups(self.cgroup, cmd), fds
+
+    def _plain_command(self, argv: list[str]) -> tuple[list[str], list[int]]:
+        """The fork server without a sandbox (developer machines): this Python, no descriptors."""
+        return [sys.executable, "-I", "-S", str(child_program()), *argv], []
+
+    def _env(self) -> dict:
+        if self.isolated:
+            return {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
+        env = {k: v for k, v in os.environ.items() if k in ("PATH", "LANG", "LC_ALL", "SYSTEMROOT")}
+        env.update(OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1", MPLBACKEND="Agg")
+        return env
 
     def _from_zygote(self) -> Optional[dict]:
         """The server forked into the sandbox by the zygote, and its first message; where that fails
@@ -245,6 +269,8 @@ class ForkServer:
         """Stop the sandbox and everything in it."""
         if self.cgroup:
             self.cgroup.kill_all()
+        if self.uid is not None and not (self.cgroup and self.cgroup.dirs):
+            uid_backend.kill_tree(self.proc.pid)  # no cgroup holds them: everything beneath the fork server
         try:
             os.killpg(self.proc.pid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):

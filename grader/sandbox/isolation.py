@@ -1,5 +1,8 @@
 """The operating-system boundary around every run: bubblewrap, cgroups, seccomp.
 
+``backend()`` chooses the sandbox by probing: ``bwrap`` where bubblewrap can make its
+namespaces, else ``uid`` (grader/sandbox/uid_backend.py), else none (docs/security.md).
+
 ``bwrap_command`` builds the command line that starts a fork server inside a fresh sandbox:
 new user, mount, pid, ipc, uts, network and cgroup namespaces; uid 65534 without
 capabilities; a read-only view of only the Python installation, the grader interpreter's
@@ -27,7 +30,7 @@ from typing import Optional
 
 from grader import PACKAGE_DIR
 from grader.limits import PLATFORM
-from grader.sandbox import seccomp
+from grader.sandbox import seccomp, uid_backend
 
 INSIDE_UID = 65534
 WORK_TMPFS = PLATFORM.work_tmpfs_bytes  # the writable /work of one sandbox (working copies and results)
@@ -99,9 +102,47 @@ def _free(folder: str) -> int:
     return st.f_bavail * st.f_frsize
 
 
+BACKENDS = ("bwrap", "uid")
+
+
 @functools.lru_cache(maxsize=1)
+def backend() -> tuple[Optional[str], str]:
+    """(backend, reason): the sandbox this machine can build, probed in order -- ``bwrap`` (new
+    namespaces), else ``uid`` (grader/sandbox/uid_backend.py: containers that refuse namespaces but
+    run the grader as root) -- or (None, why neither). ``$GRADE_SANDBOX=bwrap|uid`` allows only that one."""
+    forced = os.environ.get("GRADE_SANDBOX", "").strip().lower()
+    if forced and forced not in BACKENDS:
+        return None, f"GRADE_SANDBOX={forced!r} names no sandbox backend (bwrap or uid)"
+    why = ""
+    if forced != "uid":
+        ok, why = _bwrap_probe()
+        if ok or forced == "bwrap":
+            return ("bwrap" if ok else None), why
+    ok, why_uid = uid_backend.probe()
+    if ok:
+        return "uid", why_uid
+    return None, "; ".join(w for w in (why, why_uid) if w)
+
+
+def named_backend(name: str) -> tuple[Optional[str], str]:
+    """(name, reason) when this machine can build that backend, else (None, why not)."""
+    if name == "bwrap":
+        ok, why = _bwrap_probe()
+    elif name == "uid":
+        ok, why = uid_backend.probe()
+    else:
+        ok, why = False, f"{name!r} is no sandbox backend (bwrap or uid)"
+    return (name if ok else None), why
+
+
 def isolation() -> tuple[bool, str]:
     """(available, reason): whether a sandbox can be built on this machine, and why not."""
+    name, why = backend()
+    return name is not None, why
+
+
+@functools.lru_cache(maxsize=1)
+def _bwrap_probe() -> tuple[bool, str]:
     if not sys.platform.startswith("linux"):
         return False, f"bubblewrap needs Linux (this is {sys.platform})"
     bwrap = bwrap_binary()
@@ -349,19 +390,7 @@ class Cgroup:
 
     def kill_all(self) -> None:
         """Kill every process of the sandbox, however it detached itself."""
-        import signal
-        import time
-
-        for _ in range(100):
-            pids = self.pids()
-            if not pids:
-                return
-            for pid in pids:
-                try:
-                    os.kill(pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-            time.sleep(0.005)
+        uid_backend.kill_until_gone(self.pids)
 
     def remove(self) -> None:
         self.kill_all()

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Callable, Optional
 
 from grader.contents import Contents, copy_into, walk
-from grader.sandbox import isolation
+from grader.sandbox import isolation, uid_backend
 from grader.sandbox import zygote as zygotes
 from grader.sandbox.forkserver import ForkServer, close_all
 from grader.sandbox.isolation import runs_folder
@@ -31,12 +31,19 @@ class Sandbox:
     """
 
     def __init__(self, workers: int = 2, fork_server: bool = True, require_isolation: bool = False,
-                 platform: Optional[Path] = None, zygote: bool = False):
-        """`platform`: a course's platform files (``stages/platform/``), read-only in every run."""
-        self.isolated, self.why = isolation.isolation()
+                 platform: Optional[Path] = None, backend: Optional[str] = None, zygote: bool = False):
+        """`platform`: a course's platform files (``stages/platform/``), read-only in every run.
+        `backend`: ``bwrap`` or ``uid`` (default: the one this machine can build, isolation.backend()).
+        `zygote`: bubblewrap's sandboxes only (the uid backend's servers start their own Python)."""
+        self.backend, self.why = isolation.backend() if backend is None else isolation.named_backend(backend)
+        self.isolated = self.backend is not None
         self.binds = isolation.platform_binds(platform)
         if require_isolation and not self.isolated:
             raise isolation.IsolationError(f"no sandbox can be built on this machine: {self.why}")
+        self.run_as: Optional[int] = None  # the uid backend: the uid of every submission's sandbox (--run-as)
+        self._uids: dict[str, int] = {}
+        if self.backend == "uid":
+            uid_backend.link_platform(self.binds)  # no mount namespace: a symlink where the path is free
         self.workers = max(1, workers)
         self.fork_server = fork_server
         self.root = Path(tempfile.mkdtemp(prefix="run-", dir=runs_folder()))
@@ -46,7 +53,8 @@ class Sandbox:
         self._pools: dict[tuple, queue.Queue] = {}
         self._made: dict[tuple, list[ForkServer]] = {}
         self._lock = threading.RLock()
-        self.zygotes = [zygotes.Zygote() for _ in range(self.workers)] if zygote and self.isolated and fork_server else []
+        forked = zygote and self.backend == "bwrap" and fork_server
+        self.zygotes = [zygotes.Zygote() for _ in range(self.workers)] if forked else []
         self._turn = itertools.count()
         self.demote_cpu_s = demote_after()
         self.stats = {"runs": 0, "runs_cpu_s": 0.0, "reference_runs": 0, "reference_cpu_s": 0.0, "stepped_aside": 0}
@@ -73,11 +81,34 @@ class Sandbox:
                 self._owners[owner] = self.root / f"sb-{next(self._ids)}"
                 self._owners[owner].mkdir()
                 (self._owners[owner] / "work").mkdir()
+                if self.backend == "uid":
+                    uid = self.run_as if owner and self.run_as else uid_backend.new_uid(self._uids.values())
+                    self._uids[owner] = uid
+                    uid_backend.prepare(self._paths(owner), uid)
+        return self._paths(owner)
+
+    def _paths(self, owner: str) -> dict[str, Path]:
         staging = self._owners[owner]
         return {"staging": staging, "inputs": self.root / "inputs", "work": staging / "work"}
 
+    def guard(self, folders: list[Path], lang: str = "en") -> None:
+        """The uid backend sees the machine's files: refuse where a sandbox could read the answers
+        (a course's reference/ and stages/) or another folder no submission may read (other students')."""
+        if self.backend != "uid":
+            return
+        from grader.messages import t
+
+        secret = [path for folder in dict.fromkeys(folders) for path in uid_backend.private_files(folder)]
+        seen = uid_backend.readable_by(uid_backend.new_uid(self._uids.values()), secret)
+        if seen:
+            raise isolation.IsolationError(t(lang, "uid_answers_readable", path=seen[0]))
+
+    def _server(self, key: tuple, zygote: Optional["zygotes.Zygote"] = None) -> ForkServer:
+        folders = self._folders(key[0])
+        return ForkServer(key[1], folders, self.isolated, self.binds, zygote, uid=self._uids.get(key[0]))
+
     def _new(self, key: tuple) -> ForkServer:
-        server = ForkServer(key[1], self._folders(key[0]), self.isolated, self.binds, self._zygote())
+        server = self._server(key, self._zygote())
         self._made.setdefault(key, []).append(server)
         return server
 
@@ -95,7 +126,7 @@ class Sandbox:
 
     def _acquire(self, key: tuple) -> ForkServer:
         if not self.fork_server:
-            return ForkServer(key[1], self._folders(key[0]), self.isolated, self.binds)
+            return self._server(key)
         with self._lock:
             # One submission alone (a self-check) may use every worker; in a batch the
             # submissions run side by side, so each gets one sandbox (one start-up each).
@@ -126,7 +157,10 @@ class Sandbox:
             for k in keys:
                 self._pools.pop(k, None)
             folder = self._owners.pop(owner, None)
+            uid = self._uids.pop(owner, None)
         close_all(servers)
+        if uid is not None and uid != self.run_as:
+            uid_backend.kill_uid(uid)
         if folder is not None:
             shutil.rmtree(folder, ignore_errors=True)
 
@@ -136,9 +170,13 @@ class Sandbox:
             servers = [s for group in self._made.values() for s in group]
             self._made.clear()
             self._pools.clear()
+            uids = list(self._uids.values())
+            self._uids.clear()
         close_all(servers)
         for zygote in self.zygotes:
             zygote.close()
+        for uid in set(uids):
+            uid_backend.kill_uid(uid)
         shutil.rmtree(self.root, ignore_errors=True)
         self._profile()
 

@@ -23,7 +23,7 @@ LAYERS = [
     {"report"},
     {"authoring", "workspace"},
     {"batch"},
-    {"platforms"},
+    {"platforms", "serve"},
     {"cli", "__main__"},
 ]
 LAYER = {part: i for i, parts in enumerate(LAYERS) for part in parts}

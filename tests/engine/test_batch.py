@@ -35,6 +35,8 @@ from grader.batch.overview import bins_for, case_stats, render_overview, svg_his
 from grader.batch.unpack import Limits, UnpackError, find_submission_root, safe_unzip  # noqa: E402
 from grader.verdict import Report  # noqa: E402
 
+STUDENT_ERROR = "error (student's code)"
+
 COURSE = load_course(None)
 REF = COURSE.reference
 TEMPLATE = COURSE.template
@@ -369,7 +371,7 @@ def test_summarize_rows():
     slow = summarize(Report.from_dict(_report(b_status="timeout")), mx)
     assert slow["status"] == "error" and "time limit" in slow["reason"]
     none = summarize(Report.from_dict({"stages": []}), mx)
-    assert none["status"] == "not graded" and none["scores"] == {1: None, 2: None}
+    assert none["status"] == "not handed in" and none["scores"] == {1: None, 2: None}
 
 
 def test_csv_quotes_and_neutralises_formulas():
@@ -394,7 +396,7 @@ def test_overview_from_hand_written_reports():
     cols = [_Spec(1, "one", [("a1", 1), ("a2", 1)]), _Spec(2, "two", [("b1", 3)])]
     reports = {"s1": _report(), "s2": _report(score_a=1.0), "s3": _report(score_a=1.0, b_status="failed"),
                "s4": _report(score_a=1.0, stage_error="SyntaxError: invalid syntax (two.py, line 3)")}
-    payloads = {k: {"report": v, "details": v} for k, v in reports.items()}
+    payloads = {k: Report.from_dict(v) for k, v in reports.items()}
     rows = []
     for k, v in reports.items():
         r = {"id": k, "file": k, "max": 5, **summarize(Report.from_dict(v), {1: 2, 2: 3})}
@@ -415,18 +417,10 @@ def test_overview_from_hand_written_reports():
     assert svg.count("<rect") == 3 and 'data-count="3"' in svg
     for lang in ("en", "zh"):
         page = render_overview(rows, payloads, cols, lang=lang, seed=7)
-        assert "<script" not in page and "http://" not in page.replace("http://www.w3.org/2000/svg", "")
+        assert "<script src" not in page and "http://" not in page.replace("http://www.w3.org/2000/svg", "")
         assert "zip&lt;b&gt;" in page and "students/zipb.html" in page
         assert "try harder" in page and "SyntaxError: invalid syntax" in page
         assert ("Cases, hardest first" if lang == "en" else "最难的在前") in page
-
-
-class _FakeReport:
-    def __init__(self, d):
-        self.d = d
-
-    def to_dict(self, details=False):
-        return self.d
 
 
 class _FakeGrader:
@@ -445,7 +439,7 @@ class _FakeGrader:
         self.calls += 1
         if (Path(path) / "explode").exists():
             raise RuntimeError("engine bug")
-        return _FakeReport({"submission": str(path), "stages": []})
+        return Report(submission=str(path), course="", seed=1, lang="en")
 
 
 def test_engine_failures_still_give_rows(tmp_path):
@@ -457,14 +451,17 @@ def test_engine_failures_still_give_rows(tmp_path):
     (c / "b" / "explode").write_text("")
     res = run_batch(c, tmp_path / "out", grader_factory=_FakeGrader, quiet=True, seed=1)
     rows = {r["id"]: r for r in res.rows}
-    assert rows["a"]["status"] == "not graded" and "no stage files" in rows["a"]["reason"]
+    assert rows["a"]["status"] == "not handed in" and "no stage files" in rows["a"]["reason"]
     assert rows["b"]["status"] == "error" and "grader failed: RuntimeError: engine bug" in rows["b"]["reason"]
+    assert rows["b"]["fault"] == "grader"
+    assert read_csv(tmp_path / "out" / "gradebook.csv")["b"]["status"] == "error (grader)"
 
     def broken(*a, **k):
         raise OSError("no fork server")
 
     res = run_batch(c, tmp_path / "out2", grader_factory=broken, quiet=True, seed=1)
     assert all(r["status"] == "error" and "grader failed to start" in r["reason"] for r in res.rows)
+    assert all(r["fault"] == "grader" for r in res.rows)
     assert read_csv(tmp_path / "out2" / "gradebook.csv").keys() == {"a", "b"}
 
 
@@ -542,26 +539,26 @@ def test_rows_match_what_each_student_deserves(graded):
     assert rows["carol"]["status"] == "graded"
 
     assert scores("dave") == [0, 0, 0, None, full[5]]
-    assert rows["dave"]["status"] == "error" and "syntax" in rows["dave"]["reason"].lower()
+    assert rows["dave"]["status"] == STUDENT_ERROR and "syntax" in rows["dave"]["reason"].lower()
 
     assert scores("erin") == [None, None, None, 0, 0]
-    assert rows["erin"]["status"] == "error" and "RuntimeError" in rows["erin"]["reason"]
+    assert rows["erin"]["status"] == STUDENT_ERROR and "RuntimeError" in rows["erin"]["reason"]
 
     assert scores("frank") == [full[1], full[2], full[3], 0, None]  # the hang costs only its own stage
-    assert rows["frank"]["status"] == "error" and "limit" in rows["frank"]["reason"].lower()
+    assert rows["frank"]["status"] == STUDENT_ERROR and "limit" in rows["frank"]["reason"].lower()
 
     assert scores("grace") == [full[1], full[2], full[3], None, 0]
-    assert rows["grace"]["status"] == "error" and "output" in rows["grace"]["reason"].lower()
+    assert rows["grace"]["status"] == STUDENT_ERROR and "output" in rows["grace"]["reason"].lower()
 
     assert scores("heidi") == [None, None, None, None, 0]  # could not read alice's file
     assert rows["heidi"]["status"] == "graded"  # her fallback ran: wrong answers, no crash
 
-    assert rows["judy"]["status"] == "error" and "unpack failed" in rows["judy"]["reason"]
+    assert rows["judy"]["status"] == STUDENT_ERROR and "unpack failed" in rows["judy"]["reason"]
     assert "escapes" in rows["judy"]["reason"] and scores("judy") == [None] * 5
-    assert rows["mallory"]["status"] == "error" and "too large" in rows["mallory"]["reason"]
-    assert rows["victor"]["status"] == "error" and "not a readable zip" in rows["victor"]["reason"]
-    assert rows["niaj"]["status"] == "not graded" and "no stage files" in rows["niaj"]["reason"]
-    assert rows["olivia"]["status"] == "error" and "symbolic link" in rows["olivia"]["reason"]
+    assert rows["mallory"]["status"] == STUDENT_ERROR and "too large" in rows["mallory"]["reason"]
+    assert rows["victor"]["status"] == STUDENT_ERROR and "not a readable zip" in rows["victor"]["reason"]
+    assert rows["niaj"]["status"] == "not handed in" and "no stage files" in rows["niaj"]["reason"]
+    assert rows["olivia"]["status"] == STUDENT_ERROR and "symbolic link" in rows["olivia"]["reason"]
     assert scores("Peggy Li_123456") == [None, None, None, None, full[5]]
     assert scores("trent") == [full[1], full[2], full[3], None, None]
     for sid, r in rows.items():
@@ -584,13 +581,13 @@ def test_gradebook_json_holds_full_reports(graded):
     st5 = next(s for s in carol["stages"] if s["number"] == 5)
     rmse = next(c for c in st5["cases"] if c["name"] == "rmse-small")
     assert rmse["status"] == "failed" and "not the RMSE" in rmse["hint"]
-    assert by["judy"]["report"] is None and by["judy"]["status"] == "error"
+    assert by["judy"]["report"] is None and by["judy"]["status"] == "error" and by["judy"]["fault"] == "student"
 
 
 def test_overview_and_student_pages(graded):
     out = graded["out"]
     page = (out / "index.html").read_text(encoding="utf-8")
-    assert "<script" not in page
+    assert "<script src" not in page
     assert page.count('<svg class="hist"') == 6  # total + stages 1-5
     assert "seed-rmse-formula" in page  # the known mistake carol made, with its count
     assert "students/carol.html" in page and "students/judy.html" in page
@@ -708,7 +705,7 @@ def _page_total(html_text: str) -> tuple[float, float]:
 def _overview_row(page: str, file_id: str) -> str:
     import re
 
-    m = re.search(rf'<tr data-student="{re.escape(file_id)}">(.*?)</tr>', page, re.S)
+    m = re.search(rf'<tr data-student="{re.escape(file_id)}"[^>]*>(.*?)</tr>', page, re.S)
     assert m, file_id
     return m.group(1)
 
@@ -745,16 +742,16 @@ def test_counts_add_up(graded):
     counts = tally(rows)
     assert sum(counts.values()) == len(rows) == 16
     assert counts["errors"] == sum(r["status"] == "error" for r in rows) > 0
-    assert counts["not_graded"] == 1 and counts["cached"] == 0
+    assert counts["not_handed_in"] == 1 and counts["cached"] == 0 and counts["not_graded"] == 0
 
 
 def _summary_counts(text: str) -> tuple[int, list[int]]:
     import re
 
-    m = re.search(r"(\d+) students: (\d+) graded now, (\d+) unchanged \(from the cache\), (\d+) with errors, "
-                  r"(\d+) not graded", text)
+    m = re.search(r"(\d+) students: (\d+) graded now, (\d+) unchanged \(from the cache\), (\d+) not started, "
+                  r"(\d+) with errors, (\d+) not handed in, (\d+) not graded", text)
     assert m, text
-    return int(m.group(1)), [int(x) for x in m.group(2, 3, 4, 5)]
+    return int(m.group(1)), [int(x) for x in m.group(2, 3, 4, 5, 6, 7)]
 
 
 def test_cli_summary_counts_add_up_on_a_rerun(graded, tmp_path, capsys):
@@ -764,12 +761,12 @@ def test_cli_summary_counts_add_up_on_a_rerun(graded, tmp_path, capsys):
             "--seed", "5"]
     assert batch_main(args) == 0
     n, counts = _summary_counts(capsys.readouterr().err)
-    assert n == 3 and sum(counts) == n and counts == [1, 0, 1, 1]
+    assert n == 3 and sum(counts) == n and counts == [1, 0, 0, 1, 1, 0]
     shutil.copyfile(REF / "activation.py", class_dir / "s3" / "activation.py")  # s3 hands in late
     assert batch_main(args) == 0
     n, counts = _summary_counts(capsys.readouterr().err)
     assert n == 3 and sum(counts) == n
-    assert counts == [1, 1, 1, 0]  # s3 graded now, s1 from the cache, s2 still has its error (cached)
+    assert counts == [1, 1, 0, 1, 0, 0]  # s3 graded now, s1 from the cache, s2 still has its error (cached)
 
 
 def test_batch_on_a_single_workspace_says_so(tmp_path, capsys):
@@ -791,14 +788,89 @@ def test_batch_on_a_single_workspace_says_so(tmp_path, capsys):
     assert [r["id"] for r in res.rows] == ["s1"]
 
 
-def test_eta_counts_students_still_running():
-    from grader.batch.progress import estimate
+class _Clock:
+    def __init__(self):
+        self.now = 1000.0
 
-    assert estimate([], [1.0], 3, 2, 60) is None  # nothing timed yet
-    assert estimate([10, 10, 10], [], 4, 2, 60) == pytest.approx(20)  # 4 waiting, 2 at a time
-    assert estimate([10, 10, 10], [2.0], 1, 1, 60) == pytest.approx(8)  # typical: 8 s to go
-    # Past the typical time it may run until its limit: not "done soon".
-    assert estimate([10, 10, 10], [30.0], 1, 1, 60) == pytest.approx(30)
-    assert estimate([10, 10, 10], [30.0, 1.0], 2, 2, 60) == pytest.approx(30)
-    # A waiting student starts when the first slot frees.
-    assert estimate([10, 10, 10], [6.0], 3, 1, 60) == pytest.approx(4 + 20)
+    def __call__(self):
+        return self.now
+
+
+def test_eta_from_finished_work_with_a_fake_clock():
+    """8 students, 2 workers, 10 s each: after the first two (10 s), 6 are left: 30 s."""
+    from grader.batch.progress import ProgressBar, estimate
+
+    assert estimate(0, 5.0, 3) is None and estimate(4, 20.0, 0) == 0.0
+    clock = _Clock()
+    p = ProgressBar(8, io.StringIO(), jobs=2, clock=clock)
+    assert p.eta() == "--:--"
+    clock.now += 2.0  # unpacking, hashing: not grading
+    p.running("s1"), p.running("s2")
+    row = {"id": "x", "file": "x", "status": "graded", "reason": "", "total": 1, "max": 1, "duration_s": 10.0}
+    clock.now += 10.0
+    p.student(row, cached=False), p.student(row, cached=False)
+    assert p.eta_s() == pytest.approx(30.0) and p.eta() == "0:30"
+    clock.now += 10.0
+    p.student(row, cached=False), p.student(row, cached=False)
+    assert p.eta_s() == pytest.approx(20.0)  # 20 s for 4: 5 s each, 4 left
+    p.student({**row, "status": "error", "fault": "student"}, cached=True)  # a cached one costs nothing
+    assert p.eta_s() == pytest.approx(15.0)
+
+
+def test_wall_time_per_student_is_measured_and_below_the_batch(graded):
+    """Each row's time is its grading's wall time as measured: never more than the whole batch."""
+    rows = graded["res"].rows
+    timed = [r for r in rows if r["duration_s"]]
+    assert len(timed) >= 10
+    assert all(0 < r["duration_s"] <= graded["wall"] for r in timed)
+    page = (graded["out"] / "index.html").read_text(encoding="utf-8")
+    slow = page.split('id="slow-table"')[1].split("</table>")[0]
+    import re
+    shown = [float(x) for x in re.findall(r'<td class="num">([\d.]+) s</td>', slow)]
+    assert shown and max(shown) <= graded["wall"]
+
+
+def test_one_vocabulary_in_text_html_and_csv(graded):
+    """Each student's status is said with the same words in the progress lines, the CSV and
+    the overview: not handed in / not started / graded / error (whose)."""
+    import re
+
+    rows = read_csv(graded["out"] / "gradebook.csv")
+    page = (graded["out"] / "index.html").read_text(encoding="utf-8")
+    said = {}
+    for line in graded["log"].splitlines():
+        m = re.match(r"\[\s*\d+/\d+\] (.+?): [\d.]+/[\d.]+ (.+?) \((?:[\d.]+ s|cached)\)", line)
+        if m:
+            said[m.group(1)] = m.group(2)
+    for r in graded["res"].rows:
+        cell = re.search(r'<td class="cut st-[\w-]+" title="([^"]+)"', _overview_row(page, r["file"])).group(1)
+        assert rows[r["id"]]["status"] == said[r["id"]] == cell.replace("&#39;", "'"), r["id"]
+    assert {v for v in said.values()} >= {"graded", "not handed in", STUDENT_ERROR}
+    assert "in progress" not in page and "purple" not in page
+
+
+def test_failures_grouped_per_stage_and_case_and_scores_banded():
+    """The same words failing in two stages are two groups (never merged across stages);
+    messages differing only in numbers are one group per case; 0 of 59 is not coloured like 59."""
+    from grader.batch.overview import band, failure_stats, stuck_first
+
+    def rep(msg_a: str, msg_b: str) -> Report:
+        d = _report(score_a=1.0, b_status="failed")
+        d["stages"][0]["cases"][1]["message"] = msg_a
+        d["stages"][1]["cases"][0]["message"] = msg_b
+        return Report.from_dict(d)
+
+    cols = [_Spec(1, "one", [("a1", 1), ("a2", 1)]), _Spec(2, "two", [("b1", 3)])]
+    reports = {"s1": rep("expected 1.0, got 2.0", "expected 1.0, got 2.0"),
+               "s2": rep("expected 1.5, got 2.5", "expected 1.0, got 2.0")}
+    rows = [{"id": k, "file": k, "status": "graded"} for k in reports]
+    groups = {(g["stage"], g["case"]): g for g in failure_stats(rows, reports, cols)}
+    assert set(groups) == {(1, "a2"), (2, "b1")}
+    assert groups[(1, "a2")]["count"] == 2 and groups[(1, "a2")]["variants"] == 2
+    assert groups[(2, "b1")]["count"] == 2 and groups[(2, "b1")]["variants"] == 1
+    assert [band(v, 59) for v in (None, 0, 10, 30, 59)] == ["absent", "none", "low", "part", "full"]
+    class_rows = [{"id": "zed", "total": 59, "max": 59, "status": "graded"},
+                  {"id": "amy", "total": 0, "max": 59, "status": "not started"},
+                  {"id": "bob", "total": 0, "max": 59, "status": "not handed in"},
+                  {"id": "cid", "total": 20, "max": 59, "status": "error"}]
+    assert [r["id"] for r in sorted(class_rows, key=stuck_first)] == ["bob", "amy", "cid", "zed"]

@@ -44,7 +44,7 @@ def outputs(tmp_path_factory):
     course = make_test_course(tmp_path_factory.mktemp("course"))
     class_dir = make_class(tmp_path_factory.mktemp("c") / "class",
                            {"alice": "correct", "bob": "alt-and", "carol": "partial", "dave": "syntax-error",
-                            "Zoë Chen": "correct"})
+                            "Zoë Chen": "correct", "tom": "template", "nina": "empty"})
     with __import__("zipfile").ZipFile(class_dir / "judy.zip", "w") as z:
         z.writestr("../../evil.py", "x = 1\n")
     out = {}
@@ -189,7 +189,7 @@ def _big_class(course) -> tuple[list, dict, list]:
 
     columns = list(course.stages)
     stage_max = {s.number: s.max_score for s in columns}
-    rows, payloads = [], {}
+    rows, reports = [], {}
     for i in range(40):
         stages = []
         for s in columns:
@@ -206,18 +206,18 @@ def _big_class(course) -> tuple[list, dict, list]:
         if i % 4 == 0:
             row.update(status="error", reason=LONG_REASON)
         rows.append(row)
-        payloads[row["file"]] = {"report": report, "details": report}
-    return rows, payloads, columns
+        reports[row["file"]] = Report.from_dict(report)
+    return rows, reports, columns
 
 
 def test_student_table_first_and_fits_1280(browser, tmp_path):
     from grader.batch.overview import render_overview
     from grader.course.folder import load_course
 
-    rows, payloads, columns = _big_class(load_course(None))
+    rows, reports, columns = _big_class(load_course(None))
     assert len(columns) >= 14
     page = tmp_path / "index.html"
-    page.write_text(render_overview(rows, payloads, columns, lang="en", seed=1), encoding="utf-8")
+    page.write_text(render_overview(rows, reports, columns, lang="en", seed=1), encoding="utf-8")
     browser.set_window_size(1280, 800)
     try:
         browser.get(page.as_uri())
@@ -237,7 +237,11 @@ def test_student_table_first_and_fits_1280(browser, tmp_path):
         wrap = browser.execute_script("return [arguments[0].parentElement.scrollWidth,"
                                       " arguments[0].parentElement.clientWidth]", table)
         assert wrap[0] <= wrap[1], f"the table scrolls sideways: {wrap}"
-        # Ordered by name; total first, then one column per stage, then status and reason.
+        # Stuck students first (lowest share of the maximum); "by name" orders by name; total
+        # first, then one column per stage, then status and reason.
+        totals = [float(td.text) for td in table.find_elements(By.CSS_SELECTOR, "tbody td.total")]
+        assert totals == sorted(totals) and len(totals) == 40
+        browser.find_element(By.CSS_SELECTOR, '#sorts button[data-sort="name"]').click()
         names = [a.text for a in table.find_elements(By.CSS_SELECTOR, "a.student-link")]
         assert names == sorted(names, key=str.casefold) and len(names) == 40
         heads = table.find_elements(By.CSS_SELECTOR, "thead th")
@@ -268,3 +272,89 @@ def test_full_marks_have_their_own_bar(outputs, browser):
     width = browser.execute_script("return [window.innerWidth, document.documentElement.scrollWidth,"
                                    " document.documentElement.clientWidth]")
     assert width[0] <= 1280 and width[1] <= width[2], width
+
+
+# --------------------------------------------------------------------------- a teacher's desk and a phone
+
+WIDTHS = (1280, 390)
+
+
+def _overflow(browser) -> list:
+    """[scrollWidth, clientWidth] of the page: the first larger means the page scrolls sideways."""
+    return browser.execute_script("return [document.documentElement.scrollWidth,"
+                                  " document.documentElement.clientWidth]")
+
+
+def _share(row) -> float:
+    total = float(row.find_element(By.CSS_SELECTOR, "td.total").text)
+    return total / float(row.get_attribute("data-max"))
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_overview_stuck_first_coloured_by_score_at(outputs, browser, width):
+    out = outputs["en"]
+    browser.set_window_size(width, 900)
+    try:
+        browser.get((out / "index.html").as_uri())
+        assert browser.execute_script("return window.innerWidth") <= width
+        doc = _overflow(browser)
+        assert doc[0] <= doc[1], f"horizontal overflow at {width} px: {doc}"
+        rows = browser.find_elements(By.CSS_SELECTOR, "#student-table tbody tr")
+        by = {r.get_attribute("data-student"): r for r in rows}
+        # who is stuck comes first: nothing handed in, the untouched template, then by share of the maximum
+        order = [r.get_attribute("data-student") for r in rows]
+        assert order[:2] == ["nina", "tom"], order
+        shares = [_share(r) for r in rows]
+        assert shares == sorted(shares) and shares[0] == 0 and shares[-1] == 1
+        status = {k: r.find_elements(By.TAG_NAME, "td")[-2].text for k, r in by.items()}
+        assert status["nina"] == "not handed in" and status["tom"] == "not started"
+        assert status["alice"] == "graded" and status["dave"] == "error (student's code)"
+        assert status["judy"] == "error (student's code)"  # her zip tried to escape its folder
+        # an untouched template (0) is not coloured like full marks
+        colour = {k: by[k].find_element(By.CSS_SELECTOR, "td.total").value_of_css_property("background-color")
+                  for k in ("alice", "tom", "carol")}
+        assert len(set(colour.values())) == 3, colour
+        rgb = [int(x) for x in colour["alice"].split("(")[1].split(")")[0].split(",")[:3]]
+        assert rgb[1] > rgb[0] and rgb[1] > rgb[2]  # full marks green
+        # sorted by a stage: its lowest share first, those who did not hand it in on top
+        browser.find_element(By.CSS_SELECTOR, '#sorts button[data-sort="s5"]').click()
+        rows = browser.find_elements(By.CSS_SELECTOR, "#student-table tbody tr")
+        keys = [float(r.get_attribute("data-s5")) for r in rows]
+        assert keys == sorted(keys) and rows[-1].get_attribute("data-s5") == "1.000000"
+        assert _errors(browser) == []
+        _shot(browser, f"overview-{width}.png")
+    finally:
+        browser.set_window_size(1280, 1600)
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_student_report_fits_and_hides_hidden_inputs_at(outputs, browser, width):
+    """carol's page: every stage of the gradebook; nothing scrolls sideways; a hidden case shows
+    no call, inputs or expected value (its note says so), a visible one does."""
+    out = outputs["en"]
+    doc = json.loads((out / "gradebook.json").read_text(encoding="utf-8"))
+    carol = next(s for s in doc["students"] if s["id"] == "carol")["report"]
+    hidden = {c["name"] for st in carol["stages"] for c in st["cases"] if c["hidden"] and c["status"] != "passed"}
+    visible = {c["name"] for st in carol["stages"] for c in st["cases"] if not c["hidden"] and c["status"] != "passed"}
+    assert hidden and visible
+    browser.set_window_size(width, 900)
+    try:
+        browser.get((out / "students" / "carol.html").as_uri())
+        doc_w = _overflow(browser)
+        assert doc_w[0] <= doc_w[1], f"horizontal overflow at {width} px: {doc_w}"
+        for case in browser.find_elements(By.CSS_SELECTOR, "details.case"):
+            name = case.find_element(By.CSS_SELECTOR, ".name").text
+            terms = {dt.get_attribute("textContent").strip() for dt in case.find_elements(By.TAG_NAME, "dt")}
+            if name in hidden and case.find_elements(By.CSS_SELECTOR, ".hidden-note"):
+                assert not terms & {"call", "expected", "x", "pred", "actual"}, (name, terms)
+            for pre in case.find_elements(By.TAG_NAME, "pre"):  # code wraps or scrolls inside its box
+                assert browser.execute_script(
+                    "var r = arguments[0].getBoundingClientRect(); return r.right <= window.innerWidth + 1", pre)
+        shown_visible = [c for c in browser.find_elements(By.CSS_SELECTOR, "details.case")
+                         if c.find_element(By.CSS_SELECTOR, ".name").text in visible]
+        assert any("expected" in {dt.get_attribute("textContent").strip() for dt in c.find_elements(By.TAG_NAME, "dt")}
+                   for c in shown_visible)
+        assert _errors(browser) == []
+        _shot(browser, f"student-{width}.png")
+    finally:
+        browser.set_window_size(1280, 1600)

@@ -154,3 +154,39 @@ def test_a_template_file_that_scores_beside_the_references_other_files_is_a_find
         "        return sigmoid_impl(x)\n", encoding="utf-8")
     assert main(["check-course", "--course", str(root), "--stage", "1"]) == 1
     assert "the template earns 1 points (case two); it must earn zero" in capsys.readouterr().out
+
+
+class _Terminal:
+    """A stream that says it is a terminal (tqdm draws its bar on it)."""
+
+    def __init__(self):
+        import io
+        self.buf = io.StringIO()
+
+    def write(self, text):
+        return self.buf.write(text)
+
+    def flush(self):
+        pass
+
+    def isatty(self):
+        return True
+
+
+def test_progress_bar_counts_the_mutants_on_a_terminal_only(tmp_path):
+    import io
+
+    from grader.authoring.check_report import score_line
+
+    cases = [case("vector", {"array": [-2.0, 0.0, 3.0]})]
+    tty = _Terminal()
+    result = check_course(make_course(tmp_path, cases), cap=1, progress=tty)
+    n = len(result.stages[0].mutants)
+    assert n == 1 and result.stages[0].generated > 1
+    shown = tty.buf.getvalue()
+    assert "grading 1 mutant:" in shown and "1/1" in shown  # tqdm's bar, with the count
+    assert "1 of 1 mutant killed" in score_line(result.stages[0], "en")  # not "1 mutants"
+    assert result.ok and "check-course: 1 stage checked, no findings" in render_text(result)
+    quiet = io.StringIO()  # not a terminal (a log, CI): no bar at all
+    check_course(make_course(tmp_path / "b", cases), cap=1, progress=quiet)
+    assert quiet.getvalue() == ""

@@ -146,6 +146,10 @@ def test_reference_full_and_template_zero_against_the_kit(released):
     assert not any(c["hidden"] for s in good["stages"] for c in s["cases"])
     assert empty["score"] == 0 and empty["max_score"] == public_points
     assert good["notes"] and "hidden" in good["notes"][0]
+    # --seed 999 cannot be honoured (the kit holds its own seed's values only): the report says so
+    assert any("--seed 999 was not used" in n and f"seed {SEED}" in n for n in good["notes"])
+    with Grader(course=student, seed=SEED) as g:
+        assert not any("--seed" in n for n in g.grade(REFERENCE, [1]).notes)  # the kit's own seed: no note
 
 
 def test_the_autograder_bundle_also_runs_hidden_cases(released):

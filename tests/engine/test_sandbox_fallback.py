@@ -10,7 +10,8 @@ from conftest import REFERENCE, make_course
 
 
 def run_grade(*args: str, cwd) -> subprocess.CompletedProcess:
-    env = {**os.environ, "GRADE_BWRAP": "/nonexistent/bwrap"}  # as on a machine without bubblewrap
+    # as on a machine without bubblewrap, where the grader is no root either (no uid sandbox)
+    env = {**os.environ, "GRADE_BWRAP": "/nonexistent/bwrap", "GRADE_SANDBOX": "bwrap"}
     return subprocess.run([sys.executable, "-m", "grader", *args], capture_output=True, text=True,
                           timeout=180, env=env, cwd=cwd)
 
@@ -44,9 +45,9 @@ def test_gradescope_and_classroom_refuse_unisolated_unless_asked(tmp_path):
     (sub / "metrics.py").write_text((REFERENCE / "metrics.py").read_text())
     results = tmp_path / "results.json"
     base = ["gradescope", str(sub), "--course", str(course), "--results", str(results)]
-    run_grade(*base, cwd=tmp_path)
-    data = json.loads(results.read_text())
-    assert data["score"] == 0 and "--unsafe-no-sandbox" in json.dumps(data)
+    results.write_text("{}")  # a stale result is removed: no sandbox means no result, never a 0
+    res = run_grade(*base, cwd=tmp_path)
+    assert res.returncode == 3 and "--unsafe-no-sandbox" in res.stderr and not results.exists()
     run_grade(*base, "--unsafe-no-sandbox", cwd=tmp_path)
     assert json.loads(results.read_text())["score"] > 0
     out, summary = tmp_path / "out.txt", tmp_path / "summary.md"

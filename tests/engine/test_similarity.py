@@ -1,6 +1,7 @@
 """`grade batch --similarity`: the copied pair is found (renamed variables, reordered
-functions), the independent student is not; the page and the overview link, also in
-headless Chromium when it is installed."""
+functions), the independent student is not; the template's lines neither count nor show as
+matching; the page opens with a ranked table, details on demand, bounded in size; the overview
+links it; also in headless Chromium when it is installed."""
 
 from __future__ import annotations
 
@@ -79,7 +80,7 @@ def test_page_escapes_code(tmp_path):
         (folder / "m.py").write_text(text, encoding="utf-8")
     pairs = find_pairs([("a", a), ("b", b)], None, ["m.py"])
     page = render_page(pairs, ["m.py"], 0.6)
-    assert len(pairs) == 1 and "<script>" not in page and "&lt;script&gt;" in page
+    assert len(pairs) == 1 and "<script>alert" not in page and "&lt;script&gt;alert" in page
 
 
 def test_batch_writes_similarity_page_linked_from_the_overview(class_dir, tmp_path):
@@ -87,6 +88,9 @@ def test_batch_writes_similarity_page_linked_from_the_overview(class_dir, tmp_pa
     assert batch_main([str(class_dir), "--out", str(out), "--stage", "6", "--similarity", "-q", "--jobs", "2"]) == 0
     page = (out / "similarity.html").read_text(encoding="utf-8")
     assert page.count('class="pair"') == 1 and 'data-a="alice" data-b="bob"' in page
+    summary = page.split('id="summary"')[1].split("</table>")[0]
+    assert summary.count("<tr data-a=") == 1 and 'href="#pair-1"' in summary  # the ranked table first
+    assert page.index('id="summary"') < page.index('<details class="pair"')
     assert "a signal for a human" in page
     overview = (out / "index.html").read_text(encoding="utf-8")
     assert 'href="similarity.html"' in overview and "not a verdict" in overview
@@ -121,9 +125,14 @@ def test_similarity_page_in_chromium(class_dir, tmp_path):
         driver.find_element(By.CSS_SELECTOR, "#similarity-link a").click()
         assert driver.current_url.endswith("/similarity.html")
         assert "not a verdict" in driver.find_element(By.ID, "signal").text
-        pairs = driver.find_elements(By.CSS_SELECTOR, ".pair")
-        assert len(pairs) == 1 and "alice" in pairs[0].text and "bob" in pairs[0].text
+        rows = driver.find_elements(By.CSS_SELECTOR, "#summary tbody tr")
+        assert len(rows) == 1 and "alice · bob" in rows[0].text
         assert "carol" not in driver.find_element(By.TAG_NAME, "main").text
+        pairs = driver.find_elements(By.CSS_SELECTOR, ".pair")
+        assert len(pairs) == 1 and not pairs[0].find_element(By.CSS_SELECTOR, ".side pre").is_displayed()
+        rows[0].find_element(By.CSS_SELECTOR, "a").click()  # details on demand: the link leads to them ...
+        assert driver.current_url.endswith("#pair-1")
+        pairs[0].find_element(By.TAG_NAME, "summary").click()  # ... and they open (no script: a CSP may forbid it)
         sides = pairs[0].find_elements(By.CSS_SELECTOR, ".side pre")
         assert len(sides) == 2 and sides[0].location["x"] < sides[1].location["x"]  # side by side
         marks = pairs[0].find_elements(By.TAG_NAME, "mark")
@@ -161,3 +170,44 @@ def test_the_same_pairs_whatever_the_hash_seed(tmp_path):
     pairs = json.loads(seen.pop())
     assert {(a, b) for a, b, _ in pairs} >= {("ann", "ben"), ("ann", "cat"), ("ben", "cat")}
     assert not any("dan" in (a, b) for a, b, _ in pairs)
+
+
+def test_template_lines_neither_count_nor_show(class_dir):
+    """alice and bob both keep the template's docstrings, Begin/End markers and main block:
+    none of those lines is marked, and what is marked is each one's own code."""
+    from grader.batch.similarity import own_code
+
+    template = (ROOT / "student_template" / FILE).read_text(encoding="utf-8")
+    students = [(p.name, p) for p in sorted(class_dir.iterdir())]
+    pair = find_pairs(students, ROOT / "student_template", [FILE])[0]
+    for sid, shown in (("alice", pair.html_a), ("bob", pair.html_b)):
+        code = own_code((class_dir / sid / FILE).read_text(encoding="utf-8"), template)
+        lines = shown.split("\n")
+        marked = {i for i, line in enumerate(lines) if line.startswith("<mark>")}
+        template_lines = {i for i, mine in enumerate(code.own) if not mine and code.lines[i].strip()}
+        assert marked and template_lines and not marked & template_lines, sid
+        assert "Begin" not in "".join(lines[i] for i in marked)
+    # a student with only the template and one copied function is compared on that function only
+    only = own_code(template, template)
+    assert not any(only.own)
+
+
+def test_page_is_bounded_and_ranked(tmp_path):
+    """Many pairs: the table lists each one, most similar first; the code of the first DETAILED
+    only, each side cut at SHOWN_LINES lines."""
+    from grader.batch import similarity as sim
+
+    body = "".join(f"    x = x * {i} + (x - {i}) / 2\n" for i in range(sim.SHOWN_LINES + 50))
+    students = []
+    for n in range(11):  # 55 pairs
+        folder = tmp_path / f"s{n:02d}"
+        folder.mkdir()
+        extra = "".join(f"    y{n} = {n} * y{n} - {k}\n" for k in range(n * 3))
+        (folder / "m.py").write_text(f"def f(x, y{n}):\n{body}{extra}    return x\n", encoding="utf-8")
+        students.append((folder.name, folder))
+    pairs = find_pairs(students, None, ["m.py"])
+    assert len(pairs) == 55 and [p.score for p in pairs] == sorted((p.score for p in pairs), reverse=True)
+    page = render_page(pairs, ["m.py"], 0.6, stages={"m.py": "1 m"})
+    assert page.count("<tr data-a=") == 55 and page.count('<details class="pair"') == sim.DETAILED
+    assert "15 more pairs" in page and "more lines not shown" in page and "(1 m)" in page
+    assert len(page) < 55 * 2 * 1000 + sim.DETAILED * 2 * 60 * (sim.SHOWN_LINES + 5)

@@ -19,7 +19,7 @@ def _report() -> Report:
 def test_json_contract_keys_and_plain_strings():
     data = _report().to_dict()
     assert set(data) == {"submission", "course", "course_hash", "seed", "score", "max_score", "lang",
-                         "grader_version", "stages", "notes", "reproduce"}
+                         "grader_version", "stages", "notes", "reproduce", "sandbox"}
     assert data["reproduce"] == "grade sub --stage 3 --seed 7"
     st = data["stages"][0]
     assert set(st) == {"number", "slug", "title", "status", "score", "max_score", "message", "hint", "duration_s", "run_s", "wait_s",
