@@ -27,6 +27,7 @@ from grader.course.digest import course_hash
 from grader.course.folder import Course, bundled_course, course_root, load_course, platform_folder
 from grader.import_once import ImportMemo, run_by_file
 from grader.course.inputs import Draw, make_draws
+from grader.course import reference_cache
 from grader.course.kit import kit_notes, read_frozen
 from grader.messages import t
 from grader.sandbox import Job, Outcome, Sandbox, SandboxError
@@ -35,7 +36,7 @@ from grader.course.spec import SpecError, StageSpec
 from grader.verdict import Report, StageResult
 
 REFERENCE_TIME_FACTOR = 3.0
-RUN_THREADS = 8  # stage threads per worker (see Grader.__init__)
+RUN_THREADS = 64  # stage threads per worker, started as needed (see Grader.__init__)
 
 
 @dataclass
@@ -82,9 +83,11 @@ class Grader:
 
     def __init__(self, course: Union[str, Path, Course, None] = None, seed: Optional[int] = None,
                  lang: str = "en", workers: int = 2, fork_server: bool = True, sandbox: Optional[Sandbox] = None,
-                 forbidden: Sequence[Union[str, Path]] = ()):
-        """`forbidden`: more folders no submission may read (e.g. the other students' work)."""
-        self.sandbox = sandbox or Sandbox(workers=workers, fork_server=fork_server, platform=_platform_of(course))
+                 forbidden: Sequence[Union[str, Path]] = (), zygote: bool = False):
+        """`forbidden`: more folders no submission may read (e.g. the other students' work).
+        `zygote`: fork every sandbox's server from a worker's zygote (a batch; see grader/sandbox/zygote.py)."""
+        self.sandbox = sandbox or Sandbox(workers=workers, fork_server=fork_server, platform=_platform_of(course),
+                                          zygote=zygote)
         self.forbidden = [Path(p).resolve() for p in forbidden]
         self.sandbox.warm()  # fork servers import numpy while the course loads
         try:
@@ -111,6 +114,8 @@ class Grader:
         # Stage runs wait for their submission's own sandbox (one per submission in a batch), so
         # a stage queued behind another student's endless loop must not hold a thread that the
         # other students' stages need: waiting threads cost nothing, the sandboxes bound the CPU.
+        # Enough for every stage of the students graded at once, and of those whose runs stepped
+        # aside (a looping student's 13 other stages wait for its sandbox).
         self._runs = ThreadPoolExecutor(max_workers=RUN_THREADS * max(1, workers), thread_name_prefix="student")
         self._drivers: dict[str, types.ModuleType] = {}
         self._draws: dict[str, list[Draw]] = {}
@@ -232,15 +237,26 @@ class Grader:
         )
 
     def _run_reference(self, spec: StageSpec) -> Expected:
+        """The reference's records: from the machine's cache (grader/course/reference_cache.py), else run."""
         draws = self.draws(spec)
         if self.course.frozen is not None:
             return self._frozen_expected(spec, draws)
+        job = self._job(spec, self.course.reference, draws, trusted=True)
+        cache = reference_cache.folder()
+        digest = reference_cache.key(spec, job) if cache else ""
+        stored = reference_cache.get(cache, spec.slug, digest, [d.key for d in draws]) if cache else None
+        if stored is not None:
+            return Expected(draws, stored)
         try:
-            outcome = self.sandbox.run(self._job(spec, self.course.reference, draws, trusted=True))
+            outcome = self.sandbox.run(job)
         except (SandboxError, OSError) as exc:
             return Expected(draws, {}, error=t(self.lang, "sandbox_failed", why=without_host_paths(str(exc))))
         problem = self._reference_problem(spec, draws, outcome)
-        return Expected(draws, {}, error=problem) if problem else Expected(draws, outcome.cases)
+        if problem:
+            return Expected(draws, {}, error=problem)
+        if cache:
+            reference_cache.put(cache, spec.slug, digest, outcome.cases)
+        return Expected(draws, outcome.cases)
 
     def _reference_problem(self, spec: StageSpec, draws: list[Draw], outcome: Outcome) -> Optional[str]:
         """Why the reference's run cannot serve as the expected values (the course's fault), or None."""

@@ -27,7 +27,8 @@ class Limits:
     """The caps of one run of a stage (per-stage fields) and of the platform (the others)."""
 
     # per stage (YAML `limits:`)
-    time_s: float = _stage(20.0, "seconds of wall-clock time for the whole stage run (import and every case)")
+    time_s: float = _stage(20.0, "seconds of the run's own time for the whole stage run (import and every case): "
+                                 "its CPU-seconds, and its wall time less the time it waited for a CPU")
     memory_mb: int = _stage(1024, "MiB of memory above the fork server's baseline")
     output_bytes: int = _stage(1 << 20, "bytes of stdout+stderr a run may print before it is stopped")
     output_keep_bytes: int = _stage(16 << 10, "bytes of the printed output kept for the report, per case and import")
@@ -45,6 +46,10 @@ class Limits:
     zip_members: int = _platform(2000, "files in one student's .zip")
     zip_file_bytes: int = _platform(20 << 20, "bytes of one file unpacked from a student's .zip")
     zip_total_bytes: int = _platform(100 << 20, "bytes unpacked from one student's .zip")
+    step_aside_cpu_s: float = _platform(2.0, "CPU-seconds after which a submission's run drops to idle priority "
+                                             "and frees its batch worker ($GRADE_DEMOTE_CPU_S)")
+    backstop_factor: int = _platform(10, "a run is stopped past this many times its time_s of wall-clock time ...")
+    backstop_extra_s: int = _platform(30, "... plus these seconds, whatever its own time (docs/sandbox.md)")
 
 
 PLATFORM = Limits()

@@ -42,7 +42,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="seed for hidden inputs (default: the previous run's in --out, else random)")
     p.add_argument("--no-fork-server", dest="fork_server", action="store_false",
                    help="start a fresh Python for every run (slower; for debugging)")
+    p.add_argument("--no-zygote", dest="zygote", action="store_false",
+                   help="start a fresh Python in every sandbox instead of forking it from a worker's "
+                        "zygote, which holds torch, sympy and matplotlib already (slower; same grades)")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress output")
+    p.add_argument("--profile", action="store_true",
+                   help="print where the CPU went: the grader, the students' runs, the reference's, "
+                        "the zygotes' imports, the sandboxes")
     p.add_argument("--scheduler", metavar="ADDRESS", default=os.environ.get("DASK_SCHEDULER_ADDRESS") or None,
                    help="grade on a Dask cluster (default: $DASK_SCHEDULER_ADDRESS; see `grade worker-setup`)")
     p.add_argument("--unsafe-no-sandbox", action="store_true", help=UNSAFE_HELP)
@@ -68,6 +74,17 @@ def _summary(res: Any, lang: str) -> None:
     print("\n".join(lines), file=sys.stderr)
 
 
+def _profile(res: Any, lang: str) -> None:
+    p = res.profile
+    if not p.get("total_cpu_s"):
+        print(t(lang, "batch.profile_none"), file=sys.stderr)
+        return
+    print(t(lang, "batch.profile", total=p["total_cpu_s"], wall=res.wall_s, grader=p["grader_cpu_s"],
+            runs=p["runs_cpu_s"], n_runs=p["runs"], aside=p["stepped_aside"], ref=p["reference_cpu_s"],
+            n_ref=p["reference_runs"], imports=p["zygote_imports_cpu_s"], zygotes=p["zygotes"],
+            sandboxes=p["sandboxes_cpu_s"]), file=sys.stderr)
+
+
 def _cluster(address: Optional[str], quiet: bool, unsafe: bool) -> Any:
     """Grading on the Dask cluster at `address` (None: here, and Dask is not imported)."""
     if not address:
@@ -88,9 +105,12 @@ def run(args: argparse.Namespace) -> int:
         return 2
     quiet = getattr(args, "quiet", False)
     ignored = [o for o, given in (("--jobs", getattr(args, "jobs", None) is not None),
-                                  ("--no-fork-server", not getattr(args, "fork_server", True))) if given]
+                                  ("--no-fork-server", not getattr(args, "fork_server", True)),
+                                  ("--no-zygote", not getattr(args, "zygote", True))) if given]
     if scheduler and ignored:
         print(f"grade batch: {t(args.lang, 'batch.scheduler_ignores', options=' '.join(ignored))}", file=sys.stderr)
+    if not getattr(args, "zygote", True):
+        os.environ["GRADE_ZYGOTE"] = "0"  # read by every Sandbox of this process (grader/sandbox/zygote.py)
     try:
         res = run_batch(args.class_dir, args.out, stages=args.stages, jobs=args.jobs,
                         force=args.force, seed=args.seed, lang=args.lang,
@@ -105,6 +125,8 @@ def run(args: argparse.Namespace) -> int:
         return 130
     if not quiet:
         _summary(res, args.lang)
+    if getattr(args, "profile", False):
+        _profile(res, args.lang)
     return 130 if res.interrupted else 0
 
 

@@ -46,6 +46,7 @@ class BatchResult:
     seed: int = 0
     wall_s: float = 0.0
     notes: list[str] = field(default_factory=list)
+    profile: dict = field(default_factory=dict)  # where the CPU went (grader.sandbox.Sandbox.stats)
 
 
 @dataclass
@@ -75,6 +76,7 @@ class BatchRun:
     columns: list = field(default_factory=list)
     interrupted: bool = False
     similarity: bool = False
+    profile: dict = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)  # said before grading (and kept in the result)
 
     @property
@@ -187,7 +189,7 @@ class BatchRun:
             write_outputs(self.out, rows, reports, course=self.course, columns=self.columns, seed=self.seed,
                           lang=self.lang, interrupted=self.interrupted)
         return BatchResult(rows=rows, out_dir=self.out, interrupted=self.interrupted, graded=graded,
-                           cached=len(self.from_cache), seed=self.seed, notes=notes)
+                           cached=len(self.from_cache), seed=self.seed, notes=notes, profile=self.profile)
 
     def _grade(self, students: list[Student], unpack_dir: Path, env_key: str) -> int:
         """Grade who needs it (students that need no grading are reported first); the number graded."""

@@ -29,11 +29,12 @@ class WarmGraders:
 
     def get(self, key: tuple, course_dir: Optional[str], seed: int, lang: str) -> Any:
         from grader.engine import Grader
+        from grader.sandbox import zygote as zygotes
 
         with self._lock:
             if key not in self._graders:
                 self._graders[key] = Grader(course=course_dir, seed=seed, lang=lang, workers=1,
-                                            forbidden=[self.parent])
+                                            forbidden=[self.parent], zygote=zygotes.enabled())
                 while len(self._graders) > self.keep:
                     self._graders.popitem(last=False)[1].close()
             self._graders.move_to_end(key)

@@ -13,6 +13,7 @@ from typing import Any, Callable, Optional, Protocol, Sequence
 
 from grader.batch.discover import Student
 from grader.batch.rows import Reason, reason
+from grader.sandbox import zygote as zygotes
 from grader.sandbox.isolation import IsolationError
 from grader.sources import find_source
 from grader.verdict import Report
@@ -30,6 +31,7 @@ class RunView(Protocol):
     student_timeout_s: float
     progress: Any
     grader_factory: Callable[..., Any]
+    profile: dict
 
     @property
     def stage_numbers(self) -> Optional[list[int]]: ...
@@ -45,7 +47,8 @@ def make_grader(seed: int, lang: str, course: Any, jobs: int, fork_server: bool,
     # submission's reach. Never forbid a folder that holds the sandbox's own temp folder.
     tmp = Path(tempfile.gettempdir()).resolve()
     extra = [p for p in forbidden if not (tmp == p or p in tmp.parents)]
-    return Grader(course=course, seed=seed, lang=lang, workers=jobs, fork_server=fork_server, forbidden=extra)
+    return Grader(course=course, seed=seed, lang=lang, workers=jobs, fork_server=fork_server, forbidden=extra,
+                  zygote=zygotes.enabled())
 
 
 def grade_folder(grader: Any, root: Path, stages: Optional[list[int]], files: dict[int, str],
@@ -62,20 +65,25 @@ def grade_folder(grader: Any, root: Path, stages: Optional[list[int]], files: di
     return grader.grade(root, stages=chosen, contents=contents)
 
 
-def _worker(grader: Any, jobs: "queue.Queue[Optional[Student]]", results: "queue.Queue",
-            stages: Optional[list[int]], files: dict[int, str], stop: threading.Event) -> None:
-    while not stop.is_set():
-        student = jobs.get()
-        if student is None or stop.is_set():
+def _worker(pool: "_Pool") -> None:
+    while not pool.stop.is_set():
+        student = pool.jobs.get()
+        if student is None or pool.stop.is_set():
             return
         began = time.monotonic()
-        results.put(("start", student, began))
+        pool.results.put(("start", student, began))
+        folder = str(Path(student.root).resolve())
+        pool.busy[folder] = student
         try:
-            report = grade_folder(grader, Path(student.root), stages, files, student.contents)
-            results.put(("done", student, (report, time.monotonic() - began)))
+            report = grade_folder(pool.grader, Path(student.root), *pool.args, student.contents)
+            pool.results.put(("done", student, (report, time.monotonic() - began)))
         except BaseException as e:  # an engine failure must not lose the student
             tb = traceback.format_exception_only(type(e), e)[-1].strip()
-            results.put(("crash", student, reason("batch.grader_failed", why=tb)))
+            pool.results.put(("crash", student, reason("batch.grader_failed", why=tb)))
+        finally:
+            pool.busy.pop(folder, None)
+        if pool.surplus_done():
+            return
 
 
 def _quiet_exit(exit_: Callable) -> None:
@@ -87,7 +95,11 @@ def _quiet_exit(exit_: Callable) -> None:
 
 class _Pool:
     """Worker threads around one grader; more threads than sandbox workers keep the workers
-    busy while a thread does its bookkeeping (Grader.grade is thread-safe)."""
+    busy while a thread does its bookkeeping (Grader.grade is thread-safe).
+
+    A student whose run steps aside (idle priority past a few CPU-seconds: a loop, most likely)
+    no longer holds a worker: one more thread starts, and the first thread to finish a student
+    afterwards ends, so the number of students graded at full priority stays the same."""
 
     def __init__(self, grader: Any, run: RunView, todo: list[Student]):
         self.grader, self.todo = grader, todo
@@ -96,18 +108,41 @@ class _Pool:
         self.stop = threading.Event()
         self.threads: list[threading.Thread] = []
         self.args = (run.stage_numbers, {s.number: s.file for s in run.course.stages})
+        self.busy: dict[str, Student] = {}  # resolved folder -> the student graded from it
+        self._aside: set[str] = set()
+        self._surplus = 0
+        self._lock = threading.Lock()
         for st in todo:
             self.jobs.put(st)
         n = min(2 * run.jobs, len(todo))
         for _ in range(n):
             self.spawn()
+        sandbox = getattr(grader, "sandbox", None)
+        if sandbox is not None and hasattr(sandbox, "on_demote"):
+            sandbox.on_demote = self.stepped_aside
 
     def spawn(self) -> None:
-        t = threading.Thread(target=_worker, args=(self.grader, self.jobs, self.results, *self.args, self.stop),
-                             daemon=True, name="grade-batch")
+        t = threading.Thread(target=_worker, args=(self,), daemon=True, name="grade-batch")
         t.start()
         self.threads.append(t)
         self.jobs.put(None)  # its end of work, after every student queued so far
+
+    def stepped_aside(self, folder: str) -> None:
+        """A run of the student graded from `folder` stepped aside: its worker goes to the next student."""
+        with self._lock:
+            if folder not in self.busy or folder in self._aside or self.stop.is_set():
+                return
+            self._aside.add(folder)
+            self._surplus += 1
+        self.spawn()
+
+    def surplus_done(self) -> bool:
+        """Whether the calling thread, which just finished a student, is one too many now."""
+        with self._lock:
+            if self._surplus > 0:
+                self._surplus -= 1
+                return True
+            return False
 
     def close(self, clean: bool) -> None:
         self.stop.set()
@@ -174,6 +209,9 @@ def grade_all(run: RunView, todo: list[Student]) -> int:
         clean = True
     finally:
         pool.close(clean)
+        stats = getattr(getattr(grader, "sandbox", None), "stats", None)
+        if isinstance(stats, dict):
+            run.profile.update(stats)  # where the CPU went, for `grade batch --profile`
     return graded
 
 

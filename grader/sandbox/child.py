@@ -280,6 +280,7 @@ def _isolate(job: dict) -> None:
     _limit(resource, "RLIMIT_FSIZE", int(limits["file_bytes"]))
     _limit(resource, "RLIMIT_CPU", int(math.ceil(limits["cpu_s"])))
     _limit(resource, "RLIMIT_NOFILE", 256)
+    _limit(resource, "RLIMIT_NICE", 0)  # a run set to idle priority cannot raise it again
     if limits.get("memory_bytes"):  # no memory cgroup on this machine: the address-space rlimit instead
         _limit(resource, "RLIMIT_AS", int(limits["memory_bytes"]))
     if limits.get("nproc"):
@@ -725,10 +726,19 @@ def defer_dynamo() -> None:
 
 
 def _wait(pid: int, job: dict) -> tuple[int, object, str | None]:
-    """Wait for the run, stopping it at its wall-clock limit or when its output grows too large."""
-    deadline = time.monotonic() + float(job["limits"]["time_s"])
+    """Wait for the run, stopping it at its limit or when its output grows too large.
+
+    The limit counts the run's own time: its CPU-seconds, and its wall time less the time it
+    waited for a CPU (a run that sleeps spends its limit; one starved by other work does not),
+    with a wide wall-clock backstop. A run past `demote_cpu_s` of CPU steps aside: it drops to
+    idle priority and the grader is told (it gives the run's cgroup the smallest CPU weight), so
+    that it no longer holds a worker (the reference's runs have no `demote_cpu_s`)."""
+    limits = job["limits"]
+    started = time.monotonic()
+    backstop = started + float(limits.get("wall_s") or limits["time_s"])
+    demote = limits.get("demote_cpu_s")
     # the cap counts per case: earlier cases' output is trimmed to `output_keep` bytes each
-    cap = int(job["limits"]["output_bytes"]) + (len(job["cases"]) + 1) * int(job["limits"].get("output_keep", 1 << 14))
+    cap = int(limits["output_bytes"]) + (len(job["cases"]) + 1) * int(limits.get("output_keep", 1 << 14))
     killed = None
     try:
         fd = os.pidfd_open(pid)
@@ -741,19 +751,18 @@ def _wait(pid: int, job: dict) -> tuple[int, object, str | None]:
         if done:
             break
         if killed is None:
-            try:
-                if os.stat(job["output"]).st_size > cap:
-                    killed = "output"
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                killed = "timeout"
+            now, cpu = time.monotonic(), cpu_seconds(pid)
+            killed = _over(job, cap, max(cpu, now - started - waited_for_cpu(pid)), now > backstop)
             if killed:
                 for target in (lambda: os.killpg(pid, signal.SIGKILL), lambda: os.kill(pid, signal.SIGKILL)):
                     try:
                         target()
                     except OSError:
                         pass
+            elif demote is not None and cpu > float(demote):
+                demote = None
+                step_aside(pid)
+                _reply({"demoted": pid, "cpu_s": cpu})
         if fd is not None:
             select.select([fd], [], [], 0.01)
         else:
@@ -763,11 +772,69 @@ def _wait(pid: int, job: dict) -> tuple[int, object, str | None]:
     return status, usage, killed
 
 
-def load_seccomp(fd: int) -> None:
+def _over(job: dict, cap: int, spent: float, past_backstop: bool) -> str | None:
+    """Why the run must stop now ("output", "timeout"), or None."""
+    try:
+        if os.stat(job["output"]).st_size > cap:
+            return "output"
+    except OSError:
+        pass
+    return "timeout" if past_backstop or spent > float(job["limits"]["time_s"]) else None
+
+
+_TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def cpu_seconds(pid: int, children: bool = True) -> float:
+    """The CPU-seconds process `pid` (and its waited-for children) have used (0 once it is gone)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            fields = fh.read().rsplit(b")", 1)[1].split()
+        return sum(int(x) for x in fields[11:15 if children else 13]) / _TICK  # utime, stime, cutime, cstime
+    except (OSError, ValueError, IndexError):
+        return 0.0
+
+
+def waited_for_cpu(pid: int) -> float:
+    """Seconds the run's main thread has waited on a run queue (runnable, not running), or 0."""
+    try:
+        with open(f"/proc/{pid}/schedstat", "rb") as fh:
+            return int(fh.read().split()[1]) / 1e9
+    except (OSError, ValueError, IndexError):
+        return 0.0
+
+
+def step_aside(session: int) -> None:
+    """Every thread of the run's session to idle priority (SCHED_IDLE, nice 19): it runs only when
+    nothing else wants the CPU. Its RLIMIT_NICE of 0 keeps it from climbing back. The session's
+    autogroup goes to nice 19 as well: where the kernel groups tasks by session, a run alone in
+    its session would otherwise keep a whole group's share of the CPU."""
+    try:
+        with open(f"/proc/{session}/autogroup", "w") as fh:
+            fh.write("19")
+    except OSError:
+        pass
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as fh:
+                if int(fh.read().rsplit(b")", 1)[1].split()[3]) != session:
+                    continue
+            tasks = [int(t) for t in os.listdir(f"/proc/{entry}/task")]
+        except (OSError, ValueError, IndexError):
+            continue
+        for tid in tasks:
+            try:
+                os.sched_setscheduler(tid, os.SCHED_IDLE, os.sched_param(0))
+                os.setpriority(os.PRIO_PROCESS, tid, 19)
+            except (OSError, AttributeError):
+                pass
+
+
+def load_seccomp_fd(fd: int) -> None:
     """The uid backend: no new privileges, then the grader's seccomp filter (a BPF program read
     from `fd`), before anything else runs. Any failure ends the fork server: never unfiltered."""
-    import ctypes
-
     chunks = []
     while True:
         chunk = os.read(fd, 1 << 16)
@@ -778,18 +845,14 @@ def load_seccomp(fd: int) -> None:
     code = b"".join(chunks)
     if not code or len(code) % 8 or len(code) // 8 > 4096:
         raise SystemExit("grade sandbox: the seccomp program is not valid")
-
-    class Program(ctypes.Structure):
-        _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
-
-    libc = ctypes.CDLL(None, use_errno=True)
-    buf = ctypes.create_string_buffer(code, len(code))
-    prog = Program(len(code) // 8, ctypes.cast(buf, ctypes.c_void_p))
-    ulong = ctypes.c_ulong
-    if libc.prctl(ulong(38), ulong(1), ulong(0), ulong(0), ulong(0)) != 0:  # PR_SET_NO_NEW_PRIVS
-        raise SystemExit(f"grade sandbox: no_new_privs refused ({os.strerror(ctypes.get_errno())})")
-    if libc.prctl(ulong(22), ulong(2), ctypes.byref(prog), ulong(0), ulong(0)) != 0:  # PR_SET_SECCOMP, FILTER
-        raise SystemExit(f"grade sandbox: the seccomp filter was refused ({os.strerror(ctypes.get_errno())})")
+    try:
+        _prctl(PR_SET_NO_NEW_PRIVS, 1)
+    except OSError as exc:
+        raise SystemExit(f"grade sandbox: no_new_privs refused ({exc.strerror})") from None
+    try:
+        load_seccomp(code)
+    except OSError as exc:
+        raise SystemExit(f"grade sandbox: the seccomp filter was refused ({exc.strerror})") from None
 
 
 def _probe() -> None:
@@ -807,21 +870,37 @@ def _probe() -> None:
 
 
 def serve(argv: list[str]) -> None:
-    import shutil
-    import site
-
+    """The fork server: the libraries first, then one forked run per job line on stdin."""
     if argv[:1] == ["--seccomp-fd"]:  # the uid backend (bubblewrap loads the filter itself)
-        load_seccomp(int(argv[1]))
+        load_seccomp_fd(int(argv[1]))
         argv = argv[2:]
     if argv[:1] == ["--probe"]:
         _probe()
         return
+    argv = _setup(argv)
+    if argv[:1] == ["--zygote"]:
+        _preload(argv[1:])
+        warm_up(argv[1:])
+        zygote()
+        return
+    _preload(argv)
+    _serve_jobs()
+
+
+def _setup(argv: list[str]) -> list[str]:
+    import site
+
     while argv[:1] == ["--site"]:  # Python started with -S: the grader's site-packages, nothing else
         site.addsitedir(argv[1])
         argv = argv[2:]
     getattr(site, "setquit", lambda: None)()  # exit() and quit(), which students' scripts call, as `site` defines them
     defer_dynamo()
-    _preload(argv)
+    return argv
+
+
+def _serve_jobs() -> None:
+    import shutil
+
     try:
         import ctypes
 
@@ -858,6 +937,192 @@ def serve(argv: list[str]) -> None:
         }, files=((os.path.join(results, "results.jsonl"), caps[0]), (os.path.join(results, "results.bin"), caps[1]),
                   (job["output"], caps[2]), (os.path.join(results, "runner_error.json"), caps[3])))
         shutil.rmtree(os.path.dirname(job["workdir"]), ignore_errors=True)
+
+
+# --- the zygote ---------------------------------------------------------------------------
+#
+# One per grading worker, started by the grader (grader/sandbox/zygote.py) outside any
+# sandbox, holding only libraries: never a reference, a case or a path of a submission, and
+# never running a line of a submission. For each submission's sandbox (a bubblewrap holding
+# only a placeholder process) it forks a child that joins that sandbox's cgroups and
+# namespaces and forks the sandbox's fork server there, which drops every privilege before
+# it serves its first job (see docs/sandbox.md).
+
+PR_SET_PDEATHSIG, PR_CAPBSET_DROP, PR_SET_NO_NEW_PRIVS, PR_SET_SECCOMP, PR_CAP_AMBIENT = 1, 24, 38, 22, 47
+NS_GET_PARENT = 0xB702
+NAMESPACES = ("mnt", "pid", "net", "ipc", "uts", "cgroup")
+
+
+def warm_up(modules: list[str]) -> None:
+    """The libraries' lazy first-use work, done once here rather than in every run."""
+    with _no_gc():
+        torch = sys.modules.get("torch")
+        if torch is not None:
+            net = torch.nn.Sequential(torch.nn.Linear(3, 2), torch.nn.ReLU())
+            opt = torch.optim.SGD(net.parameters(), lr=0.1)
+            loss = torch.nn.functional.cross_entropy(net(torch.ones(4, 3)), torch.zeros(4, dtype=torch.long))
+            loss.backward()
+            opt.step()
+            torch.manual_seed(0)
+        if "sympy" in sys.modules:
+            x = sys.modules["sympy"].symbols("x")
+            sys.modules["sympy"].diff(x ** 2 + 1, x).subs(x, 1.0)
+        if "matplotlib" in modules:
+            try:
+                import matplotlib
+                matplotlib.use("Agg")
+                import matplotlib.pyplot  # noqa: F401 - its font list loaded once
+            except Exception:
+                pass
+
+
+def zygote() -> None:
+    """Serve spawn requests on stdin (a Unix socket): each brings the new server's two pipe ends."""
+    import array
+    import socket
+
+    sock = socket.socket(fileno=0)
+    sock.sendall(json.dumps({"ready": os.getpid()}).encode() + b"\n")
+    while True:
+        fds = array.array("i")
+        msg, ancdata, _, _ = sock.recvmsg(1 << 16, socket.CMSG_SPACE(2 * fds.itemsize))
+        if not msg:  # the grader is done: wait for the spawners (their CPU then counts in ours)
+            while True:
+                try:
+                    os.wait()
+                except ChildProcessError:
+                    return
+        for level, kind, data in ancdata:
+            if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+                fds.frombytes(data[: len(data) - len(data) % fds.itemsize])
+        pid = os.fork() if len(fds) == 2 else -1
+        if pid == 0:
+            _spawn(json.loads(msg), fds[0], fds[1])
+        for fd in fds:
+            os.close(fd)
+        sock.sendall(json.dumps({"spawned": pid}).encode() + b"\n")
+        reap_zombies()
+
+
+def _spawn(request: dict, stdin: int, stdout: int) -> None:
+    """The zygote's child: into the sandbox's cgroups and namespaces, then the server is forked
+    there (it must be: a pid namespace takes only children); this one waits for it. Never returns."""
+    code = 71
+    try:
+        _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        for path in request["cgroups"]:
+            with open(path, "w") as fh:
+                fh.write(str(os.getpid()))
+        _enter_namespaces(int(request["pid"]))
+        server = os.fork()
+        if server == 0:
+            _become_server(request, stdin, stdout)
+        os.close(stdin)
+        os.close(stdout)
+        _, status = os.waitpid(server, 0)
+        code = os.WEXITSTATUS(status) if os.WIFEXITED(status) else 128 + os.WTERMSIG(status)
+    finally:
+        os._exit(code)
+
+
+def _libc():
+    import ctypes
+
+    return ctypes.CDLL(None, use_errno=True)
+
+
+def _check(result: int, what: str) -> int:
+    import ctypes
+
+    if result < 0:
+        raise OSError(ctypes.get_errno(), f"{what}: {os.strerror(ctypes.get_errno())}")
+    return result
+
+
+def _prctl(option: int, arg: int = 0, arg3: int = 0) -> None:
+    import ctypes
+
+    _check(_libc().prctl(option, ctypes.c_ulong(arg), ctypes.c_ulong(arg3), 0, 0), f"prctl({option})")
+
+
+def _enter_namespaces(pid: int) -> None:
+    """Join the sandbox of process `pid`: its outermost user namespace below ours first (it owns the
+    others), then its mount, pid, network, ipc, uts and cgroup namespaces, then the user namespaces
+    nested inside (bubblewrap's --disable-userns adds one)."""
+    libc = _libc()
+    fds = {ns: os.open(f"/proc/{pid}/ns/{ns}", os.O_RDONLY | os.O_CLOEXEC) for ns in NAMESPACES + ("user",)}
+    own = os.stat("/proc/self/ns/user").st_ino
+    users = [fds["user"]]
+    while len(users) < 32:
+        parent = libc.ioctl(users[0], NS_GET_PARENT)
+        if parent < 0 or os.fstat(parent).st_ino == own:  # EPERM: above ours
+            if parent >= 0:
+                os.close(parent)
+            break
+        users.insert(0, parent)
+    _check(libc.setns(users[0], 0), "setns(user)")
+    for ns in NAMESPACES:
+        _check(libc.setns(fds[ns], 0), f"setns({ns})")
+    for fd in users[1:]:
+        _check(libc.setns(fd, 0), "setns(user)")
+    for fd in set(fds.values()) | set(users):
+        os.close(fd)
+
+
+def _become_server(request: dict, stdin: int, stdout: int) -> None:
+    """In the sandbox: what bubblewrap's own child does last, before the first job is read."""
+    code = 72
+    try:
+        _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        os.setsid()
+        null = os.open(os.devnull, os.O_RDWR)
+        for fd, target in ((stdin, 0), (stdout, 1), (null, 2)):
+            os.dup2(fd, target)
+        os.closerange(3, 1 << 16)  # no descriptor of the zygote (its socket, libraries' files) stays open
+        os.chdir(request["chdir"])
+        os.environ.clear()
+        os.environ.update(request["env"])
+        drop_privileges()
+        load_seccomp(bytes.fromhex(request["seccomp"]))
+        sys.stdin = open(0, "r", encoding="utf-8", closefd=False)
+        sys.stdout = open(1, "w", encoding="utf-8", closefd=False)
+        sys.stderr = open(2, "w", encoding="utf-8", closefd=False)
+        _serve_jobs()
+        code = 0
+    except BaseException:
+        code = 73
+    finally:
+        os._exit(code)
+
+
+def drop_privileges() -> None:
+    """Every capability gone (bounding, ambient, effective, permitted, inheritable); no new ones."""
+    import ctypes
+
+    libc = _libc()
+    for cap in range(64):
+        if libc.prctl(PR_CAPBSET_DROP, ctypes.c_ulong(cap), 0, 0, 0) < 0 and ctypes.get_errno() == 22:
+            break  # EINVAL: past the last capability this kernel knows
+    _prctl(PR_CAP_AMBIENT, 4)  # PR_CAP_AMBIENT_CLEAR_ALL
+    header = (ctypes.c_uint32 * 2)(0x20080522, 0)  # _LINUX_CAPABILITY_VERSION_3, this process
+    data = (ctypes.c_uint32 * 6)()  # effective, permitted, inheritable, twice: all zero
+    _check(libc.capset(header, data), "capset")
+    _prctl(PR_SET_NO_NEW_PRIVS, 1)
+
+
+def load_seccomp(program: bytes) -> None:
+    """The grader's seccomp filter (the BPF program bwrap --seccomp would load)."""
+    import ctypes
+
+    if not program or len(program) % 8:
+        raise ValueError("no seccomp program")
+    filters = ctypes.create_string_buffer(program, len(program))
+
+    class Prog(ctypes.Structure):
+        _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
+
+    prog = Prog(len(program) // 8, ctypes.addressof(filters))
+    _check(_libc().prctl(PR_SET_SECCOMP, ctypes.c_ulong(2), ctypes.byref(prog), 0, 0), "seccomp")
 
 
 if __name__ == "__main__":

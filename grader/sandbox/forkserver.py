@@ -13,11 +13,11 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Optional
+from typing import Any, Callable, Optional
 
 from grader.sandbox import isolation, seccomp, uid_backend
 from grader.sandbox.isolation import runs_folder
-from grader.sandbox.job import MEMORY_SLACK, PIDS_MAX, Limits, SandboxError
+from grader.sandbox.job import MEMORY_SLACK, PIDS_MAX, Limits, SandboxError, wall_backstop
 
 CHILD = Path(__file__).resolve().with_name("child.py")
 
@@ -26,51 +26,128 @@ class ForkServer:
     """One ``child.py`` fork server inside its own sandbox, serving one job at a time."""
 
     def __init__(self, preload: tuple[str, ...], folders: dict[str, Path], isolated: bool,
-                 binds: Optional[dict[str, Path]] = None, uid: Optional[int] = None):
+                 binds: Optional[dict[str, Path]] = None, zygote: Optional[Any] = None,
+                 uid: Optional[int] = None):
         """`binds`: more host folders the runs see read-only (inside path -> host), e.g. the platform's files.
-        `uid`: the uid backend's sandbox (grader/sandbox/uid_backend.py) instead of bubblewrap's."""
+        `zygote`: the trusted zygote (grader/sandbox/zygote.py) that forks this sandbox's server
+        (bubblewrap's sandboxes only). `uid`: the uid backend's sandbox (grader/sandbox/uid_backend.py)
+        instead of bubblewrap's."""
         self.preload = preload
         self.isolated = isolated
         self.uid = uid if isolated else None
+        usable = isolated and self.uid is None and zygote is not None and not zygote.failed
+        self.zygote = zygote if usable else None
         self.cgroup = isolation.Cgroup(PIDS_MAX) if isolated else None
-        argv = [a for d in isolation.site_dirs() for a in ("--site", d)] + list(preload)
-        options: dict = {"env": None, "start_new_session": True}
-        if self.uid is not None:
-            self.paths = {}
-            self.work = str(folders["work"])
-            fd = seccomp.filter_fd(runs_folder(), network=False)
-            if fd is None:
-                raise SandboxError("the seccomp filter cannot be built (pyseccomp, libseccomp2)")
-            cmd = uid_backend.command(child_program(), fd, argv)
-            options = uid_backend.popen_options(self.uid, self.work)
-        elif isolated:
+        if isolated and self.uid is None:
             self.paths = {"/in": folders["staging"], "/inputs": folders["inputs"], **(binds or {})}
             self.work = isolation.WORK_DIR
-            fd = seccomp.filter_fd(runs_folder())
-            cmd = isolation.bwrap_command(child_program(), self.paths, fd, argv)
-            cmd = _into_cgroups(self.cgroup, cmd)
-            env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
         else:
             self.paths = {}
             self.work = str(folders["work"])
-            fd = None
-            cmd = [sys.executable, "-I", "-S", str(child_program()), *argv]
-            env = {k: v for k, v in os.environ.items() if k in ("PATH", "LANG", "LC_ALL", "SYSTEMROOT")}
-            env.update(OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1", MPLBACKEND="Agg")
-        options["env"] = options["env"] or env
+        self._launch()
+        self.ready = False
+        self.baseline = 0
+        self.loaded = set(preload) | (set(self.zygote.libraries) if self.zygote is not None else set())
+        self._buffer = b""
+
+    def _launch(self) -> None:
+        """Start the sandbox: the uid backend's fork server as its own uid; bwrap around the fork
+        server's own Python; or bwrap around a placeholder that the zygote forks the server into
+        (then ``_info`` reads the placeholder's process id)."""
+        argv = [a for d in isolation.site_dirs() for a in ("--site", d)] + list(self.preload)
+        self._info = None
+        if self.uid is not None:
+            fd = seccomp.filter_fd(runs_folder(), network=False)
+            if fd is None:
+                raise SandboxError("the seccomp filter cannot be built (pyseccomp, libseccomp2)")
+            fds = [fd]
+            cmd = uid_backend.command(child_program(), fd, argv)
+            options = uid_backend.popen_options(self.uid, self.work)
+        else:
+            cmd, fds = self._bwrap_command(argv) if self.isolated else self._plain_command(argv)
+            options = {"env": self._env(), "start_new_session": True}
         try:
             self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                         stderr=subprocess.DEVNULL, cwd="/",
-                                         pass_fds=(fd,) if fd is not None else (), **options)
+                                         stderr=subprocess.DEVNULL, cwd="/", pass_fds=tuple(fds), **options)
         finally:
-            if fd is not None:
+            for fd in fds:
                 os.close(fd)
         if self.uid is not None and self.cgroup:
             uid_backend.enter_cgroup(self.cgroup.procs_files(), self.proc.pid)
-        self.ready = False
-        self.baseline = 0
-        self.loaded = set(preload)
+        self.stdin, self.stdout = self.proc.stdin, self.proc.stdout
+
+    def _bwrap_command(self, argv: list[str]) -> tuple[list[str], list[int]]:
+        """bwrap around the fork server, or around the zygote's placeholder; the descriptors it is handed."""
+        seccomp_fd = seccomp.filter_fd(runs_folder())
+        fds = [seccomp_fd] if seccomp_fd is not None else []
+        if self.zygote is not None:
+            self._info, info_w = os.pipe()
+            fds.append(info_w)
+            cmd = isolation.bwrap_command(child_program(), self.paths, seccomp_fd, [], placeholder=info_w)
+        else:
+            cmd = isolation.bwrap_command(child_program(), self.paths, seccomp_fd, argv)
+        return _into_cgroups(self.cgroup, cmd), fds
+
+    def _plain_command(self, argv: list[str]) -> tuple[list[str], list[int]]:
+        """The fork server without a sandbox (developer machines): this Python, no descriptors."""
+        return [sys.executable, "-I", "-S", str(child_program()), *argv], []
+
+    def _env(self) -> dict:
+        if self.isolated:
+            return {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
+        env = {k: v for k, v in os.environ.items() if k in ("PATH", "LANG", "LC_ALL", "SYSTEMROOT")}
+        env.update(OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1", MPLBACKEND="Agg")
+        return env
+
+    def _from_zygote(self) -> Optional[dict]:
+        """The server forked into the sandbox by the zygote, and its first message; where that fails
+        on this machine, the zygote is set aside and this sandbox (and every later one) starts its own Python."""
+        try:
+            self._spawn()
+            msg = self._read(time.monotonic() + 60)
+            if msg and "ready" in msg:
+                return msg
+        except (SandboxError, OSError):
+            pass
+        self.zygote.failed = True
+        self.zygote = None
+        self.kill()
+        self.proc.wait()
+        for pipe in {self.stdin, self.stdout, self.proc.stdin, self.proc.stdout}:
+            pipe.close()
         self._buffer = b""
+        self.loaded = set(self.preload)
+        self._launch()
+        return self._read(time.monotonic() + 120)
+
+    def _spawn(self) -> None:
+        """The placeholder is up: have the zygote fork this sandbox's fork server into it."""
+        info, self._info = self._info, None
+        raw = b""
+        deadline = time.monotonic() + 60
+        try:
+            while len(raw) < 1 << 14:
+                readable, _, _ = select.select([info], [], [], max(0.0, deadline - time.monotonic()))
+                chunk = os.read(info, 1 << 12) if readable else b""
+                if not chunk:
+                    break
+                raw += chunk
+        finally:
+            os.close(info)
+        try:
+            pid = json.loads(raw)["child-pid"]
+        except (ValueError, KeyError, TypeError):
+            raise SandboxError("the sandbox did not start (bubblewrap gave no process)") from None
+        if type(pid) is not int or pid <= 1:
+            raise SandboxError("the sandbox did not start (bubblewrap gave no process)")
+        if not self._fill(3, time.monotonic() + 60) or self._buffer != b"up\n":  # every mount is made
+            raise SandboxError("the sandbox did not start")
+        self._buffer = b""
+        self.stdin, self.stdout = self.zygote.spawn({
+            "pid": pid, "cgroups": self.cgroup.procs_files() if self.cgroup else [],
+            "seccomp": (seccomp.program(runs_folder()) or b"").hex(), "chdir": self.work,
+            "env": isolation.SANDBOX_ENV,
+        })
 
     def inside(self, host: Path) -> str:
         """Where a host folder bound into the sandbox appears inside it."""
@@ -80,7 +157,7 @@ class ForkServer:
         return str(host)
 
     def _fill(self, size: int, deadline: Optional[float]) -> bool:
-        fd = self.proc.stdout.fileno()
+        fd = self.stdout.fileno()
         while len(self._buffer) < size:
             timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
             readable, _, _ = select.select([fd], [], [], timeout)
@@ -123,7 +200,7 @@ class ForkServer:
 
     def _wait_ready(self) -> None:
         if not self.ready:
-            msg = self._read(time.monotonic() + 120)
+            msg = self._from_zygote() if self._info is not None else self._read(time.monotonic() + 120)
             if not msg or "ready" not in msg:
                 raise SandboxError("the sandbox's fork server did not start (is numpy installed?)")
             self.ready = True
@@ -135,30 +212,38 @@ class ForkServer:
         missing = [m for m in modules if m not in self.loaded]
         if not missing:
             return
-        self.proc.stdin.write((json.dumps({"preload": missing}) + "\n").encode())
-        self.proc.stdin.flush()
+        self.stdin.write((json.dumps({"preload": missing}) + "\n").encode())
+        self.stdin.flush()
         msg = self._read(time.monotonic() + 120)
         if not msg or "preloaded" not in msg:
             raise SandboxError("the sandbox could not import " + ", ".join(missing))
         self.loaded.update(missing)
         self.baseline = self.cgroup.usage() if self.cgroup else 0
 
-    def run(self, spec: dict, limits: Limits) -> tuple[dict, list[bytes]]:
-        """Send one job and wait for its report; past the deadline the whole sandbox is killed."""
+    def run(self, spec: dict, limits: Limits, demoted: Optional[Callable[[], None]] = None) -> tuple[dict, list[bytes]]:
+        """Send one job and wait for its report; past the deadline the whole sandbox is killed.
+        `demoted` is called if the run steps aside (idle priority: see child.py `_wait`)."""
         self._wait_ready()
         oom_before = self.cgroup.oom_kills() if self.cgroup else 0
         if self.cgroup and self.cgroup.memory:
             self.cgroup.set_memory(self.baseline + limits.memory_mb * 2**20 + MEMORY_SLACK)
-        self.proc.stdin.write((json.dumps(spec) + "\n").encode())
-        self.proc.stdin.flush()
+        self.stdin.write((json.dumps(spec) + "\n").encode())
+        self.stdin.flush()
         started_msg = self._read(time.monotonic() + 30)
         if not started_msg or "started" not in started_msg:
             raise SandboxError("the sandbox did not start the run")
         start = time.monotonic()
-        deadline = start + limits.time_s + 2.0
+        deadline = start + wall_backstop(limits) + 2.0
         stopped = False
         try:
             msg = self._read(deadline)
+            if msg is not None and "demoted" in msg:
+                stepped_aside = bool(self.cgroup and self.cgroup.set_idle(True))
+                if demoted is not None:
+                    demoted()
+                msg = self._read(deadline)
+                if stepped_aside:
+                    self.cgroup.set_idle(False)
             payload = self._payload(msg, spec["caps"], deadline + 5) if msg is not None and "exited" in msg else None
         except SandboxError:  # the fork server died (killed by its own run) or sent garbage
             msg = payload = None
@@ -193,14 +278,20 @@ class ForkServer:
         self.proc.kill()
 
     def stop(self) -> None:
-        """Ask the fork server to end (it exits when its stdin closes)."""
-        try:
-            self.proc.stdin.close()
-        except OSError:
-            pass
+        """Ask the fork server to end (it exits when its stdin closes; a placeholder, when its own does)."""
+        for pipe in {self.stdin, self.proc.stdin}:
+            try:
+                pipe.close()
+            except OSError:
+                pass
 
     def close(self) -> None:
         self.stop()
+        if self._info is not None:
+            os.close(self._info)
+            self._info = None
+        for pipe in {self.stdout, self.proc.stdout}:
+            pipe.close()
         try:
             self.proc.wait(timeout=0.5)
         except subprocess.TimeoutExpired:

@@ -245,8 +245,19 @@ def platform_binds(folder: Optional[Path]) -> dict[str, Path]:
             if entry.is_dir() and not entry.is_symlink() and entry.name not in taken}
 
 
-def bwrap_command(child: Path, readonly: dict[str, Path], seccomp_fd: Optional[int], argv: list[str]) -> list[str]:
-    """The command that runs ``python child.py ARGV`` in a new sandbox (``readonly``: inside path -> host)."""
+# The environment of a sandbox's fork server (its runs get their own, see Sandbox._spec).
+SANDBOX_ENV = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
+               "MKL_NUM_THREADS": "1", "MPLBACKEND": "Agg", "HOME": WORK_DIR, "TMPDIR": "/tmp"}
+
+
+def bwrap_command(child: Path, readonly: dict[str, Path], seccomp_fd: Optional[int], argv: list[str],
+                  placeholder: Optional[int] = None) -> list[str]:
+    """The command that runs ``python child.py ARGV`` in a new sandbox (``readonly``: inside path -> host).
+
+    With ``placeholder`` (a descriptor for bwrap's --info-fd), the sandbox holds only a shell that
+    says "up" once the sandbox is built and waits for its stdin to close, and its process id is
+    written to that descriptor: a zygote
+    (grader/sandbox/zygote.py) forks the sandbox's fork server into it."""
     cmd = [bwrap_binary() or "bwrap", "--unshare-all", "--unshare-user", "--unshare-cgroup-try", "--disable-userns",
            "--uid", str(INSIDE_UID), "--gid", str(INSIDE_UID), "--die-with-parent", "--new-session",
            "--hostname", "sandbox", "--proc", "/proc", "--dev", "/dev",
@@ -255,13 +266,12 @@ def bwrap_command(child: Path, readonly: dict[str, Path], seccomp_fd: Optional[i
            *_binds(),  # after the tmpfs mounts, so that a venv under /tmp stays visible
            *[a for inside, host in readonly.items() for a in ("--ro-bind", str(host), inside)],
            "--ro-bind", str(child), f"/opt/grade/{child.name}",
-           "--chdir", WORK_DIR, "--clearenv", "--setenv", "PATH", "/usr/bin:/bin",
-           "--setenv", "LANG", "C.UTF-8", "--setenv", "OMP_NUM_THREADS", "1",
-           "--setenv", "OPENBLAS_NUM_THREADS", "1", "--setenv", "MKL_NUM_THREADS", "1",
-           "--setenv", "MPLBACKEND", "Agg", "--setenv", "HOME", WORK_DIR, "--setenv", "TMPDIR", "/tmp"]
+           "--chdir", WORK_DIR, "--clearenv", *[a for k, v in SANDBOX_ENV.items() for a in ("--setenv", k, v)]]
     cmd += ["--remount-ro", "/"]  # the sandbox's root (bwrap's own tmpfs) is not writable either
     if seccomp_fd is not None:
         cmd += ["--seccomp", str(seccomp_fd)]
+    if placeholder is not None:
+        return cmd + ["--info-fd", str(placeholder), "--", "/bin/sh", "-c", "echo up; read _ || true"]
     return cmd + ["--", os.path.realpath(sys.executable), "-I", "-S", f"/opt/grade/{child.name}", *argv]
 
 
@@ -285,7 +295,10 @@ def _own_cgroups() -> dict[str, str]:
 
 
 class Cgroup:
-    """One sandbox's memory and pids cgroup (children of the grader's own), when they can be made."""
+    """One sandbox's memory, pids and cpu cgroup (children of the grader's own), when they can be made.
+
+    The cpu cgroup lets a run that steps aside (grader/sandbox/child.py, `step_aside`) be given the
+    smallest CPU weight from outside, where the run cannot undo it (`set_idle`)."""
 
     def __init__(self, pids_max: int):
         self.dirs: dict[str, Path] = {}
@@ -293,16 +306,18 @@ class Cgroup:
         name = f"grade-{os.getpid()}-{next(_names)}"
         own = _own_cgroups()
         if (CGROUP_ROOT / "memory").is_dir() and "memory" in own:
-            for ctrl in ("memory", "pids"):
-                self._make(ctrl, CGROUP_ROOT / ctrl / own.get(ctrl, "/").lstrip("/") / name)
+            for ctrl in ("memory", "pids", "cpu"):
+                if ctrl in own and (CGROUP_ROOT / ctrl).is_dir():
+                    self._make(ctrl, CGROUP_ROOT / ctrl / own[ctrl].lstrip("/") / name)
             self._write("pids", "pids.max", str(pids_max))
         elif (CGROUP_ROOT / "cgroup.controllers").is_file() and "" in own:
             self.v2 = True
             parent = CGROUP_ROOT / own[""].lstrip("/")
-            try:  # delegate the controllers to children (refused when the parent holds processes itself)
-                (parent / "cgroup.subtree_control").write_text("+memory +pids")
-            except OSError:
-                pass
+            for controllers in ("+memory +pids", "+cpu"):  # delegated to children (refused when the parent
+                try:                                      # holds processes itself)
+                    (parent / "cgroup.subtree_control").write_text(controllers)
+                except OSError:
+                    pass
             self._make("", parent / name)
             self._write("", "pids.max", str(pids_max))
         self.memory = self.dirs.get("memory") or (self.dirs.get("") if self._has("", "memory.max") else None)
@@ -323,6 +338,12 @@ class Cgroup:
             return True
         except (OSError, KeyError):
             return False
+
+    def set_idle(self, idle: bool) -> bool:
+        """The sandbox's CPU weight: the smallest while its run has stepped aside, else the default."""
+        if "cpu" in self.dirs:
+            return self._write("cpu", "cpu.shares", "2" if idle else "1024")
+        return self._has("", "cpu.weight") and self._write("", "cpu.weight", "1" if idle else "100")
 
     def procs_files(self) -> list[str]:
         return [str(d / "cgroup.procs") for d in self.dirs.values()]

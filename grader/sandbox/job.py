@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
@@ -17,6 +18,25 @@ COPY_CAP = PLATFORM.copy_bytes
 PIDS_MAX = PLATFORM.pids
 MEMORY_SLACK = PLATFORM.memory_slack_bytes
 ERROR_CAP = PLATFORM.error_bytes
+
+
+DEMOTE_CPU_S = PLATFORM.step_aside_cpu_s
+
+
+def demote_after() -> float:
+    """CPU-seconds after which a submission's run drops to idle priority and frees its worker
+    (the platform's `step_aside_cpu_s`, or `$GRADE_DEMOTE_CPU_S`)."""
+    try:
+        return max(0.0, float(os.environ.get("GRADE_DEMOTE_CPU_S", DEMOTE_CPU_S)))
+    except ValueError:
+        return DEMOTE_CPU_S
+
+
+def wall_backstop(limits: "Limits") -> float:
+    """Wall seconds after which a run is stopped whatever it did: its limit counts its own time (CPU,
+    and wall time less the time it waited for a CPU), and a run at idle priority may wait for the
+    CPU a long while, so this is wide."""
+    return limits.backstop_factor * limits.time_s + limits.backstop_extra_s
 
 
 class SandboxError(Exception):

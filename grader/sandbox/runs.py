@@ -9,13 +9,14 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 from grader.contents import Contents, copy_into, walk
 from grader.sandbox import isolation, uid_backend
+from grader.sandbox import zygote as zygotes
 from grader.sandbox.forkserver import ForkServer, close_all
 from grader.sandbox.isolation import runs_folder
-from grader.sandbox.job import COPY_CAP, ERROR_CAP, PIDS_MAX, Job, Limits, Outcome, SandboxError
+from grader.sandbox.job import COPY_CAP, ERROR_CAP, PIDS_MAX, Job, Limits, Outcome, SandboxError, demote_after, wall_backstop
 from grader.sandbox.records import collect
 from grader.sources import find_source, prepare_sources, write_module
 
@@ -25,12 +26,15 @@ class Sandbox:
 
     ``release(source)`` stops a submission's sandboxes once it is graded. ``fork_server=False``
     starts a fresh sandbox for every run instead (slower; the baseline of the benchmarks).
+    With ``zygote=True`` (a batch), each sandbox's fork server is forked from one of ``workers``
+    trusted zygotes (grader/sandbox/zygote.py) instead of starting its own Python.
     """
 
     def __init__(self, workers: int = 2, fork_server: bool = True, require_isolation: bool = False,
-                 platform: Optional[Path] = None, backend: Optional[str] = None):
+                 platform: Optional[Path] = None, backend: Optional[str] = None, zygote: bool = False):
         """`platform`: a course's platform files (``stages/platform/``), read-only in every run.
-        `backend`: ``bwrap`` or ``uid`` (default: the one this machine can build, isolation.backend())."""
+        `backend`: ``bwrap`` or ``uid`` (default: the one this machine can build, isolation.backend()).
+        `zygote`: bubblewrap's sandboxes only (the uid backend's servers start their own Python)."""
         self.backend, self.why = isolation.backend() if backend is None else isolation.named_backend(backend)
         self.isolated = self.backend is not None
         self.binds = isolation.platform_binds(platform)
@@ -49,6 +53,25 @@ class Sandbox:
         self._pools: dict[tuple, queue.Queue] = {}
         self._made: dict[tuple, list[ForkServer]] = {}
         self._lock = threading.RLock()
+        forked = zygote and self.backend == "bwrap" and fork_server
+        self.zygotes = [zygotes.Zygote() for _ in range(self.workers)] if forked else []
+        self._turn = itertools.count()
+        self.demote_cpu_s = demote_after()
+        self.stats = {"runs": 0, "runs_cpu_s": 0.0, "reference_runs": 0, "reference_cpu_s": 0.0, "stepped_aside": 0}
+        self._started_cpu = _cpu_here()
+        # called with a submission's folder when one of its runs steps aside (a batch frees its worker)
+        self.on_demote: Optional[Callable[[str], None]] = None
+
+    def _stepped_aside(self, owner: str) -> None:
+        with self._lock:
+            self.stats["stepped_aside"] += 1
+        callback = self.on_demote
+        if callback is not None and owner:
+            callback(owner)
+
+    def _zygote(self) -> Optional["zygotes.Zygote"]:
+        """The next zygote in turn (None: the sandbox starts its own Python)."""
+        return self.zygotes[next(self._turn) % len(self.zygotes)] if self.zygotes else None
 
     # -- pool ----------------------------------------------------------------------------
 
@@ -80,12 +103,12 @@ class Sandbox:
         if seen:
             raise isolation.IsolationError(t(lang, "uid_answers_readable", path=seen[0]))
 
-    def _server(self, key: tuple) -> ForkServer:
+    def _server(self, key: tuple, zygote: Optional["zygotes.Zygote"] = None) -> ForkServer:
         folders = self._folders(key[0])
-        return ForkServer(key[1], folders, self.isolated, self.binds, uid=self._uids.get(key[0]))
+        return ForkServer(key[1], folders, self.isolated, self.binds, zygote, uid=self._uids.get(key[0]))
 
     def _new(self, key: tuple) -> ForkServer:
-        server = self._server(key)
+        server = self._server(key, self._zygote())
         self._made.setdefault(key, []).append(server)
         return server
 
@@ -150,9 +173,20 @@ class Sandbox:
             uids = list(self._uids.values())
             self._uids.clear()
         close_all(servers)
+        for zygote in self.zygotes:
+            zygote.close()
         for uid in set(uids):
             uid_backend.kill_uid(uid)
         shutil.rmtree(self.root, ignore_errors=True)
+        self._profile()
+
+    def _profile(self) -> None:
+        """Where the session's CPU went (``stats``, read by `grade batch --profile`), once it is closed."""
+        grader, children = (now - then for now, then in zip(_cpu_here(), self._started_cpu))
+        imports = sum(z.cpu_s["own"] for z in self.zygotes)
+        runs = self.stats["runs_cpu_s"] + self.stats["reference_cpu_s"]
+        self.stats.update(grader_cpu_s=grader, zygotes=len(self.zygotes), zygote_imports_cpu_s=imports,
+                          sandboxes_cpu_s=max(0.0, children - runs - imports), total_cpu_s=grader + children)
 
     def __enter__(self) -> "Sandbox":
         return self
@@ -190,6 +224,9 @@ class Sandbox:
             shutil.rmtree(folder, ignore_errors=True)
         outcome = collect(report, payload, job.limits)
         outcome.queued_s = sum(queued)
+        with self._lock:
+            self.stats["reference_runs" if job.trusted else "runs"] += 1
+            self.stats["reference_cpu_s" if job.trusted else "runs_cpu_s"] += outcome.cpu_s
         return outcome
 
     def _run_on(self, key: tuple, job: Job, folder: Path, inputs: Path,
@@ -207,7 +244,8 @@ class Sandbox:
                 server.load(tuple(sorted(job.requires)))
             # a submission's own sandbox runs each stage once: its run imports what it needs itself,
             # so a student who never imports sympy does not pay for it
-            report, payload = server.run(self._spec(job, server, folder, inputs), job.limits)
+            report, payload = server.run(self._spec(job, server, folder, inputs), job.limits,
+                                         lambda: self._stepped_aside(key[0]))
             broken = report.get("exited") is None
             return report, payload
         except (SandboxError, OSError, ValueError):
@@ -239,6 +277,8 @@ class Sandbox:
             },
             "limits": {
                 "time_s": limits.time_s,
+                "wall_s": wall_backstop(limits),
+                "demote_cpu_s": self._step_aside_after(job),
                 "cpu_s": limits.time_s + 1,
                 "output_bytes": limits.output_bytes,
                 "output_keep": limits.output_keep_bytes,
@@ -248,6 +288,14 @@ class Sandbox:
                 "nproc": None if server.cgroup and server.cgroup.dirs else (PIDS_MAX if server.isolated else None),
             },
         }
+
+    def _step_aside_after(self, job: Job) -> Optional[float]:
+        """CPU-seconds after which the job's run steps aside; None for the reference, and for a stage
+        whose limit is under twice that (its run would have little left to do at idle priority, and
+        would only end later)."""
+        if job.trusted or job.limits.time_s < 2 * self.demote_cpu_s:
+            return None
+        return self.demote_cpu_s
 
     def _inputs(self, job: Job) -> Path:
         """The job's inputs as files: written once per `inputs_key`, shared by its runs (read-only to them)."""
@@ -266,6 +314,14 @@ class Sandbox:
                 writer.close()
                 (folder / "complete").touch()
         return folder
+
+
+def _cpu_here() -> tuple[float, float]:
+    """CPU-seconds of this process, and of its waited-for children (sandboxes, zygotes and what they waited for)."""
+    import resource
+
+    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime, kids.ru_utime + kids.ru_stime
 
 
 def _owner(source: Optional[Path]) -> str:

@@ -1,0 +1,179 @@
+"""Runaway runs step aside: past a few CPU-seconds a submission's run drops to idle priority and
+no longer holds a batch worker; its limit counts CPU-seconds, with a wide wall-clock backstop."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import make_submission, variant
+from grader.batch import run_batch
+from grader.engine import Grader
+from grader.sandbox import Limits, isolation
+from grader.sandbox.job import wall_backstop
+from grader.verdict import Report
+from helpers import MET, RMSE, RMSE_CASES
+
+sandboxed = pytest.mark.skipif(not isolation.isolation()[0], reason=isolation.isolation()[1])
+
+SPIN = """import os, time
+    while time.process_time() < {cpu} and os.sched_getscheduler(0) != os.SCHED_IDLE:  # until it steps aside
+        pass
+    print('POLICY', os.sched_getscheduler(0), os.getpriority(os.PRIO_PROCESS, 0),
+          open('/proc/self/autogroup').read().split()[-1], round(time.process_time(), 1))
+    """
+
+
+@pytest.fixture(scope="module")
+def grader(stage5_course):
+    with Grader(course=stage5_course, seed=11) as g:  # stage 5 alone, 5 s, 300 MB
+        yield g
+
+
+def _output(stage: dict) -> str:
+    return "".join(c.get("details", {}).get("output", "") for c in stage["cases"])
+
+
+@sandboxed
+def test_a_run_past_the_threshold_runs_at_idle_priority_and_keeps_its_marks(grader, tmp_path, monkeypatch):
+    asked, weights = [], []
+
+    def stepped_aside(owner):
+        asked.append(owner)
+        weights.extend(_cpu_weights(grader.sandbox, owner))
+
+    grader.sandbox.on_demote = stepped_aside
+    # the first case spins until the run steps aside (past 2 CPU-s), within the 5 s limit; it then
+    # needs next to no CPU, which it gets even on a busy machine
+    text = variant(MET, RMSE, SPIN.format(cpu=4.5) + RMSE)
+    sub = make_submission(tmp_path, {MET: text})
+    stage = grader.grade(sub, ["mae-rmse"]).to_dict(details=True)["stages"][0]
+    assert stage["score"] == stage["max_score"], stage["message"]
+    policies = [line.split()[1:] for line in _output(stage).splitlines() if line.startswith("POLICY")]
+    assert policies and all(p[:3] == [str(os.SCHED_IDLE), "19", "19"] for p in policies), policies
+    assert 2.0 <= float(policies[0][3]) < 4.5  # it stepped aside past 2 CPU-s
+    assert asked == [str(sub.resolve())]
+    # from outside, where the run cannot undo it: its sandbox's cpu cgroup has the smallest weight
+    # meanwhile (where this machine lets the grader make cpu cgroups), the default again after
+    assert all(w == "2" for w in weights), weights
+    if os.geteuid() == 0 and Path("/sys/fs/cgroup/cpu").is_dir():
+        assert weights
+
+
+def _cpu_weights(sandbox, owner: str) -> list[str]:
+    out = []
+    for (key_owner, _), servers in list(sandbox._made.items()):
+        for server in servers if key_owner == owner else ():
+            path = server.cgroup.dirs.get("cpu") if server.cgroup else None
+            if path is not None:
+                out.append((path / "cpu.shares").read_text().strip())
+    return out
+
+
+@sandboxed
+def test_a_loop_still_ends_at_its_limit_with_the_same_verdict(grader, tmp_path):
+    grader.sandbox.on_demote = None
+    text = variant(MET, RMSE, "while True:\n        pass\n    " + RMSE)
+    started = time.monotonic()
+    stage = grader.grade(make_submission(tmp_path, {MET: text}), ["mae-rmse"]).to_dict()["stages"][0]
+    assert time.monotonic() - started < wall_backstop(Limits(5, 300)) + 10
+    timed_out = {c["name"] for c in stage["cases"] if c["status"] == "timeout"}
+    assert len(timed_out) == 1 and timed_out <= RMSE_CASES, stage["cases"]
+
+
+@sandboxed
+def test_the_reference_never_steps_aside(grader, stage5_course):
+    import dataclasses
+
+    spec = grader.course.stages[0]
+    job = grader._job(spec, grader.course.reference, grader.draws(spec), True)
+    assert grader.sandbox._spec(job, _Server(), Path("/x"), Path("/y"))["limits"]["demote_cpu_s"] is None
+    student = dataclasses.replace(job, trusted=False)
+    assert grader.sandbox._spec(student, _Server(), Path("/x"), Path("/y"))["limits"]["demote_cpu_s"] == 2.0
+    # a 3 s stage: its run would have 1 s left at idle priority, and would only end later
+    short = dataclasses.replace(student, limits=Limits(3, 300))
+    assert grader.sandbox._spec(short, _Server(), Path("/x"), Path("/y"))["limits"]["demote_cpu_s"] is None
+
+
+class _Server:
+    work, cgroup, isolated = "/w", None, True
+
+    @staticmethod
+    def inside(path):
+        return str(path)
+
+
+class _Sandbox:
+    on_demote = None
+
+
+class _StuckGrader:
+    """Two students loop (their runs step aside and never end until released); the rest are quick."""
+
+    release = threading.Event()
+    by_rows = False  # set when the honest rows, not the loopers' 30 s, released them
+
+    def __init__(self, *a, **k):
+        self.sandbox = _Sandbox()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *a):
+        self.release.set()
+
+    def grade(self, path, stages=None, contents=None):
+        if Path(path).name.startswith("loop"):
+            self.sandbox.on_demote(str(Path(path).resolve()))
+            self.release.wait(30)
+        return Report(submission=str(path), course="", seed=1, lang="en")
+
+
+def test_looping_students_do_not_hold_the_workers(tmp_path):
+    c = tmp_path / "class"
+    for name in ("loop1", "loop2", "a", "b", "c", "d"):
+        (c / name).mkdir(parents=True)
+        (c / name / "metrics.py").write_text("x = 1\n")
+    done: set[str] = set()
+
+    class Stream:
+        def write(self, text):
+            done.update(name for name in "abcd" if f"] {name}:" in text)
+            if len(done) == 4 and not _StuckGrader.release.is_set():
+                _StuckGrader.by_rows = True
+                _StuckGrader.release.set()  # every honest row is in: let the loopers end
+
+        def flush(self):
+            pass
+
+        def isatty(self):
+            return False
+
+    _StuckGrader.release.clear()
+    res = run_batch(c, tmp_path / "out", grader_factory=_StuckGrader, jobs=1, seed=1, stream=Stream())
+    assert {r["id"] for r in res.rows} == {"loop1", "loop2", "a", "b", "c", "d"}
+    # with both workers held by the loopers, no honest row would come before their 30 s are up
+    assert done == set("abcd") and _StuckGrader.by_rows
+
+
+@sandboxed
+def test_batch_profile_says_where_the_cpu_went(stage5_course, tmp_path, capsys, monkeypatch):
+    from grader.batch import main as batch_main
+
+    monkeypatch.setenv("GRADE_REFERENCE_CACHE", "off")  # the reference is run, and counted
+    c = tmp_path / "class"
+    for name, text in (("honest", None), ("spins", variant(MET, RMSE, SPIN.format(cpu=4.5) + RMSE))):
+        (c / name).mkdir(parents=True)
+        (c / name / MET).write_text(text or (stage5_course / "reference" / MET).read_text())
+    code = batch_main([str(c), "--out", str(tmp_path / "out"), "--course", str(stage5_course), "--seed", "3",
+                       "--jobs", "1", "--quiet", "--profile"])
+    assert code == 0
+    err = capsys.readouterr().err
+    line = next(x for x in err.splitlines() if x.startswith("where the CPU went"))
+    assert "(2 runs, 1 stepped aside to idle priority)" in line and "(1 runs)" in line and "(1 zygotes)" in line
+    students = float(line.split("the students' runs ")[1].split()[0])
+    assert students >= 0.5  # the spinning student's own CPU-seconds are counted
