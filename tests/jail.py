@@ -68,10 +68,11 @@ def _docker_filter() -> int:
 
 def _under_root() -> list[Path]:
     """The tests' Python installation, its virtual environment and this checkout, where they lie
-    under /root (which other users cannot enter): each is bound at its own path in the jail."""
+    under /root (which other users cannot enter) or /tmp (a fresh tmpfs in the jail, as in a
+    container; a CI clone may live there): each is bound at its own path in the jail."""
     here = Path(__file__).resolve().parent.parent
     paths = [Path(os.path.realpath(p)) for p in (sys.base_prefix, sys.prefix, here)]
-    keep = [p for p in dict.fromkeys(paths) if p.parts[1:2] == ("root",) and len(p.parts) > 2]
+    keep = [p for p in dict.fromkeys(paths) if p.parts[1:2] in (("root",), ("tmp",)) and len(p.parts) > 2]
     return [p for p in keep if not any(q != p and q in p.parents for q in keep)]
 
 
