@@ -256,8 +256,11 @@ for n in range(8):  # each memfd stays under the file-size rlimit, together 1 Gi
 print('HELD 1 GiB')
 """
     stage = grade(make_submission(tmp_path, {MET: attack(code)}))
-    assert "HELD" not in output(stage)
-    assert "exceeded the 300 MiB memory limit" in case(stage, "rmse-small")["message"]
+    assert "HELD" not in output(stage) and RMSE_CASES <= failed(stage)
+    # Told to the student on the case, or on the stage when the limit struck while the file was
+    # being imported (under the uid backend's cgroup the kill may land either side of the import).
+    said = case(stage, "rmse-small")["message"] + " " + (stage.get("message") or "")
+    assert "exceeded the 300 MiB memory limit" in said
 
 
 def test_disk_reservation_is_capped(grade, tmp_path):
