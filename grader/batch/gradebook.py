@@ -119,7 +119,7 @@ def fallback_page(row: dict, lang: str, extra: str = "") -> str:
 """
 
 
-def _student_page(row: dict, report: Optional[Report], lang: str) -> str:
+def student_page(row: dict, report: Optional[Report], lang: str) -> str:
     """The student's report, out of the same maximum as the gradebook (stages not handed in: 0)."""
     if report is None or all(st.unstarted for st in report.stages):
         return fallback_page(row, lang)
@@ -140,9 +140,12 @@ def _student_page(row: dict, report: Optional[Report], lang: str) -> str:
 
 
 def write_outputs(out: Path, rows: Sequence[dict], reports: dict[str, Report], *, course: Any,
-                  columns: Sequence[Any], seed: int, lang: str, interrupted: bool) -> None:
+                  columns: Sequence[Any], seed: int, lang: str, interrupted: bool,
+                  pages: Optional[dict[str, str]] = None) -> None:
     """Write every output file from the rows and the students' reports (by file id); a second
-    Ctrl-C is held off while they are written."""
+    Ctrl-C is held off while they are written. `pages`: students' pages made already (by file id),
+    as their grading ended; the others are made here."""
+    pages = pages or {}
     old = None
     if threading.current_thread() is threading.main_thread():
         try:
@@ -160,7 +163,8 @@ def write_outputs(out: Path, rows: Sequence[dict], reports: dict[str, Report], *
         for r in rows:
             name = f"{r['file']}.html"
             keep.add(name)
-            atomic_write(sdir / name, _student_page(r, reports.get(r["file"]), lang))
+            page = pages.get(r["file"])
+            atomic_write(sdir / name, page if page is not None else student_page(r, reports.get(r["file"]), lang))
         for p in sdir.glob("*.html"):
             if p.name not in keep:
                 try:
