@@ -13,6 +13,7 @@ import io
 import json
 import signal
 import threading
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
@@ -139,13 +140,20 @@ def student_page(row: dict, report: Optional[Report], lang: str) -> str:
     return link + page
 
 
-def write_outputs(out: Path, rows: Sequence[dict], reports: dict[str, Report], *, course: Any,
-                  columns: Sequence[Any], seed: int, lang: str, interrupted: bool,
-                  pages: Optional[dict[str, str]] = None) -> None:
-    """Write every output file from the rows and the students' reports (by file id); a second
-    Ctrl-C is held off while they are written. `pages`: students' pages made already (by file id),
-    as their grading ended; the others are made here."""
-    pages = pages or {}
+@dataclass
+class ClassResults:
+    """What a batch hands to its outputs: the rows, the students' reports (by file id), and the
+    students' pages made already, as their grading ended (the others are made when written)."""
+
+    rows: Sequence[dict]
+    reports: dict[str, Report]
+    pages: dict[str, str] = field(default_factory=dict)
+
+
+def write_outputs(out: Path, results: ClassResults, *, course: Any, columns: Sequence[Any], seed: int, lang: str,
+                  interrupted: bool) -> None:
+    """Write every output file from the class's results; a second Ctrl-C is held off while they are written."""
+    rows, reports, pages = results.rows, results.reports, results.pages
     old = None
     if threading.current_thread() is threading.main_thread():
         try:

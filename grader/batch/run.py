@@ -18,7 +18,7 @@ from typing import Any, Callable, Iterable, Optional, Sequence, TextIO
 
 from grader.batch import cache
 from grader.batch.discover import Student, discover, prepare
-from grader.batch.gradebook import student_page, write_outputs
+from grader.batch.gradebook import ClassResults, student_page, write_outputs
 from grader.batch.workers import grade_all, make_grader
 from grader.batch.progress import ProgressBar
 from grader.batch.complete import complete_report
@@ -189,8 +189,8 @@ class BatchRun:
                 write_similarity(self.out, [(st.id, st.contents) for st in students if st.contents is not None],
                                  self.course.template, files, lang=self.lang, stages=stages)
             reports = {fid: complete_report(rep, self.columns, self.lang) for fid, rep in self.reports.items()}
-            write_outputs(self.out, rows, reports, course=self.course, columns=self.columns, seed=self.seed,
-                          lang=self.lang, interrupted=self.interrupted, pages=self.pages)
+            write_outputs(self.out, ClassResults(rows, reports, self.pages), course=self.course, columns=self.columns,
+                          seed=self.seed, lang=self.lang, interrupted=self.interrupted)
         return BatchResult(rows=rows, out_dir=self.out, interrupted=self.interrupted, graded=graded,
                            cached=len(self.from_cache), seed=self.seed, notes=notes, profile=self.profile)
 
