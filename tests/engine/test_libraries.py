@@ -37,3 +37,10 @@ def test_what_cannot_be_read_statically_goes_full_and_a_syntax_error_light():
     assert not needs_heavy("a.py", reader({"a.py": "def f(:\n"}))  # the run reports the error; no library needed
     chain = {f"m{i}.py": f"import m{i + 1}\n" for i in range(40)}
     assert needs_heavy("m0.py", reader(chain))  # past 20 local files: the full server, to be safe
+
+
+def test_a_file_that_never_names_a_heavy_library_is_read_without_parsing():
+    text = "import numpy as np, layers\nfrom helpers.maths import f\n  import os.path\n# import nothing here\n"
+    assert imported_names(text) >= {"numpy", "layers", "helpers", "os"}
+    assert needs_heavy("a.py", reader({"a.py": text, "helpers.py": "def f():\n    import torch\n"}))
+    assert needs_heavy("a.py", reader({"a.py": "import importlib\nm = importlib.import_module('x')\n"}))
