@@ -98,6 +98,16 @@ def test_mnist_never_downloads(tv, l2, tmp_path, monkeypatch):
     assert len(tv.MNIST("/data/workspace/myshixun/data/", train=False, download=True)) == l2.MNIST_SIZES["t10k"]
 
 
+def test_the_platform_folder_holds_the_mnist_the_driver_writes(l2, tmp_path):
+    """stages/platform/ is what every run sees at /data/workspace/myshixun/data/: the same small MNIST."""
+    l2.write_mnist(str(tmp_path))
+    platform = ROOT / "stages" / "platform" / "data" / "workspace" / "myshixun" / "data" / "MNIST" / "raw"
+    written = sorted(p.name for p in (tmp_path / "MNIST" / "raw").iterdir())
+    assert written == sorted(p.name for p in platform.iterdir()) and len(written) == 4
+    for name in written:
+        assert (platform / name).read_bytes() == (tmp_path / "MNIST" / "raw" / name).read_bytes(), name
+
+
 def test_anything_else_is_a_clear_error(tv):
     with pytest.raises(AttributeError, match="stand-in for torchvision.*Normalize"):
         tv.transforms.RandomRotation(20)
@@ -227,7 +237,7 @@ def test_seed_style_script_scores_architecture_optimizer_and_training(seed_resul
 def test_seed_style_script_runs_within_the_limit_without_downloading(seed_result):
     assert seed_result["status"] != "error", seed_result["message"]
     out = seed_result["details"]["output"]
-    assert "Train Epoch: 1 [0/320" in out  # the top-level train(1) ran over the run's small data set
+    assert "Train Epoch: 1 [0/64 (0%)]" in out  # the top-level train(1) ran over the run's small data set (one batch)
     assert "Downloading" not in out
     assert all(c["status"] != "timeout" for c in seed_result["cases"])
     assert seed_result["details"]["wall_s"] < 20
