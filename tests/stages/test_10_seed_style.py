@@ -304,3 +304,38 @@ def test_a_working_torchvision_is_preferred_to_the_stand_in(tmp_path, installed,
     kind, module = proc.stdout.split()
     assert kind == expected, proc.stderr
     assert module == ("torchvision.transforms" if expected == "real" else "torchvision")
+
+
+# -- the driver's weights and networks ----------------------------------------------------------------
+
+def test_weights_are_uniform_on_a_byte_grid_and_differ_by_seed(l2):
+    draws = l2.weights(7)
+    assert [list(levels.shape) for levels, _ in draws] == l2.expected_shapes()
+    net = l2.load(l2.uninitialised(l2.TrustedNet), draws)
+    w1, b1 = net.fc1.weight.detach().numpy(), net.fc1.bias.detach().numpy()
+    bound = np.sqrt(3.0 / 784)
+    assert w1.dtype == np.float32 and np.abs(w1).max() <= bound and np.abs(b1).max() <= 0.01
+    assert len(np.unique(w1)) == 256 and abs(w1.mean()) < 0.01 * bound  # symmetric about 0
+    assert abs(w1.std() - bound / np.sqrt(3)) < 0.01 * bound  # the variance of uniform(-bound, bound)
+    other = l2.load(l2.uninitialised(l2.TrustedNet), l2.weights(8)).fc1.weight.detach().numpy()
+    assert np.mean(w1 == other) < 0.01  # another seed, other weights
+    again = l2.load(l2.uninitialised(l2.TrustedNet), l2.weights(7)).fc1.weight.detach().numpy()
+    assert np.array_equal(w1, again)
+    double = l2.load(l2.uninitialised(l2.TrustedNet).double(), draws)
+    assert double.fc1.weight.dtype == torch.float64 and np.array_equal(double.fc1.weight.detach().numpy(), w1)
+
+
+def test_uninitialised_builds_the_net_and_restores_linear_afterwards(l2):
+    reset = torch.nn.Linear.reset_parameters
+
+    class Broken(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc1 = torch.nn.Linear(3, 2)
+            raise RuntimeError("the student's __init__ failed")
+
+    with pytest.raises(RuntimeError, match="__init__ failed"):
+        l2.uninitialised(Broken)
+    assert torch.nn.Linear.reset_parameters is reset
+    assert l2.param_shapes(l2.TrustedNet) == l2.expected_shapes()
+    assert torch.nn.Linear.reset_parameters is reset
