@@ -99,13 +99,17 @@ def test_mnist_never_downloads(tv, l2, tmp_path, monkeypatch):
 
 
 def test_the_platform_folder_holds_the_mnist_the_driver_writes(l2, tmp_path):
-    """stages/platform/ is what every run sees at /data/workspace/myshixun/data/: the same small MNIST."""
+    """stages/platform/ is what every run sees at /data/workspace/myshixun/: the same small MNIST (and stage 13's files)."""
     l2.write_mnist(str(tmp_path))
     platform = ROOT / "stages" / "platform" / "data" / "workspace" / "myshixun" / "data" / "MNIST" / "raw"
     written = sorted(p.name for p in (tmp_path / "MNIST" / "raw").iterdir())
     assert written == sorted(p.name for p in platform.iterdir()) and len(written) == 4
     for name in written:
         assert (platform / name).read_bytes() == (tmp_path / "MNIST" / "raw" / name).read_bytes(), name
+    step1 = ROOT / "stages" / "platform" / "data" / "workspace" / "myshixun" / "src" / "step1"
+    images, labels = l2.mnist_arrays(100, l2.MNIST_SEED + 2)  # stage 13's files, made the same way
+    assert (step1 / "train-images.idx3-ubyte").read_bytes() == l2.idx_bytes(images)
+    assert (step1 / "train-labels.idx1-ubyte").read_bytes() == l2.idx_bytes(labels)
 
 
 def test_anything_else_is_a_clear_error(tv):
