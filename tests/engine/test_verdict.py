@@ -76,3 +76,16 @@ def test_the_reproduce_command_is_quoted_for_the_shell():
     assert shlex.split(cmd) == ["grade", "my work/it's.zip", "--stage", "3", "--seed", "7"]
     report.reproduce = "grade x --seed 1"  # what the CLI sets wins
     assert report.reproduce_command() == "grade x --seed 1"
+
+
+def test_a_derived_reproduce_command_follows_the_report_after_a_round_trip():
+    """A report read back (from a cluster worker, from the cache) whose command was only derived must
+    derive it again: the batch then gives it the student's path and the stages not handed in."""
+    data = json.loads(json.dumps(_report().to_dict(details=True)))
+    data["submission"], data["reproduce"] = "/tmp/worker-1/work", "grade /tmp/worker-1/work --stage 3 --seed 7"
+    back = Report.from_dict(data)
+    back.submission = "class/alice.zip"
+    back.stages.append(StageResult(4, "softmax", "Softmax", Status.ERROR, 0.0, 2.0, "no file"))
+    assert back.reproduce_command() == "grade class/alice.zip --stage 3-4 --seed 7"
+    data["reproduce"] = "grade activation.py --stage 3 --seed 7"  # one set on purpose (`grade serve`) stays
+    assert Report.from_dict(data).reproduce_command() == "grade activation.py --stage 3 --seed 7"
