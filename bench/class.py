@@ -210,6 +210,7 @@ def grade(class_dir: Path, out: Path, jobs: int | None, seed: int, extra: list[s
     cmd = [str(GRADE), "batch", str(class_dir), "--out", str(out), "--force", "--seed", str(seed),
            *(["--jobs", str(jobs)] if jobs is not None else []), *extra]
     rows: dict[str, float] = {}
+    said: list[str] = []  # its last lines, shown when it fails
     m0, c0, t0 = machine_cpu(), own_cpu(), time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=ROOT, preexec_fn=CPU.enter)
 
@@ -218,6 +219,7 @@ def grade(class_dir: Path, out: Path, jobs: int | None, seed: int, extra: list[s
             line = raw.decode(errors="replace").replace("\r\x1b[K", "\n").splitlines()
             for part in line:
                 part = part.strip()
+                said[:] = [*said[-19:], part] if part else said
                 if part.startswith("[") and "] " in part and ":" in part:
                     rows[part.split("] ", 1)[1].split(":", 1)[0]] = time.perf_counter() - t0
                 elif part and not part.startswith("grading") and ":" in part and " - " in part:
@@ -228,6 +230,8 @@ def grade(class_dir: Path, out: Path, jobs: int | None, seed: int, extra: list[s
     code = proc.wait()
     wall = time.perf_counter() - t0
     reader.join(timeout=5)
+    if code != 0 or not (out / "gradebook.json").is_file():
+        raise SystemExit(f"grade batch exited with {code}:\n  " + "\n  ".join(said))
     book = json.loads((out / "gradebook.json").read_text(encoding="utf-8"))
     return {"code": code, "wall": wall, "machine": machine_cpu() - m0, "own": own_cpu() - c0, "rows": rows,
             "book": {s["id"]: (s.get("total"), s.get("status")) for s in book["students"]},
@@ -393,7 +397,7 @@ def on_cluster(work: Path, args, base: dict, looped_base: dict | None) -> bool:
                   f"rows {len(res['book'])}  (x{res['own'] / max(local['own'], 1e-9):.2f} CPU, "
                   f"x{res['wall'] / max(local['wall'], 1e-9):.2f} wall)")
             cluster_own = res["own"] if local is base else cluster_own
-            diff = differences(local, res) if res["code"] == 0 else [f"grade batch exited with {res['code']}"]
+            diff = differences(local, res)
             print(f"{'':<14} gradebooks identical: {'no' if diff else 'yes'}")
             for line in diff:
                 print(f"{'':<16}{line}")
