@@ -291,13 +291,13 @@ class LocalDaskCluster:
         self.procs: list[subprocess.Popen] = []
 
     def __enter__(self) -> "LocalDaskCluster":
-        dask = str(Path(sys.executable).with_name("dask"))
+        dask = [sys.executable, "-m", "dask"]  # `dask`, run by this Python (a copied venv's script may name another)
         env = {**os.environ, "GRADE_COURSE": str(ROOT), "DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES": "1"}
         logs = open(self.work / "dask.log", "wb")
         port = self.address.rsplit(":", 1)[1]
-        self.procs.append(subprocess.Popen([dask, "scheduler", "--host", "127.0.0.1", "--port", port],
+        self.procs.append(subprocess.Popen([*dask, "scheduler", "--host", "127.0.0.1", "--port", port],
                                            env=env, cwd=self.work, stdout=logs, stderr=logs, preexec_fn=CPU.enter))
-        self.procs.append(subprocess.Popen([dask, "worker", self.address, "--nthreads", "1", "--nworkers",
+        self.procs.append(subprocess.Popen([*dask, "worker", self.address, "--nthreads", "1", "--nworkers",
                                             str(self.workers), "--local-directory", str(self.work / "dask")],
                                            env=env, cwd=self.work, stdout=logs, stderr=logs, preexec_fn=CPU.enter))
         from distributed import Client

@@ -73,6 +73,8 @@ class CaseResult:
         }
         if self.not_started:
             out["not_started"] = True
+        if self.missing_name is not None:
+            out["missing_name"] = self.missing_name
         if self.near_miss:
             out["near_miss"] = self.near_miss
         if details:
@@ -88,6 +90,7 @@ class CaseResult:
                    message=str(d.get("message") or ""), hint=d.get("hint"), duration_s=_f(d.get("duration_s")),
                    details=det, mistake=mistake if isinstance(mistake, str) else None,
                    not_started=bool(d.get("not_started")),
+                   missing_name=d.get("missing_name") if isinstance(d.get("missing_name"), str) else None,
                    near_miss=d.get("near_miss") if isinstance(d.get("near_miss"), str) else None)
 
 

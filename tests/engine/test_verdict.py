@@ -89,3 +89,35 @@ def test_a_derived_reproduce_command_follows_the_report_after_a_round_trip():
     assert back.reproduce_command() == "grade class/alice.zip --stage 3-4 --seed 7"
     data["reproduce"] = "grade activation.py --stage 3 --seed 7"  # one set on purpose (`grade serve`) stays
     assert Report.from_dict(data).reproduce_command() == "grade activation.py --stage 3 --seed 7"
+
+
+def test_every_field_survives_the_round_trip():
+    """What a cluster worker sends and the batch's cache keeps is the report itself: a field lost on
+    the way changes the gradebook (a case whose name the file lacks is "not started" only while
+    `missing_name` is known)."""
+    import dataclasses
+
+    def varied(cls, **given):
+        values = {}
+        for f in dataclasses.fields(cls):
+            if f.name in given:
+                values[f.name] = given[f.name]
+            elif f.type in ("bool", bool):
+                values[f.name] = True
+            elif "float" in str(f.type):
+                values[f.name] = 1.5
+            elif "int" in str(f.type):
+                values[f.name] = 3
+            elif "dict" in str(f.type):
+                values[f.name] = {f.name: "x"}
+            else:
+                values[f.name] = f"{f.name}-value"
+        return cls(**values)
+
+    case = varied(CaseResult, status=Status.FAILED, missing_name="sigmoid", near_miss=None)
+    assert case.unstarted
+    stage = varied(StageResult, status=Status.FAILED, cases=[case, varied(CaseResult, status=Status.ERROR)])
+    report = varied(Report, stages=[stage], notes=["a note"], seed=7, reproduce="grade x --seed 7")
+    back = Report.from_dict(json.loads(json.dumps(report.to_dict(details=True))))
+    assert back == report
+    assert back.stages[0].cases[0].unstarted and back.stages[0].progress == stage.progress
