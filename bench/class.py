@@ -23,7 +23,8 @@ first is the baseline the others are compared with; default one, "default"): wal
 machine CPU-seconds (from /proc/stat: every process on the machine, so other users' work is
 noise in it), the batch's own CPU-seconds (its process tree, counted by a cgroup of its own when
 the machine lets us make one), CPU-s per honest student, per looping student (against the same
-class without the loops, graded in the same run), and when the last honest row was written.
+class without the loops, graded in the same run), when the last honest row was written, and
+what `grade batch --profile` said (where the CPU went, and the 3 stages whose runs cost most).
 The floor, measured in the same run, is the students' own code run bare: each honest
 student's files imported by one plain Python (no sandbox, no grader), two at a time.
 `--cluster` grades the same class (same seed) once more on a Dask cluster of 2 local worker
@@ -207,10 +208,11 @@ def own_cpu() -> float:
 def grade(class_dir: Path, out: Path, jobs: int | None, seed: int, extra: list[str]) -> dict:
     """One `grade batch`: wall, CPU, and when each row was written (from its progress lines).
     `jobs` None: no --jobs (a cluster batch, where the workers set the parallelism)."""
-    cmd = [str(GRADE), "batch", str(class_dir), "--out", str(out), "--force", "--seed", str(seed),
+    cmd = [str(GRADE), "batch", str(class_dir), "--out", str(out), "--force", "--seed", str(seed), "--profile",
            *(["--jobs", str(jobs)] if jobs is not None else []), *extra]
     rows: dict[str, float] = {}
     said: list[str] = []  # its last lines, shown when it fails
+    profile: list[str] = []  # what `--profile` printed (at the end)
     m0, c0, t0 = machine_cpu(), own_cpu(), time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=ROOT, preexec_fn=CPU.enter)
 
@@ -220,6 +222,9 @@ def grade(class_dir: Path, out: Path, jobs: int | None, seed: int, extra: list[s
             for part in line:
                 part = part.strip()
                 said[:] = [*said[-19:], part] if part else said
+                if part.startswith("where the CPU went") or profile:
+                    profile.append(part)
+                    continue
                 if part.startswith("[") and "] " in part and ":" in part:
                     rows[part.split("] ", 1)[1].split(":", 1)[0]] = time.perf_counter() - t0
                 elif part and not part.startswith("grading") and ":" in part and " - " in part:
@@ -234,6 +239,7 @@ def grade(class_dir: Path, out: Path, jobs: int | None, seed: int, extra: list[s
         raise SystemExit(f"grade batch exited with {code}:\n  " + "\n  ".join(said))
     book = json.loads((out / "gradebook.json").read_text(encoding="utf-8"))
     return {"code": code, "wall": wall, "machine": machine_cpu() - m0, "own": own_cpu() - c0, "rows": rows,
+            "profile": profile,
             "book": {s["id"]: (s.get("total"), s.get("status")) for s in book["students"]},
             "csv": (out / "gradebook.csv").read_text(encoding="utf-8"),
             "students": {s["id"]: untimed(s) for s in book["students"]}}
@@ -279,6 +285,9 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+IDLE_S = 10  # how long the started cluster is watched doing nothing (its own cost, per minute)
 
 
 class LocalDaskCluster:
@@ -363,6 +372,12 @@ def _configs(values: list[str]) -> list[tuple[str, list[str]]]:
     return out
 
 
+def show_profile(res: dict, top: int = 3) -> None:
+    """`grade batch --profile`'s total line and its `top` stages (most CPU first)."""
+    for line in res["profile"][:2 + top]:
+        print(f"{'':<16}{line}")
+
+
 def report(name: str, honest: dict, looped: dict | None, n_honest: int, loops: int, base: dict | None) -> None:
     last = max((t for sid, t in honest["rows"].items() if not sid.startswith("loop")), default=float("nan"))
     line = (f"{name:<14} wall {honest['wall']:6.1f} s  machine {honest['machine']:6.1f} CPU-s  "
@@ -371,12 +386,14 @@ def report(name: str, honest: dict, looped: dict | None, n_honest: int, loops: i
     if base is not None:
         line += f"  (x{honest['own'] / max(base['own'], 1e-9):.2f} CPU, x{honest['wall'] / max(base['wall'], 1e-9):.2f} wall)"
     print(line)
+    show_profile(honest)
     if looped is not None:
         last_l = max((t for sid, t in looped["rows"].items() if not sid.startswith("loop")), default=float("nan"))
         print(f"{'  +' + str(loops) + ' loopers':<14} wall {looped['wall']:6.1f} s  machine {looped['machine']:6.1f} "
               f"CPU-s  own {looped['own']:6.1f} CPU-s  per looping "
               f"{(looped['own'] - honest['own']) / loops:5.2f} CPU-s  last honest row {last_l:6.1f} s "
               f"(x{last_l / max(last, 1e-9):.2f})  rows {len(looped['book'])}")
+        show_profile(looped)
         same = all(looped["book"].get(k) == v for k, v in honest["book"].items())
         print(f"{'':<14} honest rows identical with and without the loopers: {same}")
 
@@ -386,6 +403,10 @@ def on_cluster(work: Path, args, base: dict, looped_base: dict | None) -> bool:
     every gradebook is the same as the baseline's."""
     same, cluster_own = True, 0.0
     with LocalDaskCluster(2, work) as cluster:
+        c0 = own_cpu()
+        time.sleep(IDLE_S)
+        print(f"{'cluster idle':<14} the scheduler and 2 workers, waiting: {(own_cpu() - c0) * 60 / IDLE_S:5.2f} CPU-s "
+              f"a minute")
         for label, folder, local in (("cluster", "class", base), ("  +loopers", "class-loops", looped_base)):
             if local is None:
                 continue
