@@ -92,6 +92,30 @@ def test_cluster_gradebook_equals_the_local_one(cluster_address, course, tmp_pat
     assert again.cached == len(KINDS) + 1 and again.graded == 0
 
 
+def _zygotes_of(dask_worker=None) -> list:
+    """On a worker: for each of its warm Graders, its zygotes as (asked for a server, set aside, alive)."""
+    plugin = dask_worker.plugins.get(cluster.PLUGIN_NAME)
+    graders = plugin.graders._graders.values() if plugin is not None and plugin.graders is not None else []
+    return [[(z.ready, z.failed, z.alive()) for z in g.sandbox.zygotes] for g in graders]
+
+
+def test_the_workers_fork_their_sandboxes_from_their_zygote(cluster_address, course, tmp_path):
+    """As in a local batch, a worker's sandboxes get their fork server from the worker's zygote
+    (which holds torch and sympy already), not from a Python of their own."""
+    from grader.sandbox import isolation
+
+    if isolation.backend()[0] != "bwrap":
+        pytest.skip("zygotes serve bubblewrap's sandboxes only")
+    c = make_class(tmp_path / "class", {"alice": "correct", "bob": "correct"}, files=("activation.py",))
+    res = run_batch(c, tmp_path / "out", course_dir=course, seed=SEED, quiet=True,
+                    grade_many=ClusterGrading(cluster_address))
+    assert res.graded == 2
+    with distributed.Client(cluster_address) as client:
+        seen = [z for graders in client.run(_zygotes_of).values() for zygotes in graders for z in zygotes]
+    assert seen and all(alive and not failed for _, failed, alive in seen), seen
+    assert any(asked for asked, _, _ in seen), seen  # a zygote forked the sandboxes' servers
+
+
 def _killing_task(marker: str):
     """A task that kills its worker process: always for KILL_ALWAYS, on the first try for KILL_ONCE."""
     def task(data, request):
