@@ -93,10 +93,11 @@ def test_cluster_gradebook_equals_the_local_one(cluster_address, course, tmp_pat
 
 
 def _zygotes_of(dask_worker=None) -> list:
-    """On a worker: for each of its warm Graders, its zygotes as (asked for a server, set aside, alive)."""
+    """On a worker: for each of its warm Graders, its zygotes (full and light) as (asked for a server,
+    set aside, alive)."""
     plugin = dask_worker.plugins.get(cluster.PLUGIN_NAME)
     graders = plugin.graders._graders.values() if plugin is not None and plugin.graders is not None else []
-    return [[(z.ready, z.failed, z.alive()) for z in g.sandbox.zygotes] for g in graders]
+    return [[(z.ready, z.failed, z.alive()) for z in g.sandbox.zygotes + g.sandbox.light_zygotes] for g in graders]
 
 
 def test_the_workers_fork_their_sandboxes_from_their_zygote(cluster_address, course, tmp_path):
