@@ -403,6 +403,7 @@ def on_cluster(work: Path, args, base: dict, looped_base: dict | None) -> bool:
     every gradebook is the same as the baseline's."""
     same, cluster_own = True, 0.0
     with LocalDaskCluster(2, work) as cluster:
+        time.sleep(3)  # the workers' start-up settles
         c0 = own_cpu()
         time.sleep(IDLE_S)
         print(f"{'cluster idle':<14} the scheduler and 2 workers, waiting: {(own_cpu() - c0) * 60 / IDLE_S:5.2f} CPU-s "
