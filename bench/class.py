@@ -191,11 +191,15 @@ class CpuGroup:
         return int(self.usage.read_text()) / 1e9
 
     def close(self) -> None:
-        if self.path is not None:
+        """Remove the cgroup (once the last killed process in it has gone)."""
+        for _ in range(200 if self.path is not None else 0):
             try:
                 self.path.rmdir()
+                return
+            except FileNotFoundError:
+                return
             except OSError:
-                pass
+                time.sleep(0.01)
 
 
 CPU = CpuGroup()
