@@ -71,14 +71,30 @@ class Sandbox:
         self._started_cpu = _cpu_here()
         # called with a submission's folder when one of its runs steps aside (a batch frees its worker)
         self.on_demote: Optional[Callable[[str], None]] = None
+        self._aside: set[ForkServer] = set()  # servers whose run has stepped aside and not ended
+        self._only_aside = False  # nothing else is left to grade: stepped-aside runs get their priority back
 
-    def _stepped_aside(self, owner: str, job: Job) -> None:
+    def _stepped_aside(self, owner: str, server: ForkServer, job: Job) -> None:
         with self._lock:
             self.stats["stepped_aside"] += 1
             self._stage_stats(job)["stepped_aside"] += 1
+            self._aside.add(server)
+            restore = self._only_aside
+        if restore:
+            server.restore_priority()
         callback = self.on_demote
         if callback is not None and owner:
             callback(owner)
+
+    def only_stepped_aside_left(self) -> None:
+        """Every run still going has stepped aside and no other work waits (a batch's last students
+        loop): their priority and CPU weight come back, so that on a machine that is never idle they
+        end at their limit, not at the wall backstop. On an idle machine this changes nothing."""
+        with self._lock:
+            self._only_aside = True
+            servers = list(self._aside)
+        for server in servers:
+            server.restore_priority()
 
     def _zygote(self, key: tuple) -> Optional["zygotes.Zygote"]:
         """The next zygote in turn for the key's server, light or full (None: the sandbox starts its own Python)."""
@@ -320,7 +336,7 @@ class Sandbox:
             before = server.cgroup.cpu_s() if server.cgroup is not None else None
             try:
                 report, payload = server.run(self._spec(job, server, folder, inputs), job.limits,
-                                             lambda: self._stepped_aside(key[0], job))
+                                             lambda: self._stepped_aside(key[0], server, job))
             finally:
                 after = server.cgroup.cpu_s() if server.cgroup is not None else None
                 used.append(None if before is None or after is None else max(0.0, after - before))
@@ -330,6 +346,8 @@ class Sandbox:
             broken = True
             raise
         finally:
+            with self._lock:
+                self._aside.discard(server)
             self._release(key, server, broken)
 
     def _spec(self, job: Job, server: ForkServer, folder: Path, inputs: Path) -> dict:
