@@ -450,7 +450,7 @@ def normal_priority(pid: int) -> None:
     for tid in tasks:
         try:
             if os.sched_getscheduler(tid) == os.SCHED_IDLE:
+                os.setpriority(os.PRIO_PROCESS, tid, 0)  # its nice value first: the policy is what a run sees
                 os.sched_setscheduler(tid, os.SCHED_OTHER, os.sched_param(0))
-                os.setpriority(os.PRIO_PROCESS, tid, 0)
         except (OSError, AttributeError):
             pass
