@@ -361,16 +361,6 @@ class Cgroup:
             pass
         return None
 
-    def pids(self) -> list[int]:
-        """The processes in the sandbox's cgroups (host process ids)."""
-        found: set[int] = set()
-        for path in self.procs_files():
-            try:
-                found.update(int(line) for line in Path(path).read_text().split())
-            except (OSError, ValueError):
-                pass
-        return sorted(found)
-
     def procs_files(self) -> list[str]:
         return [str(d / "cgroup.procs") for d in self.dirs.values()]
 
