@@ -17,7 +17,7 @@ from grader.sandbox import zygote as zygotes
 from grader.sandbox.forkserver import ForkServer, close_all
 from grader.sandbox.isolation import runs_folder
 from grader.sandbox.job import COPY_CAP, ERROR_CAP, PIDS_MAX, Job, Limits, Outcome, SandboxError, demote_after, wall_backstop
-from grader.sandbox.records import collect
+from grader.sandbox.records import Streamed, collect
 from grader.sources import find_source, prepare_sources, write_module
 
 
@@ -196,7 +196,9 @@ class Sandbox:
 
     # -- runs -------------------------------------------------------------------------------
 
-    def run(self, job: Job) -> Outcome:
+    def run(self, job: Job, on_records: Optional[Callable[[Outcome], None]] = None) -> Outcome:
+        """The job's run; `on_records` is called with the run so far (records.Streamed) each time
+        it completes a record (the engine judges each case as it comes)."""
         if find_source(job.source, job.file) is None:
             return Outcome(None, {}, None, None, None, 0.0, 0.0, 0.0, "", missing_file=True)
         key = ("" if job.trusted else _owner(job.source), ("numpy",))
@@ -216,10 +218,13 @@ class Sandbox:
                 shutil.copyfile(path, target)
             inputs = self._inputs(job)
             queued: list[float] = []
+            streamed = None if on_records is None else lambda parts: on_records(stream.add(parts))
             try:
-                report, payload = self._run_on(key, job, folder, inputs, queued)
+                stream = Streamed(job.limits)
+                report, payload = self._run_on(key, job, folder, inputs, queued, streamed)
             except BrokenPipeError:  # the sandbox was gone before the job reached it: one fresh try
-                report, payload = self._run_on(key, job, folder, inputs, queued)
+                stream = Streamed(job.limits)
+                report, payload = self._run_on(key, job, folder, inputs, queued, streamed)
         finally:
             shutil.rmtree(folder, ignore_errors=True)
         outcome = collect(report, payload, job.limits)
@@ -229,8 +234,8 @@ class Sandbox:
             self.stats["reference_cpu_s" if job.trusted else "runs_cpu_s"] += outcome.cpu_s
         return outcome
 
-    def _run_on(self, key: tuple, job: Job, folder: Path, inputs: Path,
-                queued: list[float]) -> tuple[dict, list[bytes]]:
+    def _run_on(self, key: tuple, job: Job, folder: Path, inputs: Path, queued: list[float],
+                streamed: Optional[Callable[[list[bytes]], None]] = None) -> tuple[dict, list[bytes]]:
         """One job on one of the key's fork servers; a server that failed is replaced."""
         asked = time.perf_counter()
         server = self._acquire(key)
@@ -244,8 +249,8 @@ class Sandbox:
                 server.load(tuple(sorted(job.requires)))
             # a submission's own sandbox runs each stage once: its run imports what it needs itself,
             # so a student who never imports sympy does not pay for it
-            report, payload = server.run(self._spec(job, server, folder, inputs), job.limits,
-                                         lambda: self._stepped_aside(key[0]))
+            spec = {**self._spec(job, server, folder, inputs), "stream": streamed is not None}
+            report, payload = server.run(spec, job.limits, lambda: self._stepped_aside(key[0]), streamed)
             broken = report.get("exited") is None
             return report, payload
         except (SandboxError, OSError, ValueError):
