@@ -61,7 +61,8 @@ class Worker:
             try:
                 folder = _place(self.grader, row, Path(tmp))
                 report = self.grader.grade(folder, [row.stage], on_stage=lambda st: queue.add_stage_event(
-                    self.engine, row.id, self.owner, st.to_dict()))
+                    self.engine, row.id, self.owner, st.to_dict()), on_case=lambda case: queue.add_case_event(
+                    self.engine, row.id, self.owner, case.to_dict()))
             except (UsageError, UnpackError) as exc:
                 queue.finish(self.engine, row.id, self.owner, "not_gradable", reason=str(exc))
                 return
