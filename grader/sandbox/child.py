@@ -13,7 +13,8 @@ then for every job line on stdin forks a fresh child that
 
 The server is a child subreaper: when a job ends it kills every process the job left
 behind, then sends the grader how the job ended followed by the run's files, framed by
-their sizes, on stdout. Everything it sends is treated by the grader as hostile input.
+their sizes, on stdout. A streaming job's records are also sent while it runs, each as it is
+complete (`Relay`). Everything it sends is treated by the grader as hostile input.
 """
 
 from __future__ import annotations
