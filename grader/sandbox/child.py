@@ -619,7 +619,10 @@ def reap_leftovers() -> int:
 def _reply(data: dict, files: tuple = ()) -> None:
     """One message: a JSON line with the sizes of the files that follow it, then their bytes.
     `files`: (path, cap) for a whole file, or (path, cap, start) for its bytes from `start` on."""
-    blobs = [_read_capped(*entry) for entry in files]
+    _send_message(data, [_read_capped(*entry) for entry in files])
+
+
+def _send_message(data: dict, blobs: list[bytes]) -> None:
     data["sizes"] = [len(b) for b in blobs]
     out = sys.stdout.buffer
     out.write((json.dumps(data) + "\n").encode())
@@ -782,14 +785,12 @@ class Relay:
         return True
 
     def _send(self, ends: list[int]) -> None:
-        caps = self.job["caps"]
-        parts = []
+        caps, parts = self.job["caps"], []
         for i, end in enumerate(ends):
-            start = self.sent[i]
-            self.sent[i] = max(start, min(end, caps[i]))
-            parts.append((self.paths[i], self.sent[i] - start, start))
-        if any(n for _, n, _ in parts):
-            _reply({"records": True}, files=tuple(parts))
+            parts.append(_read_capped(self.paths[i], max(0, min(end, caps[i]) - self.sent[i]), self.sent[i]))
+            self.sent[i] += len(parts[i])  # what was sent, whatever the notice claimed
+        if any(parts):
+            _send_message({"records": True}, parts)
 
     def close(self) -> None:
         """The run has ended: the notices it left are relayed (before the server says it ended)."""

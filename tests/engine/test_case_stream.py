@@ -144,6 +144,7 @@ for _fd in range(3, 256):
     final = report.stages[0]
     assert final.score == final.max_score
     assert [v.case for v, _ in told] == final.cases
+    assert all(v.streamed for v, _ in told)  # nor do they stop the streaming
 
 
 @needs_jail
