@@ -32,9 +32,9 @@ from grader.course import reference_cache
 from grader.course.kit import kit_notes, read_frozen
 from grader.messages import t
 from grader.sandbox import Job, Outcome, Sandbox, SandboxError
-from grader.sources import find_source, missing_file_advice, read_source
+from grader.sources import Source, find_source, missing_file_advice, read_source
 from grader.course.spec import SpecError, StageSpec
-from grader.verdict import Report, StageResult
+from grader.verdict import CaseResult, Report, StageResult
 
 REFERENCE_TIME_FACTOR = 3.0
 RUN_THREADS = 64  # stage threads per worker, started as needed (see Grader.__init__)
@@ -347,8 +347,8 @@ class Grader:
             return self.sandbox.run(job) if listen is None else self.sandbox.run(job, listen)
         return memo.run(spec, start) if memo is not None else start()
 
-    def _finished(self, spec: StageSpec, source: Any, expected: Expected, outcome: Outcome,
-                  start: int) -> list:
+    def _finished(self, spec: StageSpec, source: Optional[Source], expected: Expected, outcome: Outcome,
+                  start: int) -> list[CaseResult]:
         """The cases the run so far has finished, from the `start`-th on (judged as in the end)."""
         return judge.finished_cases(spec, expected.draws, expected.records, outcome, self.lang,
                                     custom=functools.partial(self._driver_check, spec), source=source, start=start)
