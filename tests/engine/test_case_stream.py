@@ -194,3 +194,27 @@ def test_records_read_piece_by_piece_are_the_records_read_whole(tmp_path):
             assert repr(outcome.cases[key]) == repr(rec)
     half = Streamed(PLATFORM).add([text[:-3], blob, b""])  # the last line unfinished: not a record yet
     assert set(half.cases) == set("abc")
+
+
+def test_a_run_stopped_at_its_limit_streams_the_cases_it_finished_and_the_rest_come_at_its_end(tmp_path):
+    looping = (REFERENCE / MET).read_text(encoding="utf-8") + """
+
+_calls = []
+_plain_rmse = comp_rmse
+
+
+def comp_rmse(pred, actual):
+    _calls.append(1)
+    while len(_calls) == 2:  # the third case's call never returns
+        pass
+    return _plain_rmse(pred, actual)
+"""
+    sub = make_submission(tmp_path, {MET: looping})
+    told = []
+    with Grader(course=make_course(tmp_path / "course", time_s=2), seed=12345) as grader:
+        grader.expected(grader.course.select([5])[0])  # the reference's records first (a warm server's)
+        report = grader.grade(sub, [5], on_case=told.append)
+    final = report.stages[0]
+    assert [c.status for c in final.cases[:3]] == [Status.PASSED, Status.PASSED, Status.TIMEOUT]
+    assert [v.case for v in told] == final.cases
+    assert [v.streamed for v in told] == [True, True] + [False] * 4  # the two it finished came while it ran
