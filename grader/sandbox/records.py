@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 from grader.sandbox.child import decode
 from grader.sandbox.job import Limits, Outcome
@@ -58,13 +58,27 @@ class Streamed:
     (no end yet: not killed, no exit code). Hostile input, checked the same way; the final
     reply, read by `collect`, stays what the report is made of."""
 
-    def __init__(self, limits: Limits):
-        self.limits = limits
+    def __init__(self, limits: Limits, on_records: Optional[Callable[[Outcome], None]] = None):
+        """`on_records`: told the run so far by `heard` (what ForkServer.run calls with each relayed part)."""
+        self.limits, self.on_records = limits, on_records
+        self.failed = False
         self.pending = b""  # an unfinished last line
         self.blob, self.base, self.offset = b"", 0, 0  # arrays' bytes from `base` on; the next array's start
         self.raw = b""
         self.imported: Optional[dict] = None
         self.cases: dict[str, dict] = {}
+
+    def heard(self, parts: list[bytes]) -> None:
+        """A relayed part: the run so far told to `on_records`. Whatever goes wrong here only ends the
+        streaming (the run's final reply, read on its own, makes the report)."""
+        if self.failed or self.on_records is None:
+            return
+        try:
+            outcome = self.add(parts)
+        except Exception:
+            self.failed = True
+            return
+        self.on_records(outcome)
 
     def add(self, parts: list[bytes]) -> Outcome:
         text, blob, raw = parts

@@ -218,13 +218,12 @@ class Sandbox:
                 shutil.copyfile(path, target)
             inputs = self._inputs(job)
             queued: list[float] = []
-            streamed = None if on_records is None else lambda parts: on_records(stream.add(parts))
+            def streamed() -> Optional[Callable[[list[bytes]], None]]:
+                return None if on_records is None else Streamed(job.limits, on_records).heard
             try:
-                stream = Streamed(job.limits)
-                report, payload = self._run_on(key, job, folder, inputs, queued, streamed)
+                report, payload = self._run_on(key, job, folder, inputs, queued, streamed())
             except BrokenPipeError:  # the sandbox was gone before the job reached it: one fresh try
-                stream = Streamed(job.limits)
-                report, payload = self._run_on(key, job, folder, inputs, queued, streamed)
+                report, payload = self._run_on(key, job, folder, inputs, queued, streamed())
         finally:
             shutil.rmtree(folder, ignore_errors=True)
         outcome = collect(report, payload, job.limits)
