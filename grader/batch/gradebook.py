@@ -13,6 +13,7 @@ import io
 import json
 import signal
 import threading
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
@@ -119,7 +120,7 @@ def fallback_page(row: dict, lang: str, extra: str = "") -> str:
 """
 
 
-def _student_page(row: dict, report: Optional[Report], lang: str) -> str:
+def student_page(row: dict, report: Optional[Report], lang: str) -> str:
     """The student's report, out of the same maximum as the gradebook (stages not handed in: 0)."""
     if report is None or all(st.unstarted for st in report.stages):
         return fallback_page(row, lang)
@@ -139,10 +140,20 @@ def _student_page(row: dict, report: Optional[Report], lang: str) -> str:
     return link + page
 
 
-def write_outputs(out: Path, rows: Sequence[dict], reports: dict[str, Report], *, course: Any,
-                  columns: Sequence[Any], seed: int, lang: str, interrupted: bool) -> None:
-    """Write every output file from the rows and the students' reports (by file id); a second
-    Ctrl-C is held off while they are written."""
+@dataclass
+class ClassResults:
+    """What a batch hands to its outputs: the rows, the students' reports (by file id), and the
+    students' pages made already, as their grading ended (the others are made when written)."""
+
+    rows: Sequence[dict]
+    reports: dict[str, Report]
+    pages: dict[str, str] = field(default_factory=dict)
+
+
+def write_outputs(out: Path, results: ClassResults, *, course: Any, columns: Sequence[Any], seed: int, lang: str,
+                  interrupted: bool) -> None:
+    """Write every output file from the class's results; a second Ctrl-C is held off while they are written."""
+    rows, reports, pages = results.rows, results.reports, results.pages
     old = None
     if threading.current_thread() is threading.main_thread():
         try:
@@ -160,7 +171,8 @@ def write_outputs(out: Path, rows: Sequence[dict], reports: dict[str, Report], *
         for r in rows:
             name = f"{r['file']}.html"
             keep.add(name)
-            atomic_write(sdir / name, _student_page(r, reports.get(r["file"]), lang))
+            page = pages.get(r["file"])
+            atomic_write(sdir / name, page if page is not None else student_page(r, reports.get(r["file"]), lang))
         for p in sdir.glob("*.html"):
             if p.name not in keep:
                 try:

@@ -18,7 +18,7 @@ from typing import Any, Callable, Iterable, Optional, Sequence, TextIO
 
 from grader.batch import cache
 from grader.batch.discover import Student, discover, prepare
-from grader.batch.gradebook import write_outputs
+from grader.batch.gradebook import ClassResults, student_page, write_outputs
 from grader.batch.workers import grade_all, make_grader
 from grader.batch.progress import ProgressBar
 from grader.batch.complete import complete_report
@@ -73,6 +73,7 @@ class BatchRun:
     crash: dict[str, Reason] = field(default_factory=dict)
     from_cache: set[str] = field(default_factory=set)
     rows_by_id: dict[str, dict] = field(default_factory=dict)
+    pages: dict[str, str] = field(default_factory=dict)  # file_id -> its page, made as its grading ends
     columns: list = field(default_factory=list)
     interrupted: bool = False
     similarity: bool = False
@@ -127,8 +128,10 @@ class BatchRun:
                 cache.cache_put(self.cache_dir, st, report, wall_s)
         if crash is not None:
             self.crash[st.file_id] = crash
-        self.rows_by_id[st.file_id] = self.make_row(st)
-        self.progress.student(self.rows_by_id[st.file_id], cached=cached)
+        self.rows_by_id[st.file_id] = row = self.make_row(st)
+        if report is not None and not cached and self.columns:  # rendered now, beside other students' runs
+            self.pages[st.file_id] = student_page(row, complete_report(report, self.columns, self.lang), self.lang)
+        self.progress.student(row, cached=cached)
 
     # -- the run ----------------------------------------------------------------------------
 
@@ -186,8 +189,8 @@ class BatchRun:
                 write_similarity(self.out, [(st.id, st.contents) for st in students if st.contents is not None],
                                  self.course.template, files, lang=self.lang, stages=stages)
             reports = {fid: complete_report(rep, self.columns, self.lang) for fid, rep in self.reports.items()}
-            write_outputs(self.out, rows, reports, course=self.course, columns=self.columns, seed=self.seed,
-                          lang=self.lang, interrupted=self.interrupted)
+            write_outputs(self.out, ClassResults(rows, reports, self.pages), course=self.course, columns=self.columns,
+                          seed=self.seed, lang=self.lang, interrupted=self.interrupted)
         return BatchResult(rows=rows, out_dir=self.out, interrupted=self.interrupted, graded=graded,
                            cached=len(self.from_cache), seed=self.seed, notes=notes, profile=self.profile)
 

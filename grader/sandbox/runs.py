@@ -12,13 +12,17 @@ from pathlib import Path
 from typing import Any, Callable, Optional
 
 from grader.contents import Contents, copy_into, walk
-from grader.sandbox import isolation, uid_backend
+from grader.sandbox import isolation, libraries, uid_backend
 from grader.sandbox import zygote as zygotes
 from grader.sandbox.forkserver import ForkServer, close_all
 from grader.sandbox.isolation import runs_folder
 from grader.sandbox.job import COPY_CAP, ERROR_CAP, PIDS_MAX, Job, Limits, Outcome, SandboxError, demote_after, wall_backstop
 from grader.sandbox.records import Streamed, collect
-from grader.sources import find_source, prepare_sources, write_module
+from grader.sources import find_source, prepare_sources, read_source, write_module
+
+
+LIGHT = ("numpy",)  # a server's preload: what its Python imported before its first job
+FULL = zygotes.LIBRARIES
 
 
 class Sandbox:
@@ -55,6 +59,9 @@ class Sandbox:
         self._lock = threading.RLock()
         forked = zygote and self.backend == "bwrap" and fork_server
         self.zygotes = [zygotes.Zygote() for _ in range(self.workers)] if forked else []
+        # and a light one each, for the runs that need numpy only (grader/sandbox/libraries.py)
+        self.light_zygotes = [zygotes.Zygote(LIGHT) for _ in range(self.workers)] if forked else []
+        self._heavy: dict[tuple[str, str], bool] = {}  # (owner, file) -> its runs fork from the full zygote
         self._turn = itertools.count()
         self.demote_cpu_s = demote_after()
         self.stats = {"runs": 0, "runs_cpu_s": 0.0, "reference_runs": 0, "reference_cpu_s": 0.0, "stepped_aside": 0}
@@ -69,9 +76,29 @@ class Sandbox:
         if callback is not None and owner:
             callback(owner)
 
-    def _zygote(self) -> Optional["zygotes.Zygote"]:
-        """The next zygote in turn (None: the sandbox starts its own Python)."""
-        return self.zygotes[next(self._turn) % len(self.zygotes)] if self.zygotes else None
+    def _zygote(self, key: tuple) -> Optional["zygotes.Zygote"]:
+        """The next zygote in turn for the key's server, light or full (None: the sandbox starts its own Python)."""
+        group = self.light_zygotes if key[0] and key[1] == LIGHT else self.zygotes
+        return group[next(self._turn) % len(group)] if group else None
+
+    def _key(self, job: Job) -> tuple:
+        """The pool a job's run goes to: its submission's light server, or its full one (zygotes only)."""
+        owner = "" if job.trusted else _owner(job.source)
+        if not owner or not self.light_zygotes:
+            return owner, LIGHT
+        with self._lock:
+            heavy = self._heavy.get((owner, job.file))
+        if heavy is None:
+            def read(name: str) -> Optional[str]:
+                if name == job.file and job.module_text is not None:
+                    return job.module_text
+                found = read_source(job.source, name)
+                return found.text if found is not None else None
+
+            heavy = libraries.needs_heavy(job.file, read, job.requires, job.driver_source)
+            with self._lock:
+                self._heavy[(owner, job.file)] = heavy
+        return owner, FULL if heavy else LIGHT
 
     # -- pool ----------------------------------------------------------------------------
 
@@ -108,7 +135,7 @@ class Sandbox:
         return ForkServer(key[1], folders, self.isolated, self.binds, zygote, uid=self._uids.get(key[0]))
 
     def _new(self, key: tuple) -> ForkServer:
-        server = self._server(key, self._zygote())
+        server = self._server(key, self._zygote(key))
         self._made.setdefault(key, []).append(server)
         return server
 
@@ -158,6 +185,8 @@ class Sandbox:
                 self._pools.pop(k, None)
             folder = self._owners.pop(owner, None)
             uid = self._uids.pop(owner, None)
+            for k in [k for k in self._heavy if k[0] == owner]:
+                del self._heavy[k]
         close_all(servers)
         if uid is not None and uid != self.run_as:
             uid_backend.kill_uid(uid)
@@ -173,7 +202,7 @@ class Sandbox:
             uids = list(self._uids.values())
             self._uids.clear()
         close_all(servers)
-        for zygote in self.zygotes:
+        for zygote in self.zygotes + self.light_zygotes:
             zygote.close()
         for uid in set(uids):
             uid_backend.kill_uid(uid)
@@ -183,9 +212,9 @@ class Sandbox:
     def _profile(self) -> None:
         """Where the session's CPU went (``stats``, read by `grade batch --profile`), once it is closed."""
         grader, children = (now - then for now, then in zip(_cpu_here(), self._started_cpu))
-        imports = sum(z.cpu_s["own"] for z in self.zygotes)
+        imports = sum(z.cpu_s["own"] for z in self.zygotes + self.light_zygotes)
         runs = self.stats["runs_cpu_s"] + self.stats["reference_cpu_s"]
-        self.stats.update(grader_cpu_s=grader, zygotes=len(self.zygotes), zygote_imports_cpu_s=imports,
+        self.stats.update(grader_cpu_s=grader, zygotes=len(self.zygotes + self.light_zygotes), zygote_imports_cpu_s=imports,
                           sandboxes_cpu_s=max(0.0, children - runs - imports), total_cpu_s=grader + children)
 
     def __enter__(self) -> "Sandbox":
@@ -201,7 +230,7 @@ class Sandbox:
         it completes a record (the engine judges each case as it comes)."""
         if find_source(job.source, job.file) is None:
             return Outcome(None, {}, None, None, None, 0.0, 0.0, 0.0, "", missing_file=True)
-        key = ("" if job.trusted else _owner(job.source), ("numpy",))
+        key = self._key(job)
         folders = self._folders(key[0])
         folder = folders["staging"] / f"job-{next(self._ids)}"
         try:

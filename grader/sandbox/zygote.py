@@ -42,11 +42,12 @@ def enabled() -> bool:
 class Zygote:
     """One trusted zygote process and the socket the grader asks it for fork servers on."""
 
-    def __init__(self) -> None:
+    def __init__(self, libraries: tuple[str, ...] = LIBRARIES) -> None:
+        """`libraries`: what it imports (the light zygote: numpy only, see grader/sandbox/libraries.py)."""
         from grader.sandbox.forkserver import child_program
 
         self.sock, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        preload = [m for m in LIBRARIES if importlib.util.find_spec(m) is not None]
+        preload = [m for m in libraries if importlib.util.find_spec(m) is not None]
         self.libraries = tuple(preload)  # what each server forked from it holds already
         argv = [a for d in isolation.site_dirs() for a in ("--site", d)] + ["--zygote", *preload]
         mpl = runs_folder() / "matplotlib"

@@ -74,14 +74,22 @@ def test_a_run_holds_no_privilege_and_no_descriptor_of_the_zygote(grader, tmp_pa
     # every open descriptor is the run's own: its output, its results, /dev/null (and the one listing them)
     for fd, target in info["fds"].items():
         assert target == "/dev/null" or target.startswith((isolation.WORK_DIR + "/", "/proc/")), (fd, target)
-    # the torch a zygote preloaded is there for the run (numpy stages pay nothing for it)
-    assert info["torch"] is True
+    # a file that imports no heavy library forks from the light zygote: no torch to copy and tear down
+    assert info["torch"] is False
     # only its own sandbox's processes: bubblewrap's init, the placeholder, the server, the run
     assert len(info["pids"]) <= 5, info["pids"]
 
 
+def test_a_file_that_imports_torch_anywhere_forks_from_the_zygote_that_holds_it(grader, tmp_path):
+    # the probe runs before the file's own (lazy) import: torch is there already, preloaded
+    lazy = "\ndef _later():\n    import torch\n    return torch\n"
+    stage = grade(grader, make_submission(tmp_path, {MET: with_probe(lazy)}))
+    assert stage["score"] == stage["max_score"], stage["message"]
+    assert probed(stage)["torch"] is True
+
+
 def test_a_change_planted_by_one_run_is_absent_in_the_next(grader, tmp_path):
-    zygotes = [z.proc.pid for z in grader.sandbox.zygotes]
+    zygotes = [z.proc.pid for z in grader.sandbox.zygotes + grader.sandbox.light_zygotes]
     plant = f"""
 import ctypes, os, signal
 import numpy
@@ -95,7 +103,7 @@ for pid in {zygotes!r} + [1]:
 """
     first = grade(grader, make_submission(tmp_path, {MET: with_probe(plant)}))
     assert probed(first)["numpy_planted"] is True and len(probed(first)["planted"]) == 2
-    assert all(z.alive() for z in grader.sandbox.zygotes)
+    assert all(z.alive() for z in grader.sandbox.zygotes + grader.sandbox.light_zygotes)
     later = grade(grader, make_submission(tmp_path, {MET: with_probe()}))
     info = probed(later)
     assert info["planted"] == [] and info["numpy_planted"] is False
@@ -116,7 +124,7 @@ def test_a_run_cannot_see_or_signal_another_run(grader, tmp_path):
     thread.join()
     assert results["sleeper"]["score"] == results["sleeper"]["max_score"], results["sleeper"]["message"]
     assert RMSE_CASES <= {c["name"] for c in results["killer"]["cases"] if c["status"] != "passed"}
-    assert all(z.alive() for z in grader.sandbox.zygotes)
+    assert all(z.alive() for z in grader.sandbox.zygotes + grader.sandbox.light_zygotes)
 
 
 def test_the_memory_limit_is_charged_to_the_run_not_the_zygote(grader, tmp_path):
@@ -130,7 +138,7 @@ def test_the_memory_limit_is_charged_to_the_run_not_the_zygote(grader, tmp_path)
 
 
 def test_the_zygote_holds_no_answer(grader, stage5_course):
-    for zygote in grader.sandbox.zygotes:
+    for zygote in grader.sandbox.zygotes + grader.sandbox.light_zygotes:
         pid = zygote.proc.pid
         seen = Path(f"/proc/{pid}/cmdline").read_bytes() + Path(f"/proc/{pid}/environ").read_bytes()
         for target in os.listdir(f"/proc/{pid}/fd"):
@@ -168,9 +176,10 @@ def test_the_gradebook_is_the_same_with_the_zygote_off(tmp_path):
 
 def test_where_the_zygote_cannot_serve_each_sandbox_starts_its_own_python(stage5_course, tmp_path):
     with Grader(course=stage5_course, seed=11, sandbox=Sandbox(workers=1, zygote=True)) as g:
-        zygote = g.sandbox.zygotes[0]
-        zygote.proc.kill()  # as if setns were refused on this machine: the spawn fails
-        zygote.proc.wait()
+        zygotes = [g.sandbox.zygotes[0], g.sandbox.light_zygotes[0]]
+        for zygote in zygotes:
+            zygote.proc.kill()  # as if setns were refused on this machine: the spawn fails
+            zygote.proc.wait()
         stage = grade(g, make_submission(tmp_path, {}))
         assert stage["score"] == stage["max_score"], stage["message"]
-        assert zygote.failed
+        assert zygotes[1].failed  # the student's numpy run asked the light one (the reference may be cached)
