@@ -1,7 +1,7 @@
 """Load on `grade serve` over loopback: simulated students submit in bursts to a 2-worker server.
 
     .venv/bin/python bench/serve_load.py [--students 50] [--submissions 400] [--bursts 8]
-                                         [--gap 2.0] [--workers 2] [--db URL]
+                                         [--gap 2.0] [--workers 2] [--db URL] [--probe-stage 1]
 
 Starts the real `grade serve` (SQLite in a temporary folder unless --db), signs every
 student in with their link, then sends the submissions in bursts (each burst: every student
@@ -39,11 +39,11 @@ from grader.serve.db import connect, events, sqlite_url, submissions  # noqa: E4
 STAGES = (1, 2, 3, 4, 5)
 
 
-def answers() -> dict[int, tuple[str, str]]:
+def answers(stages=STAGES) -> dict[int, tuple[str, str]]:
     """stage -> (its file name, the reference's file): the right answers."""
     course = load_course(str(ROOT))
     return {s.number: (s.file, (ROOT / "reference" / s.file).read_text(encoding="utf-8"))
-            for s in course.stages if s.number in STAGES}
+            for s in course.stages if s.number in stages}
 
 
 def start(db_url: str, folder: Path, students: int, workers: int, port: int) -> tuple[subprocess.Popen, dict]:
@@ -93,14 +93,14 @@ async def one(client: httpx.AsyncClient, who: str, csrf: str, stage: int, code: 
                 return
 
 
-async def warm_probe(base: str, tokens: dict, n: int = 5) -> list[dict]:
+async def warm_probe(base: str, tokens: dict, stage: int = 1, n: int = 5) -> list[dict]:
     """One submission at a time on an idle, warm server: the latency a lone student sees."""
     who = sorted(tokens)[-1]
     client, csrf = await sign_in(base, who, tokens[who])
-    file, code = answers()[1]
+    file, code = answers((stage,))[stage]
     out: list[dict] = []
     for _ in range(n + 1):  # the first one warms the reference up and is not counted
-        await one(client, who, csrf, 1, code, out)
+        await one(client, who, csrf, stage, code, out)
     await client.aclose()
     return out[1:]
 
@@ -151,13 +151,14 @@ def main() -> None:
     p.add_argument("--gap", type=float, default=2.0, help="seconds between bursts")
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--db")
+    p.add_argument("--probe-stage", type=int, default=1, help="the stage of the lone warm submissions")
     args = p.parse_args()
     folder = Path(tempfile.mkdtemp(prefix="serve-load-"))
     db_url = args.db or sqlite_url(folder / "serve.sqlite")
     port = 20000 + secrets.randbelow(20000)
     proc, tokens = start(db_url, folder, args.students, args.workers, port)
     try:
-        probe = asyncio.run(warm_probe(f"http://127.0.0.1:{port}", tokens))
+        probe = asyncio.run(warm_probe(f"http://127.0.0.1:{port}", tokens, args.probe_stage))
         started = time.perf_counter()
         results = asyncio.run(load(f"http://127.0.0.1:{port}", tokens, args))
         wall = time.perf_counter() - started
@@ -175,7 +176,7 @@ def main() -> None:
     print(f"submit -> final result:       p50 {pct(finals, .5):.3f} s  p95 {pct(finals, .95):.3f} s  (n={len(finals)})")
     for label, key in (("first case verdict", "first_case"), ("stage verdicts", "first")):
         warm = [r[key] for r in probe if r.get(key) is not None]
-        print(f"warm, idle server, one stage-1 submission at a time: submit -> {label} "
+        print(f"warm, idle server, one stage-{args.probe_stage} submission at a time: submit -> {label} "
               f"p50 {pct(warm, .5):.3f} s  max {max(warm, default=float('nan')):.3f} s  (n={len(warm)})")
     print(f"mean grading throughput: {len(graded) / wall:.2f} submissions/s")
     print("database:", json.dumps(check(db_url, results)))
