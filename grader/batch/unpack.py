@@ -41,7 +41,6 @@ class ZipCaps:
 
 
 STUDENT_ZIP = ZipCaps()
-Limits = ZipCaps  # transitional alias for branches written before the rename (issue 21); grader.limits.Limits is the record
 
 
 def is_junk(name: str) -> bool:

@@ -70,6 +70,7 @@ def _worker(pool: "_Pool") -> None:
         student = pool.jobs.get()
         if student is None or pool.stop.is_set():
             return
+        pool.taken()
         began = time.monotonic()
         pool.results.put(("start", student, began))
         folder = str(Path(student.root).resolve())
@@ -110,6 +111,7 @@ class _Pool:
         self.args = (run.stage_numbers, {s.number: s.file for s in run.course.stages})
         self.busy: dict[str, Student] = {}  # resolved folder -> the student graded from it
         self._aside: set[str] = set()
+        self._queued = len(todo)  # students no thread has taken yet
         self._surplus = 0
         self._lock = threading.Lock()
         for st in todo:
@@ -135,6 +137,15 @@ class _Pool:
             self._aside.add(folder)
             self._surplus += 1
         self.spawn()
+
+    def taken(self) -> None:
+        with self._lock:
+            self._queued -= 1
+
+    def only_stepped_aside_left(self) -> bool:
+        """Whether every student still being graded has a run that stepped aside, and none waits."""
+        with self._lock:
+            return self._queued <= 0 and bool(self.busy) and set(self.busy) <= self._aside
 
     def surplus_done(self) -> bool:
         """Whether the calling thread, which just finished a student, is one too many now."""
@@ -186,12 +197,15 @@ def grade_all(run: RunView, todo: list[Student]) -> int:
     pending = {st.file_id for st in todo}
     graded = 0
     clean = False
+    sandbox = getattr(grader, "sandbox", None)
     try:
         while pending:
             try:
                 kind, st, value = pool.results.get(timeout=0.2)
             except queue.Empty:
                 _time_out(run, pool, started, pending)
+                if hasattr(sandbox, "only_stepped_aside_left") and pool.only_stepped_aside_left():
+                    sandbox.only_stepped_aside_left()  # the loopers are all that is left: full priority
                 continue
             if st.file_id not in pending:
                 continue
@@ -209,7 +223,7 @@ def grade_all(run: RunView, todo: list[Student]) -> int:
         clean = True
     finally:
         pool.close(clean)
-        stats = getattr(getattr(grader, "sandbox", None), "stats", None)
+        stats = getattr(sandbox, "stats", None)
         if isinstance(stats, dict):
             run.profile.update(stats)  # where the CPU went, for `grade batch --profile`
     return graded

@@ -274,6 +274,15 @@ class ForkServer:
         if on_records is not None:
             on_records(parts)
 
+    def restore_priority(self) -> None:
+        """The sandbox's run back to normal priority, from outside (child.py `step_aside` undone):
+        its CPU weight, and each of its threads' scheduling policy, nice value and autogroup."""
+        if not self.cgroup:
+            return
+        self.cgroup.set_idle(False)
+        for pid in self.cgroup.pids():
+            isolation.normal_priority(pid)
+
     def _ended(self, msg: dict, memory: bool, wall_s: float) -> dict:
         """The fork server's report of a finished run, with what only the grader can tell (memory)."""
         msg["wall_s"] = wall_s

@@ -345,6 +345,16 @@ class Cgroup:
             return self._write("cpu", "cpu.shares", "2" if idle else "1024")
         return self._has("", "cpu.weight") and self._write("", "cpu.weight", "1" if idle else "100")
 
+    def pids(self) -> list[int]:
+        """The processes in the sandbox's cgroups (host process ids)."""
+        found: set[int] = set()
+        for path in self.procs_files():
+            try:
+                found.update(int(line) for line in Path(path).read_text().split())
+            except (OSError, ValueError):
+                pass
+        return sorted(found)
+
     def procs_files(self) -> list[str]:
         return [str(d / "cgroup.procs") for d in self.dirs.values()]
 
@@ -405,3 +415,24 @@ class Cgroup:
                     import time
 
                     time.sleep(0.01)
+
+
+def normal_priority(pid: int) -> None:
+    """A process stepped aside (SCHED_IDLE, nice 19, its autogroup at 19) back to normal priority,
+    each of its threads; the grader's own privilege does it, the run cannot."""
+    try:
+        with open(f"/proc/{pid}/autogroup", "w") as fh:
+            fh.write("0")
+    except OSError:
+        pass
+    try:
+        tasks = [int(t) for t in os.listdir(f"/proc/{pid}/task")]
+    except (OSError, ValueError):
+        return
+    for tid in tasks:
+        try:
+            if os.sched_getscheduler(tid) == os.SCHED_IDLE:
+                os.sched_setscheduler(tid, os.SCHED_OTHER, os.sched_param(0))
+                os.setpriority(os.PRIO_PROCESS, tid, 0)
+        except (OSError, AttributeError):
+            pass

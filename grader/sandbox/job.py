@@ -11,8 +11,6 @@ from grader.contents import Contents
 from grader.limits import PLATFORM, Limits
 
 # The platform's caps, read from the one record (grader/limits.py); a job carries its stage's own.
-OUTPUT_CAP = PLATFORM.output_bytes  # a stage's own: job.limits.output_bytes
-RECORDS_CAP = PLATFORM.records_bytes  # a stage's own: job.limits.records_bytes
 OUTPUT_KEEP = PLATFORM.output_keep_bytes
 COPY_CAP = PLATFORM.copy_bytes
 PIDS_MAX = PLATFORM.pids

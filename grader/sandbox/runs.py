@@ -68,13 +68,29 @@ class Sandbox:
         self._started_cpu = _cpu_here()
         # called with a submission's folder when one of its runs steps aside (a batch frees its worker)
         self.on_demote: Optional[Callable[[str], None]] = None
+        self._aside: set[ForkServer] = set()  # servers whose run has stepped aside and not ended
+        self._only_aside = False  # nothing else is left to grade: stepped-aside runs get their priority back
 
-    def _stepped_aside(self, owner: str) -> None:
+    def _stepped_aside(self, owner: str, server: ForkServer) -> None:
         with self._lock:
             self.stats["stepped_aside"] += 1
+            self._aside.add(server)
+            restore = self._only_aside
+        if restore:
+            server.restore_priority()
         callback = self.on_demote
         if callback is not None and owner:
             callback(owner)
+
+    def only_stepped_aside_left(self) -> None:
+        """Every run still going has stepped aside and no other work waits (a batch's last students
+        loop): their priority and CPU weight come back, so that on a machine that is never idle they
+        end at their limit, not at the wall backstop. On an idle machine this changes nothing."""
+        with self._lock:
+            self._only_aside = True
+            servers = list(self._aside)
+        for server in servers:
+            server.restore_priority()
 
     def _zygote(self, key: tuple) -> Optional["zygotes.Zygote"]:
         """The next zygote in turn for the key's server, light or full (None: the sandbox starts its own Python)."""
@@ -278,13 +294,15 @@ class Sandbox:
             # a submission's own sandbox runs each stage once: its run imports what it needs itself,
             # so a student who never imports sympy does not pay for it
             spec = {**self._spec(job, server, folder, inputs), "stream": streamed is not None}
-            report, payload = server.run(spec, job.limits, lambda: self._stepped_aside(key[0]), streamed)
+            report, payload = server.run(spec, job.limits, lambda: self._stepped_aside(key[0], server), streamed)
             broken = report.get("exited") is None
             return report, payload
         except (SandboxError, OSError, ValueError):
             broken = True
             raise
         finally:
+            with self._lock:
+                self._aside.discard(server)
             self._release(key, server, broken)
 
     def _spec(self, job: Job, server: ForkServer, folder: Path, inputs: Path) -> dict:

@@ -78,7 +78,11 @@ def stationary_points(student, x, p, name="zhudian"):
     """zhudian(f) on f(t) = func(x + t*p), a sympy quadratic in t: its stationary points, sorted floats.
 
     The symbol is the file's own `t` when it defines one (the seed's `symbols('x1, x2, t')`).
-    The book's form (the reference) answers with exact_step(x, p).
+    The coefficients are exact rationals, each the exact value of its float: the same quadratic,
+    which solve() handles over the rationals, where with sympy Floats it would first turn every
+    Float into a rational with nsimplify's integer-relation search (two thirds of the cost of
+    these cases in a student's run, measured). The book's form (the reference) answers with
+    exact_step(x, p).
     """
     fn, book = _own(student, name, "exact_step")
     if book:
@@ -87,7 +91,7 @@ def stationary_points(student, x, p, name="zhudian"):
 
     t = vars(student).get("t")
     t = t if isinstance(t, sympy.Symbol) else sympy.Symbol("t")
-    (a, b), (c, d) = [(sympy.Float(float(v)), sympy.Float(float(w))) for v, w in zip(x, p)]
+    (a, b), (c, d) = [(sympy.Rational(float(v)), sympy.Rational(float(w))) for v, w in zip(x, p)]
     points = fn(2 * (a + t * b) ** 2 + (c + t * d) ** 2)
     if isinstance(points, dict):
         points = list(points.values())

@@ -32,7 +32,7 @@ from grader.batch import discover, main as batch_main, run_batch, summarize  # n
 from grader.course.folder import load_course  # noqa: E402
 from grader.batch.gradebook import csv_text  # noqa: E402
 from grader.batch.overview import bins_for, case_stats, render_overview, svg_histogram  # noqa: E402
-from grader.batch.unpack import Limits, UnpackError, find_submission_root, safe_unzip  # noqa: E402
+from grader.batch.unpack import UnpackError, ZipCaps, find_submission_root, safe_unzip  # noqa: E402
 from grader.verdict import Report  # noqa: E402
 
 STUDENT_ERROR = "error (student's code)"
@@ -196,7 +196,7 @@ def make_class(class_dir: Path, students: dict[str, str] | None = None, files: t
     # mallory: one member inflates past the per-file cap (zip bomb-ish)
     with zipfile.ZipFile(c / "mallory.zip", "w", zipfile.ZIP_DEFLATED) as z:
         z.writestr("metrics.py", _ref("metrics.py"))
-        z.writestr("data.bin", b"\0" * (Limits().max_file_bytes + 1024))
+        z.writestr("data.bin", b"\0" * (ZipCaps().max_file_bytes + 1024))
     # victor: not a zip at all
     (c / "victor.zip").write_bytes(os.urandom(2048))
     build_student(c / "niaj", "empty")
@@ -287,16 +287,16 @@ def test_unzip_refuses_symlinks_and_oversize_and_too_many(tmp_path):
         zf.writestr("big.bin", b"\0" * 5000)
     assert z.stat().st_size < 1000
     with pytest.raises(UnpackError, match="too large"):
-        safe_unzip(z, tmp_path / "b", Limits(max_file_bytes=4096))
+        safe_unzip(z, tmp_path / "b", ZipCaps(max_file_bytes=4096))
     with pytest.raises(UnpackError, match="too large"):
-        safe_unzip(z, tmp_path / "c", Limits(max_total_bytes=4096))
+        safe_unzip(z, tmp_path / "c", ZipCaps(max_total_bytes=4096))
 
     z = tmp_path / "many.zip"
     with zipfile.ZipFile(z, "w") as zf:
         for i in range(11):
             zf.writestr(f"f{i}.txt", "x")
     with pytest.raises(UnpackError, match="too many members"):
-        safe_unzip(z, tmp_path / "d", Limits(max_members=10))
+        safe_unzip(z, tmp_path / "d", ZipCaps(max_members=10))
 
     (tmp_path / "junk.zip").write_bytes(b"PK\3\4 definitely not a zip")
     with pytest.raises(UnpackError, match="not a readable zip"):

@@ -177,3 +177,79 @@ def test_batch_profile_says_where_the_cpu_went(stage5_course, tmp_path, capsys, 
     assert "(2 runs, 1 stepped aside to idle priority)" in line and "(1 runs)" in line and "(2 zygotes)" in line  # a light one and a full one
     students = float(line.split("the students' runs ")[1].split()[0])
     assert students >= 0.5  # the spinning student's own CPU-seconds are counted
+
+
+class _LeftSandbox:
+    """Records when the batch says only stepped-aside runs are left, and lets the loopers end then."""
+
+    on_demote = None
+    rows_then: list = []
+    told = threading.Event()
+
+    def only_stepped_aside_left(self):
+        _LeftSandbox.rows_then.append(set(_LeftGrader.done))
+        _LeftSandbox.told.set()
+
+
+class _LeftGrader(_StuckGrader):
+    done: set = set()
+
+    def __init__(self, *a, **k):
+        self.sandbox = _LeftSandbox()
+
+    def grade(self, path, stages=None, contents=None):
+        if Path(path).name.startswith("loop"):
+            self.sandbox.on_demote(str(Path(path).resolve()))
+            _LeftSandbox.told.wait(30)
+        else:
+            _LeftGrader.done.add(Path(path).name)
+        return Report(submission=str(path), course="", seed=1, lang="en")
+
+
+def test_when_only_stepped_aside_runs_are_left_the_batch_says_so(tmp_path):
+    c = tmp_path / "class"
+    for name in ("loop1", "a", "b", "loop2", "c"):
+        (c / name).mkdir(parents=True)
+        (c / name / "metrics.py").write_text("x = 1\n")
+    _LeftSandbox.told.clear()
+    _LeftSandbox.rows_then.clear()
+    _LeftGrader.done.clear()
+    started = time.monotonic()
+    res = run_batch(c, tmp_path / "out", grader_factory=_LeftGrader, jobs=1, seed=1, quiet=True)
+    assert {r["id"] for r in res.rows} == {"loop1", "loop2", "a", "b", "c"}
+    # told once the honest students were all graded (not before), and in time for the loopers
+    assert _LeftSandbox.rows_then and _LeftSandbox.rows_then[0] == {"a", "b", "c"}
+    assert time.monotonic() - started < 25
+
+
+SPIN_UNTIL_RESTORED = """import os, time
+    while time.process_time() < 4.5 and os.sched_getscheduler(0) != os.SCHED_IDLE:  # until it steps aside
+        pass
+    while time.process_time() < 4.5 and os.sched_getscheduler(0) == os.SCHED_IDLE:  # until it is given back
+        pass
+    print('POLICY', os.sched_getscheduler(0), os.getpriority(os.PRIO_PROCESS, 0),
+          open('/proc/self/autogroup').read().split()[-1], round(time.process_time(), 1))
+    """
+
+
+@sandboxed
+def test_stepped_aside_runs_get_their_priority_back_when_nothing_else_is_left(stage5_course, tmp_path):
+    if not (os.geteuid() == 0 and Path("/sys/fs/cgroup").is_dir()):
+        pytest.skip("the grader gives priority back through the sandbox's cgroup (root, cgroups)")
+    sub = make_submission(tmp_path, {MET: variant(MET, RMSE, SPIN_UNTIL_RESTORED + RMSE)})
+    with Grader(course=stage5_course, seed=11) as g:
+        out = {}
+        worker = threading.Thread(target=lambda: out.setdefault("report", g.grade(sub, ["mae-rmse"])))
+        worker.start()
+        deadline = time.monotonic() + 30
+        while not g.sandbox.stats["stepped_aside"] and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert g.sandbox.stats["stepped_aside"] == 1
+        g.sandbox.only_stepped_aside_left()  # from outside: the run cannot do this itself
+        worker.join(60)
+    stage = out["report"].to_dict(details=True)["stages"][0]
+    assert stage["score"] == stage["max_score"], stage["message"]
+    policies = [line.split()[1:] for line in _output(stage).splitlines() if line.startswith("POLICY")]
+    # back to SCHED_OTHER, nice 0, autogroup 0, well before its 4.5 CPU-s
+    assert policies and policies[0][:3] == [str(os.SCHED_OTHER), "0", "0"], policies
+    assert float(policies[0][3]) < 4.0

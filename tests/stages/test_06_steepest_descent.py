@@ -99,3 +99,17 @@ def test_steepest_hard_coded_seed_path_fails_hidden_paths(sub):
                     "    x = np.asarray(x0, dtype=float)\n    path = [x]")
     stage = grade_stage(sub({SD: table}), "steepest-descent")
     assert failed(stage) == {"path-random"}
+
+
+def test_steepest_seed_form_zhudian_by_its_coefficients_keeps_full_marks(sub):
+    # the seed's original form, its zhudian reading the quadratic's coefficients instead of solve():
+    # the grader's quadratic has exact rational coefficients, main hands it sympy Floats; both work
+    from conftest import ROOT
+
+    seed = (ROOT / "stages" / "accepted" / "steepest-descent" / "seed002.py").read_text(encoding="utf-8")
+    old = "    t_diff = diff(f)\n    t_min = solve(t_diff)\n    return t_min\n"
+    assert old in seed
+    text = seed.replace(old, "    a, b, c = Poly(expand(f), t).all_coeffs()\n    return [-b / (2 * a)]\n")
+    stage = grade_stage(sub({SD: text}), "steepest-descent")
+    assert failed(stage) == set() and stage["score"] == stage["max_score"], stage
+    assert {"zhudian-seed-start", "zhudian-random", "main-path-random"} <= {c["name"] for c in stage["cases"]}

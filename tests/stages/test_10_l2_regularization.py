@@ -114,3 +114,54 @@ def test_l2_forward_without_log_softmax(sub):
     stage = grade_stage(sub({L2: wrong}), "l2-regularization")
     assert failed(stage) == {"net-forward", "net-forward-hidden"}
     assert "raw scores" in case(stage, "net-forward")["hint"]
+
+
+SELF_INITIALISED = '''
+import math
+import torch
+from torch import nn
+import torch.nn.functional as F
+
+
+class Dense(nn.Linear):
+    """A Linear of the student's own, initialising itself: the grader's weights replace it all the same."""
+
+    def reset_parameters(self):
+        nn.init.xavier_uniform_(self.weight)
+        nn.init.zeros_(self.bias)
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc1 = Dense(784, 700)
+        self.fc2, self.fc3, self.fc4, self.fc5, self.fc6 = (nn.Linear(700, 700) for _ in range(5))
+        self.fc7 = nn.Linear(700, 10)
+        for layer in (self.fc2, self.fc3, self.fc4, self.fc5, self.fc6, self.fc7):
+            nn.init.kaiming_normal_(layer.weight, nonlinearity='relu')
+            with torch.no_grad():
+                layer.bias.fill_(0.01)
+        self.scale = math.sqrt(2.0)  # an attribute of its own, unused
+
+    def forward(self, x):
+        x = x.reshape(x.shape[0], -1)
+        for layer in (self.fc1, self.fc2, self.fc3, self.fc4, self.fc5, self.fc6):
+            x = F.relu(layer(x))
+        return F.log_softmax(self.fc7(x), dim=-1)
+'''
+
+
+def test_l2_a_net_that_initialises_itself_keeps_the_forward_cases(sub):
+    needs_torch()
+    text = variant(L2, "class Net(nn.Module):", "class _BookNet(nn.Module):")
+    stage = grade_stage(sub({L2: text + SELF_INITIALISED}), "l2-regularization")
+    assert failed(stage) == set(), stage
+
+
+def test_l2_one_missing_relu_loses_the_forward_cases(sub):
+    needs_torch()
+    wrong = variant(L2, "x = F.relu(self.fc6(x))", "x = self.fc6(x)")
+    stage = grade_stage(sub({L2: wrong}), "l2-regularization")
+    assert failed(stage) == {"net-forward", "net-forward-hidden"}
+    c = case(stage, "net-forward")
+    assert c["status"] == "failed" and "ReLU after every hidden layer" in c["hint"]

@@ -98,6 +98,20 @@ def test_mnist_never_downloads(tv, l2, tmp_path, monkeypatch):
     assert len(tv.MNIST("/data/workspace/myshixun/data/", train=False, download=True)) == l2.MNIST_SIZES["t10k"]
 
 
+def test_the_platform_folder_holds_the_mnist_the_driver_writes(l2, tmp_path):
+    """stages/platform/ is what every run sees at /data/workspace/myshixun/: the same small MNIST (and stage 13's files)."""
+    l2.write_mnist(str(tmp_path))
+    platform = ROOT / "stages" / "platform" / "data" / "workspace" / "myshixun" / "data" / "MNIST" / "raw"
+    written = sorted(p.name for p in (tmp_path / "MNIST" / "raw").iterdir())
+    assert written == sorted(p.name for p in platform.iterdir()) and len(written) == 4
+    for name in written:
+        assert (platform / name).read_bytes() == (tmp_path / "MNIST" / "raw" / name).read_bytes(), name
+    step1 = ROOT / "stages" / "platform" / "data" / "workspace" / "myshixun" / "src" / "step1"
+    images, labels = l2.mnist_arrays(100, l2.MNIST_SEED + 2)  # stage 13's files, made the same way
+    assert (step1 / "train-images.idx3-ubyte").read_bytes() == l2.idx_bytes(images)
+    assert (step1 / "train-labels.idx1-ubyte").read_bytes() == l2.idx_bytes(labels)
+
+
 def test_anything_else_is_a_clear_error(tv):
     with pytest.raises(AttributeError, match="stand-in for torchvision.*Normalize"):
         tv.transforms.RandomRotation(20)
@@ -227,7 +241,7 @@ def test_seed_style_script_scores_architecture_optimizer_and_training(seed_resul
 def test_seed_style_script_runs_within_the_limit_without_downloading(seed_result):
     assert seed_result["status"] != "error", seed_result["message"]
     out = seed_result["details"]["output"]
-    assert "Train Epoch: 1 [0/320" in out  # the top-level train(1) ran over the run's small data set
+    assert "Train Epoch: 1 [0/64 (0%)]" in out  # the top-level train(1) ran over the run's small data set (one batch)
     assert "Downloading" not in out
     assert all(c["status"] != "timeout" for c in seed_result["cases"])
     assert seed_result["details"]["wall_s"] < 20
@@ -294,3 +308,38 @@ def test_a_working_torchvision_is_preferred_to_the_stand_in(tmp_path, installed,
     kind, module = proc.stdout.split()
     assert kind == expected, proc.stderr
     assert module == ("torchvision.transforms" if expected == "real" else "torchvision")
+
+
+# -- the driver's weights and networks ----------------------------------------------------------------
+
+def test_weights_are_uniform_on_a_byte_grid_and_differ_by_seed(l2):
+    draws = l2.weights(7)
+    assert [list(levels.shape) for levels, _ in draws] == l2.expected_shapes()
+    net = l2.load(l2.uninitialised(l2.TrustedNet), draws)
+    w1, b1 = net.fc1.weight.detach().numpy(), net.fc1.bias.detach().numpy()
+    bound = np.sqrt(3.0 / 784)
+    assert w1.dtype == np.float32 and np.abs(w1).max() <= bound and np.abs(b1).max() <= 0.01
+    assert len(np.unique(w1)) == 256 and abs(w1.mean()) < 0.01 * bound  # symmetric about 0
+    assert abs(w1.std() - bound / np.sqrt(3)) < 0.01 * bound  # the variance of uniform(-bound, bound)
+    other = l2.load(l2.uninitialised(l2.TrustedNet), l2.weights(8)).fc1.weight.detach().numpy()
+    assert np.mean(w1 == other) < 0.01  # another seed, other weights
+    again = l2.load(l2.uninitialised(l2.TrustedNet), l2.weights(7)).fc1.weight.detach().numpy()
+    assert np.array_equal(w1, again)
+    double = l2.load(l2.uninitialised(l2.TrustedNet).double(), draws)
+    assert double.fc1.weight.dtype == torch.float64 and np.array_equal(double.fc1.weight.detach().numpy(), w1)
+
+
+def test_uninitialised_builds_the_net_and_restores_linear_afterwards(l2):
+    reset = torch.nn.Linear.reset_parameters
+
+    class Broken(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc1 = torch.nn.Linear(3, 2)
+            raise RuntimeError("the student's __init__ failed")
+
+    with pytest.raises(RuntimeError, match="__init__ failed"):
+        l2.uninitialised(Broken)
+    assert torch.nn.Linear.reset_parameters is reset
+    assert l2.param_shapes(l2.TrustedNet) == l2.expected_shapes()
+    assert torch.nn.Linear.reset_parameters is reset
