@@ -23,9 +23,17 @@ first is the baseline the others are compared with; default one, "default"): wal
 machine CPU-seconds (from /proc/stat: every process on the machine, so other users' work is
 noise in it), the batch's own CPU-seconds (its process tree, counted by a cgroup of its own when
 the machine lets us make one), CPU-s per honest student, per looping student (against the same
-class without the loops, graded in the same run), and when the last honest row was written.
+class without the loops, graded in the same run), when the last honest row was written, and
+what `grade batch --profile` said (where the CPU went, and the 3 stages whose runs cost most).
 The floor, measured in the same run, is the students' own code run bare: each honest
 student's files imported by one plain Python (no sandbox, no grader), two at a time.
+`--cluster` grades the same class (same seed) once more on a Dask cluster of 2 local worker
+processes that the bench starts as docs/cluster.md tells a teacher (`dask scheduler`, then
+`dask worker ADDRESS --nthreads 1 --nworkers 2`, both with the course in GRADE_COURSE), with
+`grade batch --scheduler ADDRESS`; its own CPU-seconds count the scheduler's and the workers'
+(their sandboxes and zygotes too), and its gradebook is compared with the first configuration's
+row by row (gradebook.csv whole; in gradebook.json every field but the timings): "gradebooks
+identical: yes/no", and the bench exits with status 1 when they differ.
 Not a test; the box it runs on may be shared, so prefer the CPU-seconds to the wall.
 """
 
@@ -183,11 +191,15 @@ class CpuGroup:
         return int(self.usage.read_text()) / 1e9
 
     def close(self) -> None:
-        if self.path is not None:
+        """Remove the cgroup (once the last killed process in it has gone)."""
+        for _ in range(200 if self.path is not None else 0):
             try:
                 self.path.rmdir()
+                return
+            except FileNotFoundError:
+                return
             except OSError:
-                pass
+                time.sleep(0.01)
 
 
 CPU = CpuGroup()
@@ -197,11 +209,14 @@ def own_cpu() -> float:
     return CPU.cpu()
 
 
-def grade(class_dir: Path, out: Path, jobs: int, seed: int, extra: list[str]) -> dict:
-    """One `grade batch`: wall, CPU, and when each row was written (from its progress lines)."""
-    cmd = [str(GRADE), "batch", str(class_dir), "--out", str(out), "--jobs", str(jobs), "--force",
-           "--seed", str(seed), *extra]
+def grade(class_dir: Path, out: Path, jobs: int | None, seed: int, extra: list[str]) -> dict:
+    """One `grade batch`: wall, CPU, and when each row was written (from its progress lines).
+    `jobs` None: no --jobs (a cluster batch, where the workers set the parallelism)."""
+    cmd = [str(GRADE), "batch", str(class_dir), "--out", str(out), "--force", "--seed", str(seed), "--profile",
+           *(["--jobs", str(jobs)] if jobs is not None else []), *extra]
     rows: dict[str, float] = {}
+    said: list[str] = []  # its last lines, shown when it fails
+    profile: list[str] = []  # what `--profile` printed (at the end)
     m0, c0, t0 = machine_cpu(), own_cpu(), time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=ROOT, preexec_fn=CPU.enter)
 
@@ -210,6 +225,10 @@ def grade(class_dir: Path, out: Path, jobs: int, seed: int, extra: list[str]) ->
             line = raw.decode(errors="replace").replace("\r\x1b[K", "\n").splitlines()
             for part in line:
                 part = part.strip()
+                said[:] = [*said[-19:], part] if part else said
+                if part.startswith("where the CPU went") or profile:
+                    profile.append(part)
+                    continue
                 if part.startswith("[") and "] " in part and ":" in part:
                     rows[part.split("] ", 1)[1].split(":", 1)[0]] = time.perf_counter() - t0
                 elif part and not part.startswith("grading") and ":" in part and " - " in part:
@@ -220,9 +239,94 @@ def grade(class_dir: Path, out: Path, jobs: int, seed: int, extra: list[str]) ->
     code = proc.wait()
     wall = time.perf_counter() - t0
     reader.join(timeout=5)
+    if code != 0 or not (out / "gradebook.json").is_file():
+        raise SystemExit(f"grade batch exited with {code}:\n  " + "\n  ".join(said))
     book = json.loads((out / "gradebook.json").read_text(encoding="utf-8"))
     return {"code": code, "wall": wall, "machine": machine_cpu() - m0, "own": own_cpu() - c0, "rows": rows,
-            "book": {s["id"]: (s.get("total"), s.get("status")) for s in book["students"]}}
+            "profile": profile,
+            "book": {s["id"]: (s.get("total"), s.get("status")) for s in book["students"]},
+            "csv": (out / "gradebook.csv").read_text(encoding="utf-8"),
+            "students": {s["id"]: untimed(s) for s in book["students"]}}
+
+
+TIMINGS = {"duration_s", "run_s", "wait_s", "wall_s"}  # the only fields two gradings of a class may differ in
+
+
+def untimed(value):
+    """A gradebook.json entry without its timing fields (at any depth)."""
+    if isinstance(value, dict):
+        return {k: untimed(v) for k, v in value.items() if k not in TIMINGS}
+    if isinstance(value, list):
+        return [untimed(v) for v in value]
+    return value
+
+
+def differences(a: dict, b: dict, limit: int = 8) -> list[str]:
+    """Where two gradings of one class differ, row by row (scores, statuses, every case's verdict)."""
+    out = [] if a["csv"] == b["csv"] else ["gradebook.csv differs"]
+    for sid in sorted(set(a["students"]) | set(b["students"])):
+        x, y = a["students"].get(sid), b["students"].get(sid)
+        if x != y:
+            out.append(f"{sid}: {_first_difference(x, y)}")
+    return out[:limit] + ([f"... {len(out) - limit} more"] if len(out) > limit else [])
+
+
+def _first_difference(x, y, path: str = "") -> str:
+    if isinstance(x, dict) and isinstance(y, dict):
+        for k in sorted(set(x) | set(y), key=str):
+            if x.get(k) != y.get(k):
+                return _first_difference(x.get(k), y.get(k), f"{path}.{k}")
+    if isinstance(x, list) and isinstance(y, list) and len(x) == len(y):
+        for i, (u, v) in enumerate(zip(x, y)):
+            if u != v:
+                return _first_difference(u, v, f"{path}[{i}]")
+    return f"{path or 'row'}: {str(x)[:160]!r} here, {str(y)[:160]!r} there"
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+IDLE_S = 10  # how long the started cluster is watched doing nothing (its own cost, per minute)
+
+
+class LocalDaskCluster:
+    """`dask scheduler` and `dask worker ADDRESS --nthreads 1 --nworkers N`, as docs/cluster.md starts
+    them (every process in the bench's CPU cgroup), stopped on exit."""
+
+    def __init__(self, workers: int, work: Path):
+        self.workers, self.work = workers, work
+        self.address = f"tcp://127.0.0.1:{_free_port()}"
+        self.procs: list[subprocess.Popen] = []
+
+    def __enter__(self) -> "LocalDaskCluster":
+        dask = [sys.executable, "-m", "dask"]  # `dask`, run by this Python (a copied venv's script may name another)
+        env = {**os.environ, "GRADE_COURSE": str(ROOT), "DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES": "1"}
+        logs = open(self.work / "dask.log", "wb")
+        port = self.address.rsplit(":", 1)[1]
+        self.procs.append(subprocess.Popen([*dask, "scheduler", "--host", "127.0.0.1", "--port", port],
+                                           env=env, cwd=self.work, stdout=logs, stderr=logs, preexec_fn=CPU.enter))
+        self.procs.append(subprocess.Popen([*dask, "worker", self.address, "--nthreads", "1", "--nworkers",
+                                            str(self.workers), "--local-directory", str(self.work / "dask")],
+                                           env=env, cwd=self.work, stdout=logs, stderr=logs, preexec_fn=CPU.enter))
+        from distributed import Client
+
+        with Client(self.address, timeout=60) as client:
+            client.wait_for_workers(self.workers, timeout=120)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for proc in reversed(self.procs):
+            proc.terminate()
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
 
 
 FLOOR_RUNNER = r"""
@@ -272,6 +376,12 @@ def _configs(values: list[str]) -> list[tuple[str, list[str]]]:
     return out
 
 
+def show_profile(res: dict, top: int = 3) -> None:
+    """`grade batch --profile`'s total line and its `top` stages (most CPU first)."""
+    for line in res["profile"][:2 + top]:
+        print(f"{'':<16}{line}")
+
+
 def report(name: str, honest: dict, looped: dict | None, n_honest: int, loops: int, base: dict | None) -> None:
     last = max((t for sid, t in honest["rows"].items() if not sid.startswith("loop")), default=float("nan"))
     line = (f"{name:<14} wall {honest['wall']:6.1f} s  machine {honest['machine']:6.1f} CPU-s  "
@@ -280,14 +390,45 @@ def report(name: str, honest: dict, looped: dict | None, n_honest: int, loops: i
     if base is not None:
         line += f"  (x{honest['own'] / max(base['own'], 1e-9):.2f} CPU, x{honest['wall'] / max(base['wall'], 1e-9):.2f} wall)"
     print(line)
+    show_profile(honest)
     if looped is not None:
         last_l = max((t for sid, t in looped["rows"].items() if not sid.startswith("loop")), default=float("nan"))
         print(f"{'  +' + str(loops) + ' loopers':<14} wall {looped['wall']:6.1f} s  machine {looped['machine']:6.1f} "
               f"CPU-s  own {looped['own']:6.1f} CPU-s  per looping "
               f"{(looped['own'] - honest['own']) / loops:5.2f} CPU-s  last honest row {last_l:6.1f} s "
               f"(x{last_l / max(last, 1e-9):.2f})  rows {len(looped['book'])}")
+        show_profile(looped)
         same = all(looped["book"].get(k) == v for k, v in honest["book"].items())
         print(f"{'':<14} honest rows identical with and without the loopers: {same}")
+
+
+def on_cluster(work: Path, args, base: dict, looped_base: dict | None) -> bool:
+    """The class (and the looping one) graded again on a local Dask cluster of 2 workers: whether
+    every gradebook is the same as the baseline's."""
+    same, cluster_own = True, 0.0
+    with LocalDaskCluster(2, work) as cluster:
+        time.sleep(3)  # the workers' start-up settles
+        c0 = own_cpu()
+        time.sleep(IDLE_S)
+        print(f"{'cluster idle':<14} the scheduler and 2 workers, waiting: {(own_cpu() - c0) * 60 / IDLE_S:5.2f} CPU-s "
+              f"a minute")
+        for label, folder, local in (("cluster", "class", base), ("  +loopers", "class-loops", looped_base)):
+            if local is None:
+                continue
+            res = grade(work / folder, work / f"out-{folder}-cluster", None, args.seed, ["--scheduler", cluster.address])
+            per = (f"per honest {res['own'] / max(args.n, 1):5.2f}" if local is base else
+                   f"per looping {(res['own'] - cluster_own) / max(args.loops, 1):5.2f}")
+            print(f"{label:<14} wall {res['wall']:6.1f} s  machine {res['machine']:6.1f} CPU-s  own "
+                  f"{res['own']:6.1f} CPU-s (the scheduler's and the 2 workers' counted)  {per} CPU-s  "
+                  f"rows {len(res['book'])}  (x{res['own'] / max(local['own'], 1e-9):.2f} CPU, "
+                  f"x{res['wall'] / max(local['wall'], 1e-9):.2f} wall)")
+            cluster_own = res["own"] if local is base else cluster_own
+            diff = differences(local, res)
+            print(f"{'':<14} gradebooks identical: {'no' if diff else 'yes'}")
+            for line in diff:
+                print(f"{'':<16}{line}")
+            same = same and not diff
+    return same
 
 
 def main(argv=None) -> int:
@@ -298,6 +439,8 @@ def main(argv=None) -> int:
     p.add_argument("--seed", type=int, default=2024)
     p.add_argument("--config", action="append", default=[], help="NAME=ARGS: extra `grade batch` arguments")
     p.add_argument("--no-floor", action="store_true")
+    p.add_argument("--cluster", action="store_true",
+                   help="also grade on a local Dask cluster of 2 workers and compare the gradebooks")
     p.add_argument("--keep", action="store_true")
     args = p.parse_args(argv)
     work = Path(tempfile.mkdtemp(prefix="grade-bench-class-"))
@@ -312,17 +455,22 @@ def main(argv=None) -> int:
             f = floor(work / "class", kinds, work)
             print(f"{'floor (bare)':<14} wall {f['wall']:6.1f} s  machine {f['machine']:6.1f} CPU-s  "
                   f"own {f['own']:6.1f} CPU-s  per honest {f['own'] / max(f['students'], 1):5.2f} CPU-s")
-        base = None
+        base = looped_base = None
         for i, (name, extra) in enumerate(_configs(args.config)):
             honest = grade(work / "class", work / f"out-{i}", args.jobs, args.seed, extra)
             looped = grade(work / "class-loops", work / f"out-{i}-loops", args.jobs, args.seed, extra) \
                 if args.loops else None
             report(name, honest, looped, args.n, args.loops, base)
             if base is None:
-                base = honest
+                base, looped_base = honest, looped
             elif honest["book"] != base["book"]:
                 print(f"{'':<14} GRADEBOOK DIFFERS from {_configs(args.config)[0][0]}")
+        same = True
+        if args.cluster:
+            same = on_cluster(work, args, base, looped_base)
         print(f"load average after: {os.getloadavg()[0]:.2f}")
+        if not same:
+            return 1
     finally:
         CPU.close()
         if args.keep:

@@ -244,6 +244,7 @@ class Grader:
                        bundled_course() / "stages", bundled_course() / "reference", *self.forbidden],
             contents=handed.contents if handed else None,
             module_text=_module_text(handed, spec.file),
+            stage=spec.slug,
         )
 
     def _run_reference(self, spec: StageSpec) -> Expected:

@@ -73,6 +73,8 @@ class CaseResult:
         }
         if self.not_started:
             out["not_started"] = True
+        if self.missing_name is not None:
+            out["missing_name"] = self.missing_name
         if self.near_miss:
             out["near_miss"] = self.near_miss
         if details:
@@ -88,6 +90,7 @@ class CaseResult:
                    message=str(d.get("message") or ""), hint=d.get("hint"), duration_s=_f(d.get("duration_s")),
                    details=det, mistake=mistake if isinstance(mistake, str) else None,
                    not_started=bool(d.get("not_started")),
+                   missing_name=d.get("missing_name") if isinstance(d.get("missing_name"), str) else None,
                    near_miss=d.get("near_miss") if isinstance(d.get("near_miss"), str) else None)
 
 
@@ -209,12 +212,18 @@ class Report:
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> "Report":
-        return cls(submission=str(d.get("submission") or ""), course=str(d.get("course") or ""),
-                   seed=d.get("seed"), lang=str(d.get("lang") or "en"),
-                   stages=[StageResult.from_dict(s) for s in d.get("stages") or []],
-                   grader_version=str(d.get("grader_version") or __version__),
-                   notes=[str(n) for n in d.get("notes") or []], reproduce=str(d.get("reproduce") or ""),
-                   course_hash=str(d.get("course_hash") or ""), sandbox=str(d.get("sandbox") or ""))
+        """The report `to_dict` wrote. A "reproduce" that only says what `reproduce_command` derives
+        is not kept: it follows the report's submission and stages as they are later set (a cluster
+        worker's temporary folder becomes the student's path, the stages not handed in are added)."""
+        report = cls(submission=str(d.get("submission") or ""), course=str(d.get("course") or ""),
+                     seed=d.get("seed"), lang=str(d.get("lang") or "en"),
+                     stages=[StageResult.from_dict(s) for s in d.get("stages") or []],
+                     grader_version=str(d.get("grader_version") or __version__),
+                     notes=[str(n) for n in d.get("notes") or []],
+                     course_hash=str(d.get("course_hash") or ""), sandbox=str(d.get("sandbox") or ""))
+        given = str(d.get("reproduce") or "")
+        report.reproduce = "" if given == report.reproduce_command() else given
+        return report
 
 
 def stage_ranges(numbers: list[int]) -> str:

@@ -79,10 +79,17 @@ def _profile(res: Any, lang: str) -> None:
     if not p.get("total_cpu_s"):
         print(t(lang, "batch.profile_none"), file=sys.stderr)
         return
-    print(t(lang, "batch.profile", total=p["total_cpu_s"], wall=res.wall_s, grader=p["grader_cpu_s"],
-            runs=p["runs_cpu_s"], n_runs=p["runs"], aside=p["stepped_aside"], ref=p["reference_cpu_s"],
-            n_ref=p["reference_runs"], imports=p["zygote_imports_cpu_s"], zygotes=p["zygotes"],
-            sandboxes=p["sandboxes_cpu_s"]), file=sys.stderr)
+    counted = t(lang, "batch.profile_cgroups" if p.get("counted_by") == "cgroups" else "batch.profile_rusage")
+    lines = [t(lang, "batch.profile", total=p["total_cpu_s"], wall=res.wall_s, counted=counted,
+               grader=p["grader_cpu_s"], runs=p["runs_cpu_s"], n_runs=p["runs"], aside=p["stepped_aside"],
+               ref=p["reference_cpu_s"], n_ref=p["reference_runs"], imports=p["zygote_imports_cpu_s"],
+               zygotes=p["zygotes"], sandboxes=p["sandboxes_cpu_s"])]
+    stages = sorted(p.get("stages", {}).items(), key=lambda item: -item[1]["cpu_s"])
+    if stages:
+        lines.append(t(lang, "batch.profile_stages"))
+    lines += [t(lang, "batch.profile_stage", stage=name, file=row["file"], runs=row["runs"], cpu=row["cpu_s"],
+                mean=row["mean_ms"], max=row["max_ms"], aside=row["stepped_aside"]) for name, row in stages]
+    print("\n".join(lines), file=sys.stderr)
 
 
 def _cluster(address: Optional[str], quiet: bool, unsafe: bool) -> Any:

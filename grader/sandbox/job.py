@@ -58,6 +58,7 @@ class Job:
     forbidden: list[Path] = field(default_factory=list)
     contents: Optional[Contents] = None  # the submission's one walk (made from `source` when None)
     module_text: Optional[str] = None  # `file` as the run imports it, read once (grader/sources.py)
+    stage: str = ""  # the stage's slug, for `grade batch --profile` (Sandbox.stats["stages"])
 
 
 @dataclass

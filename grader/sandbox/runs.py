@@ -64,16 +64,20 @@ class Sandbox:
         self._heavy: dict[tuple[str, str], bool] = {}  # (owner, file) -> its runs fork from the full zygote
         self._turn = itertools.count()
         self.demote_cpu_s = demote_after()
-        self.stats = {"runs": 0, "runs_cpu_s": 0.0, "reference_runs": 0, "reference_cpu_s": 0.0, "stepped_aside": 0}
+        # where the CPU went (`grade batch --profile`): see _record, _close and _profile
+        self.stats: dict[str, Any] = {"runs": 0, "runs_cpu_s": 0.0, "reference_runs": 0, "reference_cpu_s": 0.0,
+                                      "stepped_aside": 0, "stages": {}, "sandboxes": 0, "sandboxes_counted": 0,
+                                      "in_sandboxes_cpu_s": 0.0}
         self._started_cpu = _cpu_here()
         # called with a submission's folder when one of its runs steps aside (a batch frees its worker)
         self.on_demote: Optional[Callable[[str], None]] = None
         self._aside: set[ForkServer] = set()  # servers whose run has stepped aside and not ended
         self._only_aside = False  # nothing else is left to grade: stepped-aside runs get their priority back
 
-    def _stepped_aside(self, owner: str, server: ForkServer) -> None:
+    def _stepped_aside(self, owner: str, server: ForkServer, job: Job) -> None:
         with self._lock:
             self.stats["stepped_aside"] += 1
+            self._stage_stats(job)["stepped_aside"] += 1
             self._aside.add(server)
             restore = self._only_aside
         if restore:
@@ -182,10 +186,10 @@ class Sandbox:
 
     def _release(self, key: tuple, server: ForkServer, broken: bool) -> None:
         if not self.fork_server:
-            server.close()
+            self._close([server])
             return
         if broken or server.proc.poll() is not None:
-            server.close()
+            self._close([server])
             with self._lock:
                 self._made[key].remove(server)
                 server = self._new(key)
@@ -203,7 +207,7 @@ class Sandbox:
             uid = self._uids.pop(owner, None)
             for k in [k for k in self._heavy if k[0] == owner]:
                 del self._heavy[k]
-        close_all(servers)
+        self._close(servers)
         if uid is not None and uid != self.run_as:
             uid_backend.kill_uid(uid)
         if folder is not None:
@@ -217,7 +221,7 @@ class Sandbox:
             self._pools.clear()
             uids = list(self._uids.values())
             self._uids.clear()
-        close_all(servers)
+        self._close(servers)
         for zygote in self.zygotes + self.light_zygotes:
             zygote.close()
         for uid in set(uids):
@@ -225,13 +229,53 @@ class Sandbox:
         shutil.rmtree(self.root, ignore_errors=True)
         self._profile()
 
+    def _close(self, servers: list[ForkServer]) -> None:
+        """Stop sandboxes, keeping the CPU each used in all (its cgroup's count, killed processes included)."""
+        close_all(servers)
+        used = [s.cgroup.used_cpu_s if s.cgroup is not None else None for s in servers]
+        with self._lock:
+            self.stats["sandboxes"] += len(servers)
+            self.stats["sandboxes_counted"] += sum(u is not None for u in used)
+            self.stats["in_sandboxes_cpu_s"] += sum(u for u in used if u is not None)
+
     def _profile(self) -> None:
-        """Where the session's CPU went (``stats``, read by `grade batch --profile`), once it is closed."""
+        """Where the session's CPU went (``stats``, read by `grade batch --profile`), once it is closed.
+
+        Each sandbox's cgroup counts all it used, the processes killed at a limit too; the kernel's
+        children accounting (the fallback where there are no cgroups) misses those, since a killed
+        sandbox's processes are never waited for. So with cgroups the total is the grader's own
+        process, the zygotes' imports and the sandboxes' cgroups, and the parts add up to it;
+        without, the total is the grader and what it waited for, and a part may exceed it."""
         grader, children = (now - then for now, then in zip(_cpu_here(), self._started_cpu))
         imports = sum(z.cpu_s["own"] for z in self.zygotes + self.light_zygotes)
         runs = self.stats["runs_cpu_s"] + self.stats["reference_cpu_s"]
-        self.stats.update(grader_cpu_s=grader, zygotes=len(self.zygotes + self.light_zygotes), zygote_imports_cpu_s=imports,
-                          sandboxes_cpu_s=max(0.0, children - runs - imports), total_cpu_s=grader + children)
+        counted = self.stats["sandboxes"] > 0 and self.stats["sandboxes_counted"] == self.stats["sandboxes"]
+        inside = self.stats["in_sandboxes_cpu_s"] if counted else children - imports
+        for row in self.stats["stages"].values():
+            row["mean_ms"] = 1000 * row["wall_s"] / max(row["runs"], 1)
+        self.stats.update(grader_cpu_s=grader, zygotes=len(self.zygotes + self.light_zygotes),
+                          zygote_imports_cpu_s=imports, sandboxes_cpu_s=max(0.0, inside - runs),
+                          counted_by="cgroups" if counted else "rusage",
+                          total_cpu_s=grader + imports + inside if counted else grader + children)
+
+    def _stage_stats(self, job: Job) -> dict:
+        """The students' runs of the job's stage (under the lock)."""
+        return self.stats["stages"].setdefault(job.stage or job.file, {
+            "file": job.file, "runs": 0, "cpu_s": 0.0, "wall_s": 0.0, "max_ms": 0.0, "stepped_aside": 0})
+
+    def _record(self, job: Job, outcome: Outcome, sandbox_cpu_s: Optional[float]) -> None:
+        """A run's CPU: what its process tree used (the fork server waited for it), or, for a run killed
+        at a limit (never waited for), what its sandbox used meanwhile (one run at a time in a sandbox)."""
+        cpu = outcome.cpu_s if outcome.cpu_s or sandbox_cpu_s is None else sandbox_cpu_s
+        with self._lock:
+            self.stats["reference_runs" if job.trusted else "runs"] += 1
+            self.stats["reference_cpu_s" if job.trusted else "runs_cpu_s"] += cpu
+            if not job.trusted:
+                row = self._stage_stats(job)
+                row["runs"] += 1
+                row["cpu_s"] += cpu
+                row["wall_s"] += outcome.wall_s
+                row["max_ms"] = max(row["max_ms"], 1000 * outcome.wall_s)
 
     def __enter__(self) -> "Sandbox":
         return self
@@ -263,24 +307,27 @@ class Sandbox:
                 shutil.copyfile(path, target)
             inputs = self._inputs(job)
             queued: list[float] = []
+            used: list[Optional[float]] = []  # the sandbox's CPU during the run (its cgroup)
+
             def streamed() -> Optional[Callable[[list[bytes]], None]]:
                 return None if on_records is None else Streamed(job.limits, on_records).heard
             try:
-                report, payload = self._run_on(key, job, folder, inputs, queued, streamed())
+                report, payload = self._run_on(key, job, folder, inputs, queued, used, streamed())
             except BrokenPipeError:  # the sandbox was gone before the job reached it: one fresh try
-                report, payload = self._run_on(key, job, folder, inputs, queued, streamed())
+                report, payload = self._run_on(key, job, folder, inputs, queued, used, streamed())
         finally:
             shutil.rmtree(folder, ignore_errors=True)
         outcome = collect(report, payload, job.limits)
         outcome.queued_s = sum(queued)
-        with self._lock:
-            self.stats["reference_runs" if job.trusted else "runs"] += 1
-            self.stats["reference_cpu_s" if job.trusted else "runs_cpu_s"] += outcome.cpu_s
+        self._record(job, outcome, used[-1] if used else None)
         return outcome
 
     def _run_on(self, key: tuple, job: Job, folder: Path, inputs: Path, queued: list[float],
+                used: list[Optional[float]],
                 streamed: Optional[Callable[[list[bytes]], None]] = None) -> tuple[dict, list[bytes]]:
-        """One job on one of the key's fork servers; a server that failed is replaced."""
+        """One job on one of the key's fork servers; a server that failed is replaced. `queued` gets the
+        time it waited for the server, `used` the CPU the sandbox used while it ran (None: no cgroup);
+        `streamed` hears the records relayed while it runs."""
         asked = time.perf_counter()
         server = self._acquire(key)
         queued.append(time.perf_counter() - asked)
@@ -293,8 +340,14 @@ class Sandbox:
                 server.load(tuple(sorted(job.requires)))
             # a submission's own sandbox runs each stage once: its run imports what it needs itself,
             # so a student who never imports sympy does not pay for it
+            before = server.cgroup.cpu_s() if server.cgroup is not None else None
             spec = {**self._spec(job, server, folder, inputs), "stream": streamed is not None}
-            report, payload = server.run(spec, job.limits, lambda: self._stepped_aside(key[0], server), streamed)
+            try:
+                report, payload = server.run(spec, job.limits, lambda: self._stepped_aside(key[0], server, job),
+                                             streamed)
+            finally:
+                after = server.cgroup.cpu_s() if server.cgroup is not None else None
+                used.append(None if before is None or after is None else max(0.0, after - before))
             broken = report.get("exited") is None
             return report, payload
         except (SandboxError, OSError, ValueError):

@@ -56,12 +56,22 @@ def _class(tmp_path: Path) -> Path:
     return c
 
 
+TIMINGS = {"duration_s", "run_s", "wait_s", "wall_s"}  # the only fields two gradings may differ in
+
+
+def _untimed(value):
+    if isinstance(value, dict):
+        return {k: _untimed(v) for k, v in value.items() if k not in TIMINGS}
+    if isinstance(value, list):
+        return [_untimed(v) for v in value]
+    return value
+
+
 def _reports(out: Path) -> dict:
-    """Every student's stages as (number, status, score, message, case statuses): no timings."""
+    """Every student's gradebook.json entry (row and report, each case's verdict), without the timings:
+    the reproduce command too, which must name the student's path, not the worker's copy."""
     doc = json.loads((out / "gradebook.json").read_text(encoding="utf-8"))
-    return {s["id"]: [(st["number"], st["status"], st["score"], st["message"],
-                       [(c["name"], c["status"], c["message"]) for c in st["cases"]])
-                      for st in (s["report"] or {}).get("stages", [])] for s in doc["students"]}
+    return {s["id"]: _untimed(s) for s in doc["students"]}
 
 
 def test_cluster_gradebook_equals_the_local_one(cluster_address, course, tmp_path):
@@ -80,6 +90,31 @@ def test_cluster_gradebook_equals_the_local_one(cluster_address, course, tmp_pat
     again = run_batch(c, tmp_path / "remote", course_dir=course, seed=SEED, quiet=True,
                       grade_many=ClusterGrading("tcp://127.0.0.1:9"))  # unreachable: must not be needed
     assert again.cached == len(KINDS) + 1 and again.graded == 0
+
+
+def _zygotes_of(dask_worker=None) -> list:
+    """On a worker: for each of its warm Graders, its zygotes (full and light) as (asked for a server,
+    set aside, alive)."""
+    plugin = dask_worker.plugins.get(cluster.PLUGIN_NAME)
+    graders = plugin.graders._graders.values() if plugin is not None and plugin.graders is not None else []
+    return [[(z.ready, z.failed, z.alive()) for z in g.sandbox.zygotes + g.sandbox.light_zygotes] for g in graders]
+
+
+def test_the_workers_fork_their_sandboxes_from_their_zygote(cluster_address, course, tmp_path):
+    """As in a local batch, a worker's sandboxes get their fork server from the worker's zygote
+    (which holds torch and sympy already), not from a Python of their own."""
+    from grader.sandbox import isolation
+
+    if isolation.backend()[0] != "bwrap":
+        pytest.skip("zygotes serve bubblewrap's sandboxes only")
+    c = make_class(tmp_path / "class", {"alice": "correct", "bob": "correct"}, files=("activation.py",))
+    res = run_batch(c, tmp_path / "out", course_dir=course, seed=SEED, quiet=True,
+                    grade_many=ClusterGrading(cluster_address))
+    assert res.graded == 2
+    with distributed.Client(cluster_address) as client:
+        seen = [z for graders in client.run(_zygotes_of).values() for zygotes in graders for z in zygotes]
+    assert seen and all(alive and not failed for _, failed, alive in seen), seen
+    assert any(asked for asked, _, _ in seen), seen  # a zygote forked the sandboxes' servers
 
 
 def _killing_task(marker: str):

@@ -76,3 +76,48 @@ def test_the_reproduce_command_is_quoted_for_the_shell():
     assert shlex.split(cmd) == ["grade", "my work/it's.zip", "--stage", "3", "--seed", "7"]
     report.reproduce = "grade x --seed 1"  # what the CLI sets wins
     assert report.reproduce_command() == "grade x --seed 1"
+
+
+def test_a_derived_reproduce_command_follows_the_report_after_a_round_trip():
+    """A report read back (from a cluster worker, from the cache) whose command was only derived must
+    derive it again: the batch then gives it the student's path and the stages not handed in."""
+    data = json.loads(json.dumps(_report().to_dict(details=True)))
+    data["submission"], data["reproduce"] = "/tmp/worker-1/work", "grade /tmp/worker-1/work --stage 3 --seed 7"
+    back = Report.from_dict(data)
+    back.submission = "class/alice.zip"
+    back.stages.append(StageResult(4, "softmax", "Softmax", Status.ERROR, 0.0, 2.0, "no file"))
+    assert back.reproduce_command() == "grade class/alice.zip --stage 3-4 --seed 7"
+    data["reproduce"] = "grade activation.py --stage 3 --seed 7"  # one set on purpose (`grade serve`) stays
+    assert Report.from_dict(data).reproduce_command() == "grade activation.py --stage 3 --seed 7"
+
+
+def test_every_field_survives_the_round_trip():
+    """What a cluster worker sends and the batch's cache keeps is the report itself: a field lost on
+    the way changes the gradebook (a case whose name the file lacks is "not started" only while
+    `missing_name` is known)."""
+    import dataclasses
+
+    def varied(cls, **given):
+        values = {}
+        for f in dataclasses.fields(cls):
+            if f.name in given:
+                values[f.name] = given[f.name]
+            elif f.type in ("bool", bool):
+                values[f.name] = True
+            elif "float" in str(f.type):
+                values[f.name] = 1.5
+            elif "int" in str(f.type):
+                values[f.name] = 3
+            elif "dict" in str(f.type):
+                values[f.name] = {f.name: "x"}
+            else:
+                values[f.name] = f"{f.name}-value"
+        return cls(**values)
+
+    case = varied(CaseResult, status=Status.FAILED, missing_name="sigmoid", near_miss=None)
+    assert case.unstarted
+    stage = varied(StageResult, status=Status.FAILED, cases=[case, varied(CaseResult, status=Status.ERROR)])
+    report = varied(Report, stages=[stage], notes=["a note"], seed=7, reproduce="grade x --seed 7")
+    back = Report.from_dict(json.loads(json.dumps(report.to_dict(details=True))))
+    assert back == report
+    assert back.stages[0].cases[0].unstarted and back.stages[0].progress == stage.progress
