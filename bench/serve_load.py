@@ -1,13 +1,14 @@
 """Load on `grade serve` over loopback: simulated students submit in bursts to a 2-worker server.
 
     .venv/bin/python bench/serve_load.py [--students 50] [--submissions 400] [--bursts 8]
-                                         [--gap 2.0] [--workers 2] [--db URL]
+                                         [--gap 2.0] [--workers 2] [--db URL] [--probe-stage 1]
 
 Starts the real `grade serve` (SQLite in a temporary folder unless --db), signs every
 student in with their link, then sends the submissions in bursts (each burst: every student
 submits once at the same moment, one of the numpy stages 1-5, one in four a wrong answer),
 each followed on its own server-sent-event stream as a browser would. Prints, from the
-client's side, p50/p95 from submit to the first verdict and to the final result, and checks
+client's side, p50/p95 from submit to the first case's verdict (streamed while the stage runs),
+to the stage's verdicts and to the final result, and checks
 from the database that none was lost and none was graded twice (a submission superseded by
 the same student's newer one of the same stage while it waited is counted apart). Not a
 test: run it on an idle machine; the numbers are the machine's.
@@ -38,11 +39,11 @@ from grader.serve.db import connect, events, sqlite_url, submissions  # noqa: E4
 STAGES = (1, 2, 3, 4, 5)
 
 
-def answers() -> dict[int, tuple[str, str]]:
+def answers(stages=STAGES) -> dict[int, tuple[str, str]]:
     """stage -> (its file name, the reference's file): the right answers."""
     course = load_course(str(ROOT))
     return {s.number: (s.file, (ROOT / "reference" / s.file).read_text(encoding="utf-8"))
-            for s in course.stages if s.number in STAGES}
+            for s in course.stages if s.number in stages}
 
 
 def start(db_url: str, folder: Path, students: int, workers: int, port: int) -> tuple[subprocess.Popen, dict]:
@@ -77,27 +78,29 @@ async def one(client: httpx.AsyncClient, who: str, csrf: str, stage: int, code: 
     if r.status_code != 201:
         out.append({"refused": r.status_code})
         return
-    sub, first, kind = r.json(), None, None
+    sub, first, first_case, kind = r.json(), None, None, None
     async with client.stream("GET", sub["url"] + "/events") as stream:
         async for line in stream.aiter_lines():
             if line.startswith("event: "):
                 kind = line[7:]
+            elif line.startswith("data: ") and kind == "case" and first_case is None:
+                first_case = time.perf_counter() - sent
             elif line.startswith("data: ") and kind == "stage" and first is None:
                 first = time.perf_counter() - sent
             elif line.startswith("data: ") and kind == "final":
-                out.append({"id": sub["id"], "first": first, "final": time.perf_counter() - sent,
-                            "state": json.loads(line[6:])["state"]})
+                out.append({"id": sub["id"], "first_case": first_case, "first": first,
+                            "final": time.perf_counter() - sent, "state": json.loads(line[6:])["state"]})
                 return
 
 
-async def warm_probe(base: str, tokens: dict, n: int = 5) -> list[dict]:
+async def warm_probe(base: str, tokens: dict, stage: int = 1, n: int = 5) -> list[dict]:
     """One submission at a time on an idle, warm server: the latency a lone student sees."""
     who = sorted(tokens)[-1]
     client, csrf = await sign_in(base, who, tokens[who])
-    file, code = answers()[1]
+    file, code = answers((stage,))[stage]
     out: list[dict] = []
     for _ in range(n + 1):  # the first one warms the reference up and is not counted
-        await one(client, who, csrf, 1, code, out)
+        await one(client, who, csrf, stage, code, out)
     await client.aclose()
     return out[1:]
 
@@ -148,13 +151,14 @@ def main() -> None:
     p.add_argument("--gap", type=float, default=2.0, help="seconds between bursts")
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--db")
+    p.add_argument("--probe-stage", type=int, default=1, help="the stage of the lone warm submissions")
     args = p.parse_args()
     folder = Path(tempfile.mkdtemp(prefix="serve-load-"))
     db_url = args.db or sqlite_url(folder / "serve.sqlite")
     port = 20000 + secrets.randbelow(20000)
     proc, tokens = start(db_url, folder, args.students, args.workers, port)
     try:
-        probe = asyncio.run(warm_probe(f"http://127.0.0.1:{port}", tokens))
+        probe = asyncio.run(warm_probe(f"http://127.0.0.1:{port}", tokens, args.probe_stage))
         started = time.perf_counter()
         results = asyncio.run(load(f"http://127.0.0.1:{port}", tokens, args))
         wall = time.perf_counter() - started
@@ -162,15 +166,18 @@ def main() -> None:
         proc.terminate()
         proc.wait(timeout=30)
     graded = [r for r in results if r.get("state") == "graded"]
+    cases = [r["first_case"] for r in graded if r["first_case"] is not None]
     firsts = [r["first"] for r in graded if r["first"] is not None]
     finals = [r["final"] for r in graded]
     print(f"{len(results)} submissions from {args.students} students in {args.bursts} bursts, "
           f"{args.workers} workers, {wall:.1f} s wall")
-    print(f"submit -> first verdict: p50 {pct(firsts, .5):.3f} s  p95 {pct(firsts, .95):.3f} s  (n={len(firsts)})")
-    print(f"submit -> final result:  p50 {pct(finals, .5):.3f} s  p95 {pct(finals, .95):.3f} s  (n={len(finals)})")
-    warm = [r["first"] for r in probe if r.get("first") is not None]
-    print(f"warm, idle server, one stage-1 submission at a time: submit -> first verdict "
-          f"p50 {pct(warm, .5):.3f} s  max {max(warm, default=float('nan')):.3f} s  (n={len(warm)})")
+    print(f"submit -> first case verdict: p50 {pct(cases, .5):.3f} s  p95 {pct(cases, .95):.3f} s  (n={len(cases)})")
+    print(f"submit -> stage verdicts:     p50 {pct(firsts, .5):.3f} s  p95 {pct(firsts, .95):.3f} s  (n={len(firsts)})")
+    print(f"submit -> final result:       p50 {pct(finals, .5):.3f} s  p95 {pct(finals, .95):.3f} s  (n={len(finals)})")
+    for label, key in (("first case verdict", "first_case"), ("stage verdicts", "first")):
+        warm = [r[key] for r in probe if r.get(key) is not None]
+        print(f"warm, idle server, one stage-{args.probe_stage} submission at a time: submit -> {label} "
+              f"p50 {pct(warm, .5):.3f} s  max {max(warm, default=float('nan')):.3f} s  (n={len(warm)})")
     print(f"mean grading throughput: {len(graded) / wall:.2f} submissions/s")
     print("database:", json.dumps(check(db_url, results)))
     print(f"server log: {folder / 'server.log'}")

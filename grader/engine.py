@@ -20,6 +20,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, Optional, Sequence, Union
 
+from grader.case_stream import CaseStream, OnCase
 from grader.contents import Contents, Submission, notes as contents_notes, problem as contents_problem
 from grader.judging import checks, judge
 from grader import PACKAGE_DIR
@@ -31,9 +32,9 @@ from grader.course import reference_cache
 from grader.course.kit import kit_notes, read_frozen
 from grader.messages import t
 from grader.sandbox import Job, Outcome, Sandbox, SandboxError
-from grader.sources import find_source, missing_file_advice, read_source
+from grader.sources import Source, find_source, missing_file_advice, read_source
 from grader.course.spec import SpecError, StageSpec
-from grader.verdict import Report, StageResult
+from grader.verdict import CaseResult, Report, StageResult
 
 REFERENCE_TIME_FACTOR = 3.0
 RUN_THREADS = 64  # stage threads per worker, started as needed (see Grader.__init__)
@@ -149,10 +150,13 @@ class Grader:
 
     def grade(self, submission: Union[str, Path], stages: Optional[Sequence[Union[str, int]]] = None,
               contents: Optional[Contents] = None, handed_in: Optional[dict[str, str]] = None,
-              on_stage: Optional[Callable[[StageResult], None]] = None) -> Report:
+              on_stage: Optional[Callable[[StageResult], None]] = None,
+              on_case: Optional[OnCase] = None) -> Report:
         """`contents`: the submission's walk when the caller made it already (the batch's cache key);
         `handed_in`: {name in the folder: the name the student gave the file} for a lone file;
-        `on_stage`: called with each stage's result as soon as it is judged (`grade serve` streams them)."""
+        `on_stage`: called with each stage's result as soon as it is judged (`grade serve` streams them);
+        `on_case`: called with each case's verdict as soon as the run has sent its records, once per
+        case, in order, all before the stage's `on_stage` (grader/case_stream.py)."""
         sub = Path(submission).resolve()
         specs = self.select(sub, stages)
         self.sandbox.warm(source=sub)  # the submission's own sandbox starts now, alongside the reference runs
@@ -162,9 +166,9 @@ class Grader:
         handed = Submission(sub, contents, handed_in)  # one walk, each file read once, for every stage
 
         def start(spec: StageSpec) -> Future:
-            if on_stage is None:
+            if on_stage is None and on_case is None:
                 return self._runs.submit(self.grade_stage, handed, spec, memo)
-            return self._runs.submit(self._grade_and_tell, handed, spec, memo, on_stage)
+            return self._runs.submit(self._grade_and_tell, handed, spec, memo, on_stage, on_case)
         futures = run_by_file(specs, start)
         report = Report(submission=str(submission), course=str(self.course.root), seed=self.seed, lang=self.lang,
                         course_hash=self.course_hash, sandbox=self.sandbox.backend or "none")
@@ -177,18 +181,24 @@ class Grader:
         return report
 
     def grade_stage(self, submission: Union[Path, Submission], spec: StageSpec,
-                    memo: Optional[ImportMemo] = None) -> StageResult:
+                    memo: Optional[ImportMemo] = None, stream: Optional[CaseStream] = None) -> StageResult:
         started = time.perf_counter()
         handed = submission if isinstance(submission, Submission) else Submission(Path(submission))
-        result = self._grade_stage(handed, spec, memo)
+        result = self._grade_stage(handed, spec, memo, stream)
         result.duration_s = time.perf_counter() - started
         return result
 
     def _grade_and_tell(self, submission: Submission, spec: StageSpec, memo: ImportMemo,
-                        on_stage: Callable[[StageResult], None]) -> StageResult:
-        """A stage graded, and told to `on_stage` before its future resolves (so before grade() returns)."""
-        result = self.grade_stage(submission, spec, memo)
-        on_stage(result)
+                        on_stage: Optional[Callable[[StageResult], None]],
+                        on_case: Optional[OnCase]) -> StageResult:
+        """A stage graded, its cases told to `on_case` (as they come) and the stage to `on_stage`,
+        before its future resolves (so before grade() returns)."""
+        stream = CaseStream(spec, on_case) if on_case is not None else None
+        result = self.grade_stage(submission, spec, memo, stream)
+        if stream is not None:
+            stream.finish(result)
+        if on_stage is not None:
+            on_stage(result)
         return result
 
     # -- reference ----------------------------------------------------------------------------
@@ -285,7 +295,8 @@ class Grader:
 
     # -- one stage ----------------------------------------------------------------------------
 
-    def _grade_stage(self, handed: Submission, spec: StageSpec, memo: Optional[ImportMemo] = None) -> StageResult:
+    def _grade_stage(self, handed: Submission, spec: StageSpec, memo: Optional[ImportMemo] = None,
+                     stream: Optional[CaseStream] = None) -> StageResult:
         lang = self.lang
         refused = contents_problem(handed.contents, spec.file, spec.support, lang)  # the student's doing
         if refused:
@@ -304,8 +315,9 @@ class Grader:
             return _graders_fault(judge.not_run(spec, lang, t(lang, "needs_torch") if missing == "torch"
                                                 else t(lang, "needs_module", name=missing)))
         reference = self._expected_for(spec)  # runs alongside the student's run
+        listen = None if stream is None else stream.listen(reference, functools.partial(self._finished, spec, source))
         try:
-            outcome = self._run_student(spec, handed, memo)
+            outcome = self._run_student(spec, handed, memo, listen)
         except (SandboxError, OSError) as exc:
             why = without_host_paths(str(exc))
             return _graders_fault(judge.not_run(spec, lang, t(lang, "sandbox_failed", why=why)))
@@ -327,11 +339,20 @@ class Grader:
                 self._templates[filename] = source.text if source is not None else None
             return self._templates[filename]
 
-    def _run_student(self, spec: StageSpec, handed: Submission, memo: Optional[ImportMemo] = None) -> Outcome:
-        """The student's run; with a `memo`, a failed import of the same file by another stage stands in."""
+    def _run_student(self, spec: StageSpec, handed: Submission, memo: Optional[ImportMemo] = None,
+                     listen: Optional[Callable[[Outcome], None]] = None) -> Outcome:
+        """The student's run; with a `memo`, a failed import of the same file by another stage stands in.
+        `listen` hears the run so far each time it sends a record (the stage's CaseStream)."""
         def start() -> Outcome:
-            return self.sandbox.run(self._job(spec, handed.folder, self.draws(spec), trusted=False, handed=handed))
+            job = self._job(spec, handed.folder, self.draws(spec), trusted=False, handed=handed)
+            return self.sandbox.run(job) if listen is None else self.sandbox.run(job, listen)
         return memo.run(spec, start) if memo is not None else start()
+
+    def _finished(self, spec: StageSpec, source: Optional[Source], expected: Expected, outcome: Outcome,
+                  start: int) -> list[CaseResult]:
+        """The cases the run so far has finished, from the `start`-th on (judged as in the end)."""
+        return judge.finished_cases(spec, expected.draws, expected.records, outcome, self.lang,
+                                    custom=functools.partial(self._driver_check, spec), source=source, start=start)
 
     def _driver_check(self, spec: StageSpec, check: str):
         """A `driver.NAME` check: trusted course code, run here in the grader."""

@@ -255,3 +255,20 @@ def _f(x: Any) -> float:
         return float(x or 0)
     except (TypeError, ValueError):
         return 0.0
+
+
+@dataclass
+class CaseVerdict:
+    """One case's verdict told on its own (`Grader.grade(on_case=)`, `grade serve` streams them):
+    its stage, its place among the stage's cases, and whether it came while the run went on
+    (else from the stage's result, when the stage could not be told case by case)."""
+
+    stage: int
+    slug: str
+    index: int
+    case: CaseResult
+    streamed: bool = True
+
+    def to_dict(self, details: bool = False) -> dict:
+        return {"stage": self.stage, "slug": self.slug, "index": self.index, "streamed": self.streamed,
+                "case": self.case.to_dict(details)}

@@ -94,6 +94,27 @@ def judge(spec: StageSpec, draws: list[Draw], reference: dict[str, dict], outcom
     return result
 
 
+def finished_cases(spec: StageSpec, draws: list[Draw], reference: dict[str, dict], outcome: Outcome, lang: str,
+                   custom: Optional[CustomChecks] = None, source: Optional[Source] = None,
+                   start: int = 0) -> list[CaseResult]:
+    """While the run goes on: the verdicts of the cases from the `start`-th on whose every draw
+    has its record in `outcome` (the run so far), in order, up to the first one not finished;
+    each judged as `judge` judges it in the end (the records of earlier cases are all there, so
+    the run had not stopped). None while the import has no record or failed (the stage is not
+    run), nor for a stage with original forms (the form is chosen after the cases)."""
+    imp = outcome.imported
+    if spec.forms or imp is None or imp.get("error"):
+        return []
+    run = _Run(spec, lang, outcome, reference, custom, source)
+    out: list[CaseResult] = []
+    for i, case in _graded(spec, None)[start:]:
+        mine = [d for d in draws if d.case_index == i]
+        if any(d.key not in outcome.cases for d in mine):
+            break
+        out.append(_judge_case(run, case, mine, False)[0])
+    return out
+
+
 def _summary(spec: StageSpec, lang: str, cases: list[CaseResult]) -> StageResult:
     n_failed = sum(c.status != Status.PASSED for c in cases)
     missing = [c for c in cases if c.missing_name]

@@ -13,7 +13,8 @@ then for every job line on stdin forks a fresh child that
 
 The server is a child subreaper: when a job ends it kills every process the job left
 behind, then sends the grader how the job ended followed by the run's files, framed by
-their sizes, on stdout. Everything it sends is treated by the grader as hostile input.
+their sizes, on stdout. A streaming job's records are also sent while it runs, each as it is
+complete (`Relay`). Everything it sends is treated by the grader as hostile input.
 """
 
 from __future__ import annotations
@@ -148,10 +149,12 @@ class RecordWriter:
     line is incomplete (the run was killed while writing) is simply not there.
     """
 
-    def __init__(self, folder: str, name: str):
+    def __init__(self, folder: str, name: str, notify: int | None = None):
+        """`notify`: a pipe to the fork server, told after each record where the files end."""
         self.lines = open(os.path.join(folder, name + ".jsonl"), "a", encoding="utf-8")
         self.blob = open(os.path.join(folder, name + ".bin"), "ab")
         self.offset = 0
+        self.notify = notify
 
     def write(self, key: str, data: dict, arrays: Arrays) -> None:
         meta = []
@@ -162,6 +165,17 @@ class RecordWriter:
         self.blob.flush()
         self.lines.write(json.dumps({"key": key, "data": data, "arrays": meta}) + "\n")
         self.lines.flush()
+        if self.notify is not None:
+            self._tell(data.get("output_end", 0))
+
+    def _tell(self, output_end) -> None:
+        """The record is complete: where the records, their arrays and the printed output end now.
+        Never waits (a full pipe skips a notice: the next one says as much and more)."""
+        try:
+            ends = (os.fstat(self.lines.fileno()).st_size, os.fstat(self.blob.fileno()).st_size, int(output_end))
+            os.write(self.notify, ("%d %d %d\n" % ends).encode())
+        except (OSError, ValueError, TypeError):
+            pass
 
     def close(self) -> None:
         self.lines.close()
@@ -379,6 +393,8 @@ def run_job(job: dict) -> None:
         import shutil
 
         os.setsid()
+        if job.get("notify_from") is not None:  # the server's end of the notice pipe
+            os.close(job["notify_from"])
         shutil.copytree(job["copy_from"], job["workdir"])
         os.mkdir(job["results"])
         null = os.open(os.devnull, os.O_RDONLY)
@@ -417,7 +433,7 @@ def _run(job: dict) -> None:
     driver = _load_driver(job.get("driver_source"))
     stored = read_records(job["inputs"], "inputs")
     cases = [(case, decode(*stored[case["key"]])) for case in job["cases"]]
-    out = RecordWriter(job["results"], "results")
+    out = RecordWriter(job["results"], "results", job.get("notify"))
     if not job["trusted"]:
         install_audit_hook()
     timeline["ready"] = time.time()
@@ -601,8 +617,12 @@ def reap_leftovers() -> int:
 
 
 def _reply(data: dict, files: tuple = ()) -> None:
-    """One message: a JSON line with the sizes of the files that follow it, then their bytes."""
-    blobs = [_read_capped(path, cap) for path, cap in files]
+    """One message: a JSON line with the sizes of the files that follow it, then their bytes.
+    `files`: (path, cap) for a whole file, or (path, cap, start) for its bytes from `start` on."""
+    _send_message(data, [_read_capped(*entry) for entry in files])
+
+
+def _send_message(data: dict, blobs: list[bytes]) -> None:
     data["sizes"] = [len(b) for b in blobs]
     out = sys.stdout.buffer
     out.write((json.dumps(data) + "\n").encode())
@@ -611,8 +631,8 @@ def _reply(data: dict, files: tuple = ()) -> None:
     out.flush()
 
 
-def _read_capped(path: str, cap: int) -> bytes:
-    """At most `cap` bytes of a regular file (never a FIFO, device or symlink the run put there)."""
+def _read_capped(path: str, cap: int, start: int = 0) -> bytes:
+    """At most `cap` bytes of a regular file from `start` on (never a FIFO, device or symlink the run put there)."""
     import stat
 
     try:
@@ -624,7 +644,7 @@ def _read_capped(path: str, cap: int) -> bytes:
             return b""
         chunks, size = [], 0
         while size < cap:
-            chunk = os.read(fd, min(1 << 20, cap - size))
+            chunk = os.pread(fd, min(1 << 20, cap - size), start + size)
             if not chunk:
                 break
             chunks.append(chunk)
@@ -725,7 +745,62 @@ def defer_dynamo() -> None:
     sys.modules["torch._dynamo"] = placeholder
 
 
-def _wait(pid: int, job: dict) -> tuple[int, object, str | None]:
+class Relay:
+    """A streaming job's records sent on as each is complete: the run tells its notice pipe where
+    its files end (RecordWriter._tell); the server sends what is new of each, within the job's caps.
+    The notices come from the run's process, so from the submission too: only ever forward,
+    never past a cap. The final reply still sends every file whole."""
+
+    def __init__(self, job: dict):
+        self.fd, job["notify"] = os.pipe()
+        job["notify_from"] = self.fd
+        os.set_blocking(job["notify"], False)
+        os.set_blocking(self.fd, False)  # a process the run left behind may hold the other end open
+        self.job = job
+        results = job["results"]
+        self.paths = (os.path.join(results, "results.jsonl"), os.path.join(results, "results.bin"), job["output"])
+        self.sent = [0, 0, 0]
+        self.buffer = b""
+
+    def forked(self) -> None:
+        os.close(self.job["notify"])
+
+    def read(self) -> bool:
+        """The notices waiting, then what they say is new; False once the pipe is closed (the run is over)."""
+        try:
+            chunk = os.read(self.fd, 1 << 16)
+        except OSError:
+            chunk = b""
+        if not chunk:
+            return False
+        self.buffer = (self.buffer + chunk)[-(1 << 12):]
+        if b"\n" in self.buffer:
+            done, self.buffer = self.buffer.rsplit(b"\n", 1)
+            try:
+                ends = [int(x) for x in done.rsplit(b"\n", 1)[-1].split()]
+            except ValueError:
+                ends = []
+            if len(ends) == 3:
+                self._send(ends)
+        return True
+
+    def _send(self, ends: list[int]) -> None:
+        caps, parts = self.job["caps"], []
+        for i, end in enumerate(ends):
+            parts.append(_read_capped(self.paths[i], max(0, min(end, caps[i]) - self.sent[i]), self.sent[i]))
+            self.sent[i] += len(parts[i])  # what was sent, whatever the notice claimed
+        if any(parts):
+            _send_message({"records": True}, parts)
+
+    def close(self) -> None:
+        """The run has ended: the notices it left are relayed (before the server says it ended)."""
+        for _ in range(64):  # bounded: a process the run left behind may keep writing
+            if not self.read():
+                break
+        os.close(self.fd)
+
+
+def _wait(pid: int, job: dict, relay: Relay | None = None) -> tuple[int, object, str | None]:
     """Wait for the run, stopping it at its limit or when its output grows too large.
 
     The limit counts the run's own time: its CPU-seconds, and its wall time less the time it
@@ -740,6 +815,7 @@ def _wait(pid: int, job: dict) -> tuple[int, object, str | None]:
     # the cap counts per case: earlier cases' output is trimmed to `output_keep` bytes each
     cap = int(limits["output_bytes"]) + (len(job["cases"]) + 1) * int(limits.get("output_keep", 1 << 14))
     killed = None
+    listening = relay is not None
     try:
         fd = os.pidfd_open(pid)
     except (OSError, AttributeError):
@@ -763,12 +839,17 @@ def _wait(pid: int, job: dict) -> tuple[int, object, str | None]:
                 demote = None
                 step_aside(pid)
                 _reply({"demoted": pid, "cpu_s": cpu})
-        if fd is not None:
-            select.select([fd], [], [], 0.01)
+        watched = [f for f in (fd, listening and relay.fd) if f]
+        if watched:
+            readable, _, _ = select.select(watched, [], [], 0.01)
+            if listening and relay.fd in readable:
+                listening = relay.read()
         else:
             time.sleep(0.005)
     if fd is not None:
         os.close(fd)
+    if relay is not None:
+        relay.close()
     return status, usage, killed
 
 
@@ -917,11 +998,14 @@ def _serve_jobs() -> None:
             _reply({"preloaded": job["preload"]})
             continue
         forked = time.time()
+        relay = Relay(job) if job.get("stream") else None
         pid = os.fork()
         if pid == 0:
             run_job(job)
+        if relay is not None:
+            relay.forked()
         _reply({"started": pid})
-        status, usage, killed = _wait(pid, job)
+        status, usage, killed = _wait(pid, job, relay)
         ended = time.time()
         leftovers = reap_leftovers()
         results, caps = job["results"], job["caps"]

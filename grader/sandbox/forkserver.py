@@ -220,9 +220,12 @@ class ForkServer:
         self.loaded.update(missing)
         self.baseline = self.cgroup.usage() if self.cgroup else 0
 
-    def run(self, spec: dict, limits: Limits, demoted: Optional[Callable[[], None]] = None) -> tuple[dict, list[bytes]]:
+    def run(self, spec: dict, limits: Limits, demoted: Optional[Callable[[], None]] = None,
+            on_records: Optional[Callable[[list[bytes]], None]] = None) -> tuple[dict, list[bytes]]:
         """Send one job and wait for its report; past the deadline the whole sandbox is killed.
-        `demoted` is called if the run steps aside (idle priority: see child.py `_wait`)."""
+        `demoted` is called if the run steps aside (idle priority: see child.py `_wait`);
+        `on_records`, with what is new of the run's records, arrays and output each time the run
+        completes a record (a job with ``"stream": true``; see child.py `Relay`)."""
         self._wait_ready()
         oom_before = self.cgroup.oom_kills() if self.cgroup else 0
         if self.cgroup and self.cgroup.memory:
@@ -234,20 +237,25 @@ class ForkServer:
             raise SandboxError("the sandbox did not start the run")
         start = time.monotonic()
         deadline = start + wall_backstop(limits) + 2.0
-        stopped = False
+        stopped = stepped_aside = idle = False
+        streamed = [0, 0, 0]  # bytes of records, arrays and output relayed so far (within the caps)
         try:
             msg = self._read(deadline)
-            if msg is not None and "demoted" in msg:
-                stepped_aside = bool(self.cgroup and self.cgroup.set_idle(True))
-                if demoted is not None:
-                    demoted()
+            while msg is not None and ("demoted" in msg and not stepped_aside or "records" in msg):
+                if "records" in msg:
+                    self._relayed(msg, spec["caps"], streamed, deadline, on_records)
+                else:
+                    stepped_aside, idle = True, bool(self.cgroup and self.cgroup.set_idle(True))
+                    if demoted is not None:
+                        demoted()
                 msg = self._read(deadline)
-                if stepped_aside:
-                    self.cgroup.set_idle(False)
             payload = self._payload(msg, spec["caps"], deadline + 5) if msg is not None and "exited" in msg else None
         except SandboxError:  # the fork server died (killed by its own run) or sent garbage
             msg = payload = None
             stopped = True
+        finally:
+            if idle:
+                self.cgroup.set_idle(False)
         memory = bool(self.cgroup and self.cgroup.oom_kills() > oom_before)
         if payload is None:
             self.kill()
@@ -255,6 +263,16 @@ class ForkServer:
             return {"killed": killed, "signal": signal.SIGKILL if stopped else None,
                     "wall_s": time.monotonic() - start}, [b""] * 4
         return self._ended(msg, memory, time.monotonic() - start), payload
+
+    def _relayed(self, msg: dict, caps: list[int], streamed: list[int], deadline: float,
+                 on_records: Optional[Callable[[list[bytes]], None]]) -> None:
+        """A streamed part of the run's files: read (within what is left of each cap), handed on."""
+        left = [cap - done for cap, done in zip(caps, streamed)]
+        parts = self._payload(msg, left, deadline + 5)
+        for i, part in enumerate(parts):
+            streamed[i] += len(part)
+        if on_records is not None:
+            on_records(parts)
 
     def restore_priority(self) -> None:
         """The sandbox's run back to normal priority, from outside (child.py `step_aside` undone):

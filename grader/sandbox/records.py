@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from typing import Any
+from typing import Any, Callable, Optional
 
 from grader.sandbox.child import decode
 from grader.sandbox.job import Limits, Outcome
@@ -17,11 +17,17 @@ def parse_records(text: bytes, blob: bytes, budget: int) -> dict[str, tuple[Any,
     Arrays must lie back to back in the blob (no region used twice) and their total size
     stays within ``budget``; a record that cannot be read becomes ``{"unreadable": why}``.
     """
+    return _parse_lines(text.split(b"\n")[:-1], blob, budget)[0]  # the last piece: empty or an unfinished line
+
+
+def _parse_lines(lines: list[bytes], blob: bytes, budget: int, offset: int = 0,
+                 base: int = 0) -> tuple[dict[str, tuple[Any, list]], int]:
+    """`parse_records` of complete lines whose arrays start at `offset`; `blob` holds the arrays'
+    bytes from `base` on. Also returns where the next record's arrays must start."""
     import numpy as np
 
     out: dict[str, tuple[Any, list]] = {}
-    offset = 0
-    for line in text.split(b"\n")[:-1]:  # the last piece is empty or an unfinished line
+    for line in lines:
         try:
             entry = json.loads(line)
         except (ValueError, RecursionError):
@@ -36,21 +42,69 @@ def parse_records(text: bytes, blob: bytes, budget: int) -> dict[str, tuple[Any,
                     raise ValueError("a malformed array")
                 count = int(np.prod(shape, dtype=np.int64)) if shape else 1
                 offset += count * dt.itemsize
-                if offset > min(len(blob), budget):
+                if offset > min(base + len(blob), budget):
                     raise ValueError("arrays beyond the data sent")
-                arrays.append(np.frombuffer(blob, dtype=dt, count=count, offset=start).reshape(tuple(shape)).copy())
+                arrays.append(np.frombuffer(blob, dtype=dt, count=count, offset=start - base)
+                              .reshape(tuple(shape)).copy())
             out[entry["key"]] = (entry["data"], arrays)
         except (ValueError, KeyError, TypeError, IndexError, OverflowError) as exc:
             out[entry["key"]] = ({"unreadable": str(exc)[:200]}, [])
-    return out
+    return out, offset
 
 
-def collect(report: dict, payload: list[bytes], limits: Limits) -> Outcome:
-    """Read back a finished run's records; nothing in them can execute code."""
-    text, blob, raw, error = payload
+class Streamed:
+    """A run's records as the fork server relays them while it runs (ForkServer.run `on_records`),
+    read exactly as `collect` reads the final ones: ``add`` returns the run so far as an Outcome
+    (no end yet: not killed, no exit code). Hostile input, checked the same way; the final
+    reply, read by `collect`, stays what the report is made of."""
+
+    def __init__(self, limits: Limits, on_records: Optional[Callable[[Outcome], None]] = None):
+        """`on_records`: told the run so far by `heard` (what ForkServer.run calls with each relayed part)."""
+        self.limits, self.on_records = limits, on_records
+        self.failed = False
+        self.pending = b""  # an unfinished last line
+        self.blob, self.base, self.offset = b"", 0, 0  # arrays' bytes from `base` on; the next array's start
+        self.raw = b""
+        self.imported: Optional[dict] = None
+        self.cases: dict[str, dict] = {}
+
+    def heard(self, parts: list[bytes]) -> None:
+        """A relayed part: the run so far told to `on_records`. Whatever goes wrong here only ends the
+        streaming (the run's final reply, read on its own, makes the report)."""
+        if self.failed or self.on_records is None:
+            return
+        try:
+            outcome = self.add(parts)
+        except Exception:
+            self.failed = True
+            return
+        self.on_records(outcome)
+
+    def add(self, parts: list[bytes]) -> Outcome:
+        text, blob, raw = parts
+        self.raw += raw
+        self.blob += blob
+        lines = (self.pending + text).split(b"\n")
+        self.pending = lines.pop()
+        records, self.offset = _parse_lines(lines, self.blob, self.limits.result_bytes, self.offset, self.base)
+        cut = self.offset - self.base  # the arrays read are dropped (the next record's start where they end)
+        if 0 <= cut <= len(self.blob):
+            self.blob, self.base = self.blob[cut:], self.offset
+        imported, cases = _checked(records)
+        self.imported = imported or self.imported
+        self.cases.update(cases)
+        outcome = Outcome(imported=self.imported, cases=dict(self.cases), killed=None, exit_code=None, signal=None,
+                          wall_s=0.0, cpu_s=0.0, peak_mb=0.0,
+                          output=self.raw[:self.limits.output_keep_bytes].decode("utf-8", errors="replace"))
+        outcome._raw = self.raw
+        return outcome
+
+
+def _checked(parsed: dict[str, tuple[Any, list]]) -> tuple[Optional[dict], dict[str, dict]]:
+    """The import record and the case records, with only the fields and types the engine relies on."""
     records: dict[str, dict] = {}
     imported = None
-    for key, (data, arrays) in parse_records(text, blob, limits.result_bytes).items():
+    for key, (data, arrays) in parsed.items():
         if not isinstance(data, dict):
             continue
         if key == "import":
@@ -59,6 +113,13 @@ def collect(report: dict, payload: list[bytes], limits: Limits) -> Outcome:
             records[key] = {"error": _unreadable(str(data["unreadable"]))}
         else:
             records[key] = _decode_record(data, arrays)
+    return imported, records
+
+
+def collect(report: dict, payload: list[bytes], limits: Limits) -> Outcome:
+    """Read back a finished run's records; nothing in them can execute code."""
+    text, blob, raw, error = payload
+    imported, records = _checked(parse_records(text, blob, limits.result_bytes))
     runner_error = None
     try:
         runner_error = str(json.loads(error)["traceback"])[-4000:] if error else None

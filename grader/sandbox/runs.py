@@ -17,7 +17,7 @@ from grader.sandbox import zygote as zygotes
 from grader.sandbox.forkserver import ForkServer, close_all
 from grader.sandbox.isolation import runs_folder
 from grader.sandbox.job import COPY_CAP, ERROR_CAP, PIDS_MAX, Job, Limits, Outcome, SandboxError, demote_after, wall_backstop
-from grader.sandbox.records import collect
+from grader.sandbox.records import Streamed, collect
 from grader.sources import find_source, prepare_sources, read_source, write_module
 
 
@@ -285,7 +285,9 @@ class Sandbox:
 
     # -- runs -------------------------------------------------------------------------------
 
-    def run(self, job: Job) -> Outcome:
+    def run(self, job: Job, on_records: Optional[Callable[[Outcome], None]] = None) -> Outcome:
+        """The job's run; `on_records` is called with the run so far (records.Streamed) each time
+        it completes a record (the engine judges each case as it comes)."""
         if find_source(job.source, job.file) is None:
             return Outcome(None, {}, None, None, None, 0.0, 0.0, 0.0, "", missing_file=True)
         key = self._key(job)
@@ -306,10 +308,13 @@ class Sandbox:
             inputs = self._inputs(job)
             queued: list[float] = []
             used: list[Optional[float]] = []  # the sandbox's CPU during the run (its cgroup)
+
+            def streamed() -> Optional[Callable[[list[bytes]], None]]:
+                return None if on_records is None else Streamed(job.limits, on_records).heard
             try:
-                report, payload = self._run_on(key, job, folder, inputs, queued, used)
+                report, payload = self._run_on(key, job, folder, inputs, queued, used, streamed())
             except BrokenPipeError:  # the sandbox was gone before the job reached it: one fresh try
-                report, payload = self._run_on(key, job, folder, inputs, queued, used)
+                report, payload = self._run_on(key, job, folder, inputs, queued, used, streamed())
         finally:
             shutil.rmtree(folder, ignore_errors=True)
         outcome = collect(report, payload, job.limits)
@@ -318,9 +323,11 @@ class Sandbox:
         return outcome
 
     def _run_on(self, key: tuple, job: Job, folder: Path, inputs: Path, queued: list[float],
-                used: list[Optional[float]]) -> tuple[dict, list[bytes]]:
+                used: list[Optional[float]],
+                streamed: Optional[Callable[[list[bytes]], None]] = None) -> tuple[dict, list[bytes]]:
         """One job on one of the key's fork servers; a server that failed is replaced. `queued` gets the
-        time it waited for the server, `used` the CPU the sandbox used while it ran (None: no cgroup)."""
+        time it waited for the server, `used` the CPU the sandbox used while it ran (None: no cgroup);
+        `streamed` hears the records relayed while it runs."""
         asked = time.perf_counter()
         server = self._acquire(key)
         queued.append(time.perf_counter() - asked)
@@ -334,9 +341,10 @@ class Sandbox:
             # a submission's own sandbox runs each stage once: its run imports what it needs itself,
             # so a student who never imports sympy does not pay for it
             before = server.cgroup.cpu_s() if server.cgroup is not None else None
+            spec = {**self._spec(job, server, folder, inputs), "stream": streamed is not None}
             try:
-                report, payload = server.run(self._spec(job, server, folder, inputs), job.limits,
-                                             lambda: self._stepped_aside(key[0], server, job))
+                report, payload = server.run(spec, job.limits, lambda: self._stepped_aside(key[0], server, job),
+                                             streamed)
             finally:
                 after = server.cgroup.cpu_s() if server.cgroup is not None else None
                 used.append(None if before is None or after is None else max(0.0, after - before))

@@ -103,8 +103,9 @@ def run(args: argparse.Namespace) -> int:
     _need_extra(args.lang)
     import uvicorn
 
+    from grader.course.digest import course_hash
     from grader.course.folder import load_course
-    from grader.serve import auth, queue
+    from grader.serve import auth, queue, regrade
     from grader.serve.app import Service, make_app
     from grader.serve.db import open_db
     from grader.serve.deadlines import load as load_deadlines
@@ -120,6 +121,8 @@ def run(args: argparse.Namespace) -> int:
     back = queue.requeue(engine, t(args.lang, "serve.worker_lost", n=queue.MAX_ATTEMPTS), expired_only=False)
     if back:
         print(t(args.lang, "serve.requeued", n=back))
+    with engine.begin() as conn:  # the course the worker loads now; a regrade after a spec change stores the new one
+        regrade.put_digest(conn, course_hash(course.root))
     supervisor = Supervisor(engine, worker_command(db_url, str(course.root), args.workers, args.lang, args.scheduler),
                             args.lang).start()
     svc = Service(engine=engine, course=course, lang=args.lang, workers=args.workers,

@@ -111,13 +111,22 @@ def extend(engine: sa.Engine, owner: str, ids: list[int], lease_s: float = LEASE
 
 def add_stage_event(engine: sa.Engine, sub_id: int, owner: str, data: dict) -> bool:
     """One stage's verdicts, as the worker has them (ignored when the lease is no longer ours)."""
+    return _add_event(engine, sub_id, owner, "stage", data)
+
+
+def add_case_event(engine: sa.Engine, sub_id: int, owner: str, data: dict) -> bool:
+    """One case's verdict while its stage runs (grader.verdict.CaseVerdict.to_dict); the stage's event follows."""
+    return _add_event(engine, sub_id, owner, "case", data)
+
+
+def _add_event(engine: sa.Engine, sub_id: int, owner: str, kind: str, data: dict) -> bool:
     c = submissions.c
     now = time.time()
     with engine.begin() as conn:
         ours = conn.execute(submissions.update().where(c.id == sub_id, c.state == "running", c.lease_owner == owner)
                             .values(first_verdict_at=sa.func.coalesce(c.first_verdict_at, now))).rowcount
         if ours:
-            conn.execute(events.insert().values(submission_id=sub_id, kind="stage", data=json.dumps(data),
+            conn.execute(events.insert().values(submission_id=sub_id, kind=kind, data=json.dumps(data),
                                                 created_at=now))
         return bool(ours)
 
@@ -157,7 +166,7 @@ def requeue(engine: sa.Engine, reason: str, expired_only: bool = True, owner_pre
         back = conn.execute(submissions.update().where(lost, c.attempts < MAX_ATTEMPTS).values(
             state="queued", lease_owner=None, lease_until=None, started_at=None, first_verdict_at=None)).rowcount
         # the verdicts of the lost attempt are void: the next attempt streams its own
-        conn.execute(events.delete().where(events.c.kind == "stage", events.c.submission_id.in_(
+        conn.execute(events.delete().where(events.c.kind.in_(("stage", "case")), events.c.submission_id.in_(
             sa.select(c.id).where(c.state == "queued"))))
         return back + len(dead)
 

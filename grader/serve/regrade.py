@@ -1,10 +1,15 @@
-"""Regrade a stage for everyone (after a spec change and a restart of `grade serve`).
+"""Regrade a stage for everyone, after a spec change (no restart needed).
 
 One job per stage at a time (regrades.open_stage is unique while it runs): starting it
 again while it runs returns the running one. Its submissions are copies of each student's
 latest own graded submission of the stage, queued behind interactive work (priority 1),
 graded and resumed after a restart like any other. Its status lists every student's score
-before and after.
+before (under the course as it was) and after.
+
+The course's digest (grader/course/digest.py) as the web process loaded it from disk is
+stored with the jobs (setting `course_digest`, in the same transaction): a worker that sees
+it change loads the course afresh before its next job, so the regrade and every submission
+after it are graded with the course as it is now.
 """
 
 from __future__ import annotations
@@ -14,9 +19,10 @@ from typing import Any, Optional
 
 import sqlalchemy as sa
 
-from grader.serve.db import FINAL_STATES, regrades, submissions
+from grader.serve.db import FINAL_STATES, regrades, settings, submissions
 
 PRIORITY = 1  # behind interactive submissions (0)
+DIGEST_KEY = "course_digest"
 
 
 def _latest_own(conn: sa.Connection, stage: int) -> list[sa.Row]:
@@ -27,12 +33,26 @@ def _latest_own(conn: sa.Connection, stage: int) -> list[sa.Row]:
     return list({r.student_id: r for r in rows}.values())
 
 
-def start(engine: sa.Engine, stage: int) -> tuple[int, bool]:
-    """(the regrade's id, whether it was started now); a running one of the stage is returned as is."""
+def put_digest(conn: sa.Connection, digest: str) -> None:
+    """The course's digest that the workers must grade with (they load it afresh when it changes)."""
+    conn.execute(settings.delete().where(settings.c.key == DIGEST_KEY))
+    conn.execute(settings.insert().values(key=DIGEST_KEY, value=digest))
+
+
+def wanted_digest(engine: sa.Engine) -> Optional[str]:
+    with engine.connect() as conn:
+        return conn.scalar(sa.select(settings.c.value).where(settings.c.key == DIGEST_KEY))
+
+
+def start(engine: sa.Engine, stage: int, digest: Optional[str] = None) -> tuple[int, bool]:
+    """(the regrade's id, whether it was started now); a running one of the stage is returned as is.
+    `digest`: the course's as it is on disk now, stored for the workers with the jobs."""
     close_finished(engine)
     now = time.time()
     try:
         with engine.begin() as conn:
+            if digest is not None:
+                put_digest(conn, digest)
             sources = _latest_own(conn, stage)
             rid = conn.execute(regrades.insert().values(stage=stage, open_stage=stage, total=len(sources),
                                                         created_at=now)).inserted_primary_key[0]
@@ -42,6 +62,9 @@ def start(engine: sa.Engine, stage: int) -> tuple[int, bool]:
                     content=src.content, state="queued", attempts=0, received_at=now, queued_at=now,
                     regrade_id=rid, source_id=src.id))
     except sa.exc.IntegrityError:  # one is running for this stage: that one
+        if digest is not None:
+            with engine.begin() as conn:
+                put_digest(conn, digest)
         with engine.connect() as conn:
             return conn.scalar(sa.select(regrades.c.id).where(regrades.c.open_stage == stage)), False
     close_finished(engine)

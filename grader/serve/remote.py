@@ -3,7 +3,8 @@
 `ClusterGrader` stands where the worker's local Grader stands (course, lang, grade): the
 submission folder travels as zip bytes to grader.batch.cluster.grade_submission, which
 grades it with the cluster worker's warm Grader (same course and grader checked by
-fingerprint first). The stage verdicts come back together, when the task ends.
+fingerprint first). The stage verdicts come back together, when the task ends (then each
+case's, before its stage's).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from pathlib import Path
 from typing import Any, Callable, Optional, Sequence
 
 from grader.course.folder import load_course
-from grader.verdict import Report, StageResult
+from grader.verdict import CaseVerdict, Report, StageResult
 
 TASK_TIMEOUT_S = 600
 
@@ -33,8 +34,10 @@ class ClusterGrader:
     def __exit__(self, *exc: Any) -> None:
         self.client.close()
 
-    def grade(self, folder: Path, stages: Sequence[int],
-              on_stage: Optional[Callable[[StageResult], None]] = None) -> Report:
+    def grade(self, folder: Path, stages: Sequence[int], on_stage: Optional[Callable[[StageResult], None]] = None,
+              on_case: Optional[Callable[[CaseVerdict], None]] = None) -> Report:
+        """The stages graded on the cluster; their cases are told (`on_case`) when the task ends,
+        each before its stage (the cluster's task streams nothing back while it runs)."""
         from grader.batch import cluster
 
         request = {"course_dir": str(self.course.root), "seed": self.seed, "lang": self.lang,
@@ -45,6 +48,8 @@ class ClusterGrader:
             raise RuntimeError(out.get("crash") or out.get("refused") or f"worker {out.get('worker')} differs")
         report = Report.from_dict(out["done"])  # the report with details (grader.batch.cluster.grade_submission)
         for stage in report.stages:
+            for index, case in enumerate(stage.cases if on_case is not None else []):
+                on_case(CaseVerdict(stage.number, stage.slug, index, case, streamed=False))
             if on_stage is not None:
                 on_stage(stage)
         return report

@@ -180,7 +180,8 @@ def read_events(svc: Service, sub_id: int, after: int) -> tuple[list[sa.Row], st
 
 
 async def result_events(request: Request) -> Response:
-    """Server-sent events: the queue position while waiting, each stage's verdicts, the end."""
+    """Server-sent events: the queue position while waiting, each case's verdict as it comes, each
+    stage's verdicts (authoritative: they replace the stage's case rows), the end."""
     svc, row, denied = await _mine(request)
     if denied:
         return denied
@@ -188,11 +189,15 @@ async def result_events(request: Request) -> Response:
                              headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
 
-def shown_event(svc: Service, sid: str, sub_id: int, kind: str, data: str) -> str:
-    """An event's data as the student may see it (the visibility policy's withheld cases out)."""
-    if svc.policy is None or not svc.policy.visibility or kind not in ("stage", "final"):
+def shown_event(svc: Service, sid: str, sub_id: int, kind: str, data: str) -> Optional[str]:
+    """An event's data as the student may see it (the visibility policy's withheld cases out);
+    None for a case whose verdict is withheld: it is not sent at all."""
+    if svc.policy is None or not svc.policy.visibility or kind not in ("stage", "final", "case"):
         return data
     doc = json.loads(data)
+    if kind == "case":
+        withheld = svc.policy.withheld(sid, doc.get("stage"), time.time())
+        return None if (doc.get("case") or {}).get("name") in withheld else data
     if kind == "stage":
         return json.dumps(stage_view(doc, svc.policy.withheld(sid, doc.get("number"), time.time()), svc.lang))
     if doc.get("state") == "graded":
@@ -208,7 +213,9 @@ async def _stream(svc: Service, request: Request, sid: str, sub_id: int):
         rows, state = await to_thread.run_sync(read_events, svc, sub_id, last)
         for ev in rows:
             last = ev.id
-            yield sse(ev.kind, await to_thread.run_sync(shown_event, svc, sid, sub_id, ev.kind, ev.data))
+            data = await to_thread.run_sync(shown_event, svc, sid, sub_id, ev.kind, ev.data)
+            if data is not None:
+                yield sse(ev.kind, data)
             if ev.kind == "final":
                 await to_thread.run_sync(queue.mark_reported, svc.engine, sub_id)
                 return

@@ -13,6 +13,7 @@ from anyio import to_thread
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 
+from grader.course.spec import SpecError
 from grader.messages import words
 from grader.serve import auth, regrade, stats
 from grader.serve.db import students, submissions
@@ -86,7 +87,8 @@ async def teacher_report(request: Request) -> Response:
 
 
 async def teacher_regrade(request: Request) -> Response:
-    """Start regrading a stage for everyone (or find the run already going): its page."""
+    """Start regrading a stage for everyone (or find the run already going), with the course as it
+    is on disk now: its page."""
     svc: Service = request.app.state.svc
     denied = await teacher_gate(svc, request)
     if denied:
@@ -94,10 +96,14 @@ async def teacher_regrade(request: Request) -> Response:
     form = await request.form(max_files=0, max_fields=4)
     if not auth.csrf_ok(svc.secret, "teacher", form.get("csrf")):
         return refusal(svc, request, "serve.bad_csrf", 403)
+    try:  # the course as it is on disk now (a spec changed since the start: loaded afresh)
+        digest = await to_thread.run_sync(svc.refresh_course)
+    except SpecError as exc:
+        return refusal(svc, request, "serve.course_broken", 409, why=str(exc))
     spec = stage_of(svc, form.get("stage"))
     if spec is None:
         return refusal(svc, request, "serve.no_stage", 400)
-    rid, _started = await to_thread.run_sync(regrade.start, svc.engine, spec.number)
+    rid, _started = await to_thread.run_sync(regrade.start, svc.engine, spec.number, digest)
     return RedirectResponse(f"/teacher/regrade/{rid}", status_code=303)
 
 

@@ -18,6 +18,8 @@ from anyio import to_thread
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
+from grader.course.digest import course_hash
+from grader.course.folder import load_course
 from grader.messages import t, words
 from grader.serve import auth, queue
 from grader.serve.deadlines import Policy
@@ -38,6 +40,19 @@ class Service:
     secret: str = ""
     secure_cookies: bool = False  # served over HTTPS (behind a proxy): cookies only travel encrypted
     policy: Optional[Policy] = None  # deadlines and the late policy (--deadlines)
+    course_digest: str = ""  # the loaded course's content hash (grader/course/digest.py)
+
+    def __post_init__(self) -> None:
+        self.course_digest = self.course_digest or course_hash(self.course.root)
+
+    def refresh_course(self) -> str:
+        """The course as it is on disk now: loaded afresh when its files changed since it was
+        loaded (a teacher edited a stage); its digest. Raises SpecError when it no longer loads."""
+        digest = course_hash(self.course.root)
+        if digest != self.course_digest:
+            self.course = load_course(str(self.course.root))
+            self.course_digest = digest
+        return digest
 
     @property
     def stage_files(self) -> list[str]:

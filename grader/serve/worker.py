@@ -17,12 +17,12 @@ import threading
 import time
 import traceback
 from pathlib import Path
-from typing import Optional
+from typing import Any, Callable, Optional
 
 from grader.batch.unpack import UnpackError
 from grader.errors import UsageError
 from grader.messages import t
-from grader.serve import queue
+from grader.serve import queue, regrade
 from grader.serve.auth import setting
 from grader.serve.db import connect
 from grader.verdict import command_line
@@ -31,11 +31,18 @@ IDLE_POLL_S = 0.05
 
 
 class Worker:
-    def __init__(self, engine, grader, owner: str, job_time_s: float):
+    """`remake`: a new grader for the course as it is on disk now, called when the course digest
+    the web process stored (grader/serve/regrade.py) changes: a regrade after a spec change."""
+
+    def __init__(self, engine, grader, owner: str, job_time_s: float, remake: Optional[Callable[[], Any]] = None):
         self.engine, self.grader, self.owner, self.job_time_s = engine, grader, owner, job_time_s
         self.running: dict[int, float] = {}  # job id -> when it started here
         self.lock = threading.Lock()
         self.stop = threading.Event()
+        self.remake = remake
+        self.digest = regrade.wanted_digest(engine) if remake is not None else None  # the one acted on last
+        self.users: dict[int, int] = {}  # id(grader) -> jobs grading with it now
+        self.retired: list = []  # graders replaced, closed once their last job ends
 
     def loop(self) -> None:
         while not self.stop.is_set():
@@ -56,12 +63,49 @@ class Worker:
                     self.running.pop(row.id, None)
 
     def grade(self, row) -> None:
-        lang = self.grader.lang
+        try:
+            grader = self._acquire()
+        except Exception as exc:  # the course no longer loads: the grader's fault, no attempt counted
+            why = traceback.format_exception_only(type(exc), exc)[-1].strip()
+            queue.finish(self.engine, row.id, self.owner, "not_gradable",
+                         reason=t(self.grader.lang, "serve.grader_failed", why=why))
+            return
+        try:
+            self._grade(grader, row)
+        finally:
+            self._release(grader)
+
+    def _acquire(self):
+        """The grader for the next job: a new one when the course digest changed (once per change)."""
+        wanted = regrade.wanted_digest(self.engine) if self.remake is not None else None
+        with self.lock:
+            if wanted is not None and wanted != self.digest:  # never the old course once it changed
+                fresh = self.remake()
+                self.retired.append(self.grader)
+                self.grader, self.digest = fresh, wanted
+            self.users[id(self.grader)] = self.users.get(id(self.grader), 0) + 1
+            return self.grader
+
+    def _release(self, grader) -> None:
+        with self.lock:
+            self.users[id(grader)] -= 1
+            done = [g for g in self.retired if not self.users.get(id(g))]
+            self.retired = [g for g in self.retired if g not in done]
+        for old in done:
+            old.close()
+
+    def close(self) -> None:
+        for g in [self.grader, *self.retired]:
+            g.close()
+
+    def _grade(self, grader, row) -> None:
+        lang = grader.lang
         with tempfile.TemporaryDirectory(prefix="grade-serve-") as tmp:
             try:
-                folder = _place(self.grader, row, Path(tmp))
-                report = self.grader.grade(folder, [row.stage], on_stage=lambda st: queue.add_stage_event(
-                    self.engine, row.id, self.owner, st.to_dict()))
+                folder = _place(grader, row, Path(tmp))
+                report = grader.grade(folder, [row.stage], on_stage=lambda st: queue.add_stage_event(
+                    self.engine, row.id, self.owner, st.to_dict()), on_case=lambda case: queue.add_case_event(
+                    self.engine, row.id, self.owner, case.to_dict()))
             except (UsageError, UnpackError) as exc:
                 queue.finish(self.engine, row.id, self.owner, "not_gradable", reason=str(exc))
                 return
@@ -122,18 +166,20 @@ def run(db_url: str, course: Optional[str], threads: int, lang: str, scheduler: 
     engine = connect(db_url)
     seed = int(setting(engine, "seed", lambda: secrets.randbelow(2**31)))
     owner = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
-    with make_grader(course, seed, lang, threads, scheduler) as grader:
-        worker = Worker(engine, grader, owner, job_time_s(grader.course))
-        pool = [threading.Thread(target=worker.loop, daemon=True, name=f"serve-worker-{i}") for i in range(threads)]
-        for th in pool:
-            th.start()
-        while os.getppid() == parent:  # the server is gone: so are we (its restart requeues our jobs)
-            try:
-                worker.heartbeat()
-            except Exception:
-                traceback.print_exc()
-            time.sleep(min(5.0, queue.LEASE_S / 4))
-        worker.stop.set()
+    grader = make_grader(course, seed, lang, threads, scheduler)
+    worker = Worker(engine, grader, owner, job_time_s(grader.course),
+                    remake=lambda: make_grader(course, seed, lang, threads, scheduler))
+    pool = [threading.Thread(target=worker.loop, daemon=True, name=f"serve-worker-{i}") for i in range(threads)]
+    for th in pool:
+        th.start()
+    while os.getppid() == parent:  # the server is gone: so are we (its restart requeues our jobs)
+        try:
+            worker.heartbeat()
+        except Exception:
+            traceback.print_exc()
+        time.sleep(min(5.0, queue.LEASE_S / 4))
+    worker.stop.set()
+    worker.close()
     os._exit(0)
 
 

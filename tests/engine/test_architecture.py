@@ -19,7 +19,7 @@ LAYERS = [
     {"sandbox"},
     {"course"},
     {"judging"},
-    {"engine", "import_once"},
+    {"engine", "import_once", "case_stream"},
     {"report"},
     {"authoring", "workspace"},
     {"batch"},

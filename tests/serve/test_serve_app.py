@@ -173,6 +173,10 @@ def test_verdicts_stream_then_the_same_report_as_grade_html(site, tmp_path):
     assert kinds[-2:] == ["stage", "final"] and kinds.count("final") == 1
     stage, final = got[-2][1], got[-1][1]
     assert [case["status"] for case in stage["cases"]] == ["passed"] * len(stage["cases"]) and stage["cases"]
+    # each case's verdict came first, on its own, in order, as the stage then gives it
+    streamed = [data for kind, data in got if kind == "case"]
+    assert kinds[:len(streamed)] == ["case"] * len(streamed) == ["case"] * len(stage["cases"])
+    assert [(v["stage"], v["index"], v["case"]) for v in streamed] == [(1, i, c) for i, c in enumerate(stage["cases"])]
     assert final == {"state": "graded", "score": 9.0, "max_score": 9.0, "reason": None}
     # the report `grade activation.py --stage 1 --seed SEED --format html` writes
     (tmp_path / "w").mkdir()

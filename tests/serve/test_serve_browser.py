@@ -1,6 +1,6 @@
 """`grade serve` as people see it, in headless Chromium: a student signs in with her link,
-edits stage 1 in the CodeMirror editor, presses Evaluate, watches the verdicts arrive
-without a reload, and gets the score `grade` gives the same file; the teacher's page,
+edits stage 1 in the CodeMirror editor, presses Evaluate, watches each case's verdict arrive
+without a reload (before the stage's and the final report), and gets the score `grade` gives the same file; the teacher's page,
 open in another tab, updates without a reload.
 
 Needs Debian's `chromium` and `chromium-driver` and selenium (skipped with the reason
@@ -72,6 +72,9 @@ def test_a_student_submits_in_the_browser_and_the_class_page_follows(make_server
     rows = browser.find_elements(By.CSS_SELECTOR, "#cases tbody tr.case")
     statuses = [r.get_attribute("class").split()[-1] for r in rows]
     assert len(rows) == 5 and "failed" in statuses, statuses
+    # each case's verdict came alone and was on the page before the stage's (which replaced them) and the end
+    arrived = browser.execute_script("return window.gradeEvents")
+    assert arrived == [["case", i] for i in range(5)] + [["stage", 5], ["final", 0]], arrived
     seed = connect(url).connect().scalar(sa.select(settings.c.value).where(settings.c.key == "seed"))
     expected = _grade_score(tmp_path, code, seed)
     assert browser.find_element(By.ID, "score").text == f"Score: {expected:g} / 9"

@@ -134,7 +134,9 @@ def test_withheld_cases_stay_out_of_everything_the_student_sees_until_the_due_da
         c.get(f"/s/alice?token={alice.token}")
         t.get(f"/teacher?token={teacher}")
         stream = c.get(f"/s/alice/r/{sid}/events").text
-        got = {k: json.loads(d) for k, d in re.findall(r"event: (\w+)\ndata: (.*)\n", stream)}
+        events = re.findall(r"event: (\w+)\ndata: (.*)\n", stream)
+        got = {k: json.loads(d) for k, d in events}
+        got["cases"] = [json.loads(d) for k, d in events if k == "case"]  # each case's verdict, streamed
         return got, c.get(f"/s/alice/r/{sid}/report").text, c.get("/s/alice").text, t.get(f"/teacher/r/{sid}/report").text
 
     with engine.connect() as conn:
@@ -143,6 +145,7 @@ def test_withheld_cases_stay_out_of_everything_the_student_sees_until_the_due_da
     got, report, home, whole = pages(due=time.time() + 3 * DAY_S)
     names = [c["name"] for c in got["stage"]["cases"]]
     assert "random-arrays" not in names and "large-magnitudes" not in names and names
+    assert [e["case"]["name"] for e in got["cases"]] == names  # a withheld case is not streamed at all
     shown_score = sum(points[n][0] for n in names)
     assert got["stage"]["score"] == got["final"]["score"] == shown_score
     assert got["final"]["max_score"] == 9 - 4 - 1 and "2 case(s) worth 5 point(s) are not shown" in got["stage"]["message"]
@@ -153,4 +156,9 @@ def test_withheld_cases_stay_out_of_everything_the_student_sees_until_the_due_da
     got, report, home, _ = pages(due=time.time() - DAY_S)  # after the due date
     names = [c["name"] for c in got["stage"]["cases"]]
     assert "random-arrays" in names and "large-magnitudes" not in names and got["final"]["max_score"] == 8
+    assert [e["case"]["name"] for e in got["cases"]] == names
+    hidden = next(e["case"] for e in got["cases"] if e["case"]["name"] == "random-arrays")  # `hidden: true` in the spec
+    visible = next(e["case"] for e in got["cases"] if e["case"]["name"] == "small-vector")
+    assert hidden["hidden"] and hidden["status"] == "failed" and "details" not in hidden
+    assert "expected" in visible["message"] and "expected" not in hidden["message"]  # it shows no answer
     engine.dispose()

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from serve_fixtures import db_url, pg_url  # noqa: F401 (fixtures)
+from serve_fixtures import db_url, make_server, pg_url  # noqa: F401 (fixtures)
 
 from grader.serve import auth, queue, regrade  # noqa: E402
 from grader.serve import db as serve_db  # noqa: E402
@@ -104,4 +104,75 @@ def test_the_teacher_starts_a_regrade_from_the_class_page(tmp_path):
     assert 'data-done="0" data-total="1"' in progress and 'http-equiv="refresh"' in progress
     from grader.serve.stats import snapshot
     assert snapshot(engine, [2])["regrades"][0]["total"] == 1
+    engine.dispose()
+
+
+def _until(check, what: str, timeout: float = 120.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = check()
+        if found:
+            return found
+        time.sleep(0.1)
+    raise AssertionError(f"{what}: not within {timeout} s")
+
+
+def test_a_regrade_after_a_spec_change_uses_the_new_spec_without_a_restart(make_server, tmp_path):
+    """A teacher edits a case's points in the course while `grade serve` runs, then regrades the
+    stage: the new scores, the diff against the old ones, and later submissions get the new spec."""
+    import re
+
+    import httpx
+    import yaml
+
+    from conftest import make_course
+    from grader.serve.db import sqlite_url
+
+    course = make_course(tmp_path / "course", stage_files=("01_sigmoid.yaml",))
+    url = sqlite_url(tmp_path / "serve.sqlite")
+    server = make_server(url, ["alice"], "--course", str(course)).start()
+    engine = connect(url)
+    answer = (Path(__file__).resolve().parents[2] / "reference" / "activation.py").read_text(encoding="utf-8")
+    alice = httpx.Client(base_url=server.url, timeout=60, follow_redirects=True)
+    csrf = re.search(r'name="csrf" value="([^"]+)"', alice.get(f"/s/alice?token={server.tokens['alice']}").text)[1]
+
+    def submit() -> sa.Row:
+        r = alice.post("/s/alice/submit", data={"csrf": csrf, "stage": "1", "code": answer},
+                       headers={"accept": "application/json"})
+        assert r.status_code == 201, r.text
+        sid = r.json()["id"]
+
+        def graded():
+            with engine.connect() as conn:
+                return conn.execute(sa.select(submissions).where(submissions.c.id == sid,
+                                                                 submissions.c.state == "graded")).first()
+        return _until(graded, "graded")
+
+    first = submit()
+    assert (first.score, first.max_score) == (9, 9)
+    spec_file = course / "stages" / "01_sigmoid.yaml"
+    spec = yaml.safe_load(spec_file.read_text(encoding="utf-8"))
+    small = next(c for c in spec["cases"] if c["name"] == "small-vector")
+    assert small["points"] == 2
+    small["points"] = 5  # the teacher's edit, while the service runs
+    spec_file.write_text(yaml.safe_dump(spec, allow_unicode=True), encoding="utf-8")
+
+    teacher = httpx.Client(base_url=server.url, timeout=60)
+    page = teacher.get(f"/teacher?token={server.tokens['(teacher)']}", follow_redirects=True).text
+    token = re.search(r'name="csrf" value="([^"]+)"', page)[1]
+    r = teacher.post("/teacher/regrade", data={"stage": "1", "csrf": token})
+    assert r.status_code == 303, r.text
+    rid = int(r.headers["location"].rsplit("/", 1)[1])
+    status = _until(lambda: (lambda st: st if st["finished"] else None)(regrade.status(engine, rid)), "regraded")
+    assert [(s["student"], s["before"], s["after"], s["max"]) for s in status["students"]] == [("alice", 9, 12, 12)]
+    diff = teacher.get(r.headers["location"]).text
+    assert re.search(r'<td class="before">9</td><td class="after">12</td>', diff), diff
+    again = submit()  # after the regrade, new submissions are graded with the new spec too
+    assert (again.score, again.max_score) == (12, 12)
+
+    spec_file.write_text("cases: [unclosed\n", encoding="utf-8")  # a broken edit: refused, said, nothing queued
+    r = teacher.post("/teacher/regrade", data={"stage": "1", "csrf": token})
+    assert r.status_code == 409 and "cannot be loaded" in r.text and "nothing was regraded" in r.text
+    with engine.connect() as conn:
+        assert conn.scalar(sa.select(sa.func.count()).select_from(regrade.regrades)) == 1
     engine.dispose()
