@@ -262,7 +262,7 @@ class ForkServer:
             killed = "memory" if memory else None if stopped else "timeout"
             return {"killed": killed, "signal": signal.SIGKILL if stopped else None,
                     "wall_s": time.monotonic() - start}, [b""] * 4
-        return self._ended(msg, memory, time.monotonic() - start), payload
+        return self._ended(msg, memory, time.monotonic() - start, limits), payload
 
     def _relayed(self, msg: dict, caps: list[int], streamed: list[int], deadline: float,
                  on_records: Optional[Callable[[list[bytes]], None]]) -> None:
@@ -283,10 +283,16 @@ class ForkServer:
         for pid in self.cgroup.pids():
             isolation.normal_priority(pid)
 
-    def _ended(self, msg: dict, memory: bool, wall_s: float) -> dict:
-        """The fork server's report of a finished run, with what only the grader can tell (memory)."""
+    def _ended(self, msg: dict, memory: bool, wall_s: float, limits: Limits) -> dict:
+        """The fork server's report of a finished run, with what only the grader can tell (memory).
+        A run the kernel ended at its CPU rlimit (SIGXCPU, or SIGKILL at the hard limit, a second
+        past the stage's) before its fork server saw it pass the limit ran out of time too."""
         msg["wall_s"] = wall_s
         msg["killed"] = "memory" if memory else msg.get("killed") if msg.get("killed") in ("timeout", "output") else None
+        cpu = msg.get("cpu_s")
+        if (msg["killed"] is None and msg.get("signal") in (signal.SIGKILL, signal.SIGXCPU)
+                and type(cpu) in (int, float) and cpu >= limits.time_s):
+            msg["killed"] = "timeout"
         peak = (self.cgroup.peak() - self.baseline) if self.cgroup and self.cgroup.memory else 0
         rss = msg.get("maxrss_kb", 0) if type(msg.get("maxrss_kb")) in (int, float) else 0
         msg["peak_mb"] = max(peak, rss * 1024) / 2**20

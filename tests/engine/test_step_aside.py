@@ -258,3 +258,20 @@ def test_stepped_aside_runs_get_their_priority_back_when_nothing_else_is_left(st
     # back to SCHED_OTHER, nice 0, autogroup 0, well before its 4.5 CPU-s
     assert policies and policies[0][:3] == [str(os.SCHED_OTHER), "0", "0"], policies
     assert float(policies[0][3]) < 4.0
+
+
+def test_a_run_the_kernel_ended_at_its_cpu_rlimit_ran_out_of_time():
+    """Seen once on a loaded box: a looper killed by RLIMIT_CPU (a second past its limit) before its
+    fork server's own check read "ended abruptly (SIGKILL)"; it is a timeout, as on the cluster."""
+    import signal
+
+    from grader.sandbox.forkserver import ForkServer
+
+    server = ForkServer.__new__(ForkServer)
+    server.cgroup, server.baseline = None, 0
+    limits = Limits(20, 300)
+    for sig in (signal.SIGKILL, signal.SIGXCPU):
+        assert server._ended({"signal": sig, "cpu_s": 20.6}, False, 25.0, limits)["killed"] == "timeout"
+    # a SIGKILL well within the limit (the student's own os.kill) stays what it was
+    assert server._ended({"signal": signal.SIGKILL, "cpu_s": 3.0}, False, 4.0, limits)["killed"] is None
+    assert server._ended({"signal": signal.SIGKILL, "cpu_s": "20"}, False, 4.0, limits)["killed"] is None
