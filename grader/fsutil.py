@@ -68,18 +68,24 @@ def copy_bounded(src: Union[str, Path], dst: Union[str, Path], cap: int) -> bool
         if fd is None:
             return False
         try:
-            left = cap
-            while left > 0:
-                chunk = os.read(fd, min(left, 1 << 20))
-                if not chunk:
-                    break
+            for chunk in _chunks(fd, cap):
                 out.write(chunk)
-                left -= len(chunk)
         except OSError:
             return False
         finally:
             os.close(fd)
     return True
+
+
+def _chunks(fd: int, cap: int):
+    """The file's bytes in chunks of at most 1 MB, never more than `cap` in all."""
+    left = cap
+    while left > 0:
+        chunk = os.read(fd, min(left, 1 << 20))
+        if not chunk:
+            return
+        yield chunk
+        left -= len(chunk)
 
 
 def read_bounded(path: Union[str, Path], cap: int) -> Optional[bytes]:
@@ -93,14 +99,7 @@ def read_bounded(path: Union[str, Path], cap: int) -> Optional[bytes]:
     if fd is None:
         return None
     try:
-        chunks, left = [], cap
-        while left > 0:
-            chunk = os.read(fd, min(left, 1 << 20))
-            if not chunk:
-                break
-            chunks.append(chunk)
-            left -= len(chunk)
-        return b"".join(chunks)
+        return b"".join(_chunks(fd, cap))
     except OSError:
         return None
     finally:
