@@ -130,9 +130,14 @@ class Grader:
         return course_hash(self.course.root)
 
     def close(self) -> None:
-        self._runs.shutdown(wait=True, cancel_futures=True)
-        self._refs.shutdown(wait=True, cancel_futures=True)
+        """Stop the session. The sandboxes go first: a run still going (a batch's Ctrl-C while a
+        looper, stepped aside to idle priority, waits for a CPU that never comes) ends now, not at
+        its wall backstop, and then its thread can be joined."""
+        for pool in (self._runs, self._refs):
+            pool.shutdown(wait=False, cancel_futures=True)
         self.sandbox.close()
+        for pool in (self._runs, self._refs):
+            pool.shutdown(wait=True)
 
     def __enter__(self) -> "Grader":
         return self

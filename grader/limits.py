@@ -46,7 +46,7 @@ class Limits:
     zip_members: int = _platform(2000, "files in one student's .zip")
     zip_file_bytes: int = _platform(20 << 20, "bytes of one file unpacked from a student's .zip")
     zip_total_bytes: int = _platform(100 << 20, "bytes unpacked from one student's .zip")
-    step_aside_cpu_s: float = _platform(2.0, "CPU-seconds after which a submission's run drops to idle priority "
+    step_aside_cpu_s: float = _platform(1.0, "CPU-seconds after which a submission's run drops to idle priority "
                                              "and frees its batch worker ($GRADE_DEMOTE_CPU_S)")
     backstop_factor: int = _platform(10, "a run is stopped past this many times its time_s of wall-clock time ...")
     backstop_extra_s: int = _platform(30, "... plus these seconds, whatever its own time (docs/sandbox.md)")

@@ -33,8 +33,9 @@ class WarmGraders:
 
         with self._lock:
             if key not in self._graders:
-                self._graders[key] = Grader(course=course_dir, seed=seed, lang=lang, workers=1,
-                                            forbidden=[self.parent], zygote=zygotes.enabled())
+                self._graders[key] = grader = Grader(course=course_dir, seed=seed, lang=lang, workers=1,
+                                                     forbidden=[self.parent], zygote=zygotes.enabled())
+                grader.sandbox.on_demote = lambda folder: None  # the cluster's other workers share the machine
                 while len(self._graders) > self.keep:
                     self._graders.popitem(last=False)[1].close()
             self._graders.move_to_end(key)

@@ -30,8 +30,9 @@ class Sandbox:
 
     ``release(source)`` stops a submission's sandboxes once it is graded. ``fork_server=False``
     starts a fresh sandbox for every run instead (slower; the baseline of the benchmarks).
-    With ``zygote=True`` (a batch), each sandbox's fork server is forked from one of ``workers``
-    trusted zygotes (grader/sandbox/zygote.py) instead of starting its own Python.
+    With ``zygote=True`` (a batch), each sandbox's fork server is forked from one of the session's
+    two trusted zygotes (grader/sandbox/zygote.py: a full one, a light one) instead of starting its
+    own Python.
     """
 
     def __init__(self, workers: int = 2, fork_server: bool = True, require_isolation: bool = False,
@@ -58,18 +59,21 @@ class Sandbox:
         self._made: dict[tuple, list[ForkServer]] = {}
         self._lock = threading.RLock()
         forked = zygote and self.backend == "bwrap" and fork_server
-        self.zygotes = [zygotes.Zygote() for _ in range(self.workers)] if forked else []
-        # and a light one each, for the runs that need numpy only (grader/sandbox/libraries.py)
-        self.light_zygotes = [zygotes.Zygote(LIGHT) for _ in range(self.workers)] if forked else []
+        # One full zygote serves every worker of the session (a spawn is a fork: its lock is held for
+        # milliseconds), so torch is imported once per batch, not once per worker; and a light one,
+        # for the runs that need numpy only (grader/sandbox/libraries.py)
+        self.zygotes = [zygotes.Zygote()] if forked else []
+        self.light_zygotes = [zygotes.Zygote(LIGHT)] if forked else []
+        self._closed = False
         self._heavy: dict[tuple[str, str], bool] = {}  # (owner, file) -> its runs fork from the full zygote
-        self._turn = itertools.count()
         self.demote_cpu_s = demote_after()
         # where the CPU went (`grade batch --profile`): see _record, _close and _profile
         self.stats: dict[str, Any] = {"runs": 0, "runs_cpu_s": 0.0, "reference_runs": 0, "reference_cpu_s": 0.0,
                                       "stepped_aside": 0, "stages": {}, "sandboxes": 0, "sandboxes_counted": 0,
                                       "in_sandboxes_cpu_s": 0.0}
         self._started_cpu = _cpu_here()
-        # called with a submission's folder when one of its runs steps aside (a batch frees its worker)
+        # called with a submission's folder when one of its runs steps aside (a batch frees its
+        # worker); set where other submissions share the machine: runs step aside only then
         self.on_demote: Optional[Callable[[str], None]] = None
         self._aside: set[ForkServer] = set()  # servers whose run has stepped aside and not ended
         self._only_aside = False  # nothing else is left to grade: stepped-aside runs get their priority back
@@ -97,9 +101,9 @@ class Sandbox:
             server.restore_priority()
 
     def _zygote(self, key: tuple) -> Optional["zygotes.Zygote"]:
-        """The next zygote in turn for the key's server, light or full (None: the sandbox starts its own Python)."""
+        """The zygote for the key's server, light or full (None: the sandbox starts its own Python)."""
         group = self.light_zygotes if key[0] and key[1] == LIGHT else self.zygotes
-        return group[next(self._turn) % len(group)] if group else None
+        return group[0] if group else None
 
     def _key(self, job: Job) -> tuple:
         """The pool a job's run goes to: its submission's light server, or its full one (zygotes only)."""
@@ -155,6 +159,8 @@ class Sandbox:
         return ForkServer(key[1], folders, self.isolated, self.binds, zygote, uid=self._uids.get(key[0]))
 
     def _new(self, key: tuple) -> ForkServer:
+        if self._closed:
+            raise SandboxError("the grading session is closed")
         server = self._server(key, self._zygote(key))
         self._made.setdefault(key, []).append(server)
         return server
@@ -182,11 +188,17 @@ class Sandbox:
             pool = self._pools.setdefault(key, queue.Queue())
             if pool.empty() and len(self._made.get(key, [])) < limit:
                 return self._new(key)
-        return pool.get()
+        server = pool.get()
+        if server is None:  # the session was closed while this run waited for its sandbox
+            pool.put(None)
+            raise SandboxError("the grading session is closed")
+        return server
 
     def _release(self, key: tuple, server: ForkServer, broken: bool) -> None:
         if not self.fork_server:
             self._close([server])
+            return
+        if self._closed:  # close() stopped it (with every other sandbox of the session)
             return
         if broken or server.proc.poll() is not None:
             self._close([server])
@@ -216,11 +228,15 @@ class Sandbox:
     def close(self, wait: bool = False) -> None:
         """Stop every sandbox of the session and remove its folders."""
         with self._lock:
+            self._closed = True  # a run that ends now gets no new sandbox
             servers = [s for group in self._made.values() for s in group]
             self._made.clear()
+            pools = list(self._pools.values())
             self._pools.clear()
             uids = list(self._uids.values())
             self._uids.clear()
+        for pool in pools:  # a run waiting for its sandbox is told
+            pool.put(None)
         self._close(servers)
         for zygote in self.zygotes + self.light_zygotes:
             zygote.close()
@@ -394,10 +410,12 @@ class Sandbox:
         }
 
     def _step_aside_after(self, job: Job) -> Optional[float]:
-        """CPU-seconds after which the job's run steps aside; None for the reference, and for a stage
-        whose limit is under twice that (its run would have little left to do at idle priority, and
-        would only end later)."""
-        if job.trusted or job.limits.time_s < 2 * self.demote_cpu_s:
+        """CPU-seconds after which the job's run steps aside; None for the reference, for a session
+        nobody else shares (no `on_demote`: a student's own `grade` of a folder, where stepping
+        aside would make room for nothing and only end a loop later on a busy machine), and for a
+        stage whose limit is under twice that (its run would have little left to do at idle
+        priority, and would only end later)."""
+        if job.trusted or self.on_demote is None or job.limits.time_s < 2 * self.demote_cpu_s:
             return None
         return self.demote_cpu_s
 

@@ -53,7 +53,8 @@ class Zygote:
         mpl = runs_folder() / "matplotlib"
         mpl.mkdir(mode=0o700, exist_ok=True)
         env = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
-               "MKL_NUM_THREADS": "1", "MPLBACKEND": "Agg", "MPLCONFIGDIR": str(mpl), "HOME": str(mpl)}
+               "MKL_NUM_THREADS": "1", "MPLBACKEND": "Agg",
+               "GRADE_HUGE_PAGES": os.environ.get("GRADE_HUGE_PAGES", "1"), "MPLCONFIGDIR": str(mpl), "HOME": str(mpl)}
         try:
             self.proc = subprocess.Popen([sys.executable, "-I", "-S", str(child_program()), *argv],
                                          stdin=theirs, stdout=theirs, stderr=subprocess.DEVNULL, env=env, cwd="/",

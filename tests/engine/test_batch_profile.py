@@ -17,6 +17,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from grader.batch import cli, run_batch  # noqa: E402
 from grader.course.folder import load_course  # noqa: E402
 from grader.sandbox import isolation  # noqa: E402
+from grader.sandbox.job import DEMOTE_CPU_S  # noqa: E402
 from test_batch import TEST_TIME_LIMIT_S, make_class, make_test_course  # noqa: E402
 
 sandboxed = pytest.mark.skipif(not isolation.isolation()[0], reason=isolation.isolation()[1])
@@ -53,11 +54,15 @@ def test_the_students_runs_are_counted_by_stage(profiled):
         row = stages[spec.slug]
         assert row["file"] == spec.file
         assert row["runs"] == 2, (spec.slug, row)  # alice's run and frank's (his import of activation.py works)
-        assert row["max_ms"] >= row["mean_ms"] > 0 and row["cpu_s"] >= 0 and row["stepped_aside"] == 0
+        assert row["max_ms"] >= row["mean_ms"] > 0 and row["cpu_s"] >= 0
     assert sum(r["runs"] for r in stages.values()) == p["runs"] == 8
     assert sum(r["cpu_s"] for r in stages.values()) == pytest.approx(p["runs_cpu_s"])
-    # frank's endless import ran until its CPU limit: that CPU is the students' runs', not lost
+    # frank's endless import ran until its CPU limit: that CPU is the students' runs', not lost;
+    # it stepped aside on the way where the limit leaves room for it (grader/sandbox/runs.py)
     loop = stages[next(s.slug for s in course.stages if s.file == "mp_neuron.py")]
+    aside = int(TEST_TIME_LIMIT_S >= 2 * DEMOTE_CPU_S)
+    assert [r["stepped_aside"] for r in stages.values() if r is not loop] == [0] * 3
+    assert loop["stepped_aside"] == aside == p["stepped_aside"]
     assert loop["cpu_s"] >= 0.5 * TEST_TIME_LIMIT_S
     assert loop["max_ms"] >= 1000 * 0.5 * TEST_TIME_LIMIT_S
 

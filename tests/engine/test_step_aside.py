@@ -14,7 +14,7 @@ from conftest import make_submission, variant
 from grader.batch import run_batch
 from grader.engine import Grader
 from grader.sandbox import Limits, isolation
-from grader.sandbox.job import wall_backstop
+from grader.sandbox.job import DEMOTE_CPU_S, wall_backstop
 from grader.verdict import Report
 from helpers import MET, RMSE, RMSE_CASES
 
@@ -47,7 +47,7 @@ def test_a_run_past_the_threshold_runs_at_idle_priority_and_keeps_its_marks(grad
         weights.extend(_cpu_weights(grader.sandbox, owner))
 
     grader.sandbox.on_demote = stepped_aside
-    # the first case spins until the run steps aside (past 2 CPU-s), within the 5 s limit; it then
+    # the first case spins until the run steps aside (past DEMOTE_CPU_S), within the 5 s limit; it then
     # needs next to no CPU, which it gets even on a busy machine
     text = variant(MET, RMSE, SPIN.format(cpu=4.5) + RMSE)
     sub = make_submission(tmp_path, {MET: text})
@@ -55,7 +55,7 @@ def test_a_run_past_the_threshold_runs_at_idle_priority_and_keeps_its_marks(grad
     assert stage["score"] == stage["max_score"], stage["message"]
     policies = [line.split()[1:] for line in _output(stage).splitlines() if line.startswith("POLICY")]
     assert policies and all(p[:3] == [str(os.SCHED_IDLE), "19", "19"] for p in policies), policies
-    assert 2.0 <= float(policies[0][3]) < 4.5  # it stepped aside past 2 CPU-s
+    assert DEMOTE_CPU_S <= float(policies[0][3]) < 4.5  # it stepped aside past the threshold
     assert asked == [str(sub.resolve())]
     # from outside, where the run cannot undo it: its sandbox's cpu cgroup has the smallest weight
     # meanwhile (where this machine lets the grader make cpu cgroups), the default again after
@@ -86,17 +86,22 @@ def test_a_loop_still_ends_at_its_limit_with_the_same_verdict(grader, tmp_path):
 
 
 @sandboxed
-def test_the_reference_never_steps_aside(grader, stage5_course):
+def test_the_reference_and_a_lone_submission_never_step_aside(grader, stage5_course):
     import dataclasses
 
     spec = grader.course.stages[0]
+    grader.sandbox.on_demote = lambda folder: None  # a batch's
     job = grader._job(spec, grader.course.reference, grader.draws(spec), True)
     assert grader.sandbox._spec(job, _Server(), Path("/x"), Path("/y"))["limits"]["demote_cpu_s"] is None
     student = dataclasses.replace(job, trusted=False)
-    assert grader.sandbox._spec(student, _Server(), Path("/x"), Path("/y"))["limits"]["demote_cpu_s"] == 2.0
-    # a 3 s stage: its run would have 1 s left at idle priority, and would only end later
-    short = dataclasses.replace(student, limits=Limits(3, 300))
+    assert grader.sandbox._spec(student, _Server(), Path("/x"), Path("/y"))["limits"]["demote_cpu_s"] == DEMOTE_CPU_S
+    # a stage whose limit is under twice the threshold: its run would have little left at idle
+    # priority, and would only end later
+    short = dataclasses.replace(student, limits=Limits(1.5 * DEMOTE_CPU_S, 300))
     assert grader.sandbox._spec(short, _Server(), Path("/x"), Path("/y"))["limits"]["demote_cpu_s"] is None
+    # a student's own `grade` of a folder: nobody to make room for
+    grader.sandbox.on_demote = None
+    assert grader.sandbox._spec(student, _Server(), Path("/x"), Path("/y"))["limits"]["demote_cpu_s"] is None
 
 
 class _Server:
@@ -243,6 +248,7 @@ def test_stepped_aside_runs_get_their_priority_back_when_nothing_else_is_left(st
         pytest.skip("the grader gives priority back through the sandbox's cgroup (root, cgroups)")
     sub = make_submission(tmp_path, {MET: variant(MET, RMSE, SPIN_UNTIL_RESTORED + RMSE)})
     with Grader(course=stage5_course, seed=11) as g:
+        g.sandbox.on_demote = lambda folder: None  # as a batch's
         out = {}
         worker = threading.Thread(target=lambda: out.setdefault("report", g.grade(sub, ["mae-rmse"])))
         worker.start()
@@ -275,3 +281,24 @@ def test_a_run_the_kernel_ended_at_its_cpu_rlimit_ran_out_of_time():
     # a SIGKILL well within the limit (the student's own os.kill) stays what it was
     assert server._ended({"signal": signal.SIGKILL, "cpu_s": 3.0}, False, 4.0, limits)["killed"] is None
     assert server._ended({"signal": signal.SIGKILL, "cpu_s": "20"}, False, 4.0, limits)["killed"] is None
+
+
+@sandboxed
+def test_closing_the_session_ends_a_run_that_is_still_going(stage5_course, tmp_path):
+    """A batch's Ctrl-C: a looper stepped aside to idle priority may wait a long while for a CPU
+    (on a busy machine, up to its wall backstop); the session's close stops its sandbox at once."""
+    sub = make_submission(tmp_path, {MET: variant(MET, RMSE, "import time\n    time.sleep(60)\n    " + RMSE)})
+    started = threading.Event()
+    g = Grader(course=stage5_course, seed=3)
+    g.sandbox.on_demote = None
+    thread = threading.Thread(target=lambda: (started.set(), g.grade(sub, ["mae-rmse"])), daemon=True)
+    thread.start()
+    started.wait(10)
+    deadline = time.monotonic() + 20
+    while not any(k[0] for k in g.sandbox._made) and time.monotonic() < deadline:
+        time.sleep(0.05)  # until the student's own sandbox exists (its run starts then)
+    time.sleep(1.0)
+    began = time.monotonic()
+    g.close()
+    thread.join(10)
+    assert not thread.is_alive() and time.monotonic() - began < 3  # not the 5 s limit, not the backstop
