@@ -183,3 +183,51 @@ def test_where_the_zygote_cannot_serve_each_sandbox_starts_its_own_python(stage5
         stage = grade(g, make_submission(tmp_path, {}))
         assert stage["score"] == stage["max_score"], stage["message"]
         assert zygotes[1].failed  # the student's numpy run asked the light one (the reference may be cached)
+
+
+
+def _huge_kb(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+        if line.startswith("AnonHugePages:"):
+            return int(line.split()[1])
+    return 0
+
+
+def _collapses() -> bool:
+    """Whether this kernel backs private memory with 2 MB pages on request (MADV_COLLAPSE)."""
+    import ctypes
+    import mmap
+
+    area = mmap.mmap(-1, 4 << 20, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+    area.write(b"x" * (4 << 20))
+    view = (ctypes.c_char * (4 << 20)).from_buffer(area)
+    start = (ctypes.addressof(view) + (1 << 21) - 1) & ~((1 << 21) - 1)
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.madvise.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
+    try:
+        return libc.madvise(start, 1 << 21, 25) == 0
+    finally:
+        del view
+        area.close()
+
+
+@pytest.mark.parametrize("setting", ["1", "0"])
+def test_the_zygotes_memory_is_in_2_mb_pages_where_the_kernel_can(setting, monkeypatch):
+    """A fork and exit of a torch-holding process costs a third in 2 MB pages (docs/sandbox.md)."""
+    if not _collapses():
+        pytest.skip("this kernel does not collapse memory into 2 MB pages (Linux < 6.1, or THP off)")
+    import time
+
+    from grader.sandbox.zygote import Zygote
+
+    monkeypatch.setenv("GRADE_HUGE_PAGES", setting)
+    z = Zygote(("numpy",))
+    try:
+        assert "ready" in z._receive(time.monotonic() + 120)  # said once its pages are done
+        z.ready = True
+        huge = _huge_kb(z.proc.pid)
+        thp = Path("/sys/kernel/mm/transparent_hugepage/enabled")
+        always = thp.is_file() and "[always]" in thp.read_text()  # 2 MB pages then come unasked
+        assert (huge > 0) if setting == "1" else (huge == 0 or always), huge
+    finally:
+        z.close()
