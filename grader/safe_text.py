@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from typing import Any
+from functools import lru_cache
+from typing import Any, Optional
 
 # ANSI/VT sequences: CSI (ESC [ ... final), OSC (ESC ] ... BEL or ESC \\), two-byte ESC x.
 _SEQUENCE = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b[@-Z\\-_]|\x9b[0-?]*[ -/]*[@-~]")
@@ -25,7 +26,10 @@ def clean(text: Any) -> str:
     """The text without terminal sequences and unsafe characters; ``\\r\\n`` read as a newline."""
     if text is None:
         return ""
-    return _UNSAFE.sub("", _SEQUENCE.sub("", str(text).replace("\r\n", "\n")))
+    text = str(text)
+    if not _UNSAFE.search(text):  # ESC, CSI and CR are all unsafe: most text is clean as it is
+        return text
+    return _UNSAFE.sub("", _SEQUENCE.sub("", text.replace("\r\n", "\n")))
 
 
 def one_line(text: Any, limit: int = 0) -> str:
@@ -47,10 +51,16 @@ def clean_all(value: Any) -> Any:
         return {k: clean_all(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return type(value)(clean_all(v) for v in value)
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        fields = {f.name: clean_all(getattr(value, f.name)) for f in dataclasses.fields(value) if f.init}
-        return dataclasses.replace(value, **fields)
+    names = _init_fields(type(value))
+    if names is not None:
+        return dataclasses.replace(value, **{name: clean_all(getattr(value, name)) for name in names})
     return value
+
+
+@lru_cache(maxsize=None)
+def _init_fields(cls: type) -> Optional[tuple[str, ...]]:
+    """The fields a dataclass's constructor takes (none for any other type): asked once a type."""
+    return tuple(f.name for f in dataclasses.fields(cls) if f.init) if dataclasses.is_dataclass(cls) else None
 
 
 _WORKFLOW_COMMAND = re.compile(r"^(\s*)::", re.M)
