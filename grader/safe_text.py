@@ -42,9 +42,13 @@ def one_line(text: Any, limit: int = 0) -> str:
     space = cut.rfind(" ")
     return (cut[:space] if space >= limit // 2 else cut).rstrip() + "…"
 
+_PLAIN = frozenset({int, float, bool, type(None)})
+
 
 def clean_all(value: Any) -> Any:
     """Every string inside `value` (dicts, lists, dataclasses such as a Report) cleaned."""
+    if type(value) in _PLAIN:  # most of a report: scores, times, flags
+        return value
     if isinstance(value, str):
         return clean(value)
     if isinstance(value, dict):
@@ -53,7 +57,8 @@ def clean_all(value: Any) -> Any:
         return type(value)(clean_all(v) for v in value)
     names = _init_fields(type(value))
     if names is not None:
-        return dataclasses.replace(value, **{name: clean_all(getattr(value, name)) for name in names})
+        # what dataclasses.replace does when every field is given, without its checks
+        return type(value)(**{name: clean_all(getattr(value, name)) for name in names})
     return value
 
 
