@@ -45,20 +45,22 @@ def one_line(text: Any, limit: int = 0) -> str:
 _PLAIN = frozenset({int, float, bool, type(None)})
 
 
-def clean_all(value: Any) -> Any:
-    """Every string inside `value` (dicts, lists, dataclasses such as a Report) cleaned."""
+def clean_all(value: Any, drop: frozenset[str] = frozenset()) -> Any:
+    """Every string inside `value` (dicts, lists, dataclasses such as a Report) cleaned; the
+    dataclass fields named in `drop` are not copied (they take their defaults): for a reader
+    that never reads them (the overview never shows a case's details)."""
     if type(value) in _PLAIN:  # most of a report: scores, times, flags
         return value
     if isinstance(value, str):
         return clean(value)
     if isinstance(value, dict):
-        return {k: clean_all(v) for k, v in value.items()}
+        return {k: clean_all(v, drop) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return type(value)(clean_all(v) for v in value)
+        return type(value)(clean_all(v, drop) for v in value)
     names = _init_fields(type(value))
     if names is not None:
         # what dataclasses.replace does when every field is given, without its checks
-        return type(value)(**{name: clean_all(getattr(value, name)) for name in names})
+        return type(value)(**{name: clean_all(getattr(value, name), drop) for name in names if name not in drop})
     return value
 
 
