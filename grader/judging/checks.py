@@ -115,25 +115,28 @@ def show(x: Any) -> str:
 
 
 def _show_array(x: np.ndarray) -> str:
+    if x.dtype.kind in "biuf" and x.nbytes <= _SHOWN_BYTES:  # plain numbers: their bytes say it all
+        return _array_text(x.tobytes(), x.dtype.str, x.shape)
+    return _array_words(x)
+
+
+_SHOWN_BYTES = 16384  # the arrays whose words are kept (1024 of them at most: 16 MiB)
+
+
+@lru_cache(maxsize=1024)
+def _array_text(data: bytes, dtype: str, shape: tuple) -> str:
+    """The words of the array these bytes hold: each draw's inputs and expected values are put
+    into words once for a whole class, not once per student."""
+    return _array_words(np.frombuffer(data, dtype=dtype).reshape(shape))
+
+
+def _array_words(x: np.ndarray) -> str:
     if x.size > 24:  # a summary: printing big arrays is slow and nobody reads them
         head = ", ".join(show(v) for v in x.reshape(-1)[:4].tolist())
         stats = ""  # numpy's own words, in every language
         if x.dtype.kind in "biuf" and x.size:
             stats = f" min={show(x.min().item())} max={show(x.max().item())}"
         return f"ndarray shape={x.shape} dtype={x.dtype}{stats} [{head}, ...]"
-    if x.dtype.kind in "biuf":  # plain numbers: their bytes say it all, and a class shows the same ones
-        return _array_text(x.tobytes(), x.dtype.str, x.shape)
-    return _print_array(x)
-
-
-@lru_cache(maxsize=4096)
-def _array_text(data: bytes, dtype: str, shape: tuple) -> str:
-    """array2string of the array these bytes hold: each draw's inputs and expected values are
-    shown once for a whole class, not once per student."""
-    return _print_array(np.frombuffer(data, dtype=dtype).reshape(shape))
-
-
-def _print_array(x: np.ndarray) -> str:
     with np.printoptions(precision=8, linewidth=100):
         return np.array2string(x, separator=", ")
 
