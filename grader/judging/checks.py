@@ -184,7 +184,7 @@ def allclose(got: Any, expected: Any, tol: Tolerance, inputs: Optional[dict] = N
     arr, problem = _same_shape(arr, exp)
     if problem:
         return problem
-    arr = arr.astype(np.float64)
+    arr = arr.astype(np.float64, copy=False)  # read only here
     with np.errstate(invalid="ignore", over="ignore"):
         # most values pass: every difference finite and within its bound (a NaN or inf anywhere,
         # expected or got, makes a difference NaN or inf, looked at below)

@@ -38,7 +38,10 @@ def _words(lang: str) -> _Words:
 
 def _shown(details: Optional[dict], keys: tuple[str, ...]) -> SimpleNamespace:
     details = details or {}
-    return SimpleNamespace(**{k: details.get(k) for k in keys})
+    shown = SimpleNamespace(**{k: details.get(k) for k in keys})
+    if "inputs" in keys:  # (name, value) pairs: the template's call of .items() costs more than the loop
+        shown.inputs = list((shown.inputs or {}).items())
+    return shown
 
 
 def _stages(report: Report) -> list[tuple[StageResult, SimpleNamespace, list]]:
