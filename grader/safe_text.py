@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from typing import Any
+from functools import lru_cache
+from typing import Any, Optional
 
 # ANSI/VT sequences: CSI (ESC [ ... final), OSC (ESC ] ... BEL or ESC \\), two-byte ESC x.
 _SEQUENCE = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b[@-Z\\-_]|\x9b[0-?]*[ -/]*[@-~]")
@@ -25,7 +26,10 @@ def clean(text: Any) -> str:
     """The text without terminal sequences and unsafe characters; ``\\r\\n`` read as a newline."""
     if text is None:
         return ""
-    return _UNSAFE.sub("", _SEQUENCE.sub("", str(text).replace("\r\n", "\n")))
+    text = str(text)
+    if not _UNSAFE.search(text):  # ESC, CSI and CR are all unsafe: most text is clean as it is
+        return text
+    return _UNSAFE.sub("", _SEQUENCE.sub("", text.replace("\r\n", "\n")))
 
 
 def one_line(text: Any, limit: int = 0) -> str:
@@ -38,19 +42,32 @@ def one_line(text: Any, limit: int = 0) -> str:
     space = cut.rfind(" ")
     return (cut[:space] if space >= limit // 2 else cut).rstrip() + "…"
 
+_PLAIN = frozenset({int, float, bool, type(None)})
 
-def clean_all(value: Any) -> Any:
-    """Every string inside `value` (dicts, lists, dataclasses such as a Report) cleaned."""
+
+def clean_all(value: Any, drop: frozenset[str] = frozenset()) -> Any:
+    """Every string inside `value` (dicts, lists, dataclasses such as a Report) cleaned; the
+    dataclass fields named in `drop` are not copied (they take their defaults): for a reader
+    that never reads them (the overview never shows a case's details)."""
+    if type(value) in _PLAIN:  # most of a report: scores, times, flags
+        return value
     if isinstance(value, str):
         return clean(value)
     if isinstance(value, dict):
-        return {k: clean_all(v) for k, v in value.items()}
+        return {k: clean_all(v, drop) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return type(value)(clean_all(v) for v in value)
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        fields = {f.name: clean_all(getattr(value, f.name)) for f in dataclasses.fields(value) if f.init}
-        return dataclasses.replace(value, **fields)
+        return type(value)(clean_all(v, drop) for v in value)
+    names = _init_fields(type(value))
+    if names is not None:
+        # what dataclasses.replace does when every field is given, without its checks
+        return type(value)(**{name: clean_all(getattr(value, name), drop) for name in names if name not in drop})
     return value
+
+
+@lru_cache(maxsize=None)
+def _init_fields(cls: type) -> Optional[tuple[str, ...]]:
+    """The fields a dataclass's constructor takes (none for any other type): asked once a type."""
+    return tuple(f.name for f in dataclasses.fields(cls) if f.init) if dataclasses.is_dataclass(cls) else None
 
 
 _WORKFLOW_COMMAND = re.compile(r"^(\s*)::", re.M)

@@ -302,7 +302,8 @@ def build_context(rows: Sequence[dict], reports: dict[str, Report], columns: Seq
 def render_overview(rows: Sequence[dict], reports: dict[str, Report], columns: Sequence[Any], *, lang: str = "en",
                     seed: int = 0, course: Any = None, interrupted: bool = False, similarity: bool = False) -> str:
     from grader.templates import template
-    rows, reports = clean_all(list(rows)), clean_all(reports)  # ids, reasons, messages come from students
+    # ids, reasons, messages come from students; the details (values, output) are never shown here
+    rows, reports = clean_all(list(rows)), clean_all(reports, drop=frozenset({"details"}))
     tpl = template("overview.html.j2")
     from grader.authoring.sentences import lt
     return tpl.render(**build_context(rows, reports, columns, lang=lang, seed=seed, course=course,

@@ -416,9 +416,13 @@ def _custom(run: _Run, check: str) -> Optional[Callable]:
     if not check.startswith("driver.") or run.custom is None:
         return None
     fn = run.custom(check)
-    if "lang" in inspect.signature(fn).parameters:
-        fn = functools.partial(fn, lang=run.lang)
-    return fn
+    return functools.partial(fn, lang=run.lang) if _takes_lang(fn) else fn
+
+
+@functools.lru_cache(maxsize=256)
+def _takes_lang(fn: Callable) -> bool:
+    """Whether a course's own check takes the language (asked once a check, not once a value)."""
+    return "lang" in inspect.signature(fn).parameters
 
 
 def _compare(run: _Run, case: Case, draw: Draw, value: Any,

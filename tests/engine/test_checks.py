@@ -99,3 +99,27 @@ def test_a_check_is_registered_once(rounded):
         checks.register_check("rounded")(_rounded)
     with pytest.raises(ValueError, match="rounded_differ"):
         checks.register_check("other", words={"rounded_differ": lambda m, lang, hidden: ""})(_rounded)
+
+
+def test_shown_arrays_are_kept_by_their_values_not_their_objects():
+    """show() keeps each small array's words (a class shows the same inputs): an array changed in
+    place, or another dtype or shape of the same bytes, is put into words afresh."""
+    x = np.arange(6, dtype=np.float64)
+    assert checks.show(x) == "[0., 1., 2., 3., 4., 5.]"
+    x[0] = 7.5
+    assert checks.show(x) == "[7.5, 1. , 2. , 3. , 4. , 5. ]"
+    assert checks.show(x.reshape(2, 3)) == "[[7.5, 1. , 2. ],\n [3. , 4. , 5. ]]"
+    assert checks.show(x.view(np.int64)[:1]) == "[4620130267728707584]"  # 7.5's bits
+    big = np.arange(30, dtype=np.int32)
+    assert checks.show(big) == "ndarray shape=(30,) dtype=int32 min=0 max=29 [0, 1, 2, 3, ...]"
+    big[3] = -4
+    assert checks.show(big) == "ndarray shape=(30,) dtype=int32 min=-4 max=29 [0, 1, 2, -4, ...]"
+
+
+def test_allclose_passes_and_fails_the_same_with_non_finite_values():
+    inf, nan = float("inf"), float("nan")
+    assert run_check("allclose", np.array([1.0, inf]), np.array([1.0, inf]), TOL) is None
+    assert run_check("allclose", np.array([nan]), np.array([nan]), TOL) is None
+    assert run_check("allclose", np.array([1.0]), np.array([inf]), Tolerance(rtol=1e-3, atol=0.0)).kind == "values"
+    assert run_check("allclose", np.array([inf]), np.array([1.0]), TOL).kind == "nonfinite"
+    assert run_check("allclose", np.array([-inf]), np.array([inf]), TOL).kind == "values"

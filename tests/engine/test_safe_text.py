@@ -69,3 +69,16 @@ def test_one_line_cuts_at_a_word_boundary():
     assert len(cut) <= 40 and cut.endswith("…")
     assert text.startswith(cut[:-1]) and text[len(cut) - 1] == " "  # the cut falls on a space
     assert one_line("x" * 50, 10) == "x" * 9 + "…"  # no space at all: a hard cut
+
+
+def test_clean_all_copies_a_report_cleaned_and_drops_the_fields_asked():
+    from grader.safe_text import clean_all
+    report = _report()
+    cleaned = clean_all(report)
+    assert cleaned is not report and cleaned.stages[0].cases[0] is not report.stages[0].cases[0]
+    assert cleaned.stages[0].status == "failed" and cleaned.stages[0].cases[0].details["got"] == clean(ATTACK)
+    assert report.stages[0].cases[0].details["got"] == ATTACK  # the report itself is left as it was
+    light = clean_all(report, drop=frozenset({"details"}))
+    assert light.stages[0].details == {} and light.stages[0].cases[0].details == {}
+    assert light.stages[0].cases[0].message == clean("raised ValueError: " + ATTACK)
+    assert clean("plain text\n\twith tabs") == "plain text\n\twith tabs" and clean("a\r\nb") == "a\nb"
