@@ -12,6 +12,7 @@ is computed here with trusted code on the reference's side.
 """
 import inspect
 import math
+import sys
 
 import numpy as np
 import torch
@@ -100,9 +101,28 @@ def keep_freed_memory():
     mallopt(-1, 64 << 20)  # M_TRIM_THRESHOLD: up to 64 MB of freed heap kept, not returned
 
 
+PLATFORM_MNIST = "/data/workspace/myshixun/data"  # stages/platform/'s copy, seen by every run
+
+
+def provide_mnist(root="data", platform=PLATFORM_MNIST):
+    """write_mnist(root): copied from the platform's folder where it is there (the same bytes,
+    tests/stages/test_10_seed_style.py checks it; copying is cheaper than drawing), else drawn."""
+    import os
+    import shutil
+
+    source = os.path.join(platform, "MNIST", "raw")
+    names = [f"{part}-{kind}-ubyte" for part in MNIST_SIZES for kind in ("images-idx3", "labels-idx1")]
+    if not all(os.path.isfile(os.path.join(source, name)) for name in names):
+        return write_mnist(root)
+    raw = os.path.join(root, "MNIST", "raw")
+    os.makedirs(raw, exist_ok=True)
+    for name in names:
+        shutil.copyfile(os.path.join(source, name), os.path.join(raw, name))
+
+
 if globals().get("__file__") == "driver.py":  # inside a run (cwd = its working copy), not in the grader
     keep_freed_memory()
-    write_mnist()
+    provide_mnist()
 
 ARCH = (784, 700, 700, 700, 700, 700, 700, 10)
 MINI = (20, 16, 16, 16, 16, 16, 16, 10)  # same layout as Net (fc1 ... fc7), small
@@ -157,16 +177,35 @@ def weights(wseed, widths=ARCH):
 
     A parameter is (levels + 0.5) * scale in float32 (load makes it): one random signed byte
     per entry, so weights are uniform in +-sqrt(3/fan_in) (unit variance through the layers)
-    and biases in +-0.01, on a grid of 256 levels. Net's 3 million weights cost about 3 ms to
+    and biases in +-0.01, on a grid of 256 levels. Net's 3 million weights cost about 1.5 ms to
     draw so, rather than 15 as float64 uniforms, and need no float copy of their own.
     """
-    rng = np.random.default_rng([int(wseed), 10])
-    draws = []
+    shapes, bounds = [], []
     for out_dim, in_dim in zip(widths[1:], widths[:-1]):
-        for shape, bound in (((out_dim, in_dim), math.sqrt(3.0 / in_dim)), ((out_dim,), 0.01)):
-            levels = rng.integers(-128, 128, shape, dtype=np.int8)
-            draws.append((levels, bound / 128))
-    return draws
+        shapes += [(out_dim, in_dim), (out_dim,)]
+        bounds += [math.sqrt(3.0 / in_dim), 0.01]
+    levels = signed_bytes(np.random.default_rng([int(wseed), 10]), shapes)
+    return [(lv, bound / 128) for lv, bound in zip(levels, bounds)]
+
+
+def signed_bytes(rng, shapes):
+    """[rng.integers(-128, 128, shape, dtype=np.int8) for shape in shapes], the same bytes, in half the time.
+
+    For int8's whole range numpy takes each array's bytes from its own ceil(n / 4) 32-bit draws,
+    low byte first, and a 32-bit draw is one half of a 64-bit output, low half first: so the
+    arrays are consecutive slices of the raw 64-bit stream's bytes (tests/stages/test_10_seed_style.py
+    checks it against rng.integers), with 128 subtracted (the top bit flipped).
+    """
+    if sys.byteorder != "little":  # the views below read the stream's words little-endian
+        return [rng.integers(-128, 128, shape, dtype=np.int8) for shape in shapes]
+    words = [(math.prod(shape) + 3) // 4 for shape in shapes]
+    stream = rng.bit_generator.random_raw((sum(words) + 1) // 2).view(np.uint32)
+    out, start = [], 0
+    for shape, n in zip(shapes, words):
+        chunk = stream[start:start + n].view(np.uint8)[:math.prod(shape)]
+        out.append((chunk ^ np.uint8(0x80)).view(np.int8).reshape(shape))
+        start += n
+    return out
 
 
 def load(net, draws):
