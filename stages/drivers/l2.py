@@ -10,6 +10,7 @@ Calls in the spec pass the submission's objects in (``Net``, ``make_optimizer``,
 ``l2_penalty``, ``train``); mistakes pass the name of a known wrong variant, which
 is computed here with trusted code on the reference's side.
 """
+import functools
 import inspect
 import math
 import sys
@@ -280,8 +281,8 @@ OPTIMIZER_STEPS = 5
 
 
 def _small_model(oseed):
-    _seed(0)
-    model = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 2)).double()
+    # every parameter is drawn below: nn.Linear's own initialisation would buy nothing
+    model = uninitialised(lambda: nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 2))).double()
     rng = np.random.default_rng([int(oseed), 11])
     with torch.no_grad():
         for p in model.parameters():
@@ -347,8 +348,7 @@ def optimizer_variant(oseed, variant):
 
 def mini_net(pseed, zero_bias=False):
     """A small float64 net laid out like Net (fc1 ... fc7), random weights and biases."""
-    _seed(0)
-    net = TrustedNet(MINI).double()
+    net = uninitialised(lambda: TrustedNet(MINI)).double()  # every parameter is drawn below
     rng = np.random.default_rng([int(pseed), 12])
     with torch.no_grad():
         for p in net.parameters():
@@ -422,14 +422,23 @@ def penalty_tensor(l2_penalty, pseed, lam):
 # --- train ----------------------------------------------------------------------
 
 def dataset(dseed, batches=BATCHES, batch_size=BATCH_SIZE):
-    """MNIST-shaped synthetic data: 10 sparse class prototypes plus noise, normalised like MNIST."""
-    rng = np.random.default_rng([int(dseed), 13])
+    """MNIST-shaped synthetic data: 10 sparse class prototypes plus noise, normalised like MNIST.
+
+    Fresh tensors each call (a training loop may change what it is given), drawn once a run.
+    """
+    images, labels = _dataset_arrays(int(dseed), batches, batch_size)
+    return torch.from_numpy(images.copy()), torch.from_numpy(labels.copy())
+
+
+@functools.lru_cache(maxsize=4)  # loss_falls reads its data three times, train_variant's mistakes too
+def _dataset_arrays(dseed, batches, batch_size):
+    rng = np.random.default_rng([dseed, 13])
     n = batches * batch_size
     prototypes = rng.uniform(0, 1, (10, 784)) * (rng.uniform(0, 1, (10, 784)) < 0.3)
     labels = rng.integers(0, 10, n)
     images = np.clip(prototypes[labels] + rng.normal(0, 0.2, (n, 784)), 0, 1)
     images = ((images - 0.1307) / 0.3081).astype(np.float32).reshape(n, 1, 28, 28)
-    return torch.from_numpy(images), torch.from_numpy(labels.astype(np.int64))
+    return images, labels.astype(np.int64)
 
 
 def loader(dseed):
@@ -445,13 +454,15 @@ def _trained_setup(wseed):
 
 def fingerprint(net):
     """SAMPLE fixed entries of every parameter tensor, concatenated (float64)."""
+    params = list(net.parameters())
+    picks = _sample_indices(tuple(p.numel() for p in params))
+    return np.concatenate([_as_numpy(p).ravel()[idx] for p, idx in zip(params, picks)])
+
+
+@functools.lru_cache(maxsize=4)  # the same layout every time: the same entries
+def _sample_indices(sizes):
     rng = np.random.default_rng(14)
-    parts = []
-    for p in net.parameters():
-        flat = _as_numpy(p).ravel()
-        idx = np.sort(rng.choice(flat.size, min(flat.size, SAMPLE), replace=False))
-        parts.append(flat[idx])
-    return np.concatenate(parts)
+    return [np.sort(rng.choice(size, min(size, SAMPLE), replace=False)) for size in sizes]
 
 
 _GLOBALS = ("network", "optimizer", "train_loader")
