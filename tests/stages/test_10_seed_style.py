@@ -112,6 +112,20 @@ def test_the_platform_folder_holds_the_mnist_the_driver_writes(l2, tmp_path):
     assert (step1 / "train-labels.idx1-ubyte").read_bytes() == l2.idx_bytes(labels)
 
 
+def test_a_run_gets_the_same_mnist_from_the_platform_folder_or_drawn(l2, tmp_path):
+    """provide_mnist (every run) copies the platform's files where they are, else draws them: the same bytes."""
+    platform = ROOT / "stages" / "platform" / "data" / "workspace" / "myshixun" / "data"
+    l2.provide_mnist(str(tmp_path / "copied"), platform=str(platform))
+    l2.provide_mnist(str(tmp_path / "drawn"), platform=str(tmp_path / "nowhere"))
+    l2.write_mnist(str(tmp_path / "written"))
+    names = sorted(p.name for p in (tmp_path / "written" / "MNIST" / "raw").iterdir())
+    for kind in ("copied", "drawn"):
+        raw = tmp_path / kind / "MNIST" / "raw"
+        assert sorted(p.name for p in raw.iterdir()) == names
+        for name in names:
+            assert (raw / name).read_bytes() == (tmp_path / "written" / "MNIST" / "raw" / name).read_bytes(), (kind, name)
+
+
 def test_anything_else_is_a_clear_error(tv):
     with pytest.raises(AttributeError, match="stand-in for torchvision.*Normalize"):
         tv.transforms.RandomRotation(20)
@@ -327,6 +341,19 @@ def test_weights_are_uniform_on_a_byte_grid_and_differ_by_seed(l2):
     assert np.array_equal(w1, again)
     double = l2.load(l2.uninitialised(l2.TrustedNet).double(), draws)
     assert double.fc1.weight.dtype == torch.float64 and np.array_equal(double.fc1.weight.detach().numpy(), w1)
+
+
+@pytest.mark.parametrize("shapes", [[(700, 784), (700,), (10, 700), (10,)], [(3,), (5, 2), (1,), (7,), (4, 4)], [(1,)]])
+def test_signed_bytes_are_numpys_int8_draws_byte_for_byte(l2, shapes):
+    """weights() reads the raw stream: the same levels rng.integers(-128, 128, dtype=int8) draws, odd sizes too."""
+    for seed in ([7, 10], [123456, 10]):
+        rng = np.random.default_rng(seed)
+        expected = [rng.integers(-128, 128, shape, dtype=np.int8) for shape in shapes]
+        got = l2.signed_bytes(np.random.default_rng(seed), shapes)
+        assert [g.dtype for g in got] == [np.int8] * len(shapes) and [g.shape for g in got] == shapes
+        assert all(np.array_equal(g, e) for g, e in zip(got, expected))
+    assert {int(v) for v in np.concatenate([g.ravel() for g in l2.signed_bytes(np.random.default_rng(1), [(4000,)])])} \
+        == set(range(-128, 128))
 
 
 def test_uninitialised_builds_the_net_and_restores_linear_afterwards(l2):
