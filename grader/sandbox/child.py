@@ -19,6 +19,7 @@ complete (`Relay`). Everything it sends is treated by the grader as hostile inpu
 
 from __future__ import annotations
 
+import functools
 import gc
 import json
 import math
@@ -973,7 +974,6 @@ def serve(argv: list[str]) -> None:
     if argv[:1] == ["--zygote"]:
         _preload(argv[1:])
         warm_up(argv[1:])
-        huge_pages()
         zygote()
         return
     _preload(argv)
@@ -1072,18 +1072,20 @@ def warm_up(modules: list[str]) -> None:
                 pass
 
 
-MADV_COLLAPSE, HUGE = 25, 1 << 21
+MADV_COLLAPSE, HUGE, STEP = 25, 1 << 21, 8 << 20
 
 
-def huge_pages() -> None:
-    """The zygote's own memory (its heap and anonymous mappings: ~200 MB with torch) in 2 MB pages
-    (Linux >= 6.1; elsewhere nothing happens). Every fork then copies a page-table entry per 2 MB
-    instead of 512, and every run's exit frees as few: a fork and exit of a torch server cost about
-    11 ms of CPU in 4 kB pages, 4 in 2 MB ones (measured). A run writing to a shared page still
-    copies only 4 kB of it (the kernel splits the 2 MB mapping first), charged to the run's cgroup.
-    `GRADE_HUGE_PAGES=0` leaves the pages as they are."""
+def huge_page_steps() -> list:
+    """The zygote's own memory (its heap and anonymous mappings: ~200 MB with torch) to put in 2 MB
+    pages (Linux >= 6.1; elsewhere nothing happens), as steps of 8 MB each, which the zygote takes
+    between spawn requests (all of them take about 0.6 s: done before its first spawn, they kept
+    every torch-needing run of the batch's first students waiting). Every fork then copies a
+    page-table entry per 2 MB instead of 512, and every run's exit frees as few: a fork and exit of
+    a torch server cost about 11 ms of CPU in 4 kB pages, 4 in 2 MB ones (measured). A process
+    writing to a shared page still copies only 4 kB of it (the kernel splits the 2 MB mapping
+    first), charged to its own cgroup. `GRADE_HUGE_PAGES=0` leaves the pages as they are."""
     if os.environ.get("GRADE_HUGE_PAGES", "1") == "0":
-        return
+        return []
     import ctypes
 
     madvise = _libc().madvise
@@ -1092,25 +1094,31 @@ def huge_pages() -> None:
         with open("/proc/self/maps") as fh:
             maps = fh.read().splitlines()
     except OSError:
-        return
+        return []
+    steps = []
     for line in maps:
         fields = line.split()
         if not fields[1].startswith("rw") or fields[1][3] != "p" or (len(fields) > 5 and fields[5] != "[heap]"):
             continue  # private writable anonymous memory only: not a library's file, not the stack
         start, end = (int(x, 16) for x in fields[0].split("-"))
         start, end = (start + HUGE - 1) & ~(HUGE - 1), end & ~(HUGE - 1)
-        if end > start:  # fails with EINVAL on an older kernel, EAGAIN or ENOMEM: those pages stay 4 kB
-            madvise(start, end - start, MADV_COLLAPSE)
+        for at in range(start, end, STEP):  # each fails with EINVAL on an older kernel, EAGAIN or
+            steps.append(functools.partial(madvise, at, min(STEP, end - at), MADV_COLLAPSE))  # ENOMEM: stays 4 kB
+    return steps[::-1]  # taken with pop(): in address order
 
 
 def zygote() -> None:
     """Serve spawn requests on stdin (a Unix socket): each brings the new server's two pipe ends."""
     import array
+    import select
     import socket
 
     sock = socket.socket(fileno=0)
     sock.sendall(json.dumps({"ready": os.getpid()}).encode() + b"\n")
+    pages = huge_page_steps()
     while True:
+        while pages and not select.select([sock], [], [], 0)[0]:
+            pages.pop()()  # while no spawn request waits
         fds = array.array("i")
         msg, ancdata, _, _ = sock.recvmsg(1 << 16, socket.CMSG_SPACE(2 * fds.itemsize))
         if not msg:  # the grader is done: wait for the spawners (their CPU then counts in ours)
