@@ -65,6 +65,7 @@ class Sandbox:
         self.zygotes = [zygotes.Zygote()] if forked else []
         self.light_zygotes = [zygotes.Zygote(LIGHT)] if forked else []
         self._closed = False
+        self._drivers: dict[str, Path] = {}  # a driver's source -> its compiled copy (_driver_code)
         self._heavy: dict[tuple[str, str], bool] = {}  # (owner, file) -> its runs fork from the full zygote
         self.demote_cpu_s = demote_after()
         # where the CPU went (`grade batch --profile`): see _record, _close and _profile
@@ -426,13 +427,15 @@ class Sandbox:
         import hashlib
         import marshal
 
-        path = self.root / "inputs" / f"driver-{hashlib.sha256(source.encode()).hexdigest()[:24]}.marshal"
         with self._lock:
-            if not path.exists():
+            path = self._drivers.get(source)
+            if path is None:
+                path = self.root / "inputs" / f"driver-{hashlib.sha256(source.encode()).hexdigest()[:24]}.marshal"
                 tmp = path.with_suffix(".tmp")
                 tmp.write_bytes(marshal.dumps(compile(source, "driver.py", "exec")))
                 tmp.chmod(0o644)
                 tmp.replace(path)
+                self._drivers[source] = path
         return path
 
     def _inputs(self, job: Job) -> Path:

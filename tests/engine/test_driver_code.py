@@ -39,7 +39,7 @@ def test_the_session_compiles_each_driver_once(tmp_path):
     (tmp_path / "inputs").mkdir()
     import threading
 
-    sandbox._lock = threading.RLock()
+    sandbox._lock, sandbox._drivers = threading.RLock(), {}
     first = sandbox._driver_code("X = 1\n")
     stamp = first.stat().st_mtime_ns
     assert sandbox._driver_code("X = 1\n") == first and first.stat().st_mtime_ns == stamp
